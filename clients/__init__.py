@@ -1,0 +1,10 @@
+"""flightdeck: exact, live page-view analytics over Arrow Flight.
+
+`import flightdeck` is the way in for users; the server lives in
+`flightdeck.flight_server`, storage and views in `flightdeck.views`, the write
+path in `flightdeck.ingest`.
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

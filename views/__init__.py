@@ -1,0 +1,18 @@
+"""Storage, schema and read-only views: everything the query path reads through."""
+
+from .catalog import ViewInfo, describe, view_names
+from .errors import BackendError, FlightdeckError, InvalidQuery, NotFound
+from .store import Store, StoreOptions, open_store
+
+__all__ = [
+    "BackendError",
+    "FlightdeckError",
+    "InvalidQuery",
+    "NotFound",
+    "Store",
+    "StoreOptions",
+    "ViewInfo",
+    "describe",
+    "open_store",
+    "view_names",
+]

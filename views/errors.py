@@ -1,0 +1,56 @@
+"""The error types every layer below the Flight boundary raises.
+
+Each error carries the user's words as fields (which view, which rule, which
+column) so the boundary can build a message without parsing strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = ["BackendError", "FlightdeckError", "InvalidQuery", "NotFound"]
+
+
+class FlightdeckError(Exception):
+    """Base class: something the caller should be told about, in plain words."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidQuery(FlightdeckError):
+    """A query refused before it reached the store; `rule` names the rule broken."""
+
+    def __init__(self, rule: str, detail: str) -> None:
+        super().__init__(f"query refused [{rule}]: {detail}")
+        self.rule = rule
+        self.detail = detail
+
+
+class NotFound(FlightdeckError):
+    """A named thing (a view, a command) that does not exist."""
+
+    def __init__(self, kind: str, name: str, available: Iterable[str] = ()) -> None:
+        self.kind = kind
+        self.name = name
+        self.available = sorted(available)
+        hint = f"; available: {', '.join(self.available)}" if self.available else ""
+        super().__init__(f"unknown {kind} {name!r}{hint}")
+
+
+class BackendError(FlightdeckError):
+    """The store refused or failed; `reason` is the backend's own message.
+
+    `kind` says what the caller can do about it: "invalid" (fix the query),
+    "timeout" (it ran too long), "unavailable" (retry later), "failed" (other).
+    """
+
+    def __init__(self, backend: str, reason: str, kind: str = "failed") -> None:
+        self.backend = backend
+        self.reason = reason
+        self.kind = kind
+        super().__init__(f"{backend} error: {reason}")

@@ -1,0 +1,319 @@
+"""ADBC connections to the store: an embedded DuckDB file or PostgreSQL.
+
+The rest of flightdeck sees one small interface: `read()` streams a query's
+result as a RecordBatchReader on a read-only connection, `write()` lends a
+transactional connection, `schema()` describes a query without running it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import adbc_driver_manager
+import adbc_driver_manager.dbapi as dbapi
+import pyarrow as pa
+
+from .conform import conform_reader, conform_schema
+from .errors import BackendError
+
+__all__ = ["Store", "StoreOptions", "open_store"]
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """What the store needs to know; built from the server's settings."""
+
+    db: str | None = None  # postgresql://… or a DuckDB file path; None: embedded default
+    data_dir: Path = Path("flightdeck-data")
+    statement_timeout_s: float = 300.0
+    pool_size: int = 8
+
+
+class Store(Protocol):
+    backend: str  # "duckdb" | "postgresql": also the SQL dialect
+    schema_name: str  # where flightdeck's tables and views live
+
+    def read(self, sql: str) -> contextlib.AbstractContextManager[pa.RecordBatchReader]: ...
+    def schema(self, sql: str) -> pa.Schema: ...
+    def write(self) -> contextlib.AbstractContextManager[dbapi.Connection]: ...
+    def close(self) -> None: ...
+
+
+def open_store(options: StoreOptions) -> Store:
+    """Open the store named by `options.db` (the embedded DuckDB file by default)."""
+    db = options.db
+    if db and db.startswith(("postgresql://", "postgres://")):
+        return PostgresStore(db, options)
+    path = Path(db.removeprefix("duckdb://")) if db else options.data_dir / "flightdeck.duckdb"
+    return DuckDBStore(path)
+
+
+@contextlib.contextmanager
+def _backend_errors(backend: str) -> Iterator[None]:
+    """Turn every driver error into a BackendError carrying the backend's reason."""
+    try:
+        yield
+    except (dbapi.Error, adbc_driver_manager.Error) as exc:
+        raise _backend_error(backend, exc) from exc
+
+
+# DuckDB reports most mistakes in a query as INTERNAL; its own labels say better.
+_DUCKDB_USER_ERRORS = (
+    "Binder Error",
+    "Parser Error",
+    "Catalog Error",
+    "Conversion Error",
+    "Permission Error",
+    "Invalid Input Error",
+    "Out of Range Error",
+)
+
+
+def _backend_error(backend: str, exc: Exception) -> BackendError:
+    text = str(exc)
+    if "timeout" in text.lower() or "CANCELLED" in text or "INTERRUPT" in text.upper():
+        kind = "timeout"
+    elif isinstance(exc, (dbapi.ProgrammingError, dbapi.NotSupportedError)) or any(
+        marker in text for marker in _DUCKDB_USER_ERRORS
+    ):
+        kind = "invalid"
+    elif isinstance(exc, dbapi.OperationalError) or "connection" in text.lower():
+        kind = "unavailable"
+    else:
+        kind = "failed"
+    return BackendError(backend, _reason(exc), kind)
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip()
+    # ADBC prefixes its own status code; the backend's words are what help.
+    for prefix in ("INVALID_ARGUMENT: ", "INTERNAL: ", "IO: ", "INVALID_STATE: ", "UNKNOWN: "):
+        text = text.removeprefix(prefix)
+    return text
+
+
+def _stream(cursor: dbapi.Cursor, sql: str, backend: str) -> Iterator[pa.RecordBatchReader]:
+    """Run `sql` on `cursor` and yield its conformed reader; cancel if left early."""
+    with _backend_errors(backend):
+        cursor.execute(sql)
+        reader = cursor.fetch_record_batch()
+    finished = False
+    try:
+        yield _guarded(conform_reader(reader), backend)
+        finished = True
+    finally:
+        if not finished:
+            with contextlib.suppress(Exception):
+                cursor.adbc_cancel()
+        with contextlib.suppress(Exception):
+            reader.close()
+
+
+def _guarded(reader: pa.RecordBatchReader, backend: str) -> pa.RecordBatchReader:
+    """Errors raised mid-stream (a timeout, a lost connection) become BackendErrors too."""
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from reader
+        except (OSError, pa.ArrowException, dbapi.Error, adbc_driver_manager.Error) as exc:
+            raise _backend_error(backend, exc) from exc
+
+    return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+
+class DuckDBStore:
+    """One embedded DuckDB database per process; a fresh ADBC connection per request.
+
+    External access (files, network, extensions) is disabled for the whole
+    database and the configuration locked: even a query that slipped past the
+    guard cannot read a file. Writes are serialised, as DuckDB has one writer.
+    """
+
+    backend = "duckdb"
+    schema_name = "main"
+
+    def __init__(self, path: Path) -> None:
+        import adbc_driver_duckdb
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._write_lock = threading.Lock()
+        with _backend_errors(self.backend):
+            self._db = adbc_driver_manager.AdbcDatabase(
+                driver=adbc_driver_duckdb.driver_path(),
+                entrypoint="duckdb_adbc_init",
+                path=str(path),
+                enable_external_access="false",
+                autoinstall_known_extensions="false",
+                autoload_known_extensions="false",
+                lock_configuration="true",
+            )
+
+            # The root connection owns the database; requests use clones of it, and
+            # closing a clone leaves the database open for the others.
+            self._root = dbapi.Connection(self._db, adbc_driver_manager.AdbcConnection(self._db))
+
+    def _connect(self) -> dbapi.Connection:
+        with _backend_errors(self.backend):
+            return self._root.adbc_clone()
+
+    @contextlib.contextmanager
+    def read(self, sql: str) -> Iterator[pa.RecordBatchReader]:
+        conn = self._connect()
+        try:
+            with conn.cursor() as cursor:
+                yield from _stream(cursor, sql, self.backend)
+        finally:
+            conn.close()
+
+    def schema(self, sql: str) -> pa.Schema:
+        return _limit_zero_schema(self, sql)
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[dbapi.Connection]:
+        with self._write_lock:
+            conn = self._connect()
+            try:
+                with _backend_errors(self.backend):
+                    yield conn
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    conn.rollback()
+                raise
+            finally:
+                conn.close()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._root.close()
+
+
+def _limit_zero_schema(store: Store, sql: str) -> pa.Schema:
+    # Wrapping keeps ORDER BY/LIMIT of the user's query legal in both dialects.
+    with store.read(f"SELECT * FROM ({sql}) AS flightdeck_q LIMIT 0") as reader:
+        return reader.schema
+
+
+class _Pool:
+    """A small LIFO pool of PostgreSQL connections, each used by one request at a time."""
+
+    def __init__(self, factory, size: int) -> None:
+        self._factory = factory
+        self._idle: queue.LifoQueue[dbapi.Connection] = queue.LifoQueue()
+        self._slots = threading.BoundedSemaphore(size)
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[dbapi.Connection]:
+        self._slots.acquire()
+        conn = None
+        try:
+            conn = self._take()
+            yield conn
+        except BaseException:
+            if conn is not None and not _alive(conn):
+                _close_quietly(conn)
+                conn = None
+            raise
+        finally:
+            if conn is not None:
+                self._idle.put(conn)
+            self._slots.release()
+
+    def _take(self) -> dbapi.Connection:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            return self._factory()
+
+    def close(self) -> None:
+        while True:
+            try:
+                _close_quietly(self._idle.get_nowait())
+            except queue.Empty:
+                return
+
+
+def _alive(conn: dbapi.Connection) -> bool:
+    """After an error: can this connection still serve, or was the backend lost?"""
+    try:
+        if not conn._autocommit:  # a failed transaction must end before reuse
+            conn.rollback()
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchall()
+        return True
+    except Exception:
+        return False
+
+
+def _close_quietly(conn: dbapi.Connection) -> None:
+    with contextlib.suppress(Exception):
+        conn.close()
+
+
+class PostgresStore:
+    """PostgreSQL through adbc-driver-postgresql, with separate read and write pools.
+
+    Read connections are read-only at the session level with a statement
+    timeout, so every query runs in a read-only transaction that cannot hang.
+    """
+
+    backend = "postgresql"
+    schema_name = "public"
+
+    def __init__(self, uri: str, options: StoreOptions) -> None:
+        import adbc_driver_postgresql.dbapi as pg
+
+        self._uri = uri
+        self._pg = pg
+        self._timeout_ms = int(options.statement_timeout_s * 1000)
+        self._readers = _Pool(self._read_connection, options.pool_size)
+        self._writers = _Pool(self._write_connection, max(2, options.pool_size // 2))
+        with self._readers.connection():  # fail fast with the backend's reason
+            pass
+
+    def _read_connection(self) -> dbapi.Connection:
+        with _backend_errors(self.backend):
+            conn = self._pg.connect(self._uri, autocommit=True)
+            with conn.cursor() as cursor:
+                cursor.execute("SET default_transaction_read_only = on")
+                cursor.execute(f"SET statement_timeout = {self._timeout_ms}")
+            return conn
+
+    def _write_connection(self) -> dbapi.Connection:
+        with _backend_errors(self.backend):
+            return self._pg.connect(self._uri, autocommit=False)
+
+    @contextlib.contextmanager
+    def read(self, sql: str) -> Iterator[pa.RecordBatchReader]:
+        with self._readers.connection() as conn, conn.cursor() as cursor:
+            yield from _stream(cursor, sql, self.backend)
+
+    def schema(self, sql: str) -> pa.Schema:
+        with (
+            self._readers.connection() as conn,
+            conn.cursor() as cursor,
+            _backend_errors(self.backend),
+        ):
+            return conform_schema(cursor.adbc_execute_schema(sql))
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[dbapi.Connection]:
+        with self._writers.connection() as conn:
+            try:
+                with _backend_errors(self.backend):
+                    yield conn
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    conn.rollback()
+                raise
+
+    def close(self) -> None:
+        self._readers.close()
+        self._writers.close()
