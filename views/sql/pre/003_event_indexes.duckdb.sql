@@ -1,0 +1,3 @@
+-- DuckDB: no secondary indexes. Its min-max zone maps already prune the range
+-- scans the ingest path makes, and ART indexes would slow every append and hold
+-- memory in proportion to the table. The primary keys stay (they dedupe).
