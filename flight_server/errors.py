@@ -1,0 +1,65 @@
+"""The one place where flightdeck's errors become Flight errors.
+
+pyarrow maps a handler's exception to a gRPC status by its type: ValueError
+family to INVALID_ARGUMENT, KeyError to NOT_FOUND, NotImplementedError to
+UNIMPLEMENTED; the Flight* classes to their own codes. Non-Python clients
+(JDBC, Go ADBC) act on those codes, so they must be right.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pyarrow.flight as flight
+from flightdeck.views import BackendError, FlightdeckError, InvalidQuery, NotFound
+
+__all__ = ["flight_errors", "to_flight_error"]
+
+log = logging.getLogger("flightdeck.server")
+
+
+class _NotFoundError(KeyError):
+    # KeyError's str() quotes its argument; clients should read our words as written.
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def to_flight_error(exc: FlightdeckError) -> Exception:
+    """The Flight exception (and so the gRPC status) for one of our errors."""
+    message = str(exc)
+    if isinstance(exc, InvalidQuery):
+        return pa.ArrowInvalid(message)
+    if isinstance(exc, NotFound):
+        return _NotFoundError(message)
+    if isinstance(exc, BackendError):
+        return _backend(exc)
+    return flight.FlightServerError(message)
+
+
+def _backend(exc: BackendError) -> Exception:
+    message = str(exc)
+    if exc.kind == "invalid":
+        return pa.ArrowInvalid(message)
+    if exc.kind == "timeout":
+        return flight.FlightTimedOutError(message)
+    if exc.kind == "unavailable":
+        return flight.FlightUnavailableError(message)
+    return flight.FlightInternalError(message)
+
+
+@contextlib.contextmanager
+def flight_errors(rpc: str) -> Iterator[None]:
+    """Wrap one RPC: our errors become Flight errors; anything else is logged and internal."""
+    try:
+        yield
+    except FlightdeckError as exc:
+        log.info("rpc=%s refused error=%r", rpc, str(exc))
+        raise to_flight_error(exc) from None
+    except (flight.FlightError, pa.ArrowException):
+        raise
+    except Exception as exc:
+        log.exception("rpc=%s failed", rpc)
+        raise flight.FlightInternalError(f"{rpc} failed: {type(exc).__name__}: {exc}") from None

@@ -1,0 +1,66 @@
+"""The Flight RPC surface: one class, each method parses its request and delegates."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pyarrow.flight as flight
+from flightdeck.views import Store, describe
+from flightdeck.views import query as queries
+
+from . import descriptors, streaming
+from .errors import flight_errors
+from .settings import Settings
+
+__all__ = ["FlightdeckServer"]
+
+log = logging.getLogger("flightdeck.server")
+
+
+class FlightdeckServer(flight.FlightServerBase):
+    def __init__(self, settings: Settings, store: Store, **kwargs) -> None:
+        super().__init__(settings.location, **kwargs)
+        self.settings = settings
+        self.store = store
+        self._endpoint_locations = [settings.advertise] if settings.advertise else []
+
+    def list_flights(
+        self, context: flight.ServerCallContext, criteria: bytes
+    ) -> Iterator[flight.FlightInfo]:
+        with flight_errors("ListFlights"):
+            views = describe(self.store)
+        for view in views:
+            query = queries.Query(f'SELECT * FROM "{view.name}"', view=view.name)
+            yield self._info(flight.FlightDescriptor.for_path(view.name), query, view.schema)
+
+    def get_flight_info(
+        self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
+    ) -> flight.FlightInfo:
+        with flight_errors("GetFlightInfo"):
+            query = descriptors.query_for(self.store, descriptor)
+            return self._info(descriptor, query, queries.schema(self.store, query))
+
+    def get_schema(
+        self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
+    ) -> flight.SchemaResult:
+        with flight_errors("GetSchema"):
+            query = descriptors.query_for(self.store, descriptor)
+            return flight.SchemaResult(queries.schema(self.store, query))
+
+    def do_get(
+        self, context: flight.ServerCallContext, ticket: flight.Ticket
+    ) -> flight.FlightDataStream:
+        with flight_errors("DoGet"):
+            query = descriptors.decode_ticket(ticket.ticket)
+            opened = queries.run(self.store, query)
+            return streaming.stream(
+                context, opened, self.settings.batch_rows, self.settings.batch_bytes
+            )
+
+    def _info(
+        self, descriptor: flight.FlightDescriptor, query: queries.Query, schema: pa.Schema
+    ) -> flight.FlightInfo:
+        endpoint = flight.FlightEndpoint(descriptors.encode_ticket(query), self._endpoint_locations)
+        return flight.FlightInfo(schema, descriptor, [endpoint], -1, -1)

@@ -1,0 +1,110 @@
+"""The one settings object: built once from flags, then environment, then defaults."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from flightdeck.views import StoreOptions
+
+__all__ = ["ENVIRONMENT", "Settings", "add_arguments", "build_settings"]
+
+# setting name -> environment variable; flags of the same name win over these.
+ENVIRONMENT = {
+    "host": "FLIGHTDECK_HOST",
+    "port": "FLIGHTDECK_PORT",
+    "db": "FLIGHTDECK_DB",
+    "data_dir": "FLIGHTDECK_DATA_DIR",
+    "nats": "NATS_URL",
+    "views_dir": "FLIGHTDECK_VIEWS_DIR",
+    "query_timeout": "FLIGHTDECK_QUERY_TIMEOUT",
+    "pool_size": "FLIGHTDECK_POOL_SIZE",
+    "advertise": "FLIGHTDECK_ADVERTISE",
+    "log_level": "FLIGHTDECK_LOG_LEVEL",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8815
+    db: str | None = None  # None: the embedded DuckDB file under data_dir
+    data_dir: Path = Path("flightdeck-data")
+    nats: str | None = None  # None: start an embedded nats-server (ingest issue)
+    views_dir: tuple[Path, ...] = field(default=())  # extra folders of va_*.sql files
+    query_timeout: float = 300.0  # seconds a query may run in the store
+    pool_size: int = 8  # PostgreSQL connections per pool
+    batch_rows: int = 65_536  # rows per Flight message, at most
+    batch_bytes: int = (
+        2 * 1024 * 1024
+    )  # bytes per Flight message, at most (gRPC clients cap at 4 MB)
+    advertise: str | None = None  # location put in FlightInfo endpoints; None: reuse the channel
+    log_level: str = "INFO"
+
+    @property
+    def location(self) -> str:
+        return f"grpc://{self.host}:{self.port}"
+
+    def store_options(self) -> StoreOptions:
+        return StoreOptions(
+            db=self.db,
+            data_dir=self.data_dir,
+            statement_timeout_s=self.query_timeout,
+            pool_size=self.pool_size,
+        )
+
+
+def add_arguments(parser: argparse.ArgumentParser, *, network: bool = True) -> None:
+    """The flags that set Settings; every default is None so environment can fill in."""
+    store = parser.add_argument_group("store")
+    store.add_argument("--db", help="postgresql://… or a DuckDB file path [env FLIGHTDECK_DB]")
+    store.add_argument(
+        "--data-dir", type=Path, help="embedded data folder (default ./flightdeck-data)"
+    )
+    store.add_argument(
+        "--views-dir",
+        type=Path,
+        action="append",
+        help="extra folder of va_*.sql view files (repeatable) [env FLIGHTDECK_VIEWS_DIR]",
+    )
+    if not network:
+        return
+    net = parser.add_argument_group("network")
+    net.add_argument("--host", help="interface to bind (default 127.0.0.1)")
+    net.add_argument("--port", type=int, help="port to listen on (default 8815)")
+    net.add_argument("--advertise", help="location clients should use, e.g. grpc://host:8815")
+    net.add_argument("--nats", help="nats://… of an external NATS server [env NATS_URL]")
+    limits = parser.add_argument_group("limits")
+    limits.add_argument("--query-timeout", type=float, help="seconds a query may run (default 300)")
+    limits.add_argument("--pool-size", type=int, help="PostgreSQL connections per pool (default 8)")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+
+
+def build_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
+    """Flags over environment over defaults, each value converted to its field's type."""
+    values = {}
+    for f in fields(Settings):
+        flag = getattr(args, f.name, None)
+        raw = flag if flag is not None else environ.get(ENVIRONMENT.get(f.name, ""), None)
+        if raw is None or raw == "":
+            continue
+        values[f.name] = _convert(f.name, raw)
+    return Settings(**values)
+
+
+def _convert(name: str, raw: object) -> object:
+    default = getattr(Settings, name, None)
+    if name == "views_dir":
+        items = raw if isinstance(raw, list) else str(raw).split(":")
+        return tuple(Path(p) for p in items)
+    if name == "data_dir":
+        return Path(raw)
+    if isinstance(default, bool):
+        return str(raw).lower() in ("1", "true", "yes")
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    return raw

@@ -1,0 +1,46 @@
+"""Settings: flags over environment over defaults, built once."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from flightdeck.flight_server.settings import Settings, add_arguments, build_settings
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_defaults():
+    s = build_settings(_parse([]), {})
+    assert s == Settings()
+    assert s.location == "grpc://127.0.0.1:8815"
+    assert s.db is None and s.data_dir == Path("flightdeck-data")
+
+
+def test_environment_over_defaults_and_flags_over_environment():
+    env = {
+        "FLIGHTDECK_DB": "postgresql://env/db",
+        "FLIGHTDECK_PORT": "9000",
+        "NATS_URL": "nats://n",
+    }
+    s = build_settings(_parse([]), env)
+    assert (s.db, s.port, s.nats) == ("postgresql://env/db", 9000, "nats://n")
+    s = build_settings(_parse(["--db", "postgresql://flag/db", "--port", "9100"]), env)
+    assert (s.db, s.port) == ("postgresql://flag/db", 9100)
+
+
+def test_views_dirs_and_timeouts_are_typed():
+    s = build_settings(
+        _parse(["--views-dir", "a", "--views-dir", "b", "--query-timeout", "2.5"]),
+        {"FLIGHTDECK_POOL_SIZE": "3"},
+    )
+    assert s.views_dir == (Path("a"), Path("b"))
+    assert s.query_timeout == 2.5 and s.pool_size == 3
+    assert build_settings(_parse([]), {"FLIGHTDECK_VIEWS_DIR": "x:y"}).views_dir == (
+        Path("x"),
+        Path("y"),
+    )
