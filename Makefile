@@ -1,0 +1,39 @@
+# Two commands (see README):
+#   make serve   set up .venv and run `flightdeck serve` on the embedded defaults
+#   make test    set up .venv (with dev extras) and run the whole test suite
+# Each target installs what it needs, so both work on a fresh machine.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PG_BIN ?= /usr/lib/postgresql/15/bin
+
+.PHONY: serve test lint setup setup-dev postgres
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+setup: $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+
+setup-dev: $(BIN)/python postgres
+	$(BIN)/pip install --quiet -e '.[dev]'
+
+# Tests start a real PostgreSQL 15 themselves; make sure its binaries are here.
+postgres:
+	@if [ ! -x $(PG_BIN)/initdb ]; then \
+	  echo "installing PostgreSQL 15 server binaries"; \
+	  apt-get update -qq && apt-get install -y -qq postgresql-15 >/dev/null; \
+	fi
+
+serve: setup
+	$(BIN)/flightdeck serve $(ARGS)
+
+test: setup-dev
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
