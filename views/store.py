@@ -51,7 +51,7 @@ def open_store(options: StoreOptions) -> Store:
     if db and db.startswith(("postgresql://", "postgres://")):
         return PostgresStore(db, options)
     path = Path(db.removeprefix("duckdb://")) if db else options.data_dir / "flightdeck.duckdb"
-    return DuckDBStore(path)
+    return DuckDBStore(path, options.statement_timeout_s)
 
 
 @contextlib.contextmanager
@@ -138,11 +138,12 @@ class DuckDBStore:
     backend = "duckdb"
     schema_name = "main"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, timeout_s: float = 300.0) -> None:
         import adbc_driver_duckdb
 
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self._timeout_s = timeout_s
         self._write_lock = threading.Lock()
         with _backend_errors(self.backend):
             self._db = adbc_driver_manager.AdbcDatabase(
@@ -167,13 +168,18 @@ class DuckDBStore:
     def read(self, sql: str) -> Iterator[pa.RecordBatchReader]:
         conn = self._connect()
         try:
-            with conn.cursor() as cursor:
+            with conn.cursor() as cursor, _deadline(cursor, self._timeout_s):
                 yield from _stream(cursor, sql, self.backend)
         finally:
             conn.close()
 
     def schema(self, sql: str) -> pa.Schema:
-        return _limit_zero_schema(self, sql)
+        conn = self._connect()
+        try:
+            with conn.cursor() as cursor, _backend_errors(self.backend):
+                return conform_schema(cursor.adbc_execute_schema(sql))
+        finally:
+            conn.close()
 
     @contextlib.contextmanager
     def write(self) -> Iterator[dbapi.Connection]:
@@ -194,10 +200,16 @@ class DuckDBStore:
             self._root.close()
 
 
-def _limit_zero_schema(store: Store, sql: str) -> pa.Schema:
-    # Wrapping keeps ORDER BY/LIMIT of the user's query legal in both dialects.
-    with store.read(f"SELECT * FROM ({sql}) AS flightdeck_q LIMIT 0") as reader:
-        return reader.schema
+@contextlib.contextmanager
+def _deadline(cursor: dbapi.Cursor, seconds: float) -> Iterator[None]:
+    """DuckDB has no statement timeout: interrupt the query ourselves when it runs long."""
+    timer = threading.Timer(seconds, cursor.adbc_cancel)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 class _Pool:

@@ -71,15 +71,19 @@ def test_duckdb_cannot_reach_files_even_unguarded(store):
         reader.read_all()
 
 
-def test_postgres_statement_timeout(db_url, backend, tmp_path):
-    if backend != "postgresql":
-        pytest.skip("DuckDB queries are bounded by the server's own cancellation")
+def test_statement_timeout(db_url, backend, tmp_path):
+    slow = {
+        "postgresql": "SELECT pg_sleep(5)",
+        "duckdb": "SELECT count(*) FROM range(100000000000) AS a(i)",
+    }[backend]
     store = open_store(StoreOptions(db=db_url, data_dir=tmp_path, statement_timeout_s=0.3))
     try:
-        with pytest.raises(BackendError) as err, store.read("SELECT pg_sleep(5)") as reader:
-            reader.read_all()
-        assert err.value.kind == "timeout"
-        assert "timeout" in err.value.reason
+        with pytest.raises(BackendError) as err:
+            with store.read(slow) as reader:
+                reader.read_all()
+        assert err.value.kind == "timeout", err.value.reason
+        with store.read("SELECT 1 AS one") as reader:  # and the store still serves
+            assert reader.read_all().num_rows == 1
     finally:
         store.close()
 
