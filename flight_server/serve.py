@@ -46,7 +46,10 @@ def run(settings: Settings) -> None:
             store.backend,
             ",".join(view_names(store)),
         )
-        signal.signal(signal.SIGTERM, _interrupt)  # systemd/k8s stop like Ctrl-C
+        # Both stop the server cleanly, even when a parent shell started us with
+        # SIGINT ignored (as it does for background jobs); SIGTERM is systemd's/k8s' stop.
+        signal.signal(signal.SIGINT, _interrupt)
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
             server.serve()  # pyarrow returns here on SIGINT/SIGTERM, then re-raises it
         except KeyboardInterrupt:
