@@ -127,6 +127,17 @@ def _guarded(reader: pa.RecordBatchReader, backend: str) -> pa.RecordBatchReader
     return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
 
+def _transaction(conn: dbapi.Connection, backend: str) -> Iterator[dbapi.Connection]:
+    """Lend `conn` for one transaction: the caller commits; anything else rolls back."""
+    try:
+        with _backend_errors(backend):
+            yield conn
+    except BaseException:
+        with contextlib.suppress(Exception):
+            conn.rollback()
+        raise
+
+
 class DuckDBStore:
     """One embedded DuckDB database per process; a fresh ADBC connection per request.
 
@@ -186,12 +197,7 @@ class DuckDBStore:
         with self._write_lock:
             conn = self._connect()
             try:
-                with _backend_errors(self.backend):
-                    yield conn
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    conn.rollback()
-                raise
+                yield from _transaction(conn, self.backend)
             finally:
                 conn.close()
 
@@ -318,13 +324,7 @@ class PostgresStore:
     @contextlib.contextmanager
     def write(self) -> Iterator[dbapi.Connection]:
         with self._writers.connection() as conn:
-            try:
-                with _backend_errors(self.backend):
-                    yield conn
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    conn.rollback()
-                raise
+            yield from _transaction(conn, self.backend)
 
     def close(self) -> None:
         self._readers.close()
