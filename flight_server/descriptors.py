@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 
 import pyarrow.flight as flight
+from flightdeck.ingest import InvalidBatch
 from flightdeck.views import InvalidQuery, NotFound, Store, view_names
 from flightdeck.views import query as queries
 from flightdeck.views.query import Query
 
-__all__ = ["decode_ticket", "encode_ticket", "query_for"]
+__all__ = ["check_put_target", "decode_ticket", "encode_ticket", "query_for"]
+
+PUT_TARGETS = (("events", "pageview"),)
 
 
 def query_for(store: Store, descriptor: flight.FlightDescriptor) -> Query:
@@ -55,3 +58,16 @@ def decode_ticket(raw: bytes) -> Query:
             "not a flightdeck ticket: pass a ticket from GetFlightInfo, "
             "or a view name such as b'va_pageview_aggregate'",
         ) from None
+
+
+def check_put_target(descriptor: flight.FlightDescriptor) -> None:
+    """DoPut accepts event batches on `["events", "pageview"]` only."""
+    path = tuple(p.decode("utf-8", "replace") for p in (descriptor.path or []))
+    if descriptor.descriptor_type != flight.DescriptorType.PATH or path not in PUT_TARGETS:
+        shown = list(path) if path else descriptor.command
+        raise InvalidBatch(
+            None,
+            None,
+            "put-path",
+            f"cannot put to {shown!r}; send events to ['events', 'pageview']",
+        )

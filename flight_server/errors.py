@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 import pyarrow.flight as flight
+from flightdeck.ingest import InvalidBatch
 from flightdeck.views import BackendError, FlightdeckError, InvalidQuery, NotFound
 
 __all__ = ["flight_errors", "to_flight_error"]
@@ -30,7 +31,7 @@ class _NotFoundError(KeyError):
 def to_flight_error(exc: FlightdeckError) -> Exception:
     """The Flight exception (and so the gRPC status) for one of our errors."""
     message = str(exc)
-    if isinstance(exc, InvalidQuery):
+    if isinstance(exc, (InvalidQuery, InvalidBatch)):
         return pa.ArrowInvalid(message)
     if isinstance(exc, NotFound):
         return _NotFoundError(message)

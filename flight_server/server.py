@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 
 import pyarrow as pa
 import pyarrow.flight as flight
+from flightdeck.ingest import ingest
 from flightdeck.views import Store, describe
 from flightdeck.views import query as queries
 
@@ -58,6 +60,19 @@ class FlightdeckServer(flight.FlightServerBase):
             return streaming.stream(
                 context, opened, self.settings.batch_rows, self.settings.batch_bytes
             )
+
+    def do_put(
+        self,
+        context: flight.ServerCallContext,
+        descriptor: flight.FlightDescriptor,
+        reader: flight.MetadataRecordBatchReader,
+        writer: flight.FlightMetadataWriter,
+    ) -> None:
+        with flight_errors("DoPut"):
+            descriptors.check_put_target(descriptor)
+            result = ingest(self.store, (chunk.data for chunk in reader))
+            summary = {"accepted": result.accepted, "duplicates": result.duplicates}
+            writer.write(pa.py_buffer(json.dumps(summary).encode()))
 
     def _info(
         self, descriptor: flight.FlightDescriptor, query: queries.Query, schema: pa.Schema

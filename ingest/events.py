@@ -1,0 +1,159 @@
+"""The page-view event schema, and turning what senders send into it (DESIGN.md §3).
+
+All checks and casts are column-wise Arrow compute; only on the error path do
+we look at single values, to name the first bad row.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .errors import InvalidBatch
+
+__all__ = ["EVENT_SCHEMA", "normalise"]
+
+EVENT_SCHEMA = pa.schema(
+    [
+        pa.field("event_id", pa.string(), nullable=False),
+        pa.field("session_id", pa.string(), nullable=False),
+        pa.field("page_url", pa.string(), nullable=False),
+        pa.field("recorded_at", pa.timestamp("us", "UTC"), nullable=False),
+        ("user_id", pa.string()),
+        ("referrer", pa.string()),
+        ("user_agent", pa.string()),
+        ("duration_s", pa.float64()),
+        ("properties", pa.string()),
+    ]
+)
+REQUIRED = ("session_id", "page_url", "recorded_at")
+# Senders' names for our columns (the seed's JSON uses `timestamp` and `user_pk`).
+ALIASES = {"timestamp": "recorded_at", "user_pk": "user_id"}
+
+
+def normalise(batch: pa.RecordBatch, first_row: int = 0) -> pa.RecordBatch:
+    """`batch` in EVENT_SCHEMA, or InvalidBatch naming the column, row and rule.
+
+    Extra columns are ignored; missing optional ones become nulls; a missing or
+    null event_id becomes a key built from the event's content, so re-sending
+    the same rows dedupes.
+    """
+    columns = _by_name(batch)
+    for name in REQUIRED:
+        if name not in columns:
+            raise InvalidBatch(name, None, "required-column", f"missing; sent: {sorted(columns)}")
+    out = {}
+    for field in EVENT_SCHEMA:
+        if field.name == "event_id":
+            continue
+        raw = columns.get(field.name)
+        out[field.name] = (
+            pa.nulls(batch.num_rows, field.type) if raw is None else _cast(raw, field, first_row)
+        )
+    for name in REQUIRED:
+        _require_values(out[name], name, first_row)
+    out["event_id"] = _event_ids(columns.get("event_id"), out, first_row)
+    return pa.RecordBatch.from_arrays([out[f.name] for f in EVENT_SCHEMA], schema=EVENT_SCHEMA)
+
+
+def _by_name(batch: pa.RecordBatch) -> dict[str, pa.Array]:
+    columns: dict[str, pa.Array] = {}
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        canonical = ALIASES.get(name, name)
+        if canonical not in columns or canonical == name:
+            columns[canonical] = column
+    return columns
+
+
+def _cast(column: pa.Array, field: pa.Field, first_row: int) -> pa.Array:
+    if isinstance(column.type, pa.BaseExtensionType):
+        column = column.storage
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    if field.name == "recorded_at":
+        return _timestamps(column, first_row)
+    if field.name == "properties" and not (
+        pa.types.is_string(column.type)
+        or pa.types.is_large_string(column.type)
+        or pa.types.is_null(column.type)
+    ):
+        raise InvalidBatch(field.name, None, "type", f"send JSON text, not {column.type}")
+    try:
+        return column.cast(field.type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        row = _first_failure(column, lambda one: one.cast(field.type))
+        raise InvalidBatch(
+            field.name,
+            _at(first_row, row),
+            "type",
+            f"cannot cast {column.type} to {field.type}: {exc}",
+        ) from None
+
+
+def _timestamps(column: pa.Array, first_row: int) -> pa.Array:
+    """ISO 8601 text or Arrow timestamps; a value without a zone is UTC."""
+    if not (
+        pa.types.is_timestamp(column.type)
+        or pa.types.is_date(column.type)
+        or pa.types.is_string(column.type)
+        or pa.types.is_large_string(column.type)
+    ):
+        raise InvalidBatch("recorded_at", None, "type", f"expected a timestamp, got {column.type}")
+    try:
+        return _to_utc(column)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        row = _first_failure(column, _to_utc)
+        raise InvalidBatch(
+            "recorded_at", _at(first_row, row), "timestamp", f"not an ISO 8601 timestamp: {exc}"
+        ) from None
+
+
+def _to_utc(column: pa.Array) -> pa.Array:
+    target = pa.timestamp("us", "UTC")
+    if pa.types.is_timestamp(column.type):
+        if column.type.tz is None:
+            column = pc.assume_timezone(column, "UTC")
+        return column.cast(target)
+    if pa.types.is_date(column.type):
+        return column.cast(pa.timestamp("us")).cast(target)
+    # Arrow reads ISO 8601 with a zone (Z or +hh:mm) into UTC; one without a
+    # zone is naive, and naive values are UTC by our contract.
+    text = pc.replace_substring_regex(column.cast(pa.string()), r"^(\d{4}-\d\d-\d\d) ", r"\1T")
+    has_zone = pc.match_substring_regex(text, r"(Z|[+-]\d\d:?\d\d)$")
+    if pc.all(pc.fill_null(has_zone, True)).as_py():
+        return text.cast(target)
+    return pc.assume_timezone(text.cast(pa.timestamp("us")), "UTC")
+
+
+def _first_failure(column: pa.Array, convert) -> int | None:
+    """Error path only: the index of the first value that `convert` refuses."""
+    for i in range(len(column)):
+        try:
+            convert(column.slice(i, 1))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return i
+    return None
+
+
+def _at(first_row: int, row: int | None) -> int | None:
+    return None if row is None else first_row + row
+
+
+def _require_values(column: pa.Array, name: str, first_row: int) -> None:
+    if column.null_count:
+        row = pc.indices_nonzero(pc.is_null(column))[0].as_py()
+        raise InvalidBatch(name, first_row + row, "not-null", "a value is required")
+
+
+def _event_ids(given: pa.Array | None, out: dict[str, pa.Array], first_row: int) -> pa.Array:
+    content = pc.binary_join_element_wise(
+        "c",
+        out["session_id"],
+        out["page_url"],
+        out["recorded_at"].cast(pa.int64()).cast(pa.string()),
+        pc.fill_null(out["user_id"], ""),
+        "|",
+    )
+    if given is None:
+        return content
+    return pc.coalesce(_cast(given, EVENT_SCHEMA.field("event_id"), first_row), content)
