@@ -46,11 +46,11 @@ def decode_ticket(raw: bytes) -> Query:
     """Our JSON tickets, and for convenience a bare view name (`Ticket(b"va_x")`)."""
     text = raw.decode("utf-8", "replace").strip()
     if text.startswith("va_"):
-        return Query(f'SELECT * FROM "{text}"', view=text)
+        return Query.whole(text)
     try:
         body = json.loads(text)
         if "view" in body:
-            return Query(f'SELECT * FROM "{body["view"]}"', view=str(body["view"]))
+            return Query.whole(str(body["view"]))
         return Query(str(body["sql"]))
     except (ValueError, KeyError, TypeError):
         raise InvalidQuery(

@@ -34,8 +34,8 @@ class FlightdeckServer(flight.FlightServerBase):
         with flight_errors("ListFlights"):
             views = describe(self.store)
         for view in views:
-            query = queries.Query(f'SELECT * FROM "{view.name}"', view=view.name)
-            yield self._info(flight.FlightDescriptor.for_path(view.name), query, view.schema)
+            descriptor = flight.FlightDescriptor.for_path(view.name)
+            yield self._info(descriptor, queries.Query.whole(view.name), view.schema)
 
     def get_flight_info(
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor

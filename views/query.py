@@ -24,13 +24,18 @@ class Query:
     sql: str
     view: str | None = None  # set when the client named a whole view
 
+    @classmethod
+    def whole(cls, view: str) -> Query:
+        """All of `view` (not yet checked to exist: `run` checks again)."""
+        return cls(f'SELECT * FROM "{view}"', view=view)
+
 
 def for_view(store: Store, name: str) -> Query:
     """The whole of view `name`; NotFound (listing the views) when there is none."""
     names = catalog.view_names(store)
     if name not in names:
         raise NotFound("view", name, names)
-    return Query(f'SELECT * FROM "{name}"', view=name)
+    return Query.whole(name)
 
 
 def for_sql(store: Store, sql: str) -> Query:
