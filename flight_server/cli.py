@@ -1,14 +1,16 @@
-"""Server-side commands: `flightdeck serve` and `flightdeck migrate`."""
+"""Server-side commands: serve, ingest, migrate, reaggregate, retention."""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import sys
 
+from flightdeck.ingest import reaggregate, retention
 from flightdeck.views import FlightdeckError, migrations, open_store
 
-from .serve import configure_logging, run
+from .serve import configure_logging, run, run_worker
 from .settings import add_arguments, build_settings
 
 __all__ = ["add_commands"]
@@ -16,11 +18,41 @@ __all__ = ["add_commands"]
 SERVE_HELP = """\
 Serve the va_ views over Arrow Flight.
 
-With no options: a DuckDB file under ./flightdeck-data, on grpc://127.0.0.1:8815.
+With no options: a DuckDB file and an embedded nats-server (JetStream) under
+./flightdeck-data, on grpc://127.0.0.1:8815. The NATS ingest worker runs inside.
 examples:
   flightdeck serve
   flightdeck serve --db postgresql://user@localhost/analytics --port 9000
   FLIGHTDECK_DB=postgresql://… flightdeck serve --views-dir ./my_views
+  flightdeck serve --nats nats://localhost:4222 --raw-retention-days 30
+"""
+
+INGEST_HELP = """\
+Run the NATS ingest worker alone (PostgreSQL only: a DuckDB file belongs to the
+one `flightdeck serve` process, which runs the worker itself). Several workers
+share the durable consumer `flightdeck-ingest` and split the messages.
+
+examples:
+  flightdeck ingest --db postgresql://user@localhost/analytics --nats nats://localhost:4222
+"""
+
+REAGGREGATE_HELP = """\
+Recompute daily and hourly aggregates from raw events: a check and a repair.
+Days whose raw events retention has removed keep their aggregates untouched.
+Exits 1 with --check when any row differs.
+
+examples:
+  flightdeck reaggregate --date 2024-01-15
+  flightdeck reaggregate --all --check
+"""
+
+RETENTION_HELP = """\
+Delete raw events older than --raw-retention-days whole UTC days (default 90).
+Aggregates are kept. `flightdeck serve` and `flightdeck ingest` also do this hourly.
+
+examples:
+  flightdeck retention
+  flightdeck retention --raw-retention-days 30 --db postgresql://user@localhost/analytics
 """
 
 MIGRATE_HELP = """\
@@ -50,14 +82,95 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     migrate.add_argument(
         "action", nargs="?", default="all", choices=["all", "pre", "post", "status", "dry-run"]
     )
-    add_arguments(migrate, network=False)
+    add_arguments(migrate, network=False, ingest=False, retention=False)
     migrate.set_defaults(handler=_migrate)
+    worker = commands.add_parser(
+        "ingest",
+        help="run the NATS ingest worker alone",
+        description=INGEST_HELP,
+        formatter_class=raw,
+    )
+    add_arguments(worker, network=False)
+    worker.set_defaults(handler=_ingest)
+    repair = commands.add_parser(
+        "reaggregate",
+        help="recompute aggregates from raw events",
+        description=REAGGREGATE_HELP,
+        formatter_class=raw,
+    )
+    scope = repair.add_mutually_exclusive_group(required=True)
+    scope.add_argument(
+        "--date", type=dt.date.fromisoformat, action="append", help="a UTC day (repeatable)"
+    )
+    scope.add_argument("--all", action="store_true", help="every day that has raw events")
+    repair.add_argument("--check", action="store_true", help="report differences, write nothing")
+    add_arguments(repair, network=False, ingest=False, retention=False)
+    repair.set_defaults(handler=_reaggregate)
+    expire = commands.add_parser(
+        "retention",
+        help="delete expired raw events",
+        description=RETENTION_HELP,
+        formatter_class=raw,
+    )
+    add_arguments(expire, network=False, ingest=False)
+    expire.set_defaults(handler=_retention)
 
 
 def _serve(args: argparse.Namespace) -> int:
     settings = build_settings(args, os.environ)
     configure_logging(settings.log_level)
     run(settings)
+    return 0
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    settings = build_settings(args, os.environ)
+    if not (settings.db or "").startswith(("postgresql://", "postgres://")):
+        raise UsageError(
+            "`flightdeck ingest` needs --db postgresql://…: a DuckDB file is owned by the "
+            "one `flightdeck serve` process, which runs the ingest worker itself"
+        )
+    if not settings.nats:
+        raise UsageError("`flightdeck ingest` needs --nats nats://… (or NATS_URL)")
+    configure_logging(settings.log_level)
+    run_worker(settings)
+    return 0
+
+
+def _reaggregate(args: argparse.Namespace) -> int:
+    settings = build_settings(args, os.environ)
+    store = open_store(settings.store_options())
+    try:
+        migrations.apply(store, migrations.load_migrations(store.backend, settings.views_dir))
+        repair = reaggregate(store, None if args.all else args.date, apply=not args.check)
+    finally:
+        store.close()
+    days = (
+        ", ".join(d.isoformat() for d in repair.days)
+        if len(repair.days) <= 7
+        else (f"{len(repair.days)} days, {repair.days[0]} to {repair.days[-1]}")
+    )
+    print(f"checked  {days or 'no day with raw events'}")
+    print(
+        f"{'differ ' if args.check else 'repaired'}  {repair.daily_changed} daily, "
+        f"{repair.hourly_changed} hourly rows; removed {repair.removed} without events"
+    )
+    if args.date and len(repair.days) < len(set(args.date)):
+        print("skipped  days without raw events (retention removed them; aggregates kept)")
+    return 1 if args.check and repair.differences else 0
+
+
+def _retention(args: argparse.Namespace) -> int:
+    settings = build_settings(args, os.environ)
+    store = open_store(settings.store_options())
+    try:
+        expired = retention.delete_expired(store, settings.raw_retention_days)
+    finally:
+        store.close()
+    if expired is None:
+        print("retention is off (--raw-retention-days 0): nothing deleted")
+    else:
+        print(f"deleted  {expired.deleted} raw events before {expired.horizon.isoformat()}")
     return 0
 
 
@@ -99,10 +212,14 @@ def _print_plan(store, found) -> int:
     return 0
 
 
+class UsageError(Exception):
+    """A command used in a way it cannot work; the message says what to do instead."""
+
+
 def handle_errors(handler, args: argparse.Namespace) -> int:
     try:
         return handler(args)
-    except FlightdeckError as exc:
+    except (FlightdeckError, UsageError) as exc:
         print(f"flightdeck: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

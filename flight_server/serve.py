@@ -1,17 +1,25 @@
-"""Run the server: open the store, migrate, serve until Ctrl-C or SIGTERM, clean up."""
+"""Run the server: open the store, migrate, start NATS work, serve until Ctrl-C or SIGTERM.
+
+Everything started is stopped in reverse order on the way out: the Flight
+server, the background loop (worker, publisher), the embedded nats-server, the store.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
+import threading
 
 from flightdeck.views import migrations, open_store, view_names
 
+from .background import Background
+from .nats_process import NatsProcess
 from .server import FlightdeckServer
 from .settings import Settings
 
-__all__ = ["configure_logging", "run"]
+__all__ = ["configure_logging", "run", "run_worker"]
 
 log = logging.getLogger("flightdeck.serve")
 
@@ -33,12 +41,15 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def run(settings: Settings) -> None:
     """Serve until interrupted; migrations are applied first, every time (they are idempotent)."""
-    store = open_store(settings.store_options())
-    try:
+    with contextlib.ExitStack() as stack:
+        store = open_store(settings.store_options())
+        stack.callback(store.close)
         found = migrations.load_migrations(store.backend, settings.views_dir)
         for m in migrations.apply(store, found):
             log.info("migration applied phase=%s name=%s", m.phase, m.name)
-        server = FlightdeckServer(settings, store)
+        background = Background(settings, store, _nats_url(settings, stack), worker=True).start()
+        stack.callback(background.stop)
+        server = FlightdeckServer(settings, store, committed=background.committed)
         log.info(
             "serving location=grpc://%s:%d backend=%s views=%s",
             settings.host,
@@ -46,16 +57,53 @@ def run(settings: Settings) -> None:
             store.backend,
             ",".join(view_names(store)),
         )
-        # Both stop the server cleanly, even when a parent shell started us with
-        # SIGINT ignored (as it does for background jobs); SIGTERM is systemd's/k8s' stop.
-        signal.signal(signal.SIGINT, _interrupt)
-        signal.signal(signal.SIGTERM, _interrupt)
-        try:
-            server.serve()  # pyarrow returns here on SIGINT/SIGTERM, then re-raises it
-        except KeyboardInterrupt:
-            pass
-        finally:
-            log.info("shutting down")
-            server.shutdown()
+        _serve_until_stopped(server)
+
+
+def run_worker(settings: Settings) -> None:
+    """`flightdeck ingest`: the NATS worker (and publisher, retention) without a Flight server."""
+    with contextlib.ExitStack() as stack:
+        store = open_store(settings.store_options())
+        stack.callback(store.close)
+        migrations.apply(store, migrations.load_migrations(store.backend, settings.views_dir))
+        background = Background(settings, store, _nats_url(settings, stack), worker=True).start()
+        stack.callback(background.stop)
+        log.info("ingesting nats=%s backend=%s", settings.nats, store.backend)
+        _wait_until_stopped()
+
+
+def _nats_url(settings: Settings, stack: contextlib.ExitStack) -> str:
+    """The external NATS if given, else an embedded nats-server stopped with the stack."""
+    if settings.nats:
+        return settings.nats
+    embedded = NatsProcess(settings.data_dir / "nats").start()
+    stack.callback(embedded.stop)
+    return embedded.url
+
+
+def _serve_until_stopped(server: FlightdeckServer) -> None:
+    _stop_on_signals()
+    try:
+        server.serve()  # pyarrow returns here on SIGINT/SIGTERM, then re-raises it
+    except KeyboardInterrupt:
+        pass
     finally:
-        store.close()
+        log.info("shutting down")
+        server.shutdown()
+
+
+def _wait_until_stopped() -> None:
+    _stop_on_signals()
+    stopped = threading.Event()
+    try:
+        while not stopped.wait(3600):
+            pass
+    except KeyboardInterrupt:
+        log.info("shutting down")
+
+
+def _stop_on_signals() -> None:
+    # Both stop cleanly, even when a parent shell started us with SIGINT ignored
+    # (as it does for background jobs); SIGTERM is systemd's and Kubernetes' stop.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)

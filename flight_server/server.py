@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 import pyarrow.flight as flight
@@ -22,10 +22,19 @@ log = logging.getLogger("flightdeck.server")
 
 
 class FlightdeckServer(flight.FlightServerBase):
-    def __init__(self, settings: Settings, store: Store, **kwargs) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        committed: Callable[[], None] | None = None,
+        **kwargs,
+    ) -> None:
+        """`committed` is called after each ingest commit (it wakes the NATS publisher)."""
         super().__init__(settings.location, **kwargs)
         self.settings = settings
         self.store = store
+        self._committed = committed
         self._endpoint_locations = [settings.advertise] if settings.advertise else []
 
     def list_flights(
@@ -71,6 +80,8 @@ class FlightdeckServer(flight.FlightServerBase):
         with flight_errors("DoPut"):
             descriptors.check_put_target(descriptor)
             result = ingest(self.store, (chunk.data for chunk in reader))
+            if result.version is not None and self._committed is not None:
+                self._committed()
             summary = {"accepted": result.accepted, "duplicates": result.duplicates}
             writer.write(pa.py_buffer(json.dumps(summary).encode()))
 

@@ -22,6 +22,9 @@ ENVIRONMENT = {
     "query_timeout": "FLIGHTDECK_QUERY_TIMEOUT",
     "pool_size": "FLIGHTDECK_POOL_SIZE",
     "advertise": "FLIGHTDECK_ADVERTISE",
+    "ingest_batch": "FLIGHTDECK_INGEST_BATCH",
+    "ingest_wait_ms": "FLIGHTDECK_INGEST_WAIT_MS",
+    "raw_retention_days": "FLIGHTDECK_RAW_RETENTION_DAYS",
     "log_level": "FLIGHTDECK_LOG_LEVEL",
 }
 
@@ -32,7 +35,7 @@ class Settings:
     port: int = 8815
     db: str | None = None  # None: the embedded DuckDB file under data_dir
     data_dir: Path = Path("flightdeck-data")
-    nats: str | None = None  # None: start an embedded nats-server (ingest issue)
+    nats: str | None = None  # None: start an embedded nats-server under data_dir
     views_dir: tuple[Path, ...] = field(default=())  # extra folders of va_*.sql files
     query_timeout: float = 300.0  # seconds a query may run in the store
     pool_size: int = 8  # PostgreSQL connections per pool
@@ -41,6 +44,9 @@ class Settings:
         2 * 1024 * 1024
     )  # bytes per Flight message, at most (gRPC clients cap at 4 MB)
     advertise: str | None = None  # location put in FlightInfo endpoints; None: reuse the channel
+    ingest_batch: int = 1000  # NATS messages per ingest commit, at most
+    ingest_wait_ms: int = 100  # how long a NATS batch may wait to fill
+    raw_retention_days: int = 90  # raw events kept this many whole UTC days; 0 keeps all
     log_level: str = "INFO"
 
     @property
@@ -56,8 +62,18 @@ class Settings:
         )
 
 
-def add_arguments(parser: argparse.ArgumentParser, *, network: bool = True) -> None:
-    """The flags that set Settings; every default is None so environment can fill in."""
+def add_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    network: bool = True,
+    ingest: bool = True,
+    retention: bool = True,
+) -> None:
+    """The flags that set Settings; every default is None so environment can fill in.
+
+    `network`: the Flight listener's flags; `ingest`: NATS and the worker's;
+    `retention`: how long raw events are kept.
+    """
     store = parser.add_argument_group("store")
     store.add_argument("--db", help="postgresql://… or a DuckDB file path [env FLIGHTDECK_DB]")
     store.add_argument(
@@ -69,17 +85,37 @@ def add_arguments(parser: argparse.ArgumentParser, *, network: bool = True) -> N
         action="append",
         help="extra folder of va_*.sql view files (repeatable) [env FLIGHTDECK_VIEWS_DIR]",
     )
-    if not network:
-        return
-    net = parser.add_argument_group("network")
-    net.add_argument("--host", help="interface to bind (default 127.0.0.1)")
-    net.add_argument("--port", type=int, help="port to listen on (default 8815)")
-    net.add_argument("--advertise", help="location clients should use, e.g. grpc://host:8815")
-    net.add_argument("--nats", help="nats://… of an external NATS server [env NATS_URL]")
-    limits = parser.add_argument_group("limits")
-    limits.add_argument("--query-timeout", type=float, help="seconds a query may run (default 300)")
-    limits.add_argument("--pool-size", type=int, help="PostgreSQL connections per pool (default 8)")
-    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    if network:
+        net = parser.add_argument_group("network")
+        net.add_argument("--host", help="interface to bind (default 127.0.0.1)")
+        net.add_argument("--port", type=int, help="port to listen on (default 8815)")
+        net.add_argument("--advertise", help="location clients should use, e.g. grpc://host:8815")
+        limits = parser.add_argument_group("limits")
+        limits.add_argument(
+            "--query-timeout", type=float, help="seconds a query may run (default 300)"
+        )
+        limits.add_argument(
+            "--pool-size", type=int, help="PostgreSQL connections per pool (default 8)"
+        )
+    if ingest:
+        write = parser.add_argument_group("ingest")
+        write.add_argument(
+            "--nats", help="nats://… of an external NATS server (default: embedded) [env NATS_URL]"
+        )
+        write.add_argument(
+            "--ingest-batch", type=int, help="NATS messages per ingest commit (default 1000)"
+        )
+        write.add_argument(
+            "--ingest-wait-ms", type=int, help="ms a NATS batch may wait to fill (default 100)"
+        )
+    if retention:
+        parser.add_argument(
+            "--raw-retention-days",
+            type=int,
+            help="keep raw events this many UTC days; aggregates stay (default 90, 0: forever)",
+        )
+    if network or ingest:
+        parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
 
 
 def build_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:

@@ -1,7 +1,17 @@
 """The write path: validate, dedupe, append raw events, keep aggregates exact, publish."""
 
+from . import retention
 from .errors import InvalidBatch
 from .events import EVENT_SCHEMA, normalise
-from .pipeline import IngestResult, ingest
+from .pipeline import IngestResult, Repair, ingest, reaggregate
 
-__all__ = ["EVENT_SCHEMA", "IngestResult", "InvalidBatch", "ingest", "normalise"]
+__all__ = [
+    "EVENT_SCHEMA",
+    "IngestResult",
+    "InvalidBatch",
+    "Repair",
+    "ingest",
+    "normalise",
+    "reaggregate",
+    "retention",
+]

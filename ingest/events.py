@@ -6,12 +6,14 @@ we look at single values, to name the first bad row.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import InvalidBatch
 
-__all__ = ["EVENT_SCHEMA", "normalise"]
+__all__ = ["EVENT_SCHEMA", "check_not_expired", "normalise"]
 
 EVENT_SCHEMA = pa.schema(
     [
@@ -116,13 +118,22 @@ def _to_utc(column: pa.Array) -> pa.Array:
         return column.cast(target)
     if pa.types.is_date(column.type):
         return column.cast(pa.timestamp("us")).cast(target)
-    # Arrow reads ISO 8601 with a zone (Z or +hh:mm) into UTC; one without a
-    # zone is naive, and naive values are UTC by our contract.
+    # Arrow reads ISO 8601 with a zone (Z or +hh:mm) into UTC. A value without a
+    # zone is UTC by our contract, so it gets a "Z" (senders mix both in one batch).
     text = pc.replace_substring_regex(column.cast(pa.string()), r"^(\d{4}-\d\d-\d\d) ", r"\1T")
     has_zone = pc.match_substring_regex(text, r"(Z|[+-]\d\d:?\d\d)$")
-    if pc.all(pc.fill_null(has_zone, True)).as_py():
-        return text.cast(target)
-    return pc.assume_timezone(text.cast(pa.timestamp("us")), "UTC")
+    if not pc.all(pc.fill_null(has_zone, True)).as_py():
+        is_date = pc.match_substring_regex(text, r"^\d{4}-\d\d-\d\d$")
+        text = pc.if_else(
+            has_zone,
+            text,
+            pc.if_else(
+                is_date,
+                pc.binary_join_element_wise(text, "T00:00:00Z", ""),
+                pc.binary_join_element_wise(text, "Z", ""),
+            ),
+        )
+    return text.cast(target)
 
 
 def _first_failure(column: pa.Array, convert) -> int | None:
@@ -157,3 +168,20 @@ def _event_ids(given: pa.Array | None, out: dict[str, pa.Array], first_row: int)
     if given is None:
         return content
     return pc.coalesce(_cast(given, EVENT_SCHEMA.field("event_id"), first_row), content)
+
+
+def check_not_expired(
+    events: pa.RecordBatch, expired: frozenset[dt.date], first_row: int = 0
+) -> None:
+    """Refuse events of days whose raw events retention deleted, naming the first one."""
+    days = events.column("recorded_at").cast(pa.date32())
+    hit = pc.is_in(days, value_set=pa.array(sorted(expired), pa.date32()))
+    if pc.any(hit).as_py():
+        row = pc.indices_nonzero(hit)[0].as_py()
+        raise InvalidBatch(
+            "recorded_at",
+            first_row + row,
+            "retention",
+            f"the raw events of {days[row].as_py()} were deleted by retention; the day's "
+            "aggregates are kept and final (raise --raw-retention-days to keep more)",
+        )

@@ -1,25 +1,32 @@
 """The one ingest pipeline: validate, dedupe, append raw events, keep aggregates exact, commit.
 
-Every entry point (DoPut, and the NATS worker to come) goes through `ingest()`.
-A call is one transaction: every row is committed or none. Batches are
-validated and staged one at a time into a temporary table, so memory holds
-one batch, not the whole put; the store holds the rest until commit.
+Every entry point (DoPut, the NATS worker) goes through `ingest()`. A call is
+one transaction: every row is committed or none. Batches are validated and
+staged one at a time into a temporary table, so memory holds one batch, not
+the whole put; the store holds the rest until commit.
+
+The commit also writes an outbox entry naming its version; the publisher
+(`publisher.py`) sends the rows of that version to NATS afterwards.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import datetime as dt
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
 from flightdeck.views import Store
 
-from . import aggregates
-from .events import EVENT_SCHEMA, normalise
+from . import aggregates, retention
+from .events import EVENT_SCHEMA, check_not_expired, normalise
+from .scalar import scalar
+from .turns import take_turn
 
-__all__ = ["IngestResult", "ingest"]
+__all__ = ["IngestResult", "Repair", "ingest", "reaggregate"]
 
 _STAGE = "flightdeck_stage"
+_NEW = "flightdeck_new"
 # DuckDB 2.0's ADBC ingest fails on batches larger than its 2,048-row vectors.
 _STAGE_ROWS = {"duckdb": 2048, "postgresql": 65_536}
 _COLUMNS = ", ".join(EVENT_SCHEMA.names)
@@ -32,28 +39,74 @@ class IngestResult:
     version: int | None  # the commit's version; None when nothing new was written
 
 
+@dataclass(frozen=True)
+class Repair:
+    days: list[dt.date]  # days recomputed (those that still have raw events)
+    daily_changed: int  # daily rows that were wrong or missing
+    hourly_changed: int
+    removed: int  # aggregate rows that had no events behind them
+    version: int
+    applied: bool  # False for a check: nothing was written
+
+    @property
+    def differences(self) -> int:
+        return self.daily_changed + self.hourly_changed + self.removed
+
+
 def ingest(store: Store, batches: Iterable[pa.RecordBatch]) -> IngestResult:
-    """Ingest `batches` atomically; InvalidBatch (nothing written) on the first bad row."""
+    """Ingest `batches` atomically; InvalidBatch (nothing written) on the first bad row.
+
+    Events of a day whose raw events retention deleted are refused: recomputing
+    that day from what remains would lose its kept aggregates.
+    """
     with store.write() as conn, conn.cursor() as cursor:
-        staged = _stage(cursor, batches, _STAGE_ROWS[store.backend])
+        expired = retention.expired_days(cursor)
+        staged = _stage(cursor, batches, _STAGE_ROWS[store.backend], expired)
         if staged == 0:
             conn.rollback()
             return IngestResult(0, 0, None)
+        take_turn(cursor, store.backend)
+        retention.recheck(cursor, _STAGE, expired)  # retention may have run since we looked
         accepted = _append_new(cursor)
-        version = None
-        if accepted:
-            version = _next_version(cursor)
-            aggregates.recompute(cursor, version)
-        for table in (_STAGE, "flightdeck_new"):
-            cursor.execute(f"DROP TABLE {table}")
+        version = _recompute(cursor) if accepted else None
+        _drop(cursor, _STAGE, _NEW)
         conn.commit()
     return IngestResult(accepted, staged - accepted, version)
 
 
-def _stage(cursor, batches: Iterable[pa.RecordBatch], chunk_rows: int) -> int:
+def reaggregate(store: Store, days: Sequence[dt.date] | None, *, apply: bool = True) -> Repair:
+    """Recompute the aggregates of `days` (None: every day with raw events) from raw events.
+
+    Days whose raw events retention removed are left as they are. With
+    `apply=False` the work is rolled back: a check that reports differences.
+    """
+    with store.write() as conn, conn.cursor() as cursor:
+        take_turn(cursor, store.backend)
+        checked = _days_with_events(cursor, days)
+        in_scope = " OR ".join(aggregates.in_day("recorded_at", _date(d)) for d in checked)
+        cursor.execute(
+            f"CREATE TEMP TABLE {_NEW} AS SELECT session_id, page_url, recorded_at "
+            f"FROM tb_pageview_event WHERE {in_scope or 'FALSE'}"
+        )
+        version = _recompute(cursor)
+        removed = aggregates.remove_orphans(cursor, [_date(d) for d in checked])
+        daily, hourly = aggregates.changed(cursor, version)
+        _drop(cursor, _NEW)
+        if apply:
+            conn.commit()
+        else:
+            conn.rollback()
+    return Repair(checked, daily, hourly, removed, version, apply)
+
+
+def _stage(
+    cursor, batches: Iterable[pa.RecordBatch], chunk_rows: int, expired: frozenset[dt.date]
+) -> int:
     rows = 0
     for batch in batches:
         events = normalise(batch, first_row=rows)
+        if expired:
+            check_not_expired(events, expired, first_row=rows)
         rows += batch.num_rows
         if events.num_rows == 0:
             continue
@@ -65,7 +118,7 @@ def _stage(cursor, batches: Iterable[pa.RecordBatch], chunk_rows: int) -> int:
 def _append_new(cursor) -> int:
     """Dedupe within the put and against stored events; append what is new."""
     cursor.execute(
-        f"""CREATE TEMP TABLE flightdeck_new AS
+        f"""CREATE TEMP TABLE {_NEW} AS
             SELECT {_COLUMNS} FROM (
                 SELECT s.*, row_number() OVER (PARTITION BY event_id ORDER BY recorded_at) AS rn
                 FROM {_STAGE} s) t
@@ -74,13 +127,35 @@ def _append_new(cursor) -> int:
     )
     columns = _COLUMNS.replace("properties", "CAST(properties AS JSON)")
     cursor.execute(
-        f"INSERT INTO tb_pageview_event ({_COLUMNS}) SELECT {columns} FROM flightdeck_new "
+        f"INSERT INTO tb_pageview_event ({_COLUMNS}) SELECT {columns} FROM {_NEW} "
         "ON CONFLICT (event_id) DO NOTHING"
     )
-    cursor.execute("SELECT count(*) FROM flightdeck_new")
-    return int(cursor.fetchall()[0][0])  # drain: an unread DuckDB stream aborts the txn
+    return scalar(cursor, f"SELECT count(*) FROM {_NEW}")
 
 
-def _next_version(cursor) -> int:
-    cursor.execute("SELECT nextval('sq_pageview_version')")
-    return int(cursor.fetchall()[0][0])  # drain: an unread DuckDB stream aborts the txn
+def _recompute(cursor) -> int:
+    """Take the next version, recompute what `flightdeck_new` touched, note it in the outbox."""
+    version = scalar(cursor, "SELECT nextval('sq_pageview_version')")
+    aggregates.recompute(cursor, version)
+    cursor.execute(f"INSERT INTO tb_aggregate_outbox (version) VALUES ({version})")
+    return version
+
+
+def _days_with_events(cursor, days: Sequence[dt.date] | None) -> list[dt.date]:
+    day = "CAST(timezone('UTC', recorded_at) AS DATE)"
+    where = ""
+    if days is not None:
+        if not days:
+            return []
+        where = "WHERE " + " OR ".join(aggregates.in_day("recorded_at", _date(d)) for d in days)
+    cursor.execute(f"SELECT DISTINCT {day} AS day FROM tb_pageview_event {where} ORDER BY day")
+    return [row[0] for row in cursor.fetchall()]
+
+
+def _date(day: dt.date) -> str:
+    return f"DATE '{day.isoformat()}'"
+
+
+def _drop(cursor, *tables: str) -> None:
+    for table in tables:
+        cursor.execute(f"DROP TABLE {table}")

@@ -1,0 +1,145 @@
+"""A process's background work, on one asyncio loop thread that owns the NATS connection.
+
+Flight handlers run on gRPC threads and stay synchronous; they only poke this
+loop (`committed()`) through the thread-safe entry points. On the loop: the
+NATS connection (reconnecting forever), the ingest worker, the outbox
+publisher and the periodic raw-event retention.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+
+import nats
+from flightdeck.ingest import retention
+from flightdeck.ingest.nats_worker import IngestWorker, WorkerOptions
+from flightdeck.ingest.publisher import OutboxPublisher
+from flightdeck.ingest.streams import AGGREGATES, ensure_stream
+from flightdeck.views import Store
+
+from .settings import Settings
+
+__all__ = ["Background"]
+
+log = logging.getLogger("flightdeck.background")
+
+_RETENTION_EVERY_S = 3600.0
+
+
+class Background:
+    def __init__(self, settings: Settings, store: Store, nats_url: str, *, worker: bool) -> None:
+        self._settings = settings
+        self._store = store
+        self._url = nats_url
+        self._worker = worker
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="flightdeck-nats")
+        self._main: asyncio.Task | None = None
+        self._publisher: OutboxPublisher | None = None
+
+    def start(self) -> Background:
+        self._thread.start()
+        self._main = self._on_loop(self._begin())
+        return self
+
+    def _on_loop(self, coroutine, timeout: float | None = None):
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+    async def _begin(self) -> asyncio.Task:
+        return asyncio.create_task(self._run())
+
+    def committed(self) -> None:
+        """Thread-safe: a commit happened, publish its outbox entry now rather than at the sweep."""
+        if self._publisher is not None:
+            self._loop.call_soon_threadsafe(self._publisher.wake)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Cancel the work, close the NATS connection (unacked messages are redelivered)."""
+        if self._main is not None:
+            with contextlib.suppress(Exception):
+                self._on_loop(self._end(self._main), timeout)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout)
+        self._loop.close()
+
+    async def _end(self, main: asyncio.Task) -> None:
+        main.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await main
+
+    async def _run(self) -> None:
+        jobs = [asyncio.create_task(self._retention())]
+        nc = await self._connect()
+        try:
+            js = nc.jetstream()
+            await ensure_stream(js, AGGREGATES)
+            self._publisher = OutboxPublisher(self._store, js)
+            jobs.append(asyncio.create_task(self._publisher.run()))
+            if self._worker:
+                worker = IngestWorker(self._store, js, self._worker_options(), self._on_commit)
+                jobs.append(asyncio.create_task(worker.run()))
+            await asyncio.gather(*jobs)
+        finally:
+            for job in jobs:
+                job.cancel()
+            await asyncio.gather(*jobs, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await nc.close()
+
+    def _on_commit(self, result: object) -> None:
+        if self._publisher is not None:
+            self._publisher.wake()
+
+    def _worker_options(self) -> WorkerOptions:
+        s = self._settings
+        return WorkerOptions(batch=s.ingest_batch, wait_ms=s.ingest_wait_ms)
+
+    async def _connect(self) -> nats.NATS:
+        """Connect, retrying until NATS is there; afterwards nats-py reconnects by itself."""
+        failures = 0
+        while True:
+            try:
+                nc = await nats.connect(
+                    self._url,
+                    name="flightdeck",
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.5,
+                    error_cb=_log_error,
+                    disconnected_cb=_log_disconnected,
+                    reconnected_cb=_log_reconnected,
+                )
+                log.info("nats connected url=%s", self._url)
+                return nc
+            except (OSError, nats.errors.Error, TimeoutError) as exc:
+                failures += 1
+                if failures == 1 or failures % 20 == 0:
+                    log.warning("nats unreachable, retrying url=%s error=%r", self._url, exc)
+                await asyncio.sleep(min(0.2 * failures, 5.0))
+
+    async def _retention(self) -> None:
+        days = self._settings.raw_retention_days
+        while days > 0:
+            try:
+                expired = await asyncio.to_thread(retention.delete_expired, self._store, days)
+                if expired is not None and expired.deleted:
+                    log.info(
+                        "retention deleted=%d before=%s", expired.deleted, expired.horizon.date()
+                    )
+            except Exception as exc:  # the store may be briefly away; try at the next round
+                log.warning("retention failed error=%r", exc)
+            await asyncio.sleep(_RETENTION_EVERY_S)
+
+
+async def _log_error(exc: Exception) -> None:
+    log.warning("nats error=%r", exc)
+
+
+async def _log_disconnected() -> None:
+    log.warning("nats disconnected")
+
+
+async def _log_reconnected() -> None:
+    log.info("nats reconnected")

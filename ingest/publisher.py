@@ -1,0 +1,133 @@
+"""Send what each commit changed to NATS: the outbox, drained in version order.
+
+Every ingest commit leaves an outbox entry with its version. The publisher
+reads the aggregate rows carrying that version, publishes them as Arrow IPC to
+`analytics.aggregate.updated` with `Nats-Msg-Id` derived from the version
+(JetStream drops a re-send after a crash), and only then deletes the entry.
+So a crash between commit and publish delays an update; it never loses one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+import pyarrow as pa
+from flightdeck.views import Store
+from nats.js import JetStreamContext
+
+from .messages import ARROW_CONTENT_TYPE
+from .streams import AGGREGATE_SUBJECT, AGGREGATES
+
+__all__ = ["LIVE_VIEWS", "OutboxPublisher", "Update", "updates_for"]
+
+log = logging.getLogger("flightdeck.publisher")
+
+# The views whose rows carry `version` and are published on change.
+LIVE_VIEWS = ("va_pageview_aggregate", "va_pageview_hourly")
+# NATS refuses payloads over 1 MiB by default; stay well under it.
+_MAX_PAYLOAD = 512 * 1024
+
+
+@dataclass(frozen=True)
+class Update:
+    """One NATS message: some rows of one view changed by one version."""
+
+    view: str
+    version: int
+    part: int
+    parts: int
+    payload: bytes  # Arrow IPC stream
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {
+            "Nats-Msg-Id": f"{self.view}:{self.version}:{self.part}",
+            "Content-Type": ARROW_CONTENT_TYPE,
+            "Flightdeck-View": self.view,
+            "Flightdeck-Version": str(self.version),
+            "Flightdeck-Part": f"{self.part}/{self.parts}",
+        }
+
+
+def updates_for(store: Store, version: int) -> list[Update]:
+    """The messages that carry every row `version` wrote (none when a later one overwrote all)."""
+    updates = []
+    for view in LIVE_VIEWS:
+        with store.read(f"SELECT * FROM {view} WHERE version = {int(version)}") as reader:
+            payloads = [_ipc(piece) for batch in reader for piece in _pieces(batch)]
+        updates += [
+            Update(view, version, i, len(payloads), p) for i, p in enumerate(payloads, start=1)
+        ]
+    return updates
+
+
+def _pieces(batch: pa.RecordBatch) -> list[pa.RecordBatch]:
+    if batch.num_rows == 0:
+        return []
+    rows = max(1, batch.num_rows * _MAX_PAYLOAD // max(batch.nbytes, 1))
+    return [batch.slice(start, rows) for start in range(0, batch.num_rows, rows)]
+
+
+def _ipc(batch: pa.RecordBatch) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema) as writer:
+        writer.write_batch(batch)
+    return sink.getvalue().to_pybytes()
+
+
+class OutboxPublisher:
+    """Runs on the process's NATS loop; `wake()` after a commit, and it sweeps anyway."""
+
+    def __init__(self, store: Store, js: JetStreamContext, sweep_s: float = 1.0) -> None:
+        self._store = store
+        self._js = js
+        self._sweep_s = sweep_s
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Call on the loop's thread (other threads: `loop.call_soon_threadsafe(wake)`)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                await self.publish_pending()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # NATS or the store away: the outbox keeps it for later
+                failures += 1
+                log.warning("publish failed, will retry error=%r", exc)
+                await asyncio.sleep(min(0.2 * 2**failures, 10.0))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._sweep_s)
+
+    async def publish_pending(self) -> int:
+        """Publish every outbox entry, oldest first; returns how many were sent."""
+        versions = await asyncio.to_thread(self._pending)
+        for version in versions:
+            updates = await asyncio.to_thread(updates_for, self._store, version)
+            for update in updates:
+                await self._js.publish(
+                    AGGREGATE_SUBJECT,
+                    update.payload,
+                    stream=AGGREGATES.name,
+                    headers=update.headers,
+                )
+            await asyncio.to_thread(self._done, version)
+            log.debug("published version=%d messages=%d", version, len(updates))
+        return len(versions)
+
+    def _pending(self) -> list[int]:
+        with self._store.read("SELECT version FROM tb_aggregate_outbox ORDER BY version") as reader:
+            return reader.read_all().column("version").to_pylist()
+
+    def _done(self, version: int) -> None:
+        with self._store.write() as conn, conn.cursor() as cursor:
+            cursor.execute(f"DELETE FROM tb_aggregate_outbox WHERE version = {int(version)}")
+            conn.commit()

@@ -1,0 +1,84 @@
+"""Raw-event retention: delete the raw events of old days; their aggregates stay.
+
+The horizon is the start of a UTC day, so a day's raw events are kept or gone
+as a whole. Each day that loses its events is recorded in `tb_expired_day`:
+its aggregates are final from then on, and ingest refuses late events for it
+(recomputing the day from what remains would lose the kept counts). Days that
+never had events are not recorded, so a backfill of old data still works
+until the next retention run expires it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from flightdeck.views import Store
+
+from .errors import InvalidBatch
+from .scalar import scalar
+from .turns import take_turn
+
+__all__ = ["Expired", "delete_expired", "expired_days", "horizon", "recheck"]
+
+_DAY = "CAST(timezone('UTC', recorded_at) AS DATE)"
+
+
+@dataclass(frozen=True)
+class Expired:
+    horizon: dt.datetime  # raw events before this were deleted
+    deleted: int
+    days: int  # UTC days that lost their raw events in this run
+
+
+def horizon(days: int, now: dt.datetime | None = None) -> dt.datetime | None:
+    """Start of the oldest UTC day whose raw events are kept; None keeps everything (days ≤ 0)."""
+    if days <= 0:
+        return None
+    today = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).date()
+    return dt.datetime.combine(today - dt.timedelta(days=days), dt.time(), dt.UTC)
+
+
+def delete_expired(store: Store, days: int, now: dt.datetime | None = None) -> Expired | None:
+    """Delete raw events older than `days` whole UTC days; None when retention is off."""
+    cutoff = horizon(days, now)
+    if cutoff is None:
+        return None
+    where = f"recorded_at < CAST('{cutoff.isoformat()}' AS TIMESTAMPTZ)"
+    with store.write() as conn, conn.cursor() as cursor:
+        take_turn(cursor, store.backend)
+        deleted = scalar(cursor, f"SELECT count(*) FROM tb_pageview_event WHERE {where}")
+        expired = 0
+        if deleted:
+            expired = scalar(
+                cursor,
+                f"SELECT count(DISTINCT {_DAY}) FROM tb_pageview_event WHERE {where}",
+            )
+            cursor.execute(
+                f"INSERT INTO tb_expired_day (day) SELECT DISTINCT {_DAY} "
+                f"FROM tb_pageview_event WHERE {where} ON CONFLICT (day) DO NOTHING"
+            )
+            cursor.execute(f"DELETE FROM tb_pageview_event WHERE {where}")
+        conn.commit()
+    return Expired(cutoff, deleted, expired)
+
+
+def expired_days(cursor) -> frozenset[dt.date]:
+    cursor.execute("SELECT day FROM tb_expired_day")
+    return frozenset(row[0] for row in cursor.fetchall())
+
+
+def recheck(cursor, staged: str, seen: frozenset[dt.date]) -> None:
+    """Refuse the put if a day of `staged` expired after `seen` was read (a rare race)."""
+    late = expired_days(cursor) - seen
+    if not late:
+        return
+    days = ", ".join(f"DATE '{d.isoformat()}'" for d in sorted(late))
+    if scalar(cursor, f"SELECT count(*) FROM {staged} WHERE {_DAY} IN ({days})"):
+        raise InvalidBatch(
+            "recorded_at",
+            None,
+            "retention",
+            "retention deleted the raw events of a day in this put while it was being "
+            f"ingested ({', '.join(str(d) for d in sorted(late))}); those days are final",
+        )

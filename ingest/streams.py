@@ -1,0 +1,53 @@
+"""The JetStream streams flightdeck reads and writes, created when missing.
+
+A stream that already exists is used as it is: an operator may have made it
+with their own limits or replicas, and we must not fight over its settings.
+"""
+
+from __future__ import annotations
+
+from nats.js import JetStreamContext
+from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+__all__ = [
+    "AGGREGATES",
+    "AGGREGATE_SUBJECT",
+    "DEAD_SUBJECT",
+    "EVENTS",
+    "EVENT_SUBJECT",
+    "ensure_stream",
+]
+
+_WEEK = 7 * 24 * 3600.0
+
+EVENT_SUBJECT = "events.pageview"
+DEAD_SUBJECT = "events.dead.pageview"  # inside EVENTS, so dead letters are kept with the rest
+AGGREGATE_SUBJECT = "analytics.aggregate.updated"
+
+# Raw event messages, and dead letters, are kept a week after ingest: enough to
+# inspect or replay; the store holds the events themselves.
+EVENTS = StreamConfig(
+    name="EVENTS",
+    subjects=["events.>"],
+    retention=RetentionPolicy.LIMITS,
+    storage=StorageType.FILE,
+    max_age=_WEEK,
+)
+# The update log live subscribers resume from (DESIGN.md §7): a cursor is a
+# sequence in this stream. Nats-Msg-Id dedupes re-sends within the window.
+AGGREGATES = StreamConfig(
+    name="AGGREGATES",
+    subjects=[AGGREGATE_SUBJECT],
+    retention=RetentionPolicy.LIMITS,
+    storage=StorageType.FILE,
+    max_age=_WEEK,
+    duplicate_window=600.0,
+)
+
+
+async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    try:
+        await js.stream_info(config.name)
+    except NotFoundError:
+        await js.add_stream(config)

@@ -1,0 +1,1 @@
+-- DuckDB: no secondary indexes (zone maps prune; ART indexes slow appends).
