@@ -17,7 +17,7 @@ import nats
 from flightdeck.ingest import retention
 from flightdeck.ingest.nats_worker import IngestWorker, WorkerOptions
 from flightdeck.ingest.publisher import OutboxPublisher
-from flightdeck.ingest.streams import AGGREGATES, ensure_stream
+from flightdeck.ingest.streams import AGGREGATES, EVENTS, ensure_stream
 from flightdeck.views import Store
 
 from .settings import Settings
@@ -39,6 +39,7 @@ class Background:
         self._thread = threading.Thread(target=self._loop.run_forever, name="flightdeck-nats")
         self._main: asyncio.Task | None = None
         self._publisher: OutboxPublisher | None = None
+        self._ready = threading.Event()
 
     def start(self) -> Background:
         self._thread.start()
@@ -50,6 +51,10 @@ class Background:
 
     async def _begin(self) -> asyncio.Task:
         return asyncio.create_task(self._run())
+
+    def wait_ready(self, timeout: float) -> bool:
+        """True once NATS is connected and the streams exist (producers can publish)."""
+        return self._ready.wait(timeout)
 
     def committed(self) -> None:
         """Thread-safe: a commit happened, publish its outbox entry now rather than at the sweep."""
@@ -76,6 +81,8 @@ class Background:
         try:
             js = nc.jetstream()
             await ensure_stream(js, AGGREGATES)
+            await ensure_stream(js, EVENTS)
+            self._ready.set()
             self._publisher = OutboxPublisher(self._store, js)
             jobs.append(asyncio.create_task(self._publisher.run()))
             if self._worker:

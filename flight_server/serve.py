@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 
-from flightdeck.views import migrations, open_store, view_names
+from flightdeck.views import Store, migrations, open_store, view_names
 
 from .background import Background
 from .nats_process import NatsProcess
@@ -47,14 +47,15 @@ def run(settings: Settings) -> None:
         found = migrations.load_migrations(store.backend, settings.views_dir)
         for m in migrations.apply(store, found):
             log.info("migration applied phase=%s name=%s", m.phase, m.name)
-        background = Background(settings, store, _nats_url(settings, stack), worker=True).start()
-        stack.callback(background.stop)
+        nats_url = _nats_url(settings, stack)
+        background = _background(settings, store, nats_url, stack)
         server = FlightdeckServer(settings, store, committed=background.committed)
         log.info(
-            "serving location=grpc://%s:%d backend=%s views=%s",
+            "serving location=grpc://%s:%d backend=%s nats=%s views=%s",
             settings.host,
             server.port,
             store.backend,
+            nats_url,
             ",".join(view_names(store)),
         )
         _serve_until_stopped(server)
@@ -66,8 +67,7 @@ def run_worker(settings: Settings) -> None:
         store = open_store(settings.store_options())
         stack.callback(store.close)
         migrations.apply(store, migrations.load_migrations(store.backend, settings.views_dir))
-        background = Background(settings, store, _nats_url(settings, stack), worker=True).start()
-        stack.callback(background.stop)
+        _background(settings, store, _nats_url(settings, stack), stack)
         log.info("ingesting nats=%s backend=%s", settings.nats, store.backend)
         _wait_until_stopped()
 
@@ -79,6 +79,17 @@ def _nats_url(settings: Settings, stack: contextlib.ExitStack) -> str:
     embedded = NatsProcess(settings.data_dir / "nats").start()
     stack.callback(embedded.stop)
     return embedded.url
+
+
+def _background(
+    settings: Settings, store: Store, nats_url: str, stack: contextlib.ExitStack
+) -> Background:
+    background = Background(settings, store, nats_url, worker=True).start()
+    stack.callback(background.stop)
+    if not background.wait_ready(10.0):
+        # Queries do not need NATS; ingest and live updates start once it answers.
+        log.warning("nats not reachable yet url=%s; still trying in the background", nats_url)
+    return background
 
 
 def _serve_until_stopped(server: FlightdeckServer) -> None:

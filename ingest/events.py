@@ -105,8 +105,9 @@ def _timestamps(column: pa.Array, first_row: int) -> pa.Array:
         return _to_utc(column)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         row = _first_failure(column, _to_utc)
+        value = exc if row is None else repr(column[row].as_py())
         raise InvalidBatch(
-            "recorded_at", _at(first_row, row), "timestamp", f"not an ISO 8601 timestamp: {exc}"
+            "recorded_at", _at(first_row, row), "timestamp", f"not an ISO 8601 timestamp: {value}"
         ) from None
 
 

@@ -119,7 +119,7 @@ class IngestWorker:
             except BackendError as exc:  # not the messages' fault: retry once the store is back
                 await self._retry_later(messages, exc)
                 return
-        for rejected in decoded.rejected:
+        for rejected in sorted(decoded.rejected, key=lambda r: r.index):
             await self._dead_letter(messages[rejected.index], rejected.reason)
         if result is not None:
             log.debug("committed accepted=%d duplicates=%d", result.accepted, result.duplicates)

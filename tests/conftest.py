@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 from flightdeck.flight_server import FlightdeckServer, Settings
+from flightdeck.flight_server.nats_process import NatsProcess
 from flightdeck.views import Store, StoreOptions, migrations, open_store
 
 from tests.services import postgres_server
@@ -83,3 +84,10 @@ def insert(store: Store, table: str, data: pa.Table) -> None:
             # for some column types (all-null ones among them), so feed it vector-sized batches.
             cursor.adbc_ingest(table, data.to_reader(max_chunksize=2048), mode="append")
         conn.commit()
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsProcess]:
+    """A real nats-server with JetStream on a free loopback port, store under tmp_path."""
+    with NatsProcess(tmp_path / "nats") as server:
+        yield server

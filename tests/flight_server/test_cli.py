@@ -1,14 +1,18 @@
-"""`flightdeck serve` and `flightdeck migrate` as a user runs them: real processes."""
+"""`flightdeck serve`, `ingest` and `migrate` as a user runs them: real processes."""
 
 from __future__ import annotations
 
+import re
 import signal
+import socket
 import subprocess
 import sys
 
 import pyarrow.flight as flight
 import pytest
+from flightdeck.views import StoreOptions, open_store
 
+from tests import nats_client
 from tests.services import free_port, wait_for
 
 CLI = [sys.executable, "-m", "flightdeck.cli"]
@@ -88,3 +92,100 @@ def test_help_texts_have_examples():
     assert "examples:" in out and "--db" in out
     out = subprocess.run([*CLI, "migrate", "--help"], capture_output=True, text=True).stdout
     assert "dry-run" in out and "status" in out
+
+
+def _serving_line(proc: subprocess.Popen) -> str:
+    for line in proc.stderr:
+        if "serving location=" in line:
+            return line
+    raise AssertionError("serve exited before serving")
+
+
+def _nats_url(line: str) -> str:
+    return re.search(r"nats=(nats://\S+)", line).group(1)
+
+
+def test_serve_embeds_nats_and_ingests_what_is_published(backend, db_url, tmp_path):
+    port = free_port()
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port), *_store_flags(backend, db_url)],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        nats_url = _nats_url(_serving_line(proc))
+        events = [
+            {
+                "user_pk": 2,
+                "session_id": f"session-{i % 5}",
+                "page_url": "/test-page",
+                "date": "2024-01-15",
+                "timestamp": f"2024-01-15T10:{i:02d}:00Z",
+            }
+            for i in range(10)
+        ]
+        nats_client.publish(nats_url, events)
+        client = flight.connect(f"grpc://127.0.0.1:{port}")
+        query = flight.FlightDescriptor.for_command(
+            b"SELECT view_count, unique_visitors FROM va_pageview_aggregate "
+            b"WHERE page_url = '/test-page' AND date = DATE '2024-01-15'"
+        )
+
+        def daily() -> list:
+            info = client.get_flight_info(query)
+            return client.do_get(info.endpoints[0].ticket).read_all().to_pylist()
+
+        assert wait_for(lambda: daily() == [{"view_count": 10, "unique_visitors": 5}], timeout=30)
+        client.close()
+        data_dir = tmp_path / ("data" if backend == "duckdb" else "flightdeck-data")
+        assert (data_dir / "nats" / "jetstream").is_dir()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        with pytest.raises(OSError):  # the embedded nats-server stopped with us
+            socket.create_connection(("127.0.0.1", int(nats_url.rsplit(":", 1)[1])), timeout=2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_standalone_ingest_worker_on_postgresql(pg_admin_url, tmp_path, nats_server):
+    db_url = pg_admin_url
+    proc = subprocess.Popen(
+        [*CLI, "ingest", "--db", db_url, "--nats", nats_server.url, "--ingest-wait-ms", "20"],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for line in proc.stderr:
+            if "ingesting" in line:
+                break
+        nats_client.publish(
+            nats_server.url,
+            [{"session_id": "w1", "page_url": "/standalone", "timestamp": "2024-03-01T08:00:00Z"}],
+        )
+        store = open_store(StoreOptions(db=db_url))
+        try:
+
+            def count() -> int:
+                sql = "SELECT count(*) AS n FROM va_pageview_event WHERE page_url = '/standalone'"
+                with store.read(sql) as reader:
+                    return reader.read_all().column("n")[0].as_py()
+
+            assert wait_for(lambda: count() == 1, timeout=30)
+        finally:
+            store.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_standalone_ingest_refuses_duckdb_with_the_reason(tmp_path):
+    done = _run(["ingest", "--nats", "nats://127.0.0.1:4222"], tmp_path)
+    assert done.returncode == 1
+    assert "needs --db postgresql://" in done.stderr and "flightdeck serve" in done.stderr

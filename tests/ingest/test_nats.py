@@ -1,0 +1,327 @@
+"""The NATS JetStream worker on both backends, with a real nats-server: exact, resilient, loud.
+
+Each test runs the server process's background loop (worker, publisher,
+retention) against a fresh nats-server and store, and reads results the way a
+user does: over Flight, or from NATS subjects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from types import SimpleNamespace
+
+import nats
+import pyarrow as pa
+import pyarrow.flight as flight
+import pytest
+from flightdeck.flight_server import FlightdeckServer, Settings
+from flightdeck.flight_server.background import Background
+from flightdeck.flight_server.nats_process import NatsProcess
+from flightdeck.ingest import ingest
+from flightdeck.ingest.nats_worker import IngestWorker, WorkerOptions
+from flightdeck.ingest.publisher import updates_for
+from flightdeck.ingest.streams import AGGREGATE_SUBJECT, AGGREGATES, ensure_stream
+
+from tests import nats_client
+from tests.services import wait_for
+
+
+def _seed_events(n: int = 10, page: str = "/test-page") -> list[dict]:
+    """The seed's message shape, unchanged (DESIGN.md §3)."""
+    return [
+        {
+            "user_pk": 2,
+            "session_id": f"session-{i % 5}",
+            "page_url": page,
+            "date": "2024-01-15",
+            "timestamp": f"2024-01-15T10:{i:02d}:00Z",
+        }
+        for i in range(n)
+    ]
+
+
+@pytest.fixture
+def live(store, nats_server, tmp_path):
+    settings = Settings(port=0, data_dir=tmp_path, ingest_wait_ms=20, raw_retention_days=0)
+    background = Background(settings, store, nats_server.url, worker=True).start()
+    assert background.wait_ready(10)
+    server = FlightdeckServer(settings, store, committed=background.committed)
+    client = flight.connect(f"grpc://127.0.0.1:{server.port}")
+    yield SimpleNamespace(client=client, nats=nats_server, store=store)
+    client.close()
+    server.shutdown()
+    background.stop()
+
+
+def _view(client, view: str) -> list[dict]:
+    return client.do_get(flight.Ticket(view.encode())).read_all().to_pylist()
+
+
+def _count(client, view: str = "va_pageview_event") -> int:
+    return len(_view(client, view))
+
+
+def _settled(url: str) -> bool:
+    """The worker's consumer exists and has every message acked."""
+    try:
+        info = nats_client.consumer(url)
+    except nats.js.errors.NotFoundError:
+        return False
+    return info.num_pending == 0 and info.num_ack_pending == 0
+
+
+def test_seed_json_events_give_exact_daily_aggregates(live):
+    nats_client.publish(live.nats.url, _seed_events(10))
+    assert wait_for(lambda: _count(live.client) == 10, timeout=20)
+    query = flight.FlightDescriptor.for_command(
+        b"SELECT page_url, date, view_count, unique_visitors FROM va_pageview_aggregate"
+    )
+    info = live.client.get_flight_info(query)
+    rows = live.client.do_get(info.endpoints[0].ticket).read_all().to_pylist()
+    assert [
+        (r["page_url"], str(r["date"]), r["view_count"], r["unique_visitors"]) for r in rows
+    ] == [("/test-page", "2024-01-15", 10, 5)]
+    hourly = _view(live.client, "va_pageview_hourly")
+    assert [(r["view_count"], r["unique_visitors"]) for r in hourly] == [(10, 5)]
+    assert wait_for(lambda: _settled(live.nats.url))
+
+
+def test_event_ids_come_from_stream_sequence_so_a_republish_counts_again(live):
+    # Two identical messages are two page views (two loads of the page); the
+    # sequence-derived id tells them apart, and tells a redelivery from either.
+    nats_client.publish(live.nats.url, _seed_events(1) * 2)
+    assert wait_for(lambda: _count(live.client) == 2, timeout=20)
+    ids = sorted(r["event_id"] for r in _view(live.client, "va_pageview_event"))
+    assert ids == ["nats:EVENTS:1", "nats:EVENTS:2"]
+    # A sender-supplied event_id is the dedupe key, across messages.
+    dup = {**_seed_events(1)[0], "event_id": "e-1"}
+    nats_client.publish(live.nats.url, [dup, dup])
+    assert wait_for(lambda: _settled(live.nats.url), timeout=20)
+    assert _count(live.client) == 3
+
+
+def test_poison_messages_go_to_dead_letters_with_their_reason(live):
+    good = _seed_events(4)
+    poison = [
+        b"this is not json",
+        {"session_id": "s", "timestamp": "2024-01-15T10:00:00Z"},  # no page_url
+        {"session_id": "s", "page_url": "/a", "timestamp": "next tuesday"},
+        b"[1, 2, 3]",
+        {"session_id": {"nested": 1}, "page_url": "/a", "timestamp": "2024-01-15T10:00:00Z"},
+    ]
+    nats_client.publish(live.nats.url, [good[0], *poison[:3], good[1], *poison[3:], *good[2:]])
+    assert wait_for(lambda: _settled(live.nats.url), timeout=20)
+    assert _count(live.client) == 4  # the good ones, none lost to their neighbours
+    dead = nats_client.messages(live.nats.url, "events.dead.pageview")
+    reasons = [m.headers["Flightdeck-Reason"] for m in dead]
+    assert len(reasons) == 5, reasons
+    assert reasons[0].startswith("not JSON")
+    assert "missing 'page_url'" in reasons[1]
+    assert "[timestamp] recorded_at" in reasons[2] and "next tuesday" in reasons[2]
+    assert "not a JSON object" in reasons[3]
+    assert "'session_id' must be a string" in reasons[4]
+    assert dead[0].data == b"this is not json"  # the original payload, for inspection or replay
+    assert {m.headers["Flightdeck-Subject"] for m in dead} == {"events.pageview"}
+
+
+def _ipc(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def test_arrow_ipc_payloads_are_ingested_and_bad_ones_dead_lettered(live):
+    table = pa.table(
+        {
+            "session_id": ["a", "a", "b"],
+            "page_url": ["/x", "/y", "/x"],
+            "recorded_at": pa.array([0, 60_000_000, 0], pa.timestamp("us", "UTC")),
+            "user_id": pa.array([7, 7, None], pa.int64()),
+        }
+    )
+    bad = pa.table({"session_id": ["a"], "page_url": ["/x"], "recorded_at": ["soon"]})
+    nats_client.publish(live.nats.url, [_ipc(table), _ipc(bad)])
+    assert wait_for(lambda: _settled(live.nats.url), timeout=20)
+    events = sorted(_view(live.client, "va_pageview_event"), key=lambda r: r["event_id"])
+    assert [(e["event_id"], e["page_url"], e["user_id"]) for e in events] == [
+        ("nats:EVENTS:1:0", "/x", "7"),
+        ("nats:EVENTS:1:1", "/y", "7"),
+        ("nats:EVENTS:1:2", "/x", None),
+    ]
+    (dead,) = nats_client.messages(live.nats.url, "events.dead.pageview")
+    assert "[timestamp]" in dead.headers["Flightdeck-Reason"]
+    assert "row 0" in dead.headers["Flightdeck-Reason"]
+
+
+def test_changed_rows_are_published_after_each_commit(live):
+    nats_client.publish(live.nats.url, _seed_events(10))
+    assert wait_for(lambda: _count(live.client) == 10, timeout=20)
+
+    def updates() -> list:
+        return nats_client.messages(live.nats.url, "analytics.aggregate.updated", timeout=0.3)
+
+    assert wait_for(lambda: len(updates()) == 2, timeout=10)
+    by_view = {m.headers["Flightdeck-View"]: m for m in updates()}
+    daily = pa.ipc.open_stream(by_view["va_pageview_aggregate"].data).read_all()
+    assert daily.to_pylist() == _view(live.client, "va_pageview_aggregate")
+    version = by_view["va_pageview_aggregate"].headers["Flightdeck-Version"]
+    assert daily.column("version").to_pylist() == [int(version)]
+    hourly = pa.ipc.open_stream(by_view["va_pageview_hourly"].data).read_all()
+    assert hourly.to_pylist() == _view(live.client, "va_pageview_hourly")
+    with live.store.read("SELECT count(*) AS n FROM tb_aggregate_outbox") as reader:
+        assert reader.read_all().column("n").to_pylist() == [0]
+
+
+def test_a_doput_commit_is_published_too(live):
+    table = pa.table({"session_id": ["s"], "page_url": ["/p"], "recorded_at": ["2024-02-01"]})
+    writer, meta = live.client.do_put(
+        flight.FlightDescriptor.for_path("events", "pageview"), table.schema
+    )
+    writer.write_table(table)
+    writer.done_writing()
+    meta.read()
+    writer.close()
+
+    def views() -> set:
+        found = nats_client.messages(live.nats.url, "analytics.aggregate.updated", timeout=0.3)
+        return {m.headers["Flightdeck-View"] for m in found}
+
+    assert wait_for(lambda: views() == {"va_pageview_aggregate", "va_pageview_hourly"}, timeout=10)
+
+
+class _Crash(Exception):
+    """Stands for the process dying: raised where the acks would go out."""
+
+
+class _CrashBeforeAck(IngestWorker):
+    async def _acknowledge(self, messages) -> None:
+        raise _Crash
+
+
+def test_a_worker_killed_between_commit_and_ack_changes_nothing(store, nats_server, tmp_path):
+    options = WorkerOptions(batch=100, wait_ms=50, ack_wait_s=1.0)
+
+    async def crash_after_commit() -> None:
+        nc = await nats.connect(nats_server.url)
+        worker = _CrashBeforeAck(store, nc.jetstream(), options)
+        sub = await worker._subscribe()  # creates the stream and the durable consumer
+        for event in _seed_events(10):
+            await nc.jetstream().publish("events.pageview", json.dumps(event).encode())
+        with pytest.raises(_Crash):
+            await worker.handle(await worker._collect(sub))
+        await nc.close()  # the connection dies with the process; nothing was acked
+
+    asyncio.run(crash_after_commit())
+    settings = Settings(port=0, data_dir=tmp_path, raw_retention_days=0)
+    server = FlightdeckServer(settings, store)
+    client = flight.connect(f"grpc://127.0.0.1:{server.port}")
+    try:
+        assert _count(client) == 10  # committed before the "crash"
+        assert nats_client.consumer(nats_server.url).num_ack_pending == 10
+
+        async def restart_worker() -> None:
+            nc = await nats.connect(nats_server.url)
+            task = asyncio.create_task(IngestWorker(store, nc.jetstream(), options).run())
+            for _ in range(100):
+                info = await nc.jetstream().consumer_info("EVENTS", "flightdeck-ingest")
+                if info.num_ack_pending == 0 and info.num_redelivered == 0:
+                    break
+                await asyncio.sleep(0.1)
+            task.cancel()
+            await nc.close()
+
+        asyncio.run(restart_worker())
+        info = nats_client.consumer(nats_server.url)
+        assert info.num_ack_pending == 0 and info.num_pending == 0
+        assert info.delivered.consumer_seq >= 20  # every message was delivered twice
+        assert _count(client) == 10
+        (row,) = _view(client, "va_pageview_aggregate")
+        assert (row["view_count"], row["unique_visitors"]) == (10, 5)
+    finally:
+        client.close()
+        server.shutdown()
+
+
+def test_worker_carries_on_after_nats_restarts(store, tmp_path):
+    nats_dir = tmp_path / "nats"
+    first = NatsProcess(nats_dir).start()
+    port = first.port
+    settings = Settings(port=0, data_dir=tmp_path, ingest_wait_ms=20, raw_retention_days=0)
+    background = Background(settings, store, first.url, worker=True).start()
+    assert background.wait_ready(10)
+    server = FlightdeckServer(settings, store, committed=background.committed)
+    client = flight.connect(f"grpc://127.0.0.1:{server.port}")
+    second = None
+    try:
+        nats_client.publish(first.url, _seed_events(5))
+        assert wait_for(lambda: _count(client) == 5, timeout=20)
+        first.stop()
+        second = NatsProcess(nats_dir, port=port).start()  # same port, same JetStream store
+        nats_client.publish(second.url, _seed_events(5, page="/after-restart"))
+        assert wait_for(lambda: _count(client) == 10, timeout=30)
+    finally:
+        client.close()
+        server.shutdown()
+        background.stop()
+        if second is not None:
+            second.stop()
+        first.stop()
+
+
+def test_json_properties_and_optional_fields_arrive_intact(live):
+    event = {
+        **_seed_events(1)[0],
+        "event_id": "with-extras",
+        "referrer": "https://example.com/",
+        "user_agent": "Mozilla/5.0",
+        "duration_s": 12.5,
+        "properties": {"ab": "variant-b", "n": 3},
+    }
+    nats_client.publish(live.nats.url, [event])
+    assert wait_for(lambda: _count(live.client) == 1, timeout=20)
+    (row,) = _view(live.client, "va_pageview_event")
+    assert (row["referrer"], row["user_agent"], row["duration_s"], row["user_id"]) == (
+        "https://example.com/",
+        "Mozilla/5.0",
+        12.5,
+        "2",
+    )
+    assert json.loads(row["properties"]) == {"ab": "variant-b", "n": 3}
+
+
+def test_commits_made_while_no_publisher_ran_are_published_later(store, nats_server, tmp_path):
+    # The process died after commit, before publishing: the outbox still holds it.
+    table = pa.table({"session_id": ["s"], "page_url": ["/p"], "recorded_at": ["2024-02-01"]})
+    version = ingest(store, table.to_batches()).version
+    settings = Settings(data_dir=tmp_path, raw_retention_days=0)
+
+    def found() -> list:
+        return nats_client.messages(nats_server.url, "analytics.aggregate.updated", timeout=0.3)
+
+    background = Background(settings, store, nats_server.url, worker=False).start()
+    try:
+        assert background.wait_ready(10)
+        assert wait_for(lambda: len(found()) == 2, timeout=10)
+    finally:
+        background.stop()
+    assert {m.headers["Flightdeck-Version"] for m in found()} == {str(version)}
+    with store.read("SELECT count(*) AS n FROM tb_aggregate_outbox") as reader:
+        assert reader.read_all().column("n").to_pylist() == [0]  # sent, so not sent again
+
+
+def test_republishing_a_version_is_dropped_by_jetstream(store, nats_server, tmp_path):
+    table = pa.table({"session_id": ["s"], "page_url": ["/p"], "recorded_at": ["2024-02-01"]})
+    version = ingest(store, table.to_batches()).version
+
+    async def publish_twice() -> None:
+        nc = await nats.connect(nats_server.url)
+        js = nc.jetstream()
+        await ensure_stream(js, AGGREGATES)
+        for update in updates_for(store, version) * 2:  # as after a crash before the delete
+            await js.publish(AGGREGATE_SUBJECT, update.payload, headers=update.headers)
+        await nc.close()
+
+    asyncio.run(publish_twice())
+    assert len(nats_client.messages(nats_server.url, AGGREGATE_SUBJECT, timeout=0.3)) == 2

@@ -1,0 +1,58 @@
+"""A small synchronous NATS client for tests: what a producer or an operator would do."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterable
+
+import nats
+from nats.js.api import ConsumerInfo, DeliverPolicy
+
+
+def publish(
+    url: str,
+    payloads: Iterable[bytes | dict],
+    subject: str = "events.pageview",
+    headers: dict | None = None,
+) -> None:
+    """Publish to JetStream and wait for each ack, as a careful producer does."""
+
+    async def go() -> None:
+        nc = await nats.connect(url)
+        js = nc.jetstream()
+        for p in payloads:
+            data = json.dumps(p).encode() if isinstance(p, dict) else p
+            await js.publish(subject, data, headers=headers)
+        await nc.close()
+
+    asyncio.run(go())
+
+
+def messages(url: str, subject: str, timeout: float = 1.0) -> list:
+    """Every message retained on `subject`, oldest first."""
+
+    async def go() -> list:
+        nc = await nats.connect(url)
+        js = nc.jetstream()
+        sub = await js.subscribe(subject, deliver_policy=DeliverPolicy.ALL, ordered_consumer=True)
+        out = []
+        while True:
+            try:
+                out.append(await sub.next_msg(timeout))
+            except nats.errors.TimeoutError:
+                break
+        await nc.close()
+        return out
+
+    return asyncio.run(go())
+
+
+def consumer(url: str, stream: str = "EVENTS", name: str = "flightdeck-ingest") -> ConsumerInfo:
+    async def go() -> ConsumerInfo:
+        nc = await nats.connect(url)
+        info = await nc.jetstream().consumer_info(stream, name)
+        await nc.close()
+        return info
+
+    return asyncio.run(go())
