@@ -158,17 +158,26 @@ def _require_values(column: pa.Array, name: str, first_row: int) -> None:
 
 
 def _event_ids(given: pa.Array | None, out: dict[str, pa.Array], first_row: int) -> pa.Array:
-    content = pc.binary_join_element_wise(
-        "c",
+    """The sender's event_id, else a key built from the event's content.
+
+    Each part is length-prefixed ("7:session") and a null user is "~", so no two
+    different events share a key however their values mix separators.
+    """
+    parts = [
         out["session_id"],
         out["page_url"],
         out["recorded_at"].cast(pa.int64()).cast(pa.string()),
-        pc.fill_null(out["user_id"], ""),
-        "|",
-    )
+        out["user_id"],
+    ]
+    content = pc.binary_join_element_wise("c", *map(_length_prefixed, parts), "|")
     if given is None:
         return content
     return pc.coalesce(_cast(given, EVENT_SCHEMA.field("event_id"), first_row), content)
+
+
+def _length_prefixed(values: pa.Array) -> pa.Array:
+    prefixed = pc.binary_join_element_wise(pc.utf8_length(values).cast(pa.string()), values, ":")
+    return pc.fill_null(prefixed, "~")
 
 
 def check_not_expired(

@@ -68,7 +68,7 @@ def ingest(store: Store, batches: Iterable[pa.RecordBatch]) -> IngestResult:
         take_turn(cursor, store.backend)
         retention.recheck(cursor, _STAGE, expired)  # retention may have run since we looked
         accepted = _append_new(cursor)
-        version = _recompute(cursor) if accepted else None
+        version = _recompute(cursor, store.backend) if accepted else None
         _drop(cursor, _STAGE, _NEW)
         conn.commit()
     return IngestResult(accepted, staged - accepted, version)
@@ -83,15 +83,11 @@ def reaggregate(store: Store, days: Sequence[dt.date] | None, *, apply: bool = T
     with store.write() as conn, conn.cursor() as cursor:
         take_turn(cursor, store.backend)
         checked = _days_with_events(cursor, days)
-        in_scope = " OR ".join(aggregates.in_day("recorded_at", _date(d)) for d in checked)
-        cursor.execute(
-            f"CREATE TEMP TABLE {_NEW} AS SELECT session_id, page_url, recorded_at "
-            f"FROM tb_pageview_event WHERE {in_scope or 'FALSE'}"
-        )
-        version = _recompute(cursor)
-        removed = aggregates.remove_orphans(cursor, [_date(d) for d in checked])
+        listed = [_date(d) for d in checked]
+        version = _next_version(cursor)
+        aggregates.rebuild(cursor, listed, version, store.backend)
+        removed = aggregates.remove_orphans(cursor, listed)
         daily, hourly = aggregates.changed(cursor, version)
-        _drop(cursor, _NEW)
         if apply:
             conn.commit()
         else:
@@ -107,10 +103,13 @@ def _stage(
         events = normalise(batch, first_row=rows)
         if expired:
             check_not_expired(events, expired, first_row=rows)
+        # The arrival order, so that of several rows with one event_id the first sent wins.
+        order = pa.array(range(rows, rows + events.num_rows), pa.int64())
         rows += batch.num_rows
         if events.num_rows == 0:
             continue
-        reader = pa.Table.from_batches([events]).to_reader(max_chunksize=chunk_rows)
+        staged = events.append_column("flightdeck_seq", order)
+        reader = pa.Table.from_batches([staged]).to_reader(max_chunksize=chunk_rows)
         cursor.adbc_ingest(_STAGE, reader, mode="create_append", temporary=True)
     return rows
 
@@ -120,7 +119,7 @@ def _append_new(cursor) -> int:
     cursor.execute(
         f"""CREATE TEMP TABLE {_NEW} AS
             SELECT {_COLUMNS} FROM (
-                SELECT s.*, row_number() OVER (PARTITION BY event_id ORDER BY recorded_at) AS rn
+                SELECT s.*, row_number() OVER (PARTITION BY event_id ORDER BY flightdeck_seq) AS rn
                 FROM {_STAGE} s) t
             WHERE rn = 1 AND NOT EXISTS (
                 SELECT 1 FROM tb_pageview_event e WHERE e.event_id = t.event_id)"""
@@ -133,10 +132,18 @@ def _append_new(cursor) -> int:
     return scalar(cursor, f"SELECT count(*) FROM {_NEW}")
 
 
-def _recompute(cursor) -> int:
-    """Take the next version, recompute what `flightdeck_new` touched, note it in the outbox."""
+def _recompute(cursor, backend: str) -> int:
+    """Take the next version, fold `flightdeck_new` into the aggregates."""
+    version = _next_version(cursor)
+    if backend == "postgresql":
+        cursor.execute(f"ANALYZE {_NEW}")  # see aggregates.recompute: temp tables lack statistics
+    aggregates.recompute(cursor, version, backend)
+    return version
+
+
+def _next_version(cursor) -> int:
+    """The commit's version, noted in the outbox so the publisher sends what it changed."""
     version = scalar(cursor, "SELECT nextval('sq_pageview_version')")
-    aggregates.recompute(cursor, version)
     cursor.execute(f"INSERT INTO tb_aggregate_outbox (version) VALUES ({version})")
     return version
 

@@ -77,12 +77,20 @@ def client(server: FlightdeckServer) -> Iterator[flight.FlightClient]:
 
 
 def insert(store: Store, table: str, data: pa.Table) -> None:
-    """Test seeding goes straight to the tables, bypassing ingest on purpose."""
+    """Test seeding goes straight to the tables, bypassing ingest on purpose.
+
+    Columns `data` lacks take the table's defaults (the aggregates' internal sums).
+    """
+    columns = ", ".join(data.column_names)
+    values = columns.replace("properties", "CAST(properties AS JSON)")  # as ingest does
     with store.write() as conn:
         with conn.cursor() as cursor:
             # DuckDB 2.0's ADBC ingest fails on batches over its 2,048-row vector size
             # for some column types (all-null ones among them), so feed it vector-sized batches.
-            cursor.adbc_ingest(table, data.to_reader(max_chunksize=2048), mode="append")
+            reader = data.to_reader(max_chunksize=2048)
+            cursor.adbc_ingest("flightdeck_seed", reader, mode="create", temporary=True)
+            cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {values} FROM flightdeck_seed")
+            cursor.execute("DROP TABLE flightdeck_seed")
         conn.commit()
 
 

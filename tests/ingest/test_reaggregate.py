@@ -44,7 +44,8 @@ def _damage(store) -> None:
         )
         cursor.execute("DELETE FROM tb_pageview_hourly WHERE page_url = '/b'")
         cursor.execute(
-            "INSERT INTO tb_pageview_aggregate VALUES "
+            "INSERT INTO tb_pageview_aggregate (page_url, date, view_count, unique_visitors, "
+            "bounce_rate, avg_session_duration, computed_at, version) VALUES "
             f"('/ghost', DATE '{DAY2}', 1, 1, 100.0, 0.0, CURRENT_TIMESTAMP, 0)"
         )
         conn.commit()

@@ -1,0 +1,1 @@
+-- DuckDB: no secondary indexes to drop (see 003_event_indexes.duckdb.sql).
