@@ -44,7 +44,7 @@ class Settings:
         2 * 1024 * 1024
     )  # bytes per Flight message, at most (gRPC clients cap at 4 MB)
     advertise: str | None = None  # location put in FlightInfo endpoints; None: reuse the channel
-    ingest_batch: int = 1000  # NATS messages per ingest commit, at most
+    ingest_batch: int = 5000  # NATS messages per ingest commit, at most
     ingest_wait_ms: int = 100  # how long a NATS batch may wait to fill
     raw_retention_days: int = 90  # raw events kept this many whole UTC days; 0 keeps all
     log_level: str = "INFO"
@@ -103,7 +103,7 @@ def add_arguments(
             "--nats", help="nats://… of an external NATS server (default: embedded) [env NATS_URL]"
         )
         write.add_argument(
-            "--ingest-batch", type=int, help="NATS messages per ingest commit (default 1000)"
+            "--ingest-batch", type=int, help="NATS messages per ingest commit (default 5000)"
         )
         write.add_argument(
             "--ingest-wait-ms", type=int, help="ms a NATS batch may wait to fill (default 100)"

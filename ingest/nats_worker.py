@@ -34,7 +34,7 @@ DURABLE = "flightdeck-ingest"
 
 @dataclass(frozen=True)
 class WorkerOptions:
-    batch: int = 1000  # messages per commit, at most
+    batch: int = 5000  # messages per commit, at most (a batch fills only under backlog)
     wait_ms: int = 100  # how long a batch may wait to fill after its first message
     ack_wait_s: float = 60.0  # redelivery after this long without an ack
 
@@ -59,16 +59,26 @@ class IngestWorker:
             try:
                 sub = await self._subscribe()
                 failures = 0
-                while True:
-                    messages = await self._collect(sub)
-                    if messages:
-                        await self.handle(messages)
+                await self._consume(sub)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 failures += 1
                 log.warning("worker paused, will resume error=%r", exc)
                 await asyncio.sleep(min(0.2 * 2**failures, 10.0))
+
+    async def _consume(self, sub: JetStreamContext.PullSubscription) -> None:
+        """Fetch the next batch while this one commits: nats-py's per-message cost and
+        the store's commit then overlap instead of adding up."""
+        ahead = asyncio.create_task(self._collect(sub))
+        try:
+            while True:
+                messages = await ahead
+                ahead = asyncio.create_task(self._collect(sub))
+                if messages:
+                    await self.handle(messages)
+        finally:
+            ahead.cancel()
 
     async def _subscribe(self) -> JetStreamContext.PullSubscription:
         await ensure_stream(self._js, EVENTS)
