@@ -67,36 +67,22 @@ examples:
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    raw = argparse.RawDescriptionHelpFormatter
-    serve = commands.add_parser(
-        "serve",
-        help="serve the views over Arrow Flight",
-        description=SERVE_HELP,
-        formatter_class=raw,
+    add_arguments(
+        _command(commands, "serve", "serve the views over Arrow Flight", SERVE_HELP, _serve)
     )
-    add_arguments(serve)
-    serve.set_defaults(handler=_serve)
-    migrate = commands.add_parser(
-        "migrate", help="apply or inspect migrations", description=MIGRATE_HELP, formatter_class=raw
-    )
+    migrate = _command(commands, "migrate", "apply or inspect migrations", MIGRATE_HELP, _migrate)
     migrate.add_argument(
         "action", nargs="?", default="all", choices=["all", "pre", "post", "status", "dry-run"]
     )
     add_arguments(migrate, network=False, ingest=False, retention=False)
-    migrate.set_defaults(handler=_migrate)
-    worker = commands.add_parser(
-        "ingest",
-        help="run the NATS ingest worker alone",
-        description=INGEST_HELP,
-        formatter_class=raw,
-    )
+    worker = _command(commands, "ingest", "run the NATS ingest worker alone", INGEST_HELP, _ingest)
     add_arguments(worker, network=False)
-    worker.set_defaults(handler=_ingest)
-    repair = commands.add_parser(
+    repair = _command(
+        commands,
         "reaggregate",
-        help="recompute aggregates from raw events",
-        description=REAGGREGATE_HELP,
-        formatter_class=raw,
+        "recompute aggregates from raw events",
+        REAGGREGATE_HELP,
+        _reaggregate,
     )
     scope = repair.add_mutually_exclusive_group(required=True)
     scope.add_argument(
@@ -105,15 +91,23 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     scope.add_argument("--all", action="store_true", help="every day that has raw events")
     repair.add_argument("--check", action="store_true", help="report differences, write nothing")
     add_arguments(repair, network=False, ingest=False, retention=False)
-    repair.set_defaults(handler=_reaggregate)
-    expire = commands.add_parser(
-        "retention",
-        help="delete expired raw events",
-        description=RETENTION_HELP,
-        formatter_class=raw,
+    expire = _command(
+        commands, "retention", "delete expired raw events", RETENTION_HELP, _retention
     )
     add_arguments(expire, network=False, ingest=False)
-    expire.set_defaults(handler=_retention)
+
+
+def _command(
+    commands: argparse._SubParsersAction, name: str, summary: str, description: str, handler
+) -> argparse.ArgumentParser:
+    parser = commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.set_defaults(handler=handler)
+    return parser
 
 
 def _serve(args: argparse.Namespace) -> int:

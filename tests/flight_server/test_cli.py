@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pyarrow.flight as flight
 import pytest
@@ -20,6 +22,18 @@ CLI = [sys.executable, "-m", "flightdeck.cli"]
 
 def _run(args: list[str], cwd) -> subprocess.CompletedProcess:
     return subprocess.run([*CLI, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+@contextlib.contextmanager
+def _running(args: list[str], cwd) -> Iterator[subprocess.Popen]:
+    """`flightdeck ARGS` as a background process, killed if the test leaves it running."""
+    proc = subprocess.Popen([*CLI, *args], cwd=cwd, stderr=subprocess.PIPE, text=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def _store_flags(backend: str, db_url: str) -> list[str]:
@@ -52,13 +66,7 @@ def test_migrate_status_apply_and_dry_run(backend, db_url, tmp_path):
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_serve_answers_queries_and_stops_cleanly(backend, db_url, tmp_path, stop):
     port = free_port()
-    proc = subprocess.Popen(
-        [*CLI, "serve", "--port", str(port), *_store_flags(backend, db_url)],
-        cwd=tmp_path,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with _running(["serve", "--port", str(port), *_store_flags(backend, db_url)], tmp_path) as proc:
         client = flight.connect(f"grpc://127.0.0.1:{port}")
 
         def listing() -> list:
@@ -81,10 +89,6 @@ def test_serve_answers_queries_and_stops_cleanly(backend, db_url, tmp_path, stop
         assert "serving location=grpc://127.0.0.1" in log and "shutting down" in log
         if backend == "duckdb":
             assert (tmp_path / "data" / "flightdeck.duckdb").exists()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_help_texts_have_examples():
@@ -107,13 +111,7 @@ def _nats_url(line: str) -> str:
 
 def test_serve_embeds_nats_and_ingests_what_is_published(backend, db_url, tmp_path):
     port = free_port()
-    proc = subprocess.Popen(
-        [*CLI, "serve", "--port", str(port), *_store_flags(backend, db_url)],
-        cwd=tmp_path,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with _running(["serve", "--port", str(port), *_store_flags(backend, db_url)], tmp_path) as proc:
         nats_url = _nats_url(_serving_line(proc))
         events = [
             {
@@ -144,21 +142,12 @@ def test_serve_embeds_nats_and_ingests_what_is_published(backend, db_url, tmp_pa
         assert proc.wait(timeout=30) == 0
         with pytest.raises(OSError):  # the embedded nats-server stopped with us
             socket.create_connection(("127.0.0.1", int(nats_url.rsplit(":", 1)[1])), timeout=2)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_standalone_ingest_worker_on_postgresql(pg_admin_url, tmp_path, nats_server):
     db_url = pg_admin_url
-    proc = subprocess.Popen(
-        [*CLI, "ingest", "--db", db_url, "--nats", nats_server.url, "--ingest-wait-ms", "20"],
-        cwd=tmp_path,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    worker = ["ingest", "--db", db_url, "--nats", nats_server.url, "--ingest-wait-ms", "20"]
+    with _running(worker, tmp_path) as proc:
         for line in proc.stderr:
             if "ingesting" in line:
                 break
@@ -179,10 +168,6 @@ def test_standalone_ingest_worker_on_postgresql(pg_admin_url, tmp_path, nats_ser
             store.close()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_standalone_ingest_refuses_duckdb_with_the_reason(tmp_path):
