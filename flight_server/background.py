@@ -40,6 +40,7 @@ class Background:
         self._main: asyncio.Task | None = None
         self._publisher: OutboxPublisher | None = None
         self._ready = threading.Event()
+        self._stopping = False
 
     def start(self) -> Background:
         self._thread.start()
@@ -70,7 +71,12 @@ class Background:
         self._thread.join(timeout)
         self._loop.close()
 
+    async def _disconnected(self) -> None:
+        if not self._stopping:  # closing it ourselves is no news
+            log.warning("nats disconnected; reconnecting")
+
     async def _end(self, main: asyncio.Task) -> None:
+        self._stopping = True
         main.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await main
@@ -115,7 +121,7 @@ class Background:
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.5,
                     error_cb=_log_error,
-                    disconnected_cb=_log_disconnected,
+                    disconnected_cb=self._disconnected,
                     reconnected_cb=_log_reconnected,
                 )
                 log.info("nats connected url=%s", self._url)
@@ -142,10 +148,6 @@ class Background:
 
 async def _log_error(exc: Exception) -> None:
     log.warning("nats error=%r", exc)
-
-
-async def _log_disconnected() -> None:
-    log.warning("nats disconnected")
 
 
 async def _log_reconnected() -> None:

@@ -44,3 +44,11 @@ def test_views_dirs_and_timeouts_are_typed():
         Path("x"),
         Path("y"),
     )
+
+
+def test_ingest_and_retention_settings():
+    s = build_settings(_parse([]), {})
+    assert (s.nats, s.ingest_batch, s.ingest_wait_ms, s.raw_retention_days) == (None, 5000, 100, 90)
+    env = {"FLIGHTDECK_INGEST_BATCH": "200", "FLIGHTDECK_RAW_RETENTION_DAYS": "0"}
+    s = build_settings(_parse(["--ingest-wait-ms", "20", "--raw-retention-days", "30"]), env)
+    assert (s.ingest_batch, s.ingest_wait_ms, s.raw_retention_days) == (200, 20, 30)
