@@ -67,6 +67,10 @@ class Background:
         if self._main is not None:
             with contextlib.suppress(Exception):
                 self._on_loop(self._end(self._main), timeout)
+            # Store work handed to threads (an ingest, a retention pass) finishes
+            # before we return: the caller closes the store next.
+            with contextlib.suppress(Exception):
+                self._on_loop(self._loop.shutdown_default_executor(), timeout)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout)
         self._loop.close()

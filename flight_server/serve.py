@@ -35,10 +35,6 @@ def configure_logging(level: str) -> None:
     root.setLevel(level.upper())
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def run(settings: Settings) -> None:
     """Serve until interrupted; migrations are applied first, every time (they are idempotent)."""
     with contextlib.ExitStack() as stack:
@@ -95,26 +91,31 @@ def _background(
 def _serve_until_stopped(server: FlightdeckServer) -> None:
     _stop_on_signals()
     try:
-        server.serve()  # pyarrow returns here on SIGINT/SIGTERM, then re-raises it
-    except KeyboardInterrupt:
-        pass
+        server.serve()  # pyarrow stops serving on SIGINT/SIGTERM and returns
     finally:
         log.info("shutting down")
         server.shutdown()
 
 
 def _wait_until_stopped() -> None:
-    _stop_on_signals()
-    stopped = threading.Event()
-    try:
-        while not stopped.wait(3600):
-            pass
-    except KeyboardInterrupt:
-        log.info("shutting down")
+    stop = _stop_on_signals()
+    while not stop.wait(0.5):
+        pass
+    log.info("shutting down")
 
 
-def _stop_on_signals() -> None:
-    # Both stop cleanly, even when a parent shell started us with SIGINT ignored
-    # (as it does for background jobs); SIGTERM is systemd's and Kubernetes' stop.
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+def _stop_on_signals() -> threading.Event:
+    """Stop on SIGINT and SIGTERM, even when a parent shell started us with SIGINT
+    ignored (as it does for background jobs); SIGTERM is systemd's and Kubernetes' stop.
+
+    The handler only records the request: raising from it (KeyboardInterrupt)
+    could land anywhere, the shutdown path included, and cut it short.
+    """
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    return stop
