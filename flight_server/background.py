@@ -90,8 +90,7 @@ class Background:
         nc = await self._connect()
         try:
             js = nc.jetstream()
-            await ensure_stream(js, AGGREGATES)
-            await ensure_stream(js, EVENTS)
+            await self._ensure_streams(js)
             self._ready.set()
             self._publisher = OutboxPublisher(self._store, js)
             jobs.append(asyncio.create_task(self._publisher.run()))
@@ -105,6 +104,20 @@ class Background:
             await asyncio.gather(*jobs, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await nc.close()
+
+    async def _ensure_streams(self, js) -> None:
+        """Both streams exist before we say ready; a server without JetStream is retried, loudly."""
+        failures = 0
+        while True:
+            try:
+                await ensure_stream(js, AGGREGATES)
+                await ensure_stream(js, EVENTS)
+                return
+            except Exception as exc:
+                failures += 1
+                if failures == 1 or failures % 20 == 0:
+                    log.error("cannot create JetStream streams (is JetStream on?) error=%r", exc)
+                await asyncio.sleep(min(0.2 * failures, 5.0))
 
     def _on_commit(self, result: object) -> None:
         if self._publisher is not None:

@@ -85,6 +85,16 @@ def decode(payloads: Sequence[Payload]) -> Decoded:
     return out
 
 
+def _unconvertible(rows: list[dict]) -> int:
+    """Error path only: the first row Arrow cannot take (e.g. text with a lone surrogate)."""
+    for i, row in enumerate(rows):
+        try:
+            pa.RecordBatch.from_pylist([row], schema=_JSON_SCHEMA)
+        except (pa.ArrowException, ValueError, TypeError):
+            return i
+    return 0
+
+
 def _is_arrow(payload: Payload) -> bool:
     content_type = (payload.headers or {}).get("Content-Type", "")
     return content_type == ARROW_CONTENT_TYPE or payload.data.startswith(_IPC_CONTINUATION)
@@ -93,7 +103,7 @@ def _is_arrow(payload: Payload) -> bool:
 def _arrow_events(payload: Payload) -> list[pa.RecordBatch]:
     try:
         batches = list(pa.ipc.open_stream(payload.data))
-    except (pa.ArrowInvalid, OSError) as exc:
+    except (pa.ArrowException, OSError) as exc:
         raise _Unusable(f"not an Arrow IPC stream: {exc}") from None
     out, first = [], 0
     for batch in batches:
@@ -104,6 +114,8 @@ def _arrow_events(payload: Payload) -> list[pa.RecordBatch]:
             out.append(normalise(batch, first_row=first))
         except InvalidBatch as exc:
             raise _Unusable(str(exc)) from None
+        except (pa.ArrowException, ValueError, TypeError) as exc:  # a type no rule foresaw
+            raise _Unusable(f"unusable Arrow data: {exc}") from None
         first += batch.num_rows
     return out
 
@@ -141,8 +153,13 @@ def _text(row: dict, name: str) -> str | None:
 
 def _number(row: dict, name: str) -> float | None:
     value = row.get(name)
-    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
-        return value
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:
+            raise _Unusable(f"{name!r} is out of range for a float") from None
     raise _Unusable(f"{name!r} must be a number, not {type(value).__name__}")
 
 
@@ -154,7 +171,13 @@ def _json_events(
     `rows` and `owners` are trimmed in place to match what is returned.
     """
     while rows:
-        batch = pa.RecordBatch.from_pylist(rows, schema=_JSON_SCHEMA)
+        try:
+            batch = pa.RecordBatch.from_pylist(rows, schema=_JSON_SCHEMA)
+        except (pa.ArrowException, ValueError, TypeError) as exc:
+            bad = _unconvertible(rows)
+            rejected.append(Rejected(owners[bad], f"not convertible to Arrow: {exc}"))
+            del rows[bad], owners[bad]
+            continue
         try:
             return [normalise(batch)]
         except InvalidBatch as exc:

@@ -11,6 +11,7 @@ ingested is published to the dead-letter subject with its reason, then acked.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ __all__ = ["DURABLE", "IngestWorker", "WorkerOptions"]
 log = logging.getLogger("flightdeck.ingest-worker")
 
 DURABLE = "flightdeck-ingest"
+_REASON_MAX = 500
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class IngestWorker:
         """Consume until cancelled; a failure (NATS restarting, store away) backs off, resumes."""
         failures = 0
         while True:
+            sub = None
             try:
                 sub = await self._subscribe()
                 failures = 0
@@ -66,6 +69,10 @@ class IngestWorker:
                 failures += 1
                 log.warning("worker paused, will resume error=%r", exc)
                 await asyncio.sleep(min(0.2 * 2**failures, 10.0))
+            finally:
+                if sub is not None:
+                    with contextlib.suppress(Exception):
+                        await sub.unsubscribe()
 
     async def _consume(self, sub: JetStreamContext.PullSubscription) -> None:
         """Fetch the next batch while this one commits: nats-py's per-message cost and
@@ -150,7 +157,8 @@ class IngestWorker:
         log.warning("dead-lettered sequence=%d reason=%s", sequence, reason)
         headers = {
             "Nats-Msg-Id": f"dead:{EVENTS.name}:{sequence}",
-            "Flightdeck-Reason": reason.replace("\r", " ").replace("\n", " "),
+            # One line, and short: headers are not the place for a whole payload.
+            "Flightdeck-Reason": reason.replace("\r", " ").replace("\n", " ")[:_REASON_MAX],
             "Flightdeck-Subject": message.subject,
             "Flightdeck-Sequence": str(sequence),
         }

@@ -19,7 +19,7 @@ from flightdeck.views import Store
 from nats.js import JetStreamContext
 
 from .messages import ARROW_CONTENT_TYPE
-from .streams import AGGREGATE_SUBJECT, AGGREGATES
+from .streams import AGGREGATE_SUBJECT, AGGREGATES, ensure_stream
 
 __all__ = ["LIVE_VIEWS", "OutboxPublisher", "Update", "updates_for"]
 
@@ -103,6 +103,8 @@ class OutboxPublisher:
                 failures += 1
                 log.warning("publish failed, will retry error=%r", exc)
                 await asyncio.sleep(min(0.2 * 2**failures, 10.0))
+                with contextlib.suppress(Exception):  # a NATS without storage lost the stream
+                    await ensure_stream(self._js, AGGREGATES)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._sweep_s)
