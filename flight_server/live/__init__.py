@@ -1,0 +1,1 @@
+"""Live subscriptions: DoExchange clients following aggregate updates fed by NATS (issue 4)."""

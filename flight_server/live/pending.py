@@ -1,0 +1,100 @@
+"""Per subscriber: updates not yet sent (newest per key, bounded), and what was sent.
+
+The hub offers rows from its thread; the subscriber's DoExchange thread takes
+them. Both sides work on whole Arrow tables, never row by row in Python.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = ["Pending", "Sent"]
+
+
+def newest_per_key(table: pa.Table, keys: tuple[str, ...], version: str = "version") -> pa.Table:
+    """One row per key: the one with the highest `version`."""
+    if table.num_rows <= 1:
+        return table
+    ordered = table.sort_by(version)
+    others = [c for c in table.column_names if c not in keys]
+    last = ordered.group_by(list(keys), use_threads=False).aggregate([(c, "last") for c in others])
+    return last.rename_columns([c.removesuffix("_last") for c in last.column_names]).select(
+        table.column_names
+    )
+
+
+class Pending:
+    """Bounded by `limit` distinct keys: past it the subscriber has fallen behind."""
+
+    def __init__(self, keys: tuple[str, ...], limit: int) -> None:
+        self._keys = keys
+        self._limit = limit
+        self._ready = threading.Condition()
+        self._tables: list[pa.Table] = []
+        self._rows = 0
+        self.cursor = 0  # the newest update-log sequence the hub has offered
+        self.behind = False
+
+    def offer(self, table: pa.Table | None, cursor: int) -> None:
+        """From the hub: `table` (may be None: the cursor moved) as of update `cursor`."""
+        with self._ready:
+            self.cursor = max(self.cursor, cursor)
+            if table is not None and table.num_rows and not self.behind:
+                self._tables.append(table)
+                self._rows += table.num_rows
+                if self._rows > self._limit:
+                    self._coalesce()
+                    self.behind = self._rows > self._limit
+            self._ready.notify()
+
+    def take(self, timeout: float) -> tuple[pa.Table | None, int]:
+        """The coalesced unsent rows (None if none arrived within `timeout`) and the cursor."""
+        with self._ready:
+            if not self._tables and not self.behind:
+                self._ready.wait(timeout)
+            if not self._tables:
+                return None, self.cursor
+            self._coalesce()
+            table, self._tables, self._rows = self._tables[0], [], 0
+            return table, self.cursor
+
+    def _coalesce(self) -> None:
+        table = newest_per_key(pa.concat_tables(self._tables), self._keys)
+        self._tables, self._rows = [table], table.num_rows
+
+
+class Sent:
+    """What a subscriber holds: per key, the version (and `changes_on` values) last sent."""
+
+    def __init__(self, keys: tuple[str, ...], changes_on: tuple[str, ...]) -> None:
+        self._keys = keys
+        self._watched = changes_on
+        self._held: pa.Table | None = None
+
+    def fresh(self, table: pa.Table) -> pa.Table:
+        """Rows of `table` newer than what is held and (with changes_on) visibly changed."""
+        table = newest_per_key(table, self._keys)
+        if self._held is not None and table.num_rows:
+            joined = table.join(self._held, list(self._keys), join_type="left outer")
+            held_version = joined.column("held_version")
+            newer = pc.or_kleene(
+                pc.is_null(held_version), pc.greater(joined["version"], held_version)
+            )
+            if self._watched:
+                changed = pc.is_null(held_version)
+                for c in self._watched:
+                    changed = pc.or_kleene(changed, pc.not_equal(joined[c], joined[f"held_{c}"]))
+                newer = pc.and_kleene(newer, pc.fill_null(changed, True))
+            table = joined.filter(pc.fill_null(newer, True)).select(table.column_names)
+        self._hold(table)
+        return table
+
+    def _hold(self, table: pa.Table) -> None:
+        kept = table.select([*self._keys, "version", *self._watched]).rename_columns(
+            [*self._keys, "held_version", *(f"held_{c}" for c in self._watched)]
+        )
+        merged = kept if self._held is None else pa.concat_tables([self._held, kept])
+        self._held = newest_per_key(merged, self._keys, version="held_version")
