@@ -20,6 +20,7 @@ from flightdeck.ingest.publisher import OutboxPublisher
 from flightdeck.ingest.streams import AGGREGATES, EVENTS, ensure_stream
 from flightdeck.views import Store
 
+from .live.hub import LiveHub
 from .settings import Settings
 
 __all__ = ["Background"]
@@ -41,6 +42,7 @@ class Background:
         self._publisher: OutboxPublisher | None = None
         self._ready = threading.Event()
         self._stopping = False
+        self.hub = LiveHub()
 
     def start(self) -> Background:
         self._thread.start()
@@ -91,6 +93,7 @@ class Background:
         try:
             js = nc.jetstream()
             await self._ensure_streams(js)
+            await self.hub.follow(js)
             self._ready.set()
             self._publisher = OutboxPublisher(self._store, js)
             jobs.append(asyncio.create_task(self._publisher.run()))

@@ -45,7 +45,9 @@ def run(settings: Settings) -> None:
             log.info("migration applied phase=%s name=%s", m.phase, m.name)
         nats_url = _nats_url(settings, stack)
         background = _background(settings, store, nats_url, stack)
-        server = FlightdeckServer(settings, store, committed=background.committed)
+        server = FlightdeckServer(
+            settings, store, committed=background.committed, hub=background.hub
+        )
         log.info(
             "serving location=grpc://%s:%d backend=%s nats=%s views=%s",
             settings.host,

@@ -9,11 +9,14 @@ from collections.abc import Callable, Iterator
 import pyarrow as pa
 import pyarrow.flight as flight
 from flightdeck.ingest import ingest
-from flightdeck.views import Store, describe
+from flightdeck.views import BackendError, Store, describe
 from flightdeck.views import query as queries
 
 from . import descriptors, streaming
 from .errors import flight_errors
+from .live.exchange import stream_subscription
+from .live.hub import LiveHub
+from .live.request import LIVE_KEYS, parse_subscription
 from .settings import Settings
 
 __all__ = ["FlightdeckServer"]
@@ -28,13 +31,16 @@ class FlightdeckServer(flight.FlightServerBase):
         store: Store,
         *,
         committed: Callable[[], None] | None = None,
+        hub: LiveHub | None = None,
         **kwargs,
     ) -> None:
-        """`committed` is called after each ingest commit (it wakes the NATS publisher)."""
+        """`committed` is called after each ingest commit (it wakes the NATS publisher);
+        `hub` serves live subscriptions (none: DoExchange answers UNAVAILABLE)."""
         super().__init__(settings.location, **kwargs)
         self.settings = settings
         self.store = store
         self._committed = committed
+        self._hub = hub
         self._endpoint_locations = [settings.advertise] if settings.advertise else []
 
     def list_flights(
@@ -84,6 +90,36 @@ class FlightdeckServer(flight.FlightServerBase):
                 self._committed()
             summary = {"accepted": result.accepted, "duplicates": result.duplicates}
             writer.write(pa.py_buffer(json.dumps(summary).encode()))
+
+    def do_exchange(
+        self,
+        context: flight.ServerCallContext,
+        descriptor: flight.FlightDescriptor,
+        reader: flight.MetadataRecordBatchReader,
+        writer: flight.MetadataRecordBatchWriter,
+    ) -> None:
+        with flight_errors("DoExchange"):
+            if self._hub is None:
+                raise BackendError(
+                    "nats", "live updates need NATS; none is connected", "unavailable"
+                )
+            schemas = {v.name: v.schema for v in describe(self.store) if v.name in LIVE_KEYS}
+            subscription = parse_subscription(descriptor.command or b"", schemas)
+            stream_subscription(
+                context,
+                self.store,
+                self._hub,
+                subscription,
+                schemas[subscription.view],
+                writer,
+                self.settings.heartbeat,
+            )
+
+    def shutdown(self) -> None:
+        """End live subscriptions first: gRPC waits for every call to finish."""
+        if self._hub is not None:
+            self._hub.close()
+        super().shutdown()
 
     def _info(
         self, descriptor: flight.FlightDescriptor, query: queries.Query, schema: pa.Schema

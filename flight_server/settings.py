@@ -25,6 +25,7 @@ ENVIRONMENT = {
     "ingest_batch": "FLIGHTDECK_INGEST_BATCH",
     "ingest_wait_ms": "FLIGHTDECK_INGEST_WAIT_MS",
     "raw_retention_days": "FLIGHTDECK_RAW_RETENTION_DAYS",
+    "heartbeat": "FLIGHTDECK_HEARTBEAT",
     "log_level": "FLIGHTDECK_LOG_LEVEL",
 }
 
@@ -47,6 +48,7 @@ class Settings:
     ingest_batch: int = 5000  # NATS messages per ingest commit, at most
     ingest_wait_ms: int = 100  # how long a NATS batch may wait to fill
     raw_retention_days: int = 90  # raw events kept this many whole UTC days; 0 keeps all
+    heartbeat: float = 5.0  # seconds between heartbeats on a quiet live subscription
     log_level: str = "INFO"
 
     @property
@@ -90,6 +92,9 @@ def add_arguments(
         net.add_argument("--host", help="interface to bind (default 127.0.0.1)")
         net.add_argument("--port", type=int, help="port to listen on (default 8815)")
         net.add_argument("--advertise", help="location clients should use, e.g. grpc://host:8815")
+        net.add_argument(
+            "--heartbeat", type=float, help="seconds between live heartbeats when quiet (default 5)"
+        )
         limits = parser.add_argument_group("limits")
         limits.add_argument(
             "--query-timeout", type=float, help="seconds a query may run (default 300)"

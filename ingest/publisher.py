@@ -94,6 +94,8 @@ class OutboxPublisher:
     async def run(self) -> None:
         failures = 0
         while True:
+            # Cleared before looking, so a commit that lands while we publish wakes us again.
+            self._wake.clear()
             try:
                 await self.publish_pending()
                 failures = 0
@@ -105,7 +107,6 @@ class OutboxPublisher:
                 await asyncio.sleep(min(0.2 * 2**failures, 10.0))
                 with contextlib.suppress(Exception):  # a NATS without storage lost the stream
                     await ensure_stream(self._js, AGGREGATES)
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._sweep_s)
 

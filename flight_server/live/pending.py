@@ -37,6 +37,12 @@ class Pending:
         self._rows = 0
         self.cursor = 0  # the newest update-log sequence the hub has offered
         self.behind = False
+        self.closed = False  # the server is going away
+
+    def close(self) -> None:
+        with self._ready:
+            self.closed = True
+            self._ready.notify()
 
     def offer(self, table: pa.Table | None, cursor: int) -> None:
         """From the hub: `table` (may be None: the cursor moved) as of update `cursor`."""
@@ -53,7 +59,7 @@ class Pending:
     def take(self, timeout: float) -> tuple[pa.Table | None, int]:
         """The coalesced unsent rows (None if none arrived within `timeout`) and the cursor."""
         with self._ready:
-            if not self._tables and not self.behind:
+            if not self._tables and not self.behind and not self.closed:
                 self._ready.wait(timeout)
             if not self._tables:
                 return None, self.cursor

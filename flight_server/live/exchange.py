@@ -1,0 +1,87 @@
+"""One live subscription over DoExchange: snapshot, then deltas and heartbeats.
+
+Order matters for exactness (DESIGN.md §7): the subscriber registers with the
+hub first, so every update after the hub's cursor is collected; the snapshot
+read afterwards reflects at least everything up to that cursor; deltas then
+apply only where their row `version` is newer than what was sent.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pyarrow as pa
+import pyarrow.flight as flight
+from flightdeck.views import Store
+
+from .hub import LiveHub
+from .pending import Sent
+from .request import Subscription
+
+__all__ = ["stream_subscription"]
+
+_POLL_S = 0.5  # how often a quiet subscription checks whether its client left
+
+
+def stream_subscription(
+    context: flight.ServerCallContext,
+    store: Store,
+    hub: LiveHub,
+    subscription: Subscription,
+    schema: pa.Schema,
+    writer: flight.MetadataRecordBatchWriter,
+    heartbeat_s: float,
+) -> None:
+    """Serve `subscription` on `writer` until the client cancels or falls behind."""
+    pending = hub.register(subscription)
+    try:
+        out = pa.schema([schema.field(c) for c in subscription.columns])
+        writer.begin(out)
+        sent = Sent(subscription.keys, subscription.changes_on)
+        cursor = pending.cursor
+        if subscription.cursor is not None and subscription.cursor < cursor:
+            # Replaying the log is not built yet; a fresh snapshot is exact, never partial.
+            _send(writer, "resync", cursor)
+        if subscription.snapshot or (
+            subscription.cursor is not None and subscription.cursor < cursor
+        ):
+            _snapshot(store, subscription, sent, writer, cursor)
+        _follow(context, pending, subscription, sent, writer, heartbeat_s)
+    finally:
+        hub.unregister(pending)
+
+
+def _snapshot(store, subscription, sent, writer, cursor: int) -> None:
+    with store.read(subscription.snapshot_sql()) as reader:
+        for batch in reader:
+            rows = sent.fresh(pa.Table.from_batches([batch]))
+            if rows.num_rows:
+                _send(writer, "snapshot", cursor, rows.select(list(subscription.columns)))
+    _send(writer, "snapshot_end", cursor)
+
+
+def _follow(context, pending, subscription, sent, writer, heartbeat_s: float) -> None:
+    quiet_since = time.monotonic()
+    while not context.is_cancelled():
+        table, cursor = pending.take(_POLL_S)
+        if pending.behind or pending.closed:
+            why = "fell behind" if pending.behind else "server shutting down"
+            _send(writer, "error", cursor, reason=f"{why}: resume from this cursor")
+            return
+        rows = sent.fresh(table) if table is not None else None
+        if rows is not None and rows.num_rows:
+            _send(writer, "update", cursor, rows.select(list(subscription.columns)))
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= heartbeat_s:
+            _send(writer, "heartbeat", cursor)
+            quiet_since = time.monotonic()
+
+
+def _send(writer, kind: str, cursor: int, rows: pa.Table | None = None, **extra) -> None:
+    metadata = pa.py_buffer(json.dumps({"type": kind, "cursor": cursor, **extra}).encode())
+    if rows is None:
+        writer.write_metadata(metadata)
+        return
+    for batch in rows.to_batches(max_chunksize=65_536):
+        writer.write_with_metadata(batch, metadata)

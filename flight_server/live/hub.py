@@ -1,0 +1,89 @@
+"""The live hub: one NATS subscription per process, fanned out to every subscriber.
+
+It follows `analytics.aggregate.updated` with a JetStream ordered consumer
+(new messages only), so each update carries its stream sequence: the cursor.
+Filtering happens here, per subscription, on Arrow tables; each subscriber's
+`Pending` buffer coalesces and bounds what it has not yet read, so a slow
+reader never holds up the hub, ingest or other readers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import pyarrow as pa
+from flightdeck.ingest.streams import AGGREGATE_SUBJECT, AGGREGATES
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import DeliverPolicy
+
+from .pending import Pending
+from .request import Subscription
+
+__all__ = ["LiveHub"]
+
+log = logging.getLogger("flightdeck.live")
+
+
+class LiveHub:
+    def __init__(self, buffer_keys: int = 100_000) -> None:
+        self._buffer_keys = buffer_keys
+        self._lock = threading.Lock()
+        self._subscribers: dict[Pending, Subscription] = {}
+        self.position = 0  # the newest update-log sequence the hub has seen
+        self.ready = threading.Event()
+
+    async def follow(self, js: JetStreamContext) -> None:
+        """Start following the update log from now (on the NATS loop)."""
+        info = await js.stream_info(AGGREGATES.name)
+        self.position = info.state.last_seq
+        await js.subscribe(
+            AGGREGATE_SUBJECT,
+            stream=AGGREGATES.name,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.NEW,
+            cb=self._on_update,
+        )
+        self.ready.set()
+
+    def register(self, subscription: Subscription) -> Pending:
+        """From a DoExchange thread: start collecting updates for `subscription` now."""
+        pending = Pending(subscription.keys, self._buffer_keys)
+        with self._lock:
+            self._subscribers[pending] = subscription
+            pending.offer(None, self.position)
+        return pending
+
+    def unregister(self, pending: Pending) -> None:
+        with self._lock:
+            self._subscribers.pop(pending, None)
+
+    def close(self) -> None:
+        """Tell every subscription to end (the server is shutting down)."""
+        with self._lock:
+            targets = list(self._subscribers)
+        for pending in targets:
+            pending.close()
+
+    @property
+    def subscribers(self) -> int:
+        with self._lock:
+            return len(self._subscribers)
+
+    async def _on_update(self, message: Msg) -> None:
+        sequence = message.metadata.sequence.stream
+        view = (message.headers or {}).get("Flightdeck-View")
+        try:
+            table = pa.ipc.open_stream(message.data).read_all()
+        except (pa.ArrowException, OSError) as exc:
+            log.warning("unreadable update skipped sequence=%d error=%r", sequence, exc)
+            table = None
+        with self._lock:
+            self.position = max(self.position, sequence)
+            targets = list(self._subscribers.items())
+        for pending, subscription in targets:
+            rows = None
+            if table is not None and subscription.view == view:
+                rows = subscription.matches(table)
+            pending.offer(rows, sequence)
