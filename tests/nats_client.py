@@ -56,3 +56,14 @@ def consumer(url: str, stream: str = "EVENTS", name: str = "flightdeck-ingest") 
         return info
 
     return asyncio.run(go())
+
+
+def purge(url: str, stream: str) -> None:
+    """Drop every message of `stream`, as retention eventually does."""
+
+    async def go() -> None:
+        nc = await nats.connect(url)
+        await nc.jetstream().purge_stream(stream)
+        await nc.close()
+
+    asyncio.run(go())

@@ -40,13 +40,15 @@ def stream_subscription(
         writer.begin(out)
         sent = Sent(subscription.keys, subscription.changes_on)
         cursor = pending.cursor
-        if subscription.cursor is not None and subscription.cursor < cursor:
-            # Replaying the log is not built yet; a fresh snapshot is exact, never partial.
-            _send(writer, "resync", cursor)
-        if subscription.snapshot or (
-            subscription.cursor is not None and subscription.cursor < cursor
-        ):
+        missed = None
+        if subscription.cursor is not None:
+            missed = hub.replay(subscription, subscription.cursor, cursor)
+            if missed is None:  # older than the log keeps: a fresh snapshot, never a partial replay
+                _send(writer, "resync", cursor)
+        if subscription.snapshot or (subscription.cursor is not None and missed is None):
             _snapshot(store, subscription, sent, writer, cursor)
+        elif missed is not None and missed.num_rows:
+            _send(writer, "update", cursor, sent.fresh(missed).select(list(subscription.columns)))
         _follow(context, pending, subscription, sent, writer, heartbeat_s)
     finally:
         hub.unregister(pending)

@@ -9,6 +9,7 @@ reader never holds up the hub, ingest or other readers.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 
@@ -16,9 +17,9 @@ import pyarrow as pa
 from flightdeck.ingest.streams import AGGREGATE_SUBJECT, AGGREGATES
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import DeliverPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from .pending import Pending
+from .pending import Pending, newest_per_key
 from .request import Subscription
 
 __all__ = ["LiveHub"]
@@ -33,9 +34,12 @@ class LiveHub:
         self._subscribers: dict[Pending, Subscription] = {}
         self.position = 0  # the newest update-log sequence the hub has seen
         self.ready = threading.Event()
+        self._js: JetStreamContext | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def follow(self, js: JetStreamContext) -> None:
         """Start following the update log from now (on the NATS loop)."""
+        self._js, self._loop = js, asyncio.get_running_loop()
         info = await js.stream_info(AGGREGATES.name)
         self.position = info.state.last_seq
         await js.subscribe(
@@ -59,6 +63,49 @@ class LiveHub:
         with self._lock:
             self._subscribers.pop(pending, None)
 
+    def replay(
+        self, subscription: Subscription, after: int, upto: int, timeout: float = 30.0
+    ) -> pa.Table | None:
+        """From a DoExchange thread: the newest row per key of `subscription`'s updates
+        in (after, upto]; None when the log no longer holds them all (resync)."""
+        assert self._loop is not None, "follow() first"
+        future = asyncio.run_coroutine_threadsafe(
+            self._replay(subscription, after, upto), self._loop
+        )
+        return future.result(timeout)
+
+    async def _replay(self, subscription: Subscription, after: int, upto: int):
+        info = await self._js.stream_info(AGGREGATES.name)
+        if after + 1 < info.state.first_seq:
+            return None
+        tables: list[pa.Table] = []
+        if after >= upto:
+            return pa.table({})
+        config = ConsumerConfig(
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after + 1
+        )
+        sub = await self._js.subscribe(
+            AGGREGATE_SUBJECT, stream=AGGREGATES.name, ordered_consumer=True, config=config
+        )
+        try:
+            while True:
+                message = await sub.next_msg(timeout=10)
+                table = _decode(message)
+                if (
+                    table is not None
+                    and message.headers.get("Flightdeck-View") == subscription.view
+                ):
+                    tables.append(subscription.matches(table))
+                if len(tables) > 256:  # keep memory to one row per key
+                    tables = [newest_per_key(pa.concat_tables(tables), subscription.keys)]
+                if message.metadata.sequence.stream >= upto:
+                    break
+        finally:
+            await sub.unsubscribe()
+        if not tables:
+            return pa.table({})
+        return newest_per_key(pa.concat_tables(tables), subscription.keys)
+
     def close(self) -> None:
         """Tell every subscription to end (the server is shutting down)."""
         with self._lock:
@@ -74,11 +121,7 @@ class LiveHub:
     async def _on_update(self, message: Msg) -> None:
         sequence = message.metadata.sequence.stream
         view = (message.headers or {}).get("Flightdeck-View")
-        try:
-            table = pa.ipc.open_stream(message.data).read_all()
-        except (pa.ArrowException, OSError) as exc:
-            log.warning("unreadable update skipped sequence=%d error=%r", sequence, exc)
-            table = None
+        table = _decode(message)
         with self._lock:
             self.position = max(self.position, sequence)
             targets = list(self._subscribers.items())
@@ -87,3 +130,13 @@ class LiveHub:
             if table is not None and subscription.view == view:
                 rows = subscription.matches(table)
             pending.offer(rows, sequence)
+
+
+def _decode(message: Msg) -> pa.Table | None:
+    try:
+        return pa.ipc.open_stream(message.data).read_all()
+    except (pa.ArrowException, OSError) as exc:
+        log.warning(
+            "unreadable update skipped sequence=%d error=%r", message.metadata.sequence.stream, exc
+        )
+        return None

@@ -13,6 +13,8 @@ import pytest
 from flightdeck.flight_server import FlightdeckServer, Settings
 from flightdeck.flight_server.background import Background
 
+from tests import nats_client
+
 EVENTS = flight.FlightDescriptor.for_path("events", "pageview")
 
 
@@ -126,13 +128,37 @@ def test_snapshot_and_deltas_during_ingest_end_equal_a_fresh_query(live):
     _leave(writer, reader)
 
 
-def test_a_stale_cursor_gets_resync_and_a_fresh_snapshot(live):
+def test_resume_from_a_cursor_gets_exactly_what_was_missed(live):
+    _put(live, ["/x", "/y"])
+    writer, reader = _subscribe(live, subscribe="va_pageview_aggregate")
+    # A client keeps the newest cursor it saw: heartbeats carry it forward when quiet.
+    first = _messages(reader, lambda meta, _: meta["type"] == "heartbeat" and meta["cursor"] >= 2)
+    cursor = first[-1][0]["cursor"]
+    _leave(writer, reader)
+    _put(live, ["/x", "/x"], session="later")  # missed while away: /x changes twice
+    _put(live, ["/z"], session="new")
+    time.sleep(0.5)
+    writer, reader = _subscribe(
+        live, subscribe="va_pageview_aggregate", snapshot=False, cursor=cursor
+    )
+    (meta, rows), *_ = _messages(reader, lambda meta, _: meta["type"] == "update")
+    assert meta["cursor"] > cursor
+    assert sorted((r["page_url"], r["view_count"]) for r in rows) == [("/x", 3), ("/z", 1)]
+    assert _state([*first, (meta, rows)]) == {
+        (r["page_url"], r["date"]): r["view_count"]
+        for r in live.do_get(flight.Ticket(b"va_pageview_aggregate")).read_all().to_pylist()
+    }
+    _leave(writer, reader)
+
+
+def test_a_cursor_older_than_the_log_gets_resync_and_a_fresh_snapshot(live, nats_server):
     _put(live, ["/x"])
     time.sleep(0.5)
-    writer, reader = _subscribe(live, subscribe="va_pageview_aggregate", snapshot=False, cursor=0)
+    nats_client.purge(nats_server.url, "AGGREGATES")  # retention moved past cursor 1
+    writer, reader = _subscribe(live, subscribe="va_pageview_aggregate", snapshot=False, cursor=1)
     got = _messages(reader, lambda meta, _: meta["type"] == "snapshot_end")
     assert next(m["type"] for m, _ in got) == "resync"
-    assert _state(got) == {("/x", got[1][1][0]["date"]): 1}
+    assert [v for v in _state(got).values()] == [1]
     _leave(writer, reader)
 
 
