@@ -5,6 +5,8 @@
 path in `flightdeck.ingest`.
 """
 
+from .client import Client, LiveMessage, LiveSubscription
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["Client", "LiveMessage", "LiveSubscription", "__version__"]

@@ -11,6 +11,8 @@ __all__ = ["main"]
 def build_parser() -> argparse.ArgumentParser:
     from flightdeck.flight_server import cli as server_cli
 
+    from .tail import add_tail_command
+
     parser = argparse.ArgumentParser(
         prog="flightdeck",
         description="Exact, live page-view analytics over Arrow Flight.",
@@ -18,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     server_cli.add_commands(commands)
+    add_tail_command(commands)
     return parser
 
 

@@ -42,7 +42,7 @@ class Background:
         self._publisher: OutboxPublisher | None = None
         self._ready = threading.Event()
         self._stopping = False
-        self.hub = LiveHub()
+        self.hub = LiveHub(settings.live_buffer_rows)
 
     def start(self) -> Background:
         self._thread.start()

@@ -26,6 +26,7 @@ ENVIRONMENT = {
     "ingest_wait_ms": "FLIGHTDECK_INGEST_WAIT_MS",
     "raw_retention_days": "FLIGHTDECK_RAW_RETENTION_DAYS",
     "heartbeat": "FLIGHTDECK_HEARTBEAT",
+    "live_buffer_rows": "FLIGHTDECK_LIVE_BUFFER_ROWS",
     "log_level": "FLIGHTDECK_LOG_LEVEL",
 }
 
@@ -49,6 +50,7 @@ class Settings:
     ingest_wait_ms: int = 100  # how long a NATS batch may wait to fill
     raw_retention_days: int = 90  # raw events kept this many whole UTC days; 0 keeps all
     heartbeat: float = 5.0  # seconds between heartbeats on a quiet live subscription
+    live_buffer_rows: int = 100_000  # unsent rows (distinct keys) a live subscriber may lag by
     log_level: str = "INFO"
 
     @property
@@ -94,6 +96,11 @@ def add_arguments(
         net.add_argument("--advertise", help="location clients should use, e.g. grpc://host:8815")
         net.add_argument(
             "--heartbeat", type=float, help="seconds between live heartbeats when quiet (default 5)"
+        )
+        net.add_argument(
+            "--live-buffer-rows",
+            type=int,
+            help="unsent rows a live subscriber may lag by before it is closed (default 100000)",
         )
         limits = parser.add_argument_group("limits")
         limits.add_argument(

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
+import sys
 import threading
 import time
 
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
+from flightdeck import Client
 from flightdeck.flight_server import FlightdeckServer, Settings
 from flightdeck.flight_server.background import Background
 
@@ -18,17 +21,31 @@ from tests import nats_client
 EVENTS = flight.FlightDescriptor.for_path("events", "pageview")
 
 
-@pytest.fixture
-def live(store, nats_server, tmp_path):
-    settings = Settings(port=0, data_dir=tmp_path, raw_retention_days=0, heartbeat=0.5)
-    background = Background(settings, store, nats_server.url, worker=True).start()
+@contextlib.contextmanager
+def _server(store, nats_url: str, tmp_path, **options):
+    """A server process's parts, in this process: Flight server, hub, worker and publisher."""
+    settings = Settings(port=0, data_dir=tmp_path, raw_retention_days=0, heartbeat=0.5, **options)
+    background = Background(settings, store, nats_url, worker=True).start()
     assert background.wait_ready(10)
     server = FlightdeckServer(settings, store, committed=background.committed, hub=background.hub)
-    client = flight.connect(f"grpc://127.0.0.1:{server.port}")
+    try:
+        yield f"grpc://127.0.0.1:{server.port}"
+    finally:
+        server.shutdown()
+        background.stop()
+
+
+@pytest.fixture
+def location(store, nats_server, tmp_path):
+    with _server(store, nats_server.url, tmp_path) as where:
+        yield where
+
+
+@pytest.fixture
+def live(location):
+    client = flight.connect(location)
     yield client
     client.close()
-    server.shutdown()
-    background.stop()
 
 
 def _put(client, pages: list[str], session: str = "s", minute: int = 0) -> None:
@@ -177,3 +194,92 @@ def test_bad_subscriptions_are_refused_with_the_reason(live, request_, words):
     assert words in str(refused.value)
     with contextlib.suppress(pa.ArrowInvalid):  # the call already ended with the refusal
         writer.close()
+
+
+def test_python_client_subscribe_yields_kind_table_cursor(live, location):
+    _put(live, ["/x"])
+    with (
+        Client(location) as client,
+        client.subscribe(
+            "va_pageview_aggregate", where={"page_url": "/x"}, columns=["view_count"]
+        ) as subscription,
+    ):
+        messages = iter(subscription)
+        kind, table, cursor, _ = next(messages)
+        assert kind == "snapshot" and table.column("view_count").to_pylist() == [1]
+        assert next(messages).kind == "snapshot_end"
+        _put(live, ["/x"], session="again")
+        update = next(m for m in messages if m.kind == "update")
+        assert update.table.column("view_count").to_pylist() == [2]
+        assert update.cursor >= cursor and subscription.cursor == update.cursor
+
+
+def test_a_stalled_subscriber_is_closed_alone_with_a_cursor(store, nats_server, tmp_path):
+    pages, puts = 20_000, 6  # ~15 MB: more than gRPC buffers, so the stalled write blocks
+    with _server(store, nats_server.url, tmp_path, live_buffer_rows=30_000) as where:
+        client = flight.connect(where)
+        stalled_writer, stalled = _subscribe(client, subscribe="va_pageview_aggregate")
+        healthy_writer, healthy = _subscribe(client, subscribe="va_pageview_aggregate")
+        _messages(healthy, lambda meta, _: meta["type"] == "snapshot_end")
+        started = time.monotonic()
+        for i in range(puts):
+            _put(client, [f"/p{i}-{j}" for j in range(pages)], session=f"s{i}-")
+        assert time.monotonic() - started < 30  # ingest did not wait for anybody
+        seen = _messages(healthy, lambda meta, out: len(_state(out)) == pages * puts, 60)
+        assert set(_state(seen).values()) == {1}
+        # The stalled client finally reads: what fits was sent, then the error and a cursor.
+        got = _messages(stalled, lambda meta, _: meta["type"] == "error", 60)
+        assert "fell behind" in got[-1][0]["reason"] and got[-1][0]["cursor"] >= 0
+        assert len(_state(got)) < pages * puts
+        _leave(healthy_writer, healthy)
+        _leave(stalled_writer, stalled)
+        client.close()
+
+
+def test_an_update_put_into_one_server_reaches_a_subscriber_of_another(
+    store, nats_server, tmp_path
+):
+    with (
+        _server(store, nats_server.url, tmp_path / "a") as first,
+        _server(store, nats_server.url, tmp_path / "b") as second,
+    ):
+        writer_client, reader_client = flight.connect(first), flight.connect(second)
+        writer, reader = _subscribe(reader_client, subscribe="va_pageview_aggregate")
+        _messages(reader, lambda meta, _: meta["type"] == "snapshot_end")
+        _put(writer_client, ["/shared"])
+        (_meta, rows), *_ = _messages(reader, lambda meta, _: meta["type"] == "update")
+        assert [(r["page_url"], r["view_count"]) for r in rows] == [("/shared", 1)]
+        _leave(writer, reader)
+        writer_client.close()
+        reader_client.close()
+
+
+def test_tail_prints_live_rows(live, location, tmp_path):
+    _put(live, ["/products"])
+    tail = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "flightdeck.cli",
+            "tail",
+            "va_pageview_aggregate",
+            "--where",
+            "page_url=/products",
+            "--columns",
+            "view_count",
+            "--location",
+            location,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "view_count=1" in tail.stdout.readline()
+        assert tail.stdout.readline().startswith("snapshot_end")
+        _put(live, ["/products", "/other"], session="more")
+        line = tail.stdout.readline()
+        assert line.startswith("update") and "page_url=/products" in line and "view_count=2" in line
+    finally:
+        tail.terminate()
+        tail.wait(10)
