@@ -17,7 +17,7 @@ import nats
 from flightdeck.ingest import retention
 from flightdeck.ingest.nats_worker import IngestWorker, WorkerOptions
 from flightdeck.ingest.publisher import OutboxPublisher
-from flightdeck.ingest.streams import AGGREGATES, EVENTS, ensure_stream
+from flightdeck.ingest.streams import EVENTS, ensure_stream, update_log
 from flightdeck.views import Store
 
 from .live.hub import LiveHub
@@ -43,6 +43,7 @@ class Background:
         self._ready = threading.Event()
         self._stopping = False
         self.hub = LiveHub(settings.live_buffer_rows)
+        self._update_log = update_log(settings.update_log_hours)
 
     def start(self) -> Background:
         self._thread.start()
@@ -95,7 +96,7 @@ class Background:
             await self._ensure_streams(js)
             await self.hub.follow(js)
             self._ready.set()
-            self._publisher = OutboxPublisher(self._store, js)
+            self._publisher = OutboxPublisher(self._store, js, stream=self._update_log)
             jobs.append(asyncio.create_task(self._publisher.run()))
             if self._worker:
                 worker = IngestWorker(self._store, js, self._worker_options(), self._on_commit)
@@ -113,7 +114,7 @@ class Background:
         failures = 0
         while True:
             try:
-                await ensure_stream(js, AGGREGATES)
+                await ensure_stream(js, self._update_log)
                 await ensure_stream(js, EVENTS)
                 return
             except Exception as exc:

@@ -27,6 +27,7 @@ ENVIRONMENT = {
     "raw_retention_days": "FLIGHTDECK_RAW_RETENTION_DAYS",
     "heartbeat": "FLIGHTDECK_HEARTBEAT",
     "live_buffer_rows": "FLIGHTDECK_LIVE_BUFFER_ROWS",
+    "update_log_hours": "FLIGHTDECK_UPDATE_LOG_HOURS",
     "log_level": "FLIGHTDECK_LOG_LEVEL",
 }
 
@@ -51,6 +52,7 @@ class Settings:
     raw_retention_days: int = 90  # raw events kept this many whole UTC days; 0 keeps all
     heartbeat: float = 5.0  # seconds between heartbeats on a quiet live subscription
     live_buffer_rows: int = 100_000  # unsent rows (distinct keys) a live subscriber may lag by
+    update_log_hours: float = 168.0  # how far back a live cursor can resume (AGGREGATES max age)
     log_level: str = "INFO"
 
     @property
@@ -113,6 +115,11 @@ def add_arguments(
         write = parser.add_argument_group("ingest")
         write.add_argument(
             "--nats", help="nats://… of an external NATS server (default: embedded) [env NATS_URL]"
+        )
+        write.add_argument(
+            "--update-log-hours",
+            type=float,
+            help="hours of aggregate updates kept for live resume (default 168)",
         )
         write.add_argument(
             "--ingest-batch", type=int, help="NATS messages per ingest commit (default 5000)"

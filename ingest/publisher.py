@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 from flightdeck.views import Store
 from nats.js import JetStreamContext
+from nats.js.api import StreamConfig
 
 from .messages import ARROW_CONTENT_TYPE
 from .streams import AGGREGATE_SUBJECT, AGGREGATES, ensure_stream
@@ -81,9 +82,16 @@ def _ipc(batch: pa.RecordBatch) -> bytes:
 class OutboxPublisher:
     """Runs on the process's NATS loop; `wake()` after a commit, and it sweeps anyway."""
 
-    def __init__(self, store: Store, js: JetStreamContext, sweep_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        js: JetStreamContext,
+        sweep_s: float = 1.0,
+        stream: StreamConfig = AGGREGATES,
+    ) -> None:
         self._store = store
         self._js = js
+        self._stream = stream
         self._sweep_s = sweep_s
         self._wake = asyncio.Event()
 
@@ -106,7 +114,7 @@ class OutboxPublisher:
                 log.warning("publish failed, will retry error=%r", exc)
                 await asyncio.sleep(min(0.2 * 2**failures, 10.0))
                 with contextlib.suppress(Exception):  # a NATS without storage lost the stream
-                    await ensure_stream(self._js, AGGREGATES)
+                    await ensure_stream(self._js, self._stream)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._sweep_s)
 

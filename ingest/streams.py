@@ -6,6 +6,8 @@ with their own limits or replicas, and we must not fight over its settings.
 
 from __future__ import annotations
 
+import dataclasses
+
 from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
@@ -17,6 +19,7 @@ __all__ = [
     "EVENTS",
     "EVENT_SUBJECT",
     "ensure_stream",
+    "update_log",
 ]
 
 _WEEK = 7 * 24 * 3600.0
@@ -44,6 +47,11 @@ AGGREGATES = StreamConfig(
     max_age=_WEEK,
     duplicate_window=600.0,
 )
+
+
+def update_log(retention_hours: float) -> StreamConfig:
+    """AGGREGATES keeping `retention_hours` of updates: how far back a cursor can resume."""
+    return dataclasses.replace(AGGREGATES, max_age=retention_hours * 3600.0)
 
 
 async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:

@@ -47,8 +47,14 @@ def stream_subscription(
                 _send(writer, "resync", cursor)
         if subscription.snapshot or (subscription.cursor is not None and missed is None):
             _snapshot(store, subscription, sent, writer, cursor)
-        elif missed is not None and missed.num_rows:
-            _send(writer, "update", cursor, sent.fresh(missed).select(list(subscription.columns)))
+        else:
+            if subscription.changes_on and subscription.cursor is None:
+                # "Changed" needs a before: the current rows, held but not sent. (A resume
+                # sends every row changed after its cursor: the client's before is unknown.)
+                _baseline(store, subscription, sent)
+            if missed is not None and missed.num_rows:
+                rows = sent.fresh(missed)
+                _send(writer, "update", cursor, rows.select(list(subscription.columns)))
         _follow(context, pending, subscription, sent, writer, heartbeat_s)
     finally:
         hub.unregister(pending)
@@ -61,6 +67,12 @@ def _snapshot(store, subscription, sent, writer, cursor: int) -> None:
             if rows.num_rows:
                 _send(writer, "snapshot", cursor, rows.select(list(subscription.columns)))
     _send(writer, "snapshot_end", cursor)
+
+
+def _baseline(store, subscription, sent) -> None:
+    with store.read(subscription.snapshot_sql()) as reader:
+        for batch in reader:
+            sent.fresh(pa.Table.from_batches([batch]))
 
 
 def _follow(context, pending, subscription, sent, writer, heartbeat_s: float) -> None:

@@ -283,3 +283,20 @@ def test_tail_prints_live_rows(live, location, tmp_path):
     finally:
         tail.terminate()
         tail.wait(10)
+
+
+def test_changes_on_sends_only_rows_whose_watched_columns_changed(live):
+    _put(live, ["/x"], session="a")
+    writer, reader = _subscribe(
+        live,
+        subscribe="va_pageview_aggregate",
+        columns=["unique_visitors"],
+        changes_on=["unique_visitors"],
+        snapshot=False,
+    )
+    _messages(reader, lambda meta, _: meta["type"] == "heartbeat")
+    _put(live, ["/x"], session="a", minute=5)  # same session again: views change, visitors do not
+    _put(live, ["/x"], session="b")  # a new visitor
+    (_meta, rows), *_ = _messages(reader, lambda meta, _: meta["type"] == "update")
+    assert [(r["page_url"], r["unique_visitors"]) for r in rows] == [("/x", 2)]
+    _leave(writer, reader)
