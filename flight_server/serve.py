@@ -91,12 +91,11 @@ def _background(
 
 
 def _serve_until_stopped(server: FlightdeckServer) -> None:
-    _stop_on_signals()
-    try:
-        server.serve()  # pyarrow stops serving on SIGINT/SIGTERM and returns
-    finally:
-        log.info("shutting down")
-        server.shutdown()
+    # The server already serves on gRPC's threads; we wait for a signal ourselves
+    # rather than in pyarrow's serve(), which would shut gRPC down first and wait
+    # forever for live subscriptions that only our shutdown() knows how to end.
+    _wait_until_stopped()
+    server.shutdown()
 
 
 def _wait_until_stopped() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import signal
 import socket
@@ -180,3 +181,16 @@ def test_standalone_ingest_refuses_duckdb_with_the_reason(tmp_path):
     done = _run(["ingest", "--nats", "nats://127.0.0.1:4222"], tmp_path)
     assert done.returncode == 1
     assert "needs --db postgresql://" in done.stderr and "flightdeck serve" in done.stderr
+
+
+def test_serve_stops_cleanly_with_a_live_subscriber_attached(tmp_path):
+    with _running(["serve", "--port", "0", "--data-dir", "data"], tmp_path) as proc:
+        client = flight.connect(_location(_serving_line(proc)))
+        request = json.dumps({"subscribe": "va_pageview_aggregate"}).encode()
+        _writer, reader = client.do_exchange(flight.FlightDescriptor.for_command(request))
+        assert json.loads(reader.read_chunk().app_metadata.to_pybytes())["type"] == "snapshot_end"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        last = json.loads(reader.read_chunk().app_metadata.to_pybytes())
+        assert last["type"] == "error" and "shutting down" in last["reason"]
+        client.close()
