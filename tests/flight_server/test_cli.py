@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
+import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 from flightdeck.views import StoreOptions, open_store
@@ -194,3 +195,39 @@ def test_serve_stops_cleanly_with_a_live_subscriber_attached(tmp_path):
         last = json.loads(reader.read_chunk().app_metadata.to_pybytes())
         assert last["type"] == "error" and "shutting down" in last["reason"]
         client.close()
+
+
+def test_two_serve_processes_on_one_nats_share_updates(pg_admin_url, nats_server, tmp_path):
+    """A put into one server process reaches a live subscriber of another (PostgreSQL:
+    a DuckDB file has one owner)."""
+    flags = ["--port", "0", "--db", pg_admin_url, "--nats", nats_server.url]
+    with _running(["serve", *flags], tmp_path) as first:
+        first_location = _location(_serving_line(first))
+        with _running(["serve", *flags], tmp_path) as second:
+            subscriber = flight.connect(_location(_serving_line(second)))
+            request = json.dumps(
+                {"subscribe": "va_pageview_aggregate", "where": {"page_url": "/two"}}
+            ).encode()
+            _w, reader = subscriber.do_exchange(flight.FlightDescriptor.for_command(request))
+            assert json.loads(reader.read_chunk().app_metadata.to_pybytes())["type"] == (
+                "snapshot_end"
+            )
+            loader = flight.connect(first_location)
+            table = pa.table(
+                {"session_id": ["p"], "page_url": ["/two"], "recorded_at": ["2024-01-15"]}
+            )
+            writer, meta = loader.do_put(
+                flight.FlightDescriptor.for_path("events", "pageview"), table.schema
+            )
+            writer.write_table(table)
+            writer.done_writing()
+            meta.read()
+            writer.close()
+            while True:
+                chunk = reader.read_chunk()
+                if json.loads(chunk.app_metadata.to_pybytes())["type"] == "update":
+                    break
+            assert chunk.data.to_pylist()[0]["view_count"] == 1
+            reader.cancel()
+            loader.close()
+            subscriber.close()
