@@ -38,11 +38,7 @@ def configure_logging(level: str) -> None:
 def run(settings: Settings) -> None:
     """Serve until interrupted; migrations are applied first, every time (they are idempotent)."""
     with contextlib.ExitStack() as stack:
-        store = open_store(settings.store_options())
-        stack.callback(store.close)
-        found = migrations.load_migrations(store.backend, settings.views_dir)
-        for m in migrations.apply(store, found):
-            log.info("migration applied phase=%s name=%s", m.phase, m.name)
+        store = _migrated_store(settings, stack)
         nats_url = _nats_url(settings, stack)
         background = _background(settings, store, nats_url, stack)
         server = FlightdeckServer(
@@ -62,12 +58,20 @@ def run(settings: Settings) -> None:
 def run_worker(settings: Settings) -> None:
     """`flightdeck ingest`: the NATS worker (and publisher, retention) without a Flight server."""
     with contextlib.ExitStack() as stack:
-        store = open_store(settings.store_options())
-        stack.callback(store.close)
-        migrations.apply(store, migrations.load_migrations(store.backend, settings.views_dir))
+        store = _migrated_store(settings, stack)
         _background(settings, store, _nats_url(settings, stack), stack)
         log.info("ingesting nats=%s backend=%s", settings.nats, store.backend)
         _wait_until_stopped()
+
+
+def _migrated_store(settings: Settings, stack: contextlib.ExitStack) -> Store:
+    """The store, closed with the stack, with pending migrations applied (they are idempotent)."""
+    store = open_store(settings.store_options())
+    stack.callback(store.close)
+    found = migrations.load_migrations(store.backend, settings.views_dir)
+    for m in migrations.apply(store, found):
+        log.info("migration applied phase=%s name=%s", m.phase, m.name)
+    return store
 
 
 def _nats_url(settings: Settings, stack: contextlib.ExitStack) -> str:

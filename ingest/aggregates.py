@@ -24,11 +24,15 @@ import re
 
 from .scalar import scalar
 
-__all__ = ["changed", "in_day", "rebuild", "recompute", "remove_orphans"]
+__all__ = ["changed", "day_of", "in_day", "rebuild", "recompute", "remove_orphans"]
 
 _DAY_START = "timezone('UTC', CAST({day} AS TIMESTAMP))"
 _DAY_END = "timezone('UTC', CAST({day} AS TIMESTAMP) + INTERVAL '1 day')"
-_DAY_OF = "CAST(timezone('UTC', {ts}) AS DATE)"
+
+
+def day_of(ts: str) -> str:
+    """The UTC date of timestamp expression `ts`, whatever the session's time zone."""
+    return f"CAST(timezone('UTC', {ts}) AS DATE)"
 
 
 def in_day(ts: str, day: str) -> str:
@@ -75,7 +79,7 @@ _OLD_AND_NEW = {
 }
 
 
-_NEW_DAY = _DAY_OF.format(ts="recorded_at")
+_NEW_DAY = day_of("recorded_at")
 
 _INCREMENT = [
     # What the new events add per page-day-session and per session-day.
@@ -194,7 +198,7 @@ def rebuild(cursor, days: list[str], version: int, backend: str) -> None:
     if not days:
         return
     listed = ", ".join(days)
-    raw_day = _DAY_OF.format(ts="recorded_at")
+    raw_day = day_of("recorded_at")
     in_scope = " OR ".join(in_day("recorded_at", d) for d in days)
     for table in ("tb_session_day", "tb_page_session_day"):
         cursor.execute(f"DELETE FROM {table} WHERE day IN ({listed})")

@@ -149,7 +149,7 @@ def _next_version(cursor) -> int:
 
 
 def _days_with_events(cursor, days: Sequence[dt.date] | None) -> list[dt.date]:
-    day = "CAST(timezone('UTC', recorded_at) AS DATE)"
+    day = aggregates.day_of("recorded_at")
     where = ""
     if days is not None:
         if not days:

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 
 from flightdeck.views import Store
 
+from .aggregates import day_of
 from .errors import InvalidBatch
 from .scalar import scalar
 from .turns import take_turn
 
 __all__ = ["Expired", "delete_expired", "expired_days", "horizon", "recheck"]
 
-_DAY = "CAST(timezone('UTC', recorded_at) AS DATE)"
+_DAY = day_of("recorded_at")
 
 
 @dataclass(frozen=True)

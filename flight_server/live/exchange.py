@@ -61,18 +61,22 @@ def stream_subscription(
 
 
 def _snapshot(store, subscription, sent, writer, cursor: int) -> None:
-    with store.read(subscription.snapshot_sql()) as reader:
-        for batch in reader:
-            rows = sent.fresh(pa.Table.from_batches([batch]))
-            if rows.num_rows:
-                _send(writer, "snapshot", cursor, rows.select(list(subscription.columns)))
+    for rows in _current_rows(store, subscription, sent):
+        if rows.num_rows:
+            _send(writer, "snapshot", cursor, rows.select(list(subscription.columns)))
     _send(writer, "snapshot_end", cursor)
 
 
 def _baseline(store, subscription, sent) -> None:
+    for _ in _current_rows(store, subscription, sent):
+        pass
+
+
+def _current_rows(store, subscription, sent):
+    """The subscription's rows as the store has them now, each held in `sent`."""
     with store.read(subscription.snapshot_sql()) as reader:
         for batch in reader:
-            sent.fresh(pa.Table.from_batches([batch]))
+            yield sent.fresh(pa.Table.from_batches([batch]))
 
 
 def _follow(context, pending, subscription, sent, writer, heartbeat_s: float) -> None:
