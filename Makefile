@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PG_BIN ?= /usr/lib/postgresql/15/bin
 
-.PHONY: serve test lint setup setup-dev postgres
+.PHONY: serve test lint setup setup-dev postgres proto
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,3 +37,8 @@ test: setup-dev
 lint: setup-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# Flight SQL messages: the compiled descriptor set is committed; rerun after editing the .proto.
+proto: setup-dev
+	cd flight_server/flight_sql && ../../$(BIN)/python -m grpc_tools.protoc -I. \
+	  --descriptor_set_out=FlightSql.binpb FlightSql.proto

@@ -1,21 +1,44 @@
 """Flight descriptors and tickets: what a client names, and what it hands back.
 
 A path descriptor `["va_…"]` names a whole view; a command descriptor holds
-UTF-8 SQL text. A ticket is self-contained JSON (the view or the SQL), so any
-server sharing the store can serve it; it is checked again when redeemed.
+UTF-8 SQL text (or a Flight SQL command, see flight_sql/). A ticket is
+self-contained JSON (the view, or the SQL with its bound parameters, or a
+metadata command), so any server sharing the store can serve it; it is checked
+again when redeemed.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+from dataclasses import dataclass
 
+import pyarrow as pa
 import pyarrow.flight as flight
 from flightdeck.ingest import InvalidBatch
 from flightdeck.views import InvalidQuery, NotFound, Store, view_names
 from flightdeck.views import query as queries
 from flightdeck.views.query import Query
 
-__all__ = ["check_put_target", "decode_ticket", "encode_ticket", "query_for"]
+__all__ = [
+    "MetadataTicket",
+    "batch_from_text",
+    "batch_to_text",
+    "check_put_target",
+    "decode_ticket",
+    "encode_metadata_ticket",
+    "encode_ticket",
+    "query_for",
+    "single_batch",
+]
+
+
+@dataclass(frozen=True)
+class MetadataTicket:
+    """A Flight SQL metadata command to answer on DoGet (its packed Any bytes)."""
+
+    command: bytes
+
 
 PUT_TARGETS = (("events", "pageview"),)
 
@@ -38,11 +61,18 @@ def _sql_text(command: bytes) -> str:
 
 
 def encode_ticket(query: Query) -> flight.Ticket:
-    body = {"view": query.view} if query.view else {"sql": query.sql}
+    body: dict = {"view": query.view} if query.view else {"sql": query.sql}
+    if query.parameters is not None:
+        body["params"] = batch_to_text(query.parameters)
     return flight.Ticket(json.dumps({"v": 1, **body}).encode())
 
 
-def decode_ticket(raw: bytes) -> Query:
+def encode_metadata_ticket(command: bytes) -> flight.Ticket:
+    body = {"v": 1, "flight_sql": base64.b64encode(command).decode()}
+    return flight.Ticket(json.dumps(body).encode())
+
+
+def decode_ticket(raw: bytes) -> Query | MetadataTicket:
     """Our JSON tickets, and for convenience a bare view name (`Ticket(b"va_x")`)."""
     text = raw.decode("utf-8", "replace").strip()
     if text.startswith("va_"):
@@ -51,8 +81,11 @@ def decode_ticket(raw: bytes) -> Query:
         body = json.loads(text)
         if "view" in body:
             return Query.whole(str(body["view"]))
-        return Query(str(body["sql"]))
-    except (ValueError, KeyError, TypeError):
+        if "flight_sql" in body:
+            return MetadataTicket(base64.b64decode(body["flight_sql"]))
+        params = batch_from_text(body["params"]) if body.get("params") else None
+        return Query(str(body["sql"]), parameters=params)
+    except (ValueError, KeyError, TypeError, pa.ArrowInvalid):
         raise InvalidQuery(
             "ticket",
             "not a flightdeck ticket: pass a ticket from GetFlightInfo, "
@@ -71,3 +104,22 @@ def check_put_target(descriptor: flight.FlightDescriptor) -> None:
             "put-path",
             f"cannot put to {shown!r}; send events to ['events', 'pageview']",
         )
+
+
+def batch_to_text(batch: pa.RecordBatch) -> str:
+    """A record batch (bound parameters) as base64 Arrow IPC, to travel inside JSON."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema) as writer:
+        writer.write_batch(batch)
+    return base64.b64encode(sink.getvalue().to_pybytes()).decode()
+
+
+def batch_from_text(text: str) -> pa.RecordBatch:
+    return single_batch(pa.ipc.open_stream(base64.b64decode(text)))
+
+
+def single_batch(reader: pa.RecordBatchReader) -> pa.RecordBatch:
+    """Everything `reader` holds as one record batch (parameters are a few rows)."""
+    table = reader.read_all().combine_chunks()
+    batches = table.to_batches()
+    return batches[0] if batches else pa.RecordBatch.from_pylist([], schema=table.schema)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pyarrow.flight as flight
 from flightdeck.ingest import InvalidBatch
-from flightdeck.views import BackendError, FlightdeckError, InvalidQuery, NotFound
+from flightdeck.views import BackendError, FlightdeckError, InvalidQuery, NotFound, Unsupported
 
 __all__ = ["flight_errors", "to_flight_error"]
 
@@ -37,6 +37,8 @@ def to_flight_error(exc: FlightdeckError) -> Exception:
         return _NotFoundError(message)
     if isinstance(exc, BackendError):
         return _backend(exc)
+    if isinstance(exc, Unsupported):
+        return NotImplementedError(message)
     return flight.FlightServerError(message)
 
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator
+from importlib.metadata import version
 
 import pyarrow as pa
 import pyarrow.flight as flight
-from flightdeck.ingest import ingest
+from flightdeck.ingest import IngestResult, ingest
 from flightdeck.views import BackendError, Store, describe
 from flightdeck.views import query as queries
 
 from . import descriptors, streaming
 from .errors import flight_errors
+from .flight_sql import FlightSqlService
+from .flight_sql import unpack as flight_sql_command
 from .live.exchange import stream_subscription
 from .live.hub import LiveHub
 from .live.request import LIVE_KEYS, parse_subscription
@@ -42,6 +45,12 @@ class FlightdeckServer(flight.FlightServerBase):
         self._committed = committed
         self._hub = hub
         self._endpoint_locations = [settings.advertise] if settings.advertise else []
+        self._sql = FlightSqlService(
+            store,
+            version=version("flightdeck"),
+            put_events=self._ingest,
+            locations=self._endpoint_locations,
+        )
 
     def list_flights(
         self, context: flight.ServerCallContext, criteria: bytes
@@ -56,6 +65,9 @@ class FlightdeckServer(flight.FlightServerBase):
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
         with flight_errors("GetFlightInfo"):
+            command = _flight_sql(descriptor)
+            if command is not None:
+                return self._sql.flight_info(descriptor, command)
             query = descriptors.query_for(self.store, descriptor)
             return self._info(descriptor, query, queries.schema(self.store, query))
 
@@ -63,6 +75,9 @@ class FlightdeckServer(flight.FlightServerBase):
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
     ) -> flight.SchemaResult:
         with flight_errors("GetSchema"):
+            command = _flight_sql(descriptor)
+            if command is not None:
+                return flight.SchemaResult(self._sql.schema(command))
             query = descriptors.query_for(self.store, descriptor)
             return flight.SchemaResult(queries.schema(self.store, query))
 
@@ -71,6 +86,8 @@ class FlightdeckServer(flight.FlightServerBase):
     ) -> flight.FlightDataStream:
         with flight_errors("DoGet"):
             query = descriptors.decode_ticket(ticket.ticket)
+            if isinstance(query, descriptors.MetadataTicket):
+                return flight.RecordBatchStream(self._sql.metadata(query))
             opened = queries.run(self.store, query)
             return streaming.stream(
                 context, opened, self.settings.batch_rows, self.settings.batch_bytes
@@ -84,12 +101,25 @@ class FlightdeckServer(flight.FlightServerBase):
         writer: flight.FlightMetadataWriter,
     ) -> None:
         with flight_errors("DoPut"):
+            command = _flight_sql(descriptor)
+            if command is not None:
+                self._sql.put(command, reader, writer)
+                return
             descriptors.check_put_target(descriptor)
-            result = ingest(self.store, (chunk.data for chunk in reader))
-            if result.version is not None and self._committed is not None:
-                self._committed()
+            result = self._ingest(chunk.data for chunk in reader)
             summary = {"accepted": result.accepted, "duplicates": result.duplicates}
             writer.write(pa.py_buffer(json.dumps(summary).encode()))
+
+    def list_actions(self, context: flight.ServerCallContext) -> list[tuple[str, str]]:
+        return self._sql.actions()
+
+    def do_action(
+        self, context: flight.ServerCallContext, action: flight.Action
+    ) -> Iterator[bytes]:
+        with flight_errors("DoAction"):
+            body = action.body.to_pybytes() if action.body is not None else b""
+            results = self._sql.action(action.type, body)
+        return iter(results)
 
     def do_exchange(
         self,
@@ -115,6 +145,13 @@ class FlightdeckServer(flight.FlightServerBase):
                 self.settings.heartbeat,
             )
 
+    def _ingest(self, batches: Iterator[pa.RecordBatch]) -> IngestResult:
+        """One atomic ingest; a commit wakes the publisher of live updates."""
+        result = ingest(self.store, batches)
+        if result.version is not None and self._committed is not None:
+            self._committed()
+        return result
+
     def shutdown(self) -> None:
         """End live subscriptions first: gRPC waits for every call to finish."""
         if self._hub is not None:
@@ -126,3 +163,10 @@ class FlightdeckServer(flight.FlightServerBase):
     ) -> flight.FlightInfo:
         endpoint = flight.FlightEndpoint(descriptors.encode_ticket(query), self._endpoint_locations)
         return flight.FlightInfo(schema, descriptor, [endpoint], -1, -1)
+
+
+def _flight_sql(descriptor: flight.FlightDescriptor):
+    """The Flight SQL command a command descriptor holds, if it holds one."""
+    if descriptor.descriptor_type != flight.DescriptorType.CMD:
+        return None
+    return flight_sql_command(descriptor.command)

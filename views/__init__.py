@@ -1,7 +1,7 @@
 """Storage, schema and read-only views: everything the query path reads through."""
 
 from .catalog import ViewInfo, describe, view_names
-from .errors import BackendError, FlightdeckError, InvalidQuery, NotFound
+from .errors import BackendError, FlightdeckError, InvalidQuery, NotFound, Unsupported
 from .store import Store, StoreOptions, open_store
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "NotFound",
     "Store",
     "StoreOptions",
+    "Unsupported",
     "ViewInfo",
     "describe",
     "open_store",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["BackendError", "FlightdeckError", "InvalidQuery", "NotFound"]
+__all__ = ["BackendError", "FlightdeckError", "InvalidQuery", "NotFound", "Unsupported"]
 
 
 class FlightdeckError(Exception):
@@ -54,3 +54,15 @@ class BackendError(FlightdeckError):
         self.reason = reason
         self.kind = kind
         super().__init__(f"{backend} error: {reason}")
+
+
+class Unsupported(FlightdeckError):
+    """A request flightdeck understands but does not serve; `what` names it.
+
+    Flight SQL drivers fall back to another route on this (UNIMPLEMENTED), so it
+    must never be confused with a failure.
+    """
+
+    def __init__(self, what: str, hint: str = "") -> None:
+        self.what = what
+        super().__init__(f"{what} is not supported by flightdeck" + (f"; {hint}" if hint else ""))

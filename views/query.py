@@ -8,21 +8,24 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
 
 from . import catalog, guard
 from .errors import NotFound
+from .parameters import bind_style, check_bound
 from .store import Store
 
-__all__ = ["Query", "for_sql", "for_view", "run", "schema"]
+__all__ = ["Query", "for_sql", "for_view", "prepare", "run", "schema"]
 
 
 @dataclass(frozen=True)
 class Query:
     sql: str
     view: str | None = None  # set when the client named a whole view
+    parameters: pa.RecordBatch | None = field(default=None, compare=False)
+    parameter_count: int = 0
 
     @classmethod
     def whole(cls, view: str) -> Query:
@@ -38,19 +41,34 @@ def for_view(store: Store, name: str) -> Query:
     return Query.whole(name)
 
 
-def for_sql(store: Store, sql: str) -> Query:
-    """A client's SQL text, refused with InvalidQuery unless it only reads `va_` views."""
-    guard.check_query(sql, store.backend, catalog.view_names(store))
-    return Query(sql)
+def prepare(store: Store, sql: str) -> Query:
+    """A client's SQL text, checked, with its parameters still to bind.
+
+    Refused with InvalidQuery unless it only reads `va_` views. Placeholders are
+    rewritten to the store's style first, so the text checked is the text run.
+    """
+    text, count = bind_style(sql, store.backend)
+    guard.check_query(text, store.backend, catalog.view_names(store))
+    return Query(text, parameter_count=count)
+
+
+def for_sql(store: Store, sql: str, parameters: pa.RecordBatch | None = None) -> Query:
+    """A client's SQL text, checked, with exactly the parameters it takes."""
+    query = prepare(store, sql)
+    check_bound(parameters, query.parameter_count)
+    return replace(query, parameters=parameters)
 
 
 def schema(store: Store, query: Query) -> pa.Schema:
-    return store.schema(query.sql)
+    return store.schema(query.sql, query.parameters)
 
 
 @contextlib.contextmanager
 def run(store: Store, query: Query) -> Iterator[pa.RecordBatchReader]:
     """Check `query` again and stream its result from the store."""
-    checked = for_view(store, query.view) if query.view else for_sql(store, query.sql)
-    with store.read(checked.sql) as reader:
+    if query.view:
+        checked = for_view(store, query.view)
+    else:
+        checked = for_sql(store, query.sql, query.parameters)
+    with store.read(checked.sql, checked.parameters) as reader:
         yield reader

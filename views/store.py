@@ -39,8 +39,10 @@ class Store(Protocol):
     backend: str  # "duckdb" | "postgresql": also the SQL dialect
     schema_name: str  # where flightdeck's tables and views live
 
-    def read(self, sql: str) -> contextlib.AbstractContextManager[pa.RecordBatchReader]: ...
-    def schema(self, sql: str) -> pa.Schema: ...
+    def read(
+        self, sql: str, parameters: pa.RecordBatch | None = None
+    ) -> contextlib.AbstractContextManager[pa.RecordBatchReader]: ...
+    def schema(self, sql: str, parameters: pa.RecordBatch | None = None) -> pa.Schema: ...
     def write(self) -> contextlib.AbstractContextManager[dbapi.Connection]: ...
     def close(self) -> None: ...
 
@@ -98,10 +100,12 @@ def _reason(exc: Exception) -> str:
     return text
 
 
-def _stream(cursor: dbapi.Cursor, sql: str, backend: str) -> Iterator[pa.RecordBatchReader]:
+def _stream(
+    cursor: dbapi.Cursor, sql: str, parameters: pa.RecordBatch | None, backend: str
+) -> Iterator[pa.RecordBatchReader]:
     """Run `sql` on `cursor` and yield its conformed reader; cancel if left early."""
     with _backend_errors(backend):
-        cursor.execute(sql)
+        cursor.execute(sql, parameters)
         reader = cursor.fetch_record_batch()
     finished = False
     try:
@@ -113,6 +117,22 @@ def _stream(cursor: dbapi.Cursor, sql: str, backend: str) -> Iterator[pa.RecordB
                 cursor.adbc_cancel()
         with contextlib.suppress(Exception):
             reader.close()
+
+
+def _schema(
+    cursor: dbapi.Cursor, sql: str, parameters: pa.RecordBatch | None, backend: str
+) -> pa.Schema:
+    with _backend_errors(backend):
+        try:
+            return conform_schema(cursor.adbc_execute_schema(sql, parameters))
+        except dbapi.NotSupportedError:
+            # DuckDB learns some result types (`SELECT ?`) only by running the query.
+            cursor.execute(sql, parameters)
+            reader = cursor.fetch_record_batch()
+            try:
+                return conform_schema(reader.schema)
+            finally:
+                reader.close()
 
 
 def _guarded(reader: pa.RecordBatchReader, backend: str) -> pa.RecordBatchReader:
@@ -176,19 +196,21 @@ class DuckDBStore:
             return self._root.adbc_clone()
 
     @contextlib.contextmanager
-    def read(self, sql: str) -> Iterator[pa.RecordBatchReader]:
+    def read(
+        self, sql: str, parameters: pa.RecordBatch | None = None
+    ) -> Iterator[pa.RecordBatchReader]:
         conn = self._connect()
         try:
             with conn.cursor() as cursor, _deadline(cursor, self._timeout_s):
-                yield from _stream(cursor, sql, self.backend)
+                yield from _stream(cursor, sql, parameters, self.backend)
         finally:
             conn.close()
 
-    def schema(self, sql: str) -> pa.Schema:
+    def schema(self, sql: str, parameters: pa.RecordBatch | None = None) -> pa.Schema:
         conn = self._connect()
         try:
-            with conn.cursor() as cursor, _backend_errors(self.backend):
-                return conform_schema(cursor.adbc_execute_schema(sql))
+            with conn.cursor() as cursor:
+                return _schema(cursor, sql, parameters, self.backend)
         finally:
             conn.close()
 
@@ -309,17 +331,15 @@ class PostgresStore:
             return self._pg.connect(self._uri, autocommit=False)
 
     @contextlib.contextmanager
-    def read(self, sql: str) -> Iterator[pa.RecordBatchReader]:
+    def read(
+        self, sql: str, parameters: pa.RecordBatch | None = None
+    ) -> Iterator[pa.RecordBatchReader]:
         with self._readers.connection() as conn, conn.cursor() as cursor:
-            yield from _stream(cursor, sql, self.backend)
+            yield from _stream(cursor, sql, parameters, self.backend)
 
-    def schema(self, sql: str) -> pa.Schema:
-        with (
-            self._readers.connection() as conn,
-            conn.cursor() as cursor,
-            _backend_errors(self.backend),
-        ):
-            return conform_schema(cursor.adbc_execute_schema(sql))
+    def schema(self, sql: str, parameters: pa.RecordBatch | None = None) -> pa.Schema:
+        with self._readers.connection() as conn, conn.cursor() as cursor:
+            return _schema(cursor, sql, parameters, self.backend)
 
     @contextlib.contextmanager
     def write(self) -> Iterator[dbapi.Connection]:

@@ -1,0 +1,246 @@
+"""Flight SQL on flightdeck's Flight server: what each command means here.
+
+The server class hands every Flight SQL message to this one object. Queries go
+through the same guard and store as plain SQL descriptors; metadata is answered
+from the catalog of `va_` views; bulk ingest goes through the same pipeline as
+DoPut `["events", "pageview"]`. Anything else is named and answered UNIMPLEMENTED.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import pyarrow as pa
+import pyarrow.flight as flight
+from flightdeck.ingest import IngestResult, InvalidBatch
+from flightdeck.views import Store, Unsupported, describe
+from flightdeck.views import query as queries
+from flightdeck.views.parameters import check_bound, parameter_schema
+from google.protobuf.message import Message
+
+from .. import descriptors
+from . import messages as pb
+from . import metadata, sql_info
+from .commands import pack, unpack
+from .prepared import Bindings, Handle
+
+__all__ = ["FlightSqlService"]
+
+INGEST_TABLE = "tb_pageview_event"
+_ACTIONS = [
+    ("CreatePreparedStatement", "Prepare a read-only SQL query over the va_ views"),
+    ("ClosePreparedStatement", "Release a prepared statement's bound parameters"),
+]
+
+
+class FlightSqlService:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        version: str,
+        put_events: Callable[[Iterable[pa.RecordBatch]], IngestResult],
+        locations: list[str],
+    ) -> None:
+        """`put_events` ingests event batches and returns what was accepted."""
+        self._store = store
+        self._version = version
+        self._put_events = put_events
+        self._locations = locations
+        self._bindings = Bindings()
+
+    # ---- GetFlightInfo / GetSchema / DoGet ----
+
+    def flight_info(
+        self, descriptor: flight.FlightDescriptor, command: Message
+    ) -> flight.FlightInfo:
+        query = self._query(command)
+        if query is not None:
+            ticket = descriptors.encode_ticket(query)
+            schema = queries.schema(self._store, query)
+        else:
+            ticket = descriptors.encode_metadata_ticket(descriptor.command)
+            schema = self._metadata_schema(command)
+        endpoint = flight.FlightEndpoint(ticket, self._locations)
+        return flight.FlightInfo(schema, descriptor, [endpoint], -1, -1)
+
+    def schema(self, command: Message) -> pa.Schema:
+        query = self._query(command)
+        if query is not None:
+            return queries.schema(self._store, query)
+        return self._metadata_schema(command)
+
+    def metadata(self, ticket: descriptors.MetadataTicket) -> pa.Table:
+        command = unpack(ticket.command)
+        if command is None:
+            raise Unsupported("this ticket")
+        return self._metadata(command)
+
+    def _query(self, command: Message) -> queries.Query | None:
+        if isinstance(command, pb.CommandStatementQuery):
+            _no_transaction(command)
+            return queries.for_sql(self._store, command.query)
+        if isinstance(command, pb.CommandPreparedStatementQuery):
+            handle = self._bindings.resolve(Handle.decode(command.prepared_statement_handle))
+            return queries.for_sql(self._store, handle.sql, handle.parameters)
+        return None
+
+    def _metadata_schema(self, command: Message) -> pa.Schema:
+        if isinstance(command, pb.CommandGetTables):
+            return metadata.tables_schema(command.include_schema)
+        return self._metadata(command).schema
+
+    def _metadata(self, command: Message) -> pa.Table:
+        schema_name = self._store.schema_name
+        match command:
+            case pb.CommandGetSqlInfo():
+                return sql_info.sql_info(command.info, self._store.backend, self._version)
+            case pb.CommandGetCatalogs():
+                return metadata.catalogs()
+            case pb.CommandGetDbSchemas():
+                return metadata.db_schemas(
+                    schema_name,
+                    _optional(command, "catalog"),
+                    _optional(command, "db_schema_filter_pattern"),
+                )
+            case pb.CommandGetTables():
+                return metadata.tables(
+                    describe(self._store),
+                    schema_name,
+                    catalog=_optional(command, "catalog"),
+                    schema_pattern=_optional(command, "db_schema_filter_pattern"),
+                    name_pattern=_optional(command, "table_name_filter_pattern"),
+                    types=command.table_types,
+                    include_schema=command.include_schema,
+                )
+            case pb.CommandGetTableTypes():
+                return metadata.table_types()
+            case pb.CommandGetPrimaryKeys():
+                return metadata.empty(metadata.PRIMARY_KEYS_SCHEMA)
+            case pb.CommandGetExportedKeys() | pb.CommandGetImportedKeys():
+                return metadata.empty(metadata.KEYS_SCHEMA)
+            case pb.CommandGetCrossReference():
+                return metadata.empty(metadata.KEYS_SCHEMA)
+            case pb.CommandGetXdbcTypeInfo():
+                return metadata.xdbc_type_info(_optional(command, "data_type"))
+        raise Unsupported(
+            f"Flight SQL command {command.DESCRIPTOR.name} with GetFlightInfo",
+            "queries are CommandStatementQuery or CommandPreparedStatementQuery",
+        )
+
+    # ---- DoPut ----
+
+    def put(
+        self,
+        command: Message,
+        reader: flight.MetadataRecordBatchReader,
+        writer: flight.FlightMetadataWriter,
+    ) -> None:
+        if isinstance(command, pb.CommandStatementIngest):
+            _check_ingest(command, self._store.schema_name)
+            result = self._put_events(chunk.data for chunk in reader)
+            reply = pb.DoPutUpdateResult(record_count=result.accepted)
+        elif isinstance(command, pb.CommandPreparedStatementQuery):
+            reply = self._bind(Handle.decode(command.prepared_statement_handle), reader)
+        elif isinstance(command, pb.CommandStatementUpdate):
+            raise Unsupported(
+                "Flight SQL command CommandStatementUpdate",
+                "SQL is read-only here; load events with bulk ingest (adbc_ingest) into "
+                f"{INGEST_TABLE}",
+            )
+        else:
+            raise Unsupported(f"Flight SQL command {command.DESCRIPTOR.name} with DoPut")
+        writer.write(pa.py_buffer(reply.SerializeToString()))
+
+    def _bind(
+        self, handle: Handle, reader: flight.MetadataRecordBatchReader
+    ) -> pb.DoPutPreparedStatementResult:
+        parameters = descriptors.single_batch(reader)
+        check_bound(parameters, queries.prepare(self._store, handle.sql).parameter_count)
+        bound = self._bindings.bind(handle, parameters)
+        return pb.DoPutPreparedStatementResult(prepared_statement_handle=bound.encode())
+
+    # ---- DoAction ----
+
+    def actions(self) -> list[tuple[str, str]]:
+        return list(_ACTIONS)
+
+    def action(self, action_type: str, body: bytes) -> list[bytes]:
+        """Answer a Flight SQL action; each returned item is one Result body."""
+        if action_type == "CreatePreparedStatement":
+            request = _expect(body, pb.ActionCreatePreparedStatementRequest, action_type)
+            _no_transaction(request)
+            return [pack(self._prepare(request.query))]
+        if action_type == "ClosePreparedStatement":
+            request = _expect(body, pb.ActionClosePreparedStatementRequest, action_type)
+            self._bindings.close(Handle.decode(request.prepared_statement_handle))
+            return []
+        raise Unsupported(f"action {action_type!r}", "flightdeck serves " + _action_names())
+
+    def _prepare(self, sql: str) -> pb.ActionCreatePreparedStatementResult:
+        query = queries.prepare(self._store, sql)
+        result = pb.ActionCreatePreparedStatementResult(
+            prepared_statement_handle=Handle.new(query.sql).encode(),
+            parameter_schema=parameter_schema(query.parameter_count).serialize().to_pybytes(),
+        )
+        if query.parameter_count == 0:
+            # With parameters the result types may depend on them: it comes with FlightInfo.
+            result.dataset_schema = queries.schema(self._store, query).serialize().to_pybytes()
+        return result
+
+
+def _optional(message: Message, field: str):
+    return getattr(message, field) if message.HasField(field) else None
+
+
+def _no_transaction(message: Message) -> None:
+    if message.HasField("transaction_id"):
+        raise Unsupported("transactions", "every query and ingest commits on its own")
+
+
+def _expect(body: bytes, message_class: type[Message], action_type: str) -> Message:
+    message = unpack(body)
+    if not isinstance(message, message_class):
+        raise InvalidBatch(
+            None, None, "action-body", f"{action_type} expects {message_class.DESCRIPTOR.name}"
+        )
+    return message
+
+
+def _action_names() -> str:
+    return ", ".join(name for name, _ in _ACTIONS)
+
+
+def _check_ingest(command: pb.CommandStatementIngest, schema_name: str) -> None:
+    """Bulk ingest appends events to the one table the pipeline keeps exact."""
+    schema = _optional(command, "schema")
+    if (
+        command.table != INGEST_TABLE
+        or _optional(command, "catalog")
+        or schema not in (None, "", schema_name)
+    ):
+        target = ".".join(
+            p for p in (_optional(command, "catalog"), _optional(command, "schema")) if p
+        )
+        shown = f"{target}.{command.table}" if target else command.table
+        raise InvalidBatch(
+            None,
+            None,
+            "ingest-target",
+            f"cannot ingest into {shown!r}; bulk ingest appends page-view events to "
+            f"{INGEST_TABLE!r} only",
+        )
+    if command.temporary:
+        raise InvalidBatch(None, None, "ingest-target", "temporary tables are not supported")
+    _no_transaction(command)
+    if command.table_definition_options.if_exists not in (
+        pb.TABLE_EXISTS_OPTION_APPEND,
+        pb.TABLE_EXISTS_OPTION_UNSPECIFIED,
+    ):
+        raise InvalidBatch(
+            None,
+            None,
+            "ingest-mode",
+            f"{INGEST_TABLE} exists and is only appended to; use mode 'append' "
+            "(replace would discard accepted events, create fails on an existing table)",
+        )

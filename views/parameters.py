@@ -1,0 +1,78 @@
+"""Positional query parameters: count them, and write them the way the store reads them.
+
+Clients write `?` (JDBC, ODBC, ADBC) or `$1` (PostgreSQL style). DuckDB reads
+both; PostgreSQL reads only `$n`, so there each `?` becomes `$1`, `$2`, … in
+order. The rewrite works on tokens, so a `?` inside a string or a comment is
+left alone, and the guard checks the rewritten text: what runs is what was checked.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pyarrow as pa
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.errors import TokenError
+from sqlglot.tokens import TokenType
+
+from .errors import InvalidQuery
+
+__all__ = ["bind_style", "check_bound", "parameter_schema"]
+
+_DIALECTS = {"duckdb": "duckdb", "postgresql": "postgres"}
+
+
+def bind_style(sql: str, backend: str) -> tuple[str, int]:
+    """`sql` with placeholders in the store's style, and how many parameters it takes."""
+    try:
+        tokens = Dialect.get_or_raise(_DIALECTS[backend]).tokenize(sql)
+    except TokenError:
+        return sql, 0  # the guard reports what is wrong with the text
+    marks = [t for t in tokens if t.token_type == TokenType.PLACEHOLDER and t.text == "?"]
+    # `$2` is two adjacent tokens: a PARAMETER `$` and the NUMBER `2`.
+    numbered = [
+        int(number.text)
+        for dollar, number in itertools.pairwise(tokens)
+        if dollar.token_type == TokenType.PARAMETER
+        and number.token_type == TokenType.NUMBER
+        and number.text.isdigit()
+        and dollar.end + 1 == number.start
+    ]
+    if marks and numbered:
+        raise InvalidQuery(
+            "parameters", "use either ? or $1-style placeholders in one query, not both"
+        )
+    if numbered:
+        return sql, max(numbered)
+    if backend != "postgresql" or not marks:
+        return sql, len(marks)
+    pieces, start = [], 0
+    for position, mark in enumerate(marks, start=1):
+        pieces += [sql[start : mark.start], f"${position}"]
+        start = mark.end + 1
+    return "".join(pieces) + sql[start:], len(marks)
+
+
+def parameter_schema(count: int) -> pa.Schema:
+    """What a client should bind: `count` columns whose types the store infers.
+
+    Flight SQL leaves untyped parameters open and suggests the null type as a
+    wildcard; clients bind whatever Arrow types their values have.
+    """
+    return pa.schema([pa.field(f"${n}", pa.null()) for n in range(1, count + 1)])
+
+
+def check_bound(parameters: pa.RecordBatch | None, count: int) -> None:
+    """A query runs with exactly one row of exactly `count` parameters (or none at all)."""
+    given = 0 if parameters is None else parameters.num_columns
+    if given != count:
+        raise InvalidQuery(
+            "parameters",
+            f"the query has {count} parameter(s) but {given} were bound"
+            + ("; bind them with the prepared statement" if given == 0 else ""),
+        )
+    if parameters is not None and parameters.num_rows != 1:
+        raise InvalidQuery(
+            "parameters",
+            f"bind one row of parameters per execution; got {parameters.num_rows} rows",
+        )
