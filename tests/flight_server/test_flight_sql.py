@@ -228,3 +228,29 @@ def test_flightsql_dbapi_runs_a_query(server, loaded):
     assert [tuple(r) for r in rows] == list(
         zip(expected.page_url, expected.view_count.astype(int), strict=True)
     )
+
+
+def test_sqlalchemy_dialect_reflects_views_and_queries(server, loaded):
+    import flightsql.sqlalchemy  # noqa: F401  (registers datafusion+flightsql)
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"datafusion+flightsql://127.0.0.1:{server.port}?insecure=true")
+    try:
+        inspector = sa.inspect(engine)
+        assert inspector.get_table_names() == [
+            "va_pageview_aggregate",
+            "va_pageview_event",
+            "va_pageview_hourly",
+        ]
+        columns = [c["name"] for c in inspector.get_columns("va_pageview_hourly")]
+        assert columns[:2] == ["page_url", "hour"]
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.text("SELECT page_url, view_count FROM va_pageview_aggregate ORDER BY page_url")
+            ).all()
+    finally:
+        engine.dispose()
+    expected = _expected(loaded)
+    assert [tuple(r) for r in rows] == list(
+        zip(expected.page_url, expected.view_count.astype(int), strict=True)
+    )
