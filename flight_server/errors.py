@@ -22,7 +22,32 @@ __all__ = ["flight_errors", "to_flight_error"]
 log = logging.getLogger("flightdeck.server")
 
 
-class _NotFoundError(KeyError):
+class _WithoutTraceback:
+    """Keeps the server's Python traceback out of the message clients receive.
+
+    pyarrow appends `Detail: Python exception: <traceback>` to the gRPC message of
+    an INVALID_ARGUMENT, NOT_FOUND or UNIMPLEMENTED raised by a handler, and a
+    JDBC or ADBC user would read our file paths and line numbers. It formats that
+    detail with `traceback.format_exception`, and when formatting fails it names
+    only the exception's class; reading `__notes__` is part of the formatting,
+    so failing there (with anything but AttributeError, which means "no notes")
+    leaves `Detail: Python exception: InvalidArgument`.
+    """
+
+    @property
+    def __notes__(self):
+        raise RuntimeError("flightdeck sends clients its message without a traceback")
+
+
+class InvalidArgument(_WithoutTraceback, pa.ArrowInvalid):
+    pass
+
+
+class Unimplemented(_WithoutTraceback, NotImplementedError):
+    pass
+
+
+class NotFoundError(_WithoutTraceback, KeyError):
     # KeyError's str() quotes its argument; clients should read our words as written.
     def __str__(self) -> str:
         return str(self.args[0])
@@ -32,20 +57,20 @@ def to_flight_error(exc: FlightdeckError) -> Exception:
     """The Flight exception (and so the gRPC status) for one of our errors."""
     message = str(exc)
     if isinstance(exc, (InvalidQuery, InvalidBatch)):
-        return pa.ArrowInvalid(message)
+        return InvalidArgument(message)
     if isinstance(exc, NotFound):
-        return _NotFoundError(message)
+        return NotFoundError(message)
     if isinstance(exc, BackendError):
         return _backend(exc)
     if isinstance(exc, Unsupported):
-        return NotImplementedError(message)
+        return Unimplemented(message)
     return flight.FlightServerError(message)
 
 
 def _backend(exc: BackendError) -> Exception:
     message = str(exc)
     if exc.kind == "invalid":
-        return pa.ArrowInvalid(message)
+        return InvalidArgument(message)
     if exc.kind == "timeout":
         return flight.FlightTimedOutError(message)
     if exc.kind == "unavailable":

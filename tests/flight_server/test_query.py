@@ -216,3 +216,18 @@ def test_abandoned_streams_release_their_connections(client, store):
         reader.read_chunk()
         reader.cancel()
     assert client.do_get(flight.Ticket(b"va_pageview_hourly")).read_all().num_rows == 0
+
+
+def test_error_messages_carry_no_server_traceback(client):
+    # pyarrow would append the handler's traceback (file paths, line numbers) to
+    # the gRPC message that JDBC and ADBC users read.
+    refusals = [
+        lambda: client.get_flight_info(flight.FlightDescriptor.for_command(b"DROP TABLE x")),
+        lambda: client.get_flight_info(flight.FlightDescriptor.for_path("va_nope")),
+        lambda: list(client.do_action(flight.Action("BeginTransaction", b""))),
+    ]
+    for refuse in refusals:
+        with pytest.raises(pa.ArrowException) as err:
+            refuse()
+        assert "Traceback" not in str(err.value)
+        assert ".py" not in str(err.value)
