@@ -259,3 +259,14 @@ def test_committed_descriptor_set_is_compiled_from_the_proto(tmp_path):
     assert out.read_bytes() == (FLIGHT_SQL_DIR / "FlightSql.binpb").read_bytes(), (
         "FlightSql.proto changed: run `make proto` and commit FlightSql.binpb"
     )
+
+
+def test_statement_query_info_schema_equals_stream_schema(client, store):
+    # Drivers that do not prepare send CommandStatementQuery (ADBC falls back to it).
+    message = pb.CommandStatementQuery(
+        query="SELECT page_url, hour, view_count FROM va_pageview_hourly ORDER BY hour"
+    )
+    info_schema, table = _fetch(client, message)
+    assert info_schema.equals(table.schema)
+    assert info_schema.field("hour").type == pa.timestamp("us", "UTC")
+    assert client.get_schema(_cmd(message)).schema.equals(info_schema)
