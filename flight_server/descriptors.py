@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -28,6 +29,7 @@ __all__ = [
     "decode_ticket",
     "encode_metadata_ticket",
     "encode_ticket",
+    "put_batches",
     "query_for",
     "single_batch",
 ]
@@ -103,6 +105,31 @@ def check_put_target(descriptor: flight.FlightDescriptor) -> None:
             None,
             "put-path",
             f"cannot put to {shown!r}; send events to ['events', 'pageview']",
+        )
+
+
+def put_batches(reader: flight.MetadataRecordBatchReader) -> Iterator[pa.RecordBatch]:
+    """The record batches of a DoPut, until the client ends it or aborts it.
+
+    pyarrow gives clients no way to cancel a DoPut: closing the writer ends the
+    stream normally. A loader whose source fails half-way sends app_metadata
+    `{"abort": "<reason>"}` instead; raising here rolls the whole put back.
+    """
+    for chunk in reader:
+        if chunk.app_metadata is not None:
+            _check_abort(chunk.app_metadata.to_pybytes())
+        if chunk.data is not None:
+            yield chunk.data
+
+
+def _check_abort(metadata: bytes) -> None:
+    try:
+        reason = json.loads(metadata).get("abort")
+    except (ValueError, AttributeError):
+        return
+    if reason is not None:
+        raise InvalidBatch(
+            None, None, "aborted", f"the client aborted the put ({reason}); nothing was committed"
         )
 
 

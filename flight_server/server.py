@@ -106,7 +106,7 @@ class FlightdeckServer(flight.FlightServerBase):
                 self._sql.put(command, reader, writer)
                 return
             descriptors.check_put_target(descriptor)
-            result = self._ingest(chunk.data for chunk in reader)
+            result = self._ingest(descriptors.put_batches(reader))
             summary = {"accepted": result.accepted, "duplicates": result.duplicates}
             writer.write(pa.py_buffer(json.dumps(summary).encode()))
 

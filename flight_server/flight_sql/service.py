@@ -138,7 +138,7 @@ class FlightSqlService:
     ) -> None:
         if isinstance(command, pb.CommandStatementIngest):
             _check_ingest(command, self._store.schema_name)
-            result = self._put_events(chunk.data for chunk in reader)
+            result = self._put_events(descriptors.put_batches(reader))
             reply = pb.DoPutUpdateResult(record_count=result.accepted)
         elif isinstance(command, pb.CommandPreparedStatementQuery):
             reply = self._bind(Handle.decode(command.prepared_statement_handle), reader)

@@ -141,3 +141,15 @@ def test_unknown_put_path_is_refused(client):
     with pytest.raises(pa.ArrowInvalid, match="put-path"):
         writer.write_table(_seed_batch())
         writer.close()
+
+
+def test_client_abort_rolls_the_put_back(client):
+    # pyarrow cannot cancel a DoPut; a loader whose source fails says so instead.
+    table = _seed_batch()
+    writer, _ = client.do_put(EVENTS, table.schema)
+    writer.write_table(table)
+    writer.write_metadata(pa.py_buffer(json.dumps({"abort": "disk read error"}).encode()))
+    with pytest.raises(pa.ArrowInvalid, match=r"\[aborted\].*disk read error"):
+        writer.close()
+    assert _read(client, "va_pageview_event").empty
+    assert _put(client, table) == {"accepted": 10, "duplicates": 0}
