@@ -1,12 +1,40 @@
 """flightdeck: exact, live page-view analytics over Arrow Flight.
 
-`import flightdeck` is the way in for users; the server lives in
+`import flightdeck` is the way in for users: `flightdeck.connect(uri)` gives a
+Client that queries, loads and follows the server's views. The server lives in
 `flightdeck.flight_server`, storage and views in `flightdeck.views`, the write
 path in `flightdeck.ingest`.
 """
 
-from .client import Client, LiveMessage, LiveSubscription
+from .client import Client, LiveMessage, LiveSubscription, ViewInfo, connect
+from .errors import (
+    Error,
+    LoadError,
+    NotFoundError,
+    QueryError,
+    ServerError,
+    ServerUnavailable,
+    TimedOut,
+    Unauthorized,
+)
+from .load import LoadResult
 
 __version__ = "0.1.0"
 
-__all__ = ["Client", "LiveMessage", "LiveSubscription", "__version__"]
+__all__ = [
+    "Client",
+    "Error",
+    "LiveMessage",
+    "LiveSubscription",
+    "LoadError",
+    "LoadResult",
+    "NotFoundError",
+    "QueryError",
+    "ServerError",
+    "ServerUnavailable",
+    "TimedOut",
+    "Unauthorized",
+    "ViewInfo",
+    "__version__",
+    "connect",
+]

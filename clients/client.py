@@ -4,13 +4,41 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
-from typing import Any, NamedTuple
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pyarrow as pa
 import pyarrow.flight as flight
 
-__all__ = ["Client", "LiveMessage", "LiveSubscription"]
+from .errors import LoadError, converted, from_arrow
+from .load import LoadResult, LoadSource, Source, open_source
+from .view_sql import select_view
+
+if TYPE_CHECKING:
+    import pandas
+    import polars
+
+__all__ = ["DEFAULT_LOCATION", "Client", "LiveMessage", "LiveSubscription", "ViewInfo", "connect"]
+
+DEFAULT_LOCATION = "grpc://127.0.0.1:8815"
+_EVENTS = flight.FlightDescriptor.for_path("events", "pageview")
+# An endpoint with this location (or none) means "ask the server you asked".
+_REUSE = "arrow-flight-reuse-connection://"
+
+
+def connect(uri: str = DEFAULT_LOCATION, token: str | None = None) -> Client:
+    """A client of the flightdeck server at `uri`; with `token`, every call carries
+    `authorization: Bearer <token>`."""
+    return Client(uri, token=token)
+
+
+class ViewInfo(NamedTuple):
+    """One `va_` view of the catalog; unpacks as `(name, schema, rows)`."""
+
+    name: str
+    schema: pa.Schema
+    rows: int | None  # None: the server did not say (counting can be dear)
 
 
 class LiveMessage(NamedTuple):
@@ -61,8 +89,137 @@ class LiveSubscription:
 
 
 class Client:
-    def __init__(self, location: str = "grpc://127.0.0.1:8815") -> None:
+    """One connection to a flightdeck server: queries, loads, the catalog, live updates.
+
+    Errors are flightdeck.Error subclasses carrying the server's message (the
+    pyarrow exception stays as `__cause__`). Use it as a context manager, or
+    call `close()`.
+    """
+
+    def __init__(self, location: str = DEFAULT_LOCATION, *, token: str | None = None) -> None:
+        self.location = location
+        headers = [(b"authorization", f"Bearer {token}".encode())] if token else None
+        # One options object for every call, so no call can forget the token.
+        self._options = flight.FlightCallOptions(headers=headers)
         self._flight = flight.connect(location)
+        self._elsewhere: dict[str, flight.FlightClient] = {}
+
+    # -- reading ---------------------------------------------------------------
+
+    def query(self, sql: str) -> pa.Table:
+        """The whole result of one read-only SELECT/WITH over `va_` views."""
+        return self.query_reader(sql).read_all()
+
+    def query_reader(self, sql: str) -> pa.RecordBatchReader:
+        """The result as a stream of record batches, read from the server as you go.
+
+        Errors the server reports before the first batch are raised here; errors in
+        mid-stream are raised by the reader.
+        """
+        descriptor = flight.FlightDescriptor.for_command(sql.encode("utf-8"))
+        with converted("query", self.location):
+            info = self._flight.get_flight_info(descriptor, self._options)
+            endpoints = list(info.endpoints)
+            if not endpoints:
+                return pa.RecordBatchReader.from_batches(info.schema, [])
+            # The first stream is opened now, so that a refusal surfaces here and the
+            # reader has the schema the server actually sends.
+            first = self._stream(endpoints[0])
+            schema = first.schema
+        return pa.RecordBatchReader.from_batches(schema, self._batches(first, endpoints[1:]))
+
+    def query_pandas(self, sql: str) -> pandas.DataFrame:
+        return self.query(sql).to_pandas()
+
+    def query_polars(self, sql: str) -> polars.DataFrame:
+        try:
+            import polars
+        except ImportError as exc:
+            raise ImportError(
+                "query_polars needs Polars, which is not installed: pip install polars"
+            ) from exc
+        return polars.from_arrow(self.query(sql))
+
+    def view(
+        self,
+        name: str,
+        where: Mapping[str, Any] | None = None,
+        columns: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> pa.Table:
+        """Rows of view `name`, filtered on the server.
+
+        `where` maps a column to a value (None: IS NULL), to `{"in": [...]}`, or to
+        operators: `{">=": "2024-01-01", "<": "2024-02-01"}` (also `=`, `!=`, `>`,
+        `<=`). Dates and datetimes may be given as ISO text or as Python objects.
+        """
+        return self.query(select_view(name, where, columns, limit))
+
+    def views(self) -> list[ViewInfo]:
+        """The catalog: every `va_` view with its Arrow schema (and row count when known)."""
+        with converted("other", self.location):
+            infos = list(self._flight.list_flights(options=self._options))
+        catalog = []
+        for info in infos:
+            path = info.descriptor.path or []
+            if len(path) == 1:
+                rows = info.total_records if info.total_records >= 0 else None
+                catalog.append(ViewInfo(path[0].decode("utf-8", "replace"), info.schema, rows))
+        return sorted(catalog, key=lambda view: view.name)
+
+    # -- writing ---------------------------------------------------------------
+
+    def load(
+        self, source: LoadSource, *, progress: bool = True, batch_rows: int = 65_536
+    ) -> LoadResult:
+        """Send page-view events as one DoPut: all of them are committed, or none.
+
+        `source`: a pyarrow Table, RecordBatch or RecordBatchReader, a pandas
+        DataFrame, or the path of a Parquet (.parquet, .pq) or CSV (.csv) file,
+        streamed in batches of at most `batch_rows` rows. A refused load raises
+        LoadError naming the column, row and rule.
+        """
+        opened = open_source(source, batch_rows)
+        started = time.perf_counter()
+        with _progress_bar(opened.total_rows, progress) as bar:
+            with converted("load", self.location):
+                writer, metadata = self._flight.do_put(_EVENTS, opened.schema, self._options)
+            rows, reply = self._send(opened, writer, metadata, bar)
+        seconds = time.perf_counter() - started
+        try:
+            summary = json.loads(reply.to_pybytes()) if reply is not None else {}
+            accepted, duplicates = int(summary["accepted"]), int(summary["duplicates"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise LoadError(
+                f"the server sent no load summary (got {reply!r}); is this a flightdeck server?"
+            ) from exc
+        return LoadResult(accepted, duplicates, rows, seconds)
+
+    def _send(
+        self,
+        opened: Source,
+        writer: flight.FlightStreamWriter,
+        metadata: flight.FlightMetadataReader,
+        bar: Any,
+    ) -> tuple[int, pa.Buffer | None]:
+        rows = 0
+        try:
+            for batch in _read(opened):
+                writer.write_batch(batch)
+                rows += batch.num_rows
+                bar.update(batch.num_rows)
+            writer.done_writing()
+            reply = metadata.read()
+        except BaseException as exc:
+            _abort(writer, exc)
+            if isinstance(exc, pa.ArrowException):  # the server refused the put
+                raise from_arrow(exc, "load", self.location) from exc
+            raise
+        with converted("load", self.location):
+            writer.close()
+        return rows, reply
+
+    # -- live ------------------------------------------------------------------
 
     def subscribe(
         self,
@@ -84,10 +241,15 @@ class Client:
             if value is not None:
                 request[name] = value
         descriptor = flight.FlightDescriptor.for_command(json.dumps(request).encode())
-        writer, reader = self._flight.do_exchange(descriptor)
+        writer, reader = self._flight.do_exchange(descriptor, self._options)
         return LiveSubscription(writer, reader)
 
+    # -- lifecycle -------------------------------------------------------------
+
     def close(self) -> None:
+        for other in self._elsewhere.values():
+            other.close()
+        self._elsewhere.clear()
         self._flight.close()
 
     def __enter__(self) -> Client:
@@ -95,3 +257,79 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _stream(self, endpoint: flight.FlightEndpoint) -> flight.FlightStreamReader:
+        return self._client_for(endpoint).do_get(endpoint.ticket, self._options)
+
+    def _client_for(self, endpoint: flight.FlightEndpoint) -> flight.FlightClient:
+        uris = [loc.uri.decode() for loc in endpoint.locations]
+        uri = next((u for u in uris if not u.startswith(_REUSE)), None)
+        if uri is None:
+            return self._flight
+        if uri not in self._elsewhere:
+            self._elsewhere[uri] = flight.connect(uri)
+        return self._elsewhere[uri]
+
+    def _batches(
+        self, first: flight.FlightStreamReader, rest: list[flight.FlightEndpoint]
+    ) -> Iterator[pa.RecordBatch]:
+        stream = first
+        with converted("query", self.location):
+            try:
+                while True:
+                    for chunk in stream:
+                        if chunk.data is not None:
+                            yield chunk.data
+                    if not rest:
+                        stream = None
+                        return
+                    stream = self._stream(rest.pop(0))
+            finally:
+                if stream is not None:  # abandoned half-way: let the server stop its query
+                    with contextlib.suppress(pa.ArrowException):
+                        stream.cancel()
+
+
+def _read(opened: Source) -> Iterator[pa.RecordBatch]:
+    """The source's batches; an error reading them is the source's fault, not the server's."""
+    try:
+        yield from opened.batches
+    except pa.ArrowException as exc:
+        raise LoadError(
+            f"cannot read {opened.name}: {exc}; nothing was loaded", rule="source"
+        ) from exc
+
+
+def _abort(writer: flight.FlightStreamWriter, exc: BaseException) -> None:
+    """End a put so that the server commits nothing of it.
+
+    pyarrow offers no way to cancel a DoPut: closing the writer ends the stream
+    normally, and the server would commit what it received. So a put that fails
+    on our side (a file that turns unreadable, Ctrl-C) first tells the server,
+    with app_metadata `{"abort": reason}`, which rolls the whole put back.
+    """
+    reason = f"{type(exc).__name__}: {exc}"[:200]
+    with contextlib.suppress(Exception):
+        writer.write_metadata(pa.py_buffer(json.dumps({"abort": reason}).encode()))
+    with contextlib.suppress(Exception):
+        writer.close()
+
+
+@contextlib.contextmanager
+def _progress_bar(total: int | None, show: bool) -> Iterator[Any]:
+    if not show:
+        yield _NoBar()
+        return
+    from tqdm.auto import tqdm  # only when shown: importing it is not free
+
+    # "100k/100k" reads better than "100000/100000", but "2.00/2.00" worse than "2/2".
+    scale = total is None or total >= 10_000
+    with tqdm(total=total, unit="rows", unit_scale=scale, desc="load") as bar:
+        yield bar
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 
-from .client import Client
+from .connection_flags import add_connection_arguments, connection_from
 
 __all__ = ["add_tail_command"]
 
@@ -34,13 +35,13 @@ def add_tail_command(commands: argparse._SubParsersAction) -> None:
     tail.add_argument("--columns", help="comma-separated columns to show (keys always shown)")
     tail.add_argument("--no-snapshot", action="store_true", help="only changes from now on")
     tail.add_argument("--cursor", type=int, help="resume after this cursor")
-    tail.add_argument("--location", default="grpc://127.0.0.1:8815", help="the flightdeck server")
+    add_connection_arguments(tail)
     tail.set_defaults(handler=_tail)
 
 
 def _tail(args: argparse.Namespace) -> int:
     with (
-        Client(args.location) as client,
+        connection_from(args, os.environ).client() as client,
         client.subscribe(
             args.view,
             where=_where(args.where),

@@ -1,0 +1,173 @@
+"""The client's own errors, and the one place where pyarrow's exceptions become them.
+
+A Flight error reaches Python as a pyarrow exception whose type says the gRPC
+status (ArrowInvalid is INVALID_ARGUMENT, ArrowKeyError is NOT_FOUND, ...) and
+whose message is the server's sentence followed by pyarrow's transport notes:
+`. Detail: Python exception: Traceback ...`, `. gRPC client debug context: ...`,
+`. Client context: IOError: ...`. Users should read the server's sentence only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from typing import Literal
+
+import pyarrow as pa
+import pyarrow.flight as flight
+
+__all__ = [
+    "Error",
+    "LoadError",
+    "NotFoundError",
+    "QueryError",
+    "ServerError",
+    "ServerUnavailable",
+    "TimedOut",
+    "Unauthorized",
+    "clean_message",
+    "converted",
+    "from_arrow",
+]
+
+Operation = Literal["query", "load", "other"]
+
+
+class Error(Exception):
+    """Base class of every flightdeck client error.
+
+    `message` is the server's own words. Where the server named them, `rule`
+    (e.g. `va-views-only`, `required-column`), `column` and `row` (counted from
+    0 across a load) say what was refused; `code` is the gRPC status name, or
+    None when the client refused before sending anything.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        rule: str | None = None,
+        column: str | None = None,
+        row: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.rule = rule
+        self.column = column
+        self.row = row
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class QueryError(Error):
+    """A query the server (or the client, before sending it) refused: fix the query."""
+
+
+class LoadError(Error):
+    """A load refused as a whole: nothing of it was committed."""
+
+
+class NotFoundError(Error):
+    """A view or other named thing that does not exist; the message lists what does."""
+
+
+class ServerUnavailable(Error):
+    """No server answered at the location, or a service it needs (NATS) is missing."""
+
+
+class TimedOut(Error):
+    """The call ran past its deadline (the server's query timeout, or the client's)."""
+
+
+class Unauthorized(Error):
+    """Missing or wrong credentials, or a role that may not do this."""
+
+
+class ServerError(Error):
+    """The server failed (INTERNAL and other statuses): not the caller's mistake."""
+
+
+# pyarrow's suffixes, earliest first wins. The server's sentence never contains them:
+# its own details (PostgreSQL's DETAIL:, DuckDB's LINE 1:) are spelled differently.
+_NOISE = re.compile(
+    r"\.?\s*(?:"
+    r"Detail: Python exception: .*"
+    r"|Detail: [A-Z][A-Za-z]*(?=\.|$).*"
+    r"|gRPC client debug context: .*"
+    r"|Client context: .*"
+    r")$",
+    re.DOTALL,
+)
+_TRANSPORT_PREFIX = re.compile(r"^Flight returned [\w ]+ error, with message: ")
+_REFUSAL = re.compile(r"^(?:query|batch) refused \[(?P<rule>[\w-]+)\](?: \((?P<where>[^)]*)\))?:")
+_COLUMN = re.compile(r"column (['\"])(?P<name>.*?)\1")
+_ROW = re.compile(r"\brow (?P<row>\d+)\b")
+
+_CODES: list[tuple[type[BaseException], str, type[Error]]] = [
+    # Flight's own classes first: FlightError subclasses ArrowException too.
+    (flight.FlightUnavailableError, "UNAVAILABLE", ServerUnavailable),
+    (flight.FlightTimedOutError, "DEADLINE_EXCEEDED", TimedOut),
+    (flight.FlightUnauthenticatedError, "UNAUTHENTICATED", Unauthorized),
+    (flight.FlightUnauthorizedError, "PERMISSION_DENIED", Unauthorized),
+    (flight.FlightCancelledError, "CANCELLED", Error),
+    (flight.FlightInternalError, "INTERNAL", ServerError),
+    (flight.FlightServerError, "INTERNAL", ServerError),
+    (pa.ArrowKeyError, "NOT_FOUND", NotFoundError),
+    (pa.ArrowNotImplementedError, "UNIMPLEMENTED", ServerError),
+    (pa.ArrowInvalid, "INVALID_ARGUMENT", QueryError),
+]
+
+
+def clean_message(text: str) -> str:
+    """The server's sentence, without what pyarrow and gRPC appended or prefixed."""
+    # Cut at the first marker: a backend's own message may span lines (DuckDB's caret line).
+    noise = _NOISE.search(text)
+    text = text[: noise.start()] if noise else text
+    return _TRANSPORT_PREFIX.sub("", text.strip()).strip()
+
+
+def from_arrow(exc: BaseException, during: Operation = "other", location: str = "") -> Error:
+    """The client error for a pyarrow (or Flight) exception raised by a call.
+
+    `during` says what the call was doing, because INVALID_ARGUMENT means a bad
+    query on a read and a refused batch on a load. `location` names the server in
+    the message when none answered. The caller keeps `exc` as `__cause__`.
+    """
+    code, kind = "UNKNOWN", ServerError
+    for arrow_type, status, error_type in _CODES:
+        if isinstance(exc, arrow_type):
+            code, kind = status, error_type
+            break
+    raw = str(exc)
+    message = clean_message(raw) or type(exc).__name__
+    if kind is QueryError and during == "load":
+        kind = LoadError
+    if kind is ServerUnavailable and _TRANSPORT_PREFIX.match(raw) and location:
+        message = f"cannot reach a flightdeck server at {location}: {message}"
+    return kind(message, code=code, **_named_parts(message))
+
+
+def _named_parts(message: str) -> dict:
+    refusal = _REFUSAL.match(message)
+    if refusal is None:
+        return {}
+    where = refusal.group("where") or ""
+    column, row = _COLUMN.search(where), _ROW.search(where)
+    return {
+        "rule": refusal.group("rule"),
+        "column": column.group("name") if column else None,
+        "row": int(row.group("row")) if row else None,
+    }
+
+
+@contextlib.contextmanager
+def converted(during: Operation = "other", location: str = "") -> Iterator[None]:
+    """Run a block of Flight calls; pyarrow's exceptions leave it as our own."""
+    try:
+        yield
+    except pa.ArrowException as exc:
+        raise from_arrow(exc, during, location) from exc

@@ -1,0 +1,128 @@
+"""`flightdeck query`, `load` and `views` as a user runs them: a real process, a real server."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.clients.conftest import pageviews
+
+CLI = [sys.executable, "-m", "flightdeck.cli"]
+
+
+def _run(*args: str, location: str | None = None, **env: str) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("FLIGHTDECK_")}
+    environ.update(env)
+    flags = ["--location", location] if location else []
+    return subprocess.run(
+        [*CLI, *args, *flags], capture_output=True, text=True, env=environ, timeout=60
+    )
+
+
+@pytest.fixture
+def loaded(location, tmp_path) -> str:
+    """The server after `flightdeck load` of 300 events (checked on the way)."""
+    pq.write_table(pageviews(300), tmp_path / "events.parquet", row_group_size=100)
+    done = _run("load", str(tmp_path / "events.parquet"), "--no-progress", location=location)
+    assert done.returncode == 0, done.stderr
+    assert re.fullmatch(
+        r"loaded 300 rows: 300 accepted, 0 duplicates in \d+\.\d s \([\d,]+ rows/s\)\n",
+        done.stdout,
+    )
+    return location
+
+
+def test_load_twice_counts_duplicates_and_shows_progress(loaded, tmp_path):
+    # The location comes from the environment this time, as FLIGHTDECK_URL.
+    again = _run(
+        "load", str(tmp_path / "events.parquet"), "--batch-rows", "64", FLIGHTDECK_URL=loaded
+    )
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("loaded 300 rows: 0 accepted, 300 duplicates in ")
+    assert "300/300" in again.stderr and "rows" in again.stderr  # tqdm's bar, on stderr
+
+
+def test_query_prints_an_aligned_table(loaded):
+    done = _run(
+        "query",
+        "SELECT page_url, CAST(sum(view_count) AS BIGINT) AS views FROM va_pageview_aggregate "
+        "GROUP BY page_url ORDER BY page_url",
+        location=loaded,
+    )
+    assert done.returncode == 0, done.stderr
+    header, rule, *rows, footer = done.stdout.splitlines()
+    assert header.split() == ["page_url", "views"]
+    assert set(rule.replace(" ", "")) == {"-"}
+    assert [row.split() for row in rows] == [
+        ["/home", "100"],
+        ["/pricing", "100"],
+        ["/products", "100"],
+    ]
+    assert footer == "(3 rows)"
+    assert len({len(line) for line in (header, rule)}) == 1  # columns line up
+
+
+def test_query_writes_json_lines_csv_and_parquet(loaded, tmp_path):
+    sql = "SELECT page_url, date, view_count FROM va_pageview_aggregate ORDER BY page_url, date"
+    as_json = _run("query", sql, "--format", "json", location=loaded)
+    assert as_json.returncode == 0, as_json.stderr
+    rows = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert rows[0] == {"page_url": "/home", "date": "2024-01-15", "view_count": 85}
+    assert len(rows) == 6
+    out = tmp_path / "out.csv"
+    as_csv = _run("query", sql, "--format", "csv", "--output", str(out), location=loaded)
+    assert as_csv.returncode == 0 and "wrote 6 rows" in as_csv.stderr
+    with out.open() as file:
+        assert [r["page_url"] for r in csv.DictReader(file)] == [r["page_url"] for r in rows]
+    parquet = tmp_path / "out.parquet"
+    assert (
+        _run("query", sql, "--format", "parquet", "-o", str(parquet), location=loaded).returncode
+        == 0
+    )
+    assert pq.read_table(parquet).column("view_count").to_pylist() == [
+        r["view_count"] for r in rows
+    ]
+    refused = _run("query", sql, "--format", "parquet", location=loaded)
+    assert refused.returncode == 1 and "add --output FILE" in refused.stderr
+
+
+def test_views_lists_each_view_with_columns_and_types(location):
+    done = _run("views", FLIGHTDECK_URL=location)
+    assert done.returncode == 0, done.stderr
+    blocks = done.stdout.strip().split("\n\n")
+    assert [block.splitlines()[0].split()[0] for block in blocks] == [
+        "va_pageview_aggregate",
+        "va_pageview_event",
+        "va_pageview_hourly",
+    ]
+    assert re.search(r"^  view_count\s+int64$", blocks[0], re.MULTILINE)
+    assert re.search(r"^  recorded_at\s+timestamp\[us, tz=UTC\]$", blocks[1], re.MULTILINE)
+
+
+def test_errors_print_the_servers_sentence_and_exit_1(location, tmp_path):
+    bad_sql = _run("query", "SELECT * FROM tb_pageview_event", location=location)
+    assert bad_sql.returncode == 1 and bad_sql.stdout == ""
+    assert bad_sql.stderr.startswith("flightdeck: query refused [va-views-only]: ")
+    assert bad_sql.stderr.count("\n") == 1  # one line: no traceback, no pyarrow detail
+    (tmp_path / "bad.csv").write_text("session_id,page_url\ns1,/home\n")
+    bad_load = _run("load", str(tmp_path / "bad.csv"), "--no-progress", location=location)
+    assert bad_load.returncode == 1
+    assert bad_load.stderr.startswith(
+        "flightdeck: batch refused [required-column] (column 'recorded_at'): missing"
+    )
+    nobody = _run("views", location="grpc://127.0.0.1:1")
+    assert nobody.returncode == 1
+    assert nobody.stderr.startswith("flightdeck: cannot reach a flightdeck server at grpc://")
+
+
+def test_help_texts_have_examples():
+    for command in ("query", "load", "views"):
+        out = _run(command, "--help").stdout
+        assert "examples:" in out and f"flightdeck {command}" in out and "--location" in out
