@@ -10,6 +10,7 @@ import sys
 from flightdeck.ingest import reaggregate, retention
 from flightdeck.views import FlightdeckError, migrations, open_store
 
+from .auth_cli import add_auth_command
 from .serve import configure_logging, run, run_worker
 from .settings import add_arguments, build_settings
 
@@ -95,6 +96,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         commands, "retention", "delete expired raw events", RETENTION_HELP, _retention
     )
     add_arguments(expire, network=False, ingest=False)
+    add_auth_command(commands)
 
 
 def _command(
@@ -112,6 +114,9 @@ def _command(
 
 def _serve(args: argparse.Namespace) -> int:
     settings = build_settings(args, os.environ)
+    problem = settings.exposure_problem()
+    if problem:
+        raise UsageError(problem)
     configure_logging(settings.log_level)
     run(settings)
     return 0

@@ -44,15 +44,32 @@ def run(settings: Settings) -> None:
         server = FlightdeckServer(
             settings, store, committed=background.committed, hub=background.hub
         )
+        scheme = settings.location.split("://")[0]
         log.info(
-            "serving location=grpc://%s:%d backend=%s nats=%s views=%s",
+            "serving location=%s://%s:%d backend=%s nats=%s views=%s",
+            scheme,
             settings.host,
             server.port,
             store.backend,
             nats_url,
             ",".join(view_names(store)),
         )
+        _log_exposure(settings)
         _serve_until_stopped(server)
+
+
+def _log_exposure(settings: Settings) -> None:
+    if settings.auth_file:
+        log.info(
+            "authentication on auth_file=%s tls=%s", settings.auth_file, bool(settings.tls_cert)
+        )
+    elif settings.loopback:
+        log.warning(
+            "no authentication configured: serving on loopback only; "
+            "pass --auth-file to serve other machines"
+        )
+    else:
+        log.warning("serving %s WITHOUT authentication (--insecure)", settings.host)
 
 
 def run_worker(settings: Settings) -> None:

@@ -14,6 +14,14 @@ from flightdeck.views import BackendError, Store, describe
 from flightdeck.views import query as queries
 
 from . import descriptors, streaming
+from .admin import ADMIN_ACTIONS, run_admin_action
+from .auth import (
+    AUTH_MIDDLEWARE,
+    Authenticator,
+    AuthMiddlewareFactory,
+    HandshakeAuthHandler,
+    require,
+)
 from .errors import flight_errors
 from .flight_sql import FlightSqlService
 from .flight_sql import unpack as flight_sql_command
@@ -39,7 +47,15 @@ class FlightdeckServer(flight.FlightServerBase):
     ) -> None:
         """`committed` is called after each ingest commit (it wakes the NATS publisher);
         `hub` serves live subscriptions (none: DoExchange answers UNAVAILABLE)."""
-        super().__init__(settings.location, **kwargs)
+        authenticator = _authenticator(settings)
+        middleware = {AUTH_MIDDLEWARE: AuthMiddlewareFactory(authenticator)}
+        super().__init__(
+            settings.location,
+            auth_handler=HandshakeAuthHandler() if authenticator else None,
+            middleware=middleware,
+            **settings.tls_options(),
+            **kwargs,
+        )
         self.settings = settings
         self.store = store
         self._committed = committed
@@ -55,6 +71,7 @@ class FlightdeckServer(flight.FlightServerBase):
     def list_flights(
         self, context: flight.ServerCallContext, criteria: bytes
     ) -> Iterator[flight.FlightInfo]:
+        require(context, "reader", "ListFlights")
         with flight_errors("ListFlights"):
             views = describe(self.store)
         for view in views:
@@ -64,6 +81,7 @@ class FlightdeckServer(flight.FlightServerBase):
     def get_flight_info(
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
+        require(context, "reader", "GetFlightInfo")
         with flight_errors("GetFlightInfo"):
             command = _flight_sql(descriptor)
             if command is not None:
@@ -74,6 +92,7 @@ class FlightdeckServer(flight.FlightServerBase):
     def get_schema(
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
     ) -> flight.SchemaResult:
+        require(context, "reader", "GetSchema")
         with flight_errors("GetSchema"):
             command = _flight_sql(descriptor)
             if command is not None:
@@ -84,6 +103,7 @@ class FlightdeckServer(flight.FlightServerBase):
     def do_get(
         self, context: flight.ServerCallContext, ticket: flight.Ticket
     ) -> flight.FlightDataStream:
+        require(context, "reader", "DoGet")
         with flight_errors("DoGet"):
             query = descriptors.decode_ticket(ticket.ticket)
             if isinstance(query, descriptors.MetadataTicket):
@@ -103,21 +123,32 @@ class FlightdeckServer(flight.FlightServerBase):
         with flight_errors("DoPut"):
             command = _flight_sql(descriptor)
             if command is not None:
+                require(context, self._sql.put_role(command), f"DoPut {type(command).__name__}")
                 self._sql.put(command, reader, writer)
                 return
+            require(context, "writer", "DoPut (loading events)")
             descriptors.check_put_target(descriptor)
             result = self._ingest(descriptors.put_batches(reader))
             summary = {"accepted": result.accepted, "duplicates": result.duplicates}
             writer.write(pa.py_buffer(json.dumps(summary).encode()))
 
     def list_actions(self, context: flight.ServerCallContext) -> list[tuple[str, str]]:
-        return self._sql.actions()
+        require(context, "reader", "ListActions")
+        return self._sql.actions() + list(ADMIN_ACTIONS.items())
 
     def do_action(
         self, context: flight.ServerCallContext, action: flight.Action
     ) -> Iterator[bytes]:
+        body = action.body.to_pybytes() if action.body is not None else b""
+        if action.type in ADMIN_ACTIONS:
+            require(context, "admin", f"action {action.type!r}")
+            with flight_errors("DoAction"):
+                result = run_admin_action(self.store, self.settings, action.type, body)
+            if result.wrote and self._committed is not None:
+                self._committed()
+            return iter([result.body])
+        require(context, "reader", f"action {action.type!r}")
         with flight_errors("DoAction"):
-            body = action.body.to_pybytes() if action.body is not None else b""
             results = self._sql.action(action.type, body)
         return iter(results)
 
@@ -128,6 +159,7 @@ class FlightdeckServer(flight.FlightServerBase):
         reader: flight.MetadataRecordBatchReader,
         writer: flight.MetadataRecordBatchWriter,
     ) -> None:
+        require(context, "reader", "DoExchange (live updates)")
         with flight_errors("DoExchange"):
             if self._hub is None:
                 raise BackendError(
@@ -170,3 +202,7 @@ def _flight_sql(descriptor: flight.FlightDescriptor):
     if descriptor.descriptor_type != flight.DescriptorType.CMD:
         return None
     return flight_sql_command(descriptor.command)
+
+
+def _authenticator(settings: Settings) -> Authenticator | None:
+    return Authenticator(settings.auth_file) if settings.auth_file else None

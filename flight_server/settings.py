@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -29,6 +30,14 @@ ENVIRONMENT = {
     "live_buffer_rows": "FLIGHTDECK_LIVE_BUFFER_ROWS",
     "update_log_hours": "FLIGHTDECK_UPDATE_LOG_HOURS",
     "log_level": "FLIGHTDECK_LOG_LEVEL",
+    "auth_file": "FLIGHTDECK_AUTH_FILE",
+    "insecure": "FLIGHTDECK_INSECURE",
+    "tls_cert": "FLIGHTDECK_TLS_CERT",
+    "tls_key": "FLIGHTDECK_TLS_KEY",
+    "tls_client_ca": "FLIGHTDECK_TLS_CLIENT_CA",
+    "max_queries": "FLIGHTDECK_MAX_QUERIES",
+    "max_subscribers": "FLIGHTDECK_MAX_SUBSCRIBERS",
+    "max_put_batch_mb": "FLIGHTDECK_MAX_PUT_BATCH_MB",
 }
 
 
@@ -54,10 +63,51 @@ class Settings:
     live_buffer_rows: int = 100_000  # unsent rows (distinct keys) a live subscriber may lag by
     update_log_hours: float = 168.0  # how far back a live cursor can resume (AGGREGATES max age)
     log_level: str = "INFO"
+    auth_file: Path | None = None  # users and tokens; None: no auth, loopback only
+    insecure: bool = False  # allow a non-loopback host without auth
+    tls_cert: Path | None = None  # PEM certificate chain: serve grpc+tls://
+    tls_key: Path | None = None  # its PEM private key
+    tls_client_ca: Path | None = None  # PEM CA: require client certificates signed by it
+    max_queries: int = 32  # concurrent DoGet streams
+    max_subscribers: int = 1000  # concurrent live subscriptions
+    max_put_batch_mb: float = 64.0  # one record batch of a DoPut, at most
 
     @property
     def location(self) -> str:
-        return f"grpc://{self.host}:{self.port}"
+        scheme = "grpc+tls" if self.tls_cert else "grpc"
+        return f"{scheme}://{self.host}:{self.port}"
+
+    @property
+    def loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False  # a host name: assume it is reachable from elsewhere
+
+    def exposure_problem(self) -> str | None:
+        """Why serving with these settings would be unsafe, or None."""
+        if self.auth_file or self.loopback or self.insecure:
+            return None
+        return (
+            f"refusing to serve on {self.host} without authentication: pass --auth-file "
+            "(see `flightdeck auth --help`), or --insecure if this network is trusted"
+        )
+
+    def tls_options(self) -> dict:
+        """FlightServerBase's TLS arguments: none, server TLS, or mutual TLS."""
+        if not self.tls_cert:
+            return {}
+        if not self.tls_key:
+            raise ValueError("--tls-cert needs --tls-key (the certificate's private key)")
+        options: dict = {
+            "tls_certificates": [(self.tls_cert.read_bytes(), self.tls_key.read_bytes())]
+        }
+        if self.tls_client_ca:
+            options["verify_client"] = True
+            options["root_certificates"] = self.tls_client_ca.read_bytes()
+        return options
 
     def store_options(self) -> StoreOptions:
         return StoreOptions(
@@ -104,9 +154,33 @@ def add_arguments(
             type=int,
             help="unsent rows a live subscriber may lag by before it is closed (default 100000)",
         )
+        security = parser.add_argument_group("security")
+        security.add_argument(
+            "--auth-file",
+            type=Path,
+            help="TOML file of users and tokens (see `flightdeck auth`) [env FLIGHTDECK_AUTH_FILE]",
+        )
+        security.add_argument(
+            "--insecure",
+            action="store_true",
+            default=None,
+            help="allow --host other than loopback without --auth-file",
+        )
+        security.add_argument("--tls-cert", type=Path, help="PEM certificate: serve grpc+tls://")
+        security.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
+        security.add_argument(
+            "--tls-client-ca", type=Path, help="PEM CA: require client certificates (mutual TLS)"
+        )
         limits = parser.add_argument_group("limits")
         limits.add_argument(
             "--query-timeout", type=float, help="seconds a query may run (default 300)"
+        )
+        limits.add_argument("--max-queries", type=int, help="concurrent query streams (default 32)")
+        limits.add_argument(
+            "--max-subscribers", type=int, help="concurrent live subscriptions (default 1000)"
+        )
+        limits.add_argument(
+            "--max-put-batch-mb", type=float, help="MB per DoPut record batch (default 64)"
         )
         limits.add_argument(
             "--pool-size", type=int, help="PostgreSQL connections per pool (default 8)"
@@ -154,7 +228,7 @@ def _convert(name: str, raw: object) -> object:
     if name == "views_dir":
         items = raw if isinstance(raw, list) else str(raw).split(":")
         return tuple(Path(p) for p in items)
-    if name == "data_dir":
+    if name in ("data_dir", "auth_file", "tls_cert", "tls_key", "tls_client_ca"):
         return Path(raw)
     if isinstance(default, bool):
         return str(raw).lower() in ("1", "true", "yes")

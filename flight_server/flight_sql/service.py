@@ -130,6 +130,11 @@ class FlightSqlService:
 
     # ---- DoPut ----
 
+    @staticmethod
+    def put_role(command: Message) -> str:
+        """Binding parameters to a query is a read; everything else put is a write."""
+        return "reader" if isinstance(command, pb.CommandPreparedStatementQuery) else "writer"
+
     def put(
         self,
         command: Message,

@@ -1,0 +1,24 @@
+"""Who is calling, and what they may do: users, tokens, roles and the Flight middleware.
+
+Without an auth file the server has no users: it then listens on loopback only
+(unless told `--insecure`) and every caller may do everything.
+"""
+
+from .authenticator import Authenticator, Identity
+from .file import ROLES, AuthFile, add_token, add_user, load_auth_file, remove
+from .middleware import AUTH_MIDDLEWARE, AuthMiddlewareFactory, HandshakeAuthHandler, require
+
+__all__ = [
+    "AUTH_MIDDLEWARE",
+    "ROLES",
+    "AuthFile",
+    "AuthMiddlewareFactory",
+    "Authenticator",
+    "HandshakeAuthHandler",
+    "Identity",
+    "add_token",
+    "add_user",
+    "load_auth_file",
+    "remove",
+    "require",
+]
