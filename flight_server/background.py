@@ -14,13 +14,14 @@ import logging
 import threading
 
 import nats
-from flightdeck.ingest import retention
+from flightdeck.ingest import IngestResult, retention
 from flightdeck.ingest.nats_worker import IngestWorker, WorkerOptions
 from flightdeck.ingest.publisher import OutboxPublisher
 from flightdeck.ingest.streams import EVENTS, ensure_stream, update_log
 from flightdeck.views import Store
 
 from .live.hub import LiveHub
+from .metrics import Metrics
 from .settings import Settings
 
 __all__ = ["Background"]
@@ -31,7 +32,15 @@ _RETENTION_EVERY_S = 3600.0
 
 
 class Background:
-    def __init__(self, settings: Settings, store: Store, nats_url: str, *, worker: bool) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        nats_url: str,
+        *,
+        worker: bool,
+        metrics: Metrics | None = None,
+    ) -> None:
         self._settings = settings
         self._store = store
         self._url = nats_url
@@ -44,6 +53,10 @@ class Background:
         self._stopping = False
         self.hub = LiveHub(settings.live_buffer_rows)
         self._update_log = update_log(settings.update_log_hours)
+        self._nc: nats.NATS | None = None
+        self._metrics = metrics
+        if metrics is not None:
+            metrics.watch_live(self.hub)
 
     def start(self) -> Background:
         self._thread.start()
@@ -59,6 +72,11 @@ class Background:
     def wait_ready(self, timeout: float) -> bool:
         """True once NATS is connected and the streams exist (producers can publish)."""
         return self._ready.wait(timeout)
+
+    def nats_status(self) -> str:
+        """Thread-safe, read-only: "connected" or "disconnected" (for the health action)."""
+        nc = self._nc
+        return "connected" if nc is not None and nc.is_connected else "disconnected"
 
     def committed(self) -> None:
         """Thread-safe: a commit happened, publish its outbox entry now rather than at the sweep."""
@@ -90,7 +108,7 @@ class Background:
 
     async def _run(self) -> None:
         jobs = [asyncio.create_task(self._retention())]
-        nc = await self._connect()
+        nc = self._nc = await self._connect()
         try:
             js = nc.jetstream()
             await self._ensure_streams(js)
@@ -99,7 +117,13 @@ class Background:
             self._publisher = OutboxPublisher(self._store, js, stream=self._update_log)
             jobs.append(asyncio.create_task(self._publisher.run()))
             if self._worker:
-                worker = IngestWorker(self._store, js, self._worker_options(), self._on_commit)
+                worker = IngestWorker(
+                    self._store,
+                    js,
+                    self._worker_options(),
+                    self._on_commit,
+                    self._metrics.dead_lettered if self._metrics is not None else None,
+                )
                 jobs.append(asyncio.create_task(worker.run()))
             await asyncio.gather(*jobs)
         finally:
@@ -123,7 +147,9 @@ class Background:
                     log.error("cannot create JetStream streams (is JetStream on?) error=%r", exc)
                 await asyncio.sleep(min(0.2 * failures, 5.0))
 
-    def _on_commit(self, result: object) -> None:
+    def _on_commit(self, result: IngestResult) -> None:
+        if self._metrics is not None:
+            self._metrics.ingested("nats", result)
         if self._publisher is not None:
             self._publisher.wake()
 
@@ -136,8 +162,11 @@ class Background:
         failures = 0
         while True:
             try:
+                credentials = self._settings.nats_creds
                 nc = await nats.connect(
-                    self._url,
+                    self._url.split(","),  # a cluster: nats://a:4222,nats://b:4222
+                    # NATS's own accounts govern who may publish events and read updates.
+                    user_credentials=str(credentials) if credentials else None,
                     name="flightdeck",
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.5,

@@ -108,8 +108,13 @@ def check_put_target(descriptor: flight.FlightDescriptor) -> None:
         )
 
 
-def put_batches(reader: flight.MetadataRecordBatchReader) -> Iterator[pa.RecordBatch]:
+def put_batches(
+    reader: flight.MetadataRecordBatchReader, max_bytes: int
+) -> Iterator[pa.RecordBatch]:
     """The record batches of a DoPut, until the client ends it or aborts it.
+
+    A batch over `max_bytes` (--max-put-batch-mb) refuses the put: the server
+    holds one batch at a time, so this bounds what a put costs in memory.
 
     pyarrow gives clients no way to cancel a DoPut: closing the writer ends the
     stream normally. A loader whose source fails half-way sends app_metadata
@@ -119,6 +124,14 @@ def put_batches(reader: flight.MetadataRecordBatchReader) -> Iterator[pa.RecordB
         if chunk.app_metadata is not None:
             _check_abort(chunk.app_metadata.to_pybytes())
         if chunk.data is not None:
+            if chunk.data.nbytes > max_bytes:
+                raise InvalidBatch(
+                    None,
+                    None,
+                    "batch-size",
+                    f"a record batch of {chunk.data.nbytes / 2**20:.1f} MB is over the limit of "
+                    f"{max_bytes / 2**20:g} MB (--max-put-batch-mb); send smaller batches",
+                )
             yield chunk.data
 
 

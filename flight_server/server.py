@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable, Iterator
@@ -25,9 +26,12 @@ from .auth import (
 from .errors import flight_errors
 from .flight_sql import FlightSqlService
 from .flight_sql import unpack as flight_sql_command
+from .health import HEALTH_ACTION, Health
+from .limits import Slots
 from .live.exchange import stream_subscription
 from .live.hub import LiveHub
 from .live.request import LIVE_KEYS, parse_subscription
+from .metrics import Metrics
 from .settings import Settings
 
 __all__ = ["FlightdeckServer"]
@@ -43,12 +47,17 @@ class FlightdeckServer(flight.FlightServerBase):
         *,
         committed: Callable[[], None] | None = None,
         hub: LiveHub | None = None,
+        metrics: Metrics | None = None,
+        nats_status: Callable[[], str] | None = None,
         **kwargs,
     ) -> None:
         """`committed` is called after each ingest commit (it wakes the NATS publisher);
-        `hub` serves live subscriptions (none: DoExchange answers UNAVAILABLE)."""
+        `hub` serves live subscriptions (none: DoExchange answers UNAVAILABLE);
+        `metrics` counts RPCs and ingested rows; `nats_status` feeds the health action."""
         authenticator = _authenticator(settings)
         middleware = {AUTH_MIDDLEWARE: AuthMiddlewareFactory(authenticator)}
+        if metrics is not None:  # adds "metrics"; counts the calls auth refuses too
+            middleware = metrics.instrument(middleware)
         super().__init__(
             settings.location,
             auth_handler=HandshakeAuthHandler() if authenticator else None,
@@ -61,12 +70,20 @@ class FlightdeckServer(flight.FlightServerBase):
         self._committed = committed
         self._hub = hub
         self._endpoint_locations = [settings.advertise] if settings.advertise else []
+        self._max_batch_bytes = int(settings.max_put_batch_mb * 1024 * 1024)
+        self._query_slots = Slots(settings.max_queries, "queries", "--max-queries")
+        self._live_slots = Slots(
+            settings.max_subscribers, "live subscriptions", "--max-subscribers"
+        )
         self._sql = FlightSqlService(
             store,
             version=version("flightdeck"),
-            put_events=self._ingest,
+            put_events=lambda batches: self._ingest(batches, "flight_sql"),
             locations=self._endpoint_locations,
+            max_batch_bytes=self._max_batch_bytes,
         )
+        self._metrics = metrics
+        self._health = Health(store, version("flightdeck"), nats_status)
 
     def list_flights(
         self, context: flight.ServerCallContext, criteria: bytes
@@ -108,7 +125,7 @@ class FlightdeckServer(flight.FlightServerBase):
             query = descriptors.decode_ticket(ticket.ticket)
             if isinstance(query, descriptors.MetadataTicket):
                 return flight.RecordBatchStream(self._sql.metadata(query))
-            opened = queries.run(self.store, query)
+            opened = _limited(self._query_slots, queries.run(self.store, query))
             return streaming.stream(
                 context, opened, self.settings.batch_rows, self.settings.batch_bytes
             )
@@ -128,13 +145,13 @@ class FlightdeckServer(flight.FlightServerBase):
                 return
             require(context, "writer", "DoPut (loading events)")
             descriptors.check_put_target(descriptor)
-            result = self._ingest(descriptors.put_batches(reader))
+            result = self._ingest(descriptors.put_batches(reader, self._max_batch_bytes))
             summary = {"accepted": result.accepted, "duplicates": result.duplicates}
             writer.write(pa.py_buffer(json.dumps(summary).encode()))
 
     def list_actions(self, context: flight.ServerCallContext) -> list[tuple[str, str]]:
         require(context, "reader", "ListActions")
-        return self._sql.actions() + list(ADMIN_ACTIONS.items())
+        return self._sql.actions() + list(ADMIN_ACTIONS.items()) + [HEALTH_ACTION]
 
     def do_action(
         self, context: flight.ServerCallContext, action: flight.Action
@@ -148,6 +165,8 @@ class FlightdeckServer(flight.FlightServerBase):
                 self._committed()
             return iter([result.body])
         require(context, "reader", f"action {action.type!r}")
+        if action.type == "health":  # never raises: a failing store reports "degraded"
+            return iter([self._health.body()])
         with flight_errors("DoAction"):
             results = self._sql.action(action.type, body)
         return iter(results)
@@ -167,19 +186,22 @@ class FlightdeckServer(flight.FlightServerBase):
                 )
             schemas = {v.name: v.schema for v in describe(self.store) if v.name in LIVE_KEYS}
             subscription = parse_subscription(descriptor.command or b"", schemas)
-            stream_subscription(
-                context,
-                self.store,
-                self._hub,
-                subscription,
-                schemas[subscription.view],
-                writer,
-                self.settings.heartbeat,
-            )
+            with self._live_slots.take():
+                stream_subscription(
+                    context,
+                    self.store,
+                    self._hub,
+                    subscription,
+                    schemas[subscription.view],
+                    writer,
+                    self.settings.heartbeat,
+                )
 
-    def _ingest(self, batches: Iterator[pa.RecordBatch]) -> IngestResult:
+    def _ingest(self, batches: Iterator[pa.RecordBatch], source: str = "doput") -> IngestResult:
         """One atomic ingest; a commit wakes the publisher of live updates."""
         result = ingest(self.store, batches)
+        if self._metrics is not None:
+            self._metrics.ingested(source, result)
         if result.version is not None and self._committed is not None:
             self._committed()
         return result
@@ -202,6 +224,13 @@ def _flight_sql(descriptor: flight.FlightDescriptor):
     if descriptor.descriptor_type != flight.DescriptorType.CMD:
         return None
     return flight_sql_command(descriptor.command)
+
+
+@contextlib.contextmanager
+def _limited(slots: Slots, opened: contextlib.AbstractContextManager) -> Iterator:
+    """`opened`, holding one of `slots` until it is closed (when its stream ends)."""
+    with slots.take(), opened as reader:
+        yield reader
 
 
 def _authenticator(settings: Settings) -> Authenticator | None:

@@ -19,6 +19,7 @@ ENVIRONMENT = {
     "db": "FLIGHTDECK_DB",
     "data_dir": "FLIGHTDECK_DATA_DIR",
     "nats": "NATS_URL",
+    "nats_creds": "NATS_CREDS",
     "views_dir": "FLIGHTDECK_VIEWS_DIR",
     "query_timeout": "FLIGHTDECK_QUERY_TIMEOUT",
     "pool_size": "FLIGHTDECK_POOL_SIZE",
@@ -38,6 +39,7 @@ ENVIRONMENT = {
     "max_queries": "FLIGHTDECK_MAX_QUERIES",
     "max_subscribers": "FLIGHTDECK_MAX_SUBSCRIBERS",
     "max_put_batch_mb": "FLIGHTDECK_MAX_PUT_BATCH_MB",
+    "metrics_port": "FLIGHTDECK_METRICS_PORT",
 }
 
 
@@ -48,6 +50,7 @@ class Settings:
     db: str | None = None  # None: the embedded DuckDB file under data_dir
     data_dir: Path = Path("flightdeck-data")
     nats: str | None = None  # None: start an embedded nats-server under data_dir
+    nats_creds: Path | None = None  # a NATS .creds file (JWT + NKey) for --nats
     views_dir: tuple[Path, ...] = field(default=())  # extra folders of va_*.sql files
     query_timeout: float = 300.0  # seconds a query may run in the store
     pool_size: int = 8  # PostgreSQL connections per pool
@@ -71,6 +74,7 @@ class Settings:
     max_queries: int = 32  # concurrent DoGet streams
     max_subscribers: int = 1000  # concurrent live subscriptions
     max_put_batch_mb: float = 64.0  # one record batch of a DoPut, at most
+    metrics_port: int | None = None  # Prometheus /metrics on this port; 0: a free one; None: off
 
     @property
     def location(self) -> str:
@@ -191,6 +195,11 @@ def add_arguments(
             "--nats", help="nats://… of an external NATS server (default: embedded) [env NATS_URL]"
         )
         write.add_argument(
+            "--nats-creds",
+            type=Path,
+            help="NATS credentials file (.creds) for --nats [env NATS_CREDS]",
+        )
+        write.add_argument(
             "--update-log-hours",
             type=float,
             help="hours of aggregate updates kept for live resume (default 168)",
@@ -209,6 +218,12 @@ def add_arguments(
         )
     if network or ingest:
         parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+        parser.add_argument(
+            "--metrics-port",
+            type=int,
+            help="serve Prometheus metrics at http://HOST:PORT/metrics (0: a free port; "
+            "default off) [env FLIGHTDECK_METRICS_PORT]",
+        )
 
 
 def build_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
@@ -228,8 +243,10 @@ def _convert(name: str, raw: object) -> object:
     if name == "views_dir":
         items = raw if isinstance(raw, list) else str(raw).split(":")
         return tuple(Path(p) for p in items)
-    if name in ("data_dir", "auth_file", "tls_cert", "tls_key", "tls_client_ca"):
+    if name in ("data_dir", "auth_file", "tls_cert", "tls_key", "tls_client_ca", "nats_creds"):
         return Path(raw)
+    if name == "metrics_port":  # its default, None, says nothing of its type
+        return int(raw)
     if isinstance(default, bool):
         return str(raw).lower() in ("1", "true", "yes")
     if isinstance(default, int):

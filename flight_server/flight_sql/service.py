@@ -41,12 +41,14 @@ class FlightSqlService:
         version: str,
         put_events: Callable[[Iterable[pa.RecordBatch]], IngestResult],
         locations: list[str],
+        max_batch_bytes: int,
     ) -> None:
         """`put_events` ingests event batches and returns what was accepted."""
         self._store = store
         self._version = version
         self._put_events = put_events
         self._locations = locations
+        self._max_batch_bytes = max_batch_bytes
         self._bindings = Bindings()
 
     # ---- GetFlightInfo / GetSchema / DoGet ----
@@ -143,7 +145,7 @@ class FlightSqlService:
     ) -> None:
         if isinstance(command, pb.CommandStatementIngest):
             _check_ingest(command, self._store.schema_name)
-            result = self._put_events(descriptors.put_batches(reader))
+            result = self._put_events(descriptors.put_batches(reader, self._max_batch_bytes))
             reply = pb.DoPutUpdateResult(record_count=result.accepted)
         elif isinstance(command, pb.CommandPreparedStatementQuery):
             reply = self._bind(Handle.decode(command.prepared_statement_handle), reader)

@@ -173,10 +173,13 @@ def test_unknown_flight_sql_commands_answer_unimplemented_naming_them(client):
     assert client.get_flight_info(_cmd(pb.CommandGetTableTypes())).total_records == -1  # serving
 
 
-def test_list_actions_names_the_prepared_statement_actions(client):
+def test_list_actions_names_every_action(client):
     assert sorted(a.type for a in client.list_actions()) == [
         "ClosePreparedStatement",
         "CreatePreparedStatement",
+        "health",
+        "reaggregate",
+        "retention",
     ]
 
 

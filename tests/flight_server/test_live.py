@@ -300,3 +300,17 @@ def test_changes_on_sends_only_rows_whose_watched_columns_changed(live):
     (_meta, rows), *_ = _messages(reader, lambda meta, _: meta["type"] == "update")
     assert [(r["page_url"], r["unique_visitors"]) for r in rows] == [("/x", 2)]
     _leave(writer, reader)
+
+
+def test_subscriber_limit_refuses_the_extra_subscription_by_name(store, nats_server, tmp_path):
+    with _server(store, nats_server.url, tmp_path, max_subscribers=1) as where:
+        client = flight.connect(where)
+        writer, reader = _subscribe(client, subscribe="va_pageview_aggregate")
+        _messages(reader, lambda meta, _: meta["type"] == "snapshot_end")
+        extra_writer, extra = _subscribe(client, subscribe="va_pageview_hourly")
+        with pytest.raises(flight.FlightUnavailableError, match="--max-subscribers"):
+            extra.read_chunk()
+        with contextlib.suppress(flight.FlightError):
+            extra_writer.close()  # the refusal is reported here once more
+        _leave(writer, reader)
+        client.close()
