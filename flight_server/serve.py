@@ -15,6 +15,7 @@ import threading
 from flightdeck.views import Store, migrations, open_store, view_names
 
 from .background import Background
+from .metrics import Metrics
 from .nats_process import NatsProcess
 from .server import FlightdeckServer
 from .settings import Settings
@@ -40,9 +41,15 @@ def run(settings: Settings) -> None:
     with contextlib.ExitStack() as stack:
         store = _migrated_store(settings, stack)
         nats_url = _nats_url(settings, stack)
-        background = _background(settings, store, nats_url, stack)
+        metrics = _metrics(settings, stack)
+        background = _background(settings, store, nats_url, stack, metrics)
         server = FlightdeckServer(
-            settings, store, committed=background.committed, hub=background.hub
+            settings,
+            store,
+            committed=background.committed,
+            hub=background.hub,
+            metrics=metrics,
+            nats_status=background.nats_status,
         )
         scheme = settings.location.split("://")[0]
         log.info(
@@ -76,7 +83,8 @@ def run_worker(settings: Settings) -> None:
     """`flightdeck ingest`: the NATS worker (and publisher, retention) without a Flight server."""
     with contextlib.ExitStack() as stack:
         store = _migrated_store(settings, stack)
-        _background(settings, store, _nats_url(settings, stack), stack)
+        nats_url = _nats_url(settings, stack)
+        _background(settings, store, nats_url, stack, _metrics(settings, stack))
         log.info("ingesting nats=%s backend=%s", settings.nats, store.backend)
         _wait_until_stopped()
 
@@ -100,10 +108,25 @@ def _nats_url(settings: Settings, stack: contextlib.ExitStack) -> str:
     return embedded.url
 
 
+def _metrics(settings: Settings, stack: contextlib.ExitStack) -> Metrics | None:
+    """With --metrics-port: the metrics, served over HTTP until the stack closes."""
+    if settings.metrics_port is None:
+        return None
+    metrics = Metrics()
+    endpoint = metrics.serve(settings.host, settings.metrics_port)
+    stack.callback(endpoint.close)
+    log.info("metrics location=%s", endpoint.url)
+    return metrics
+
+
 def _background(
-    settings: Settings, store: Store, nats_url: str, stack: contextlib.ExitStack
+    settings: Settings,
+    store: Store,
+    nats_url: str,
+    stack: contextlib.ExitStack,
+    metrics: Metrics | None = None,
 ) -> Background:
-    background = Background(settings, store, nats_url, worker=True).start()
+    background = Background(settings, store, nats_url, worker=True, metrics=metrics).start()
     stack.callback(background.stop)
     if not background.wait_ready(10.0):
         # Queries do not need NATS; ingest and live updates start once it answers.

@@ -48,11 +48,15 @@ class IngestWorker:
         js: JetStreamContext,
         options: WorkerOptions = WorkerOptions(),
         on_commit: Callable[[IngestResult], None] | None = None,
+        on_dead_letter: Callable[[str], None] | None = None,
     ) -> None:
+        """`on_commit` gets each commit's result, `on_dead_letter` each dead letter's
+        reason (the server counts them; this package knows nothing of metrics)."""
         self._store = store
         self._js = js
         self._options = options
         self._on_commit = on_commit
+        self._on_dead_letter = on_dead_letter
 
     async def run(self) -> None:
         """Consume until cancelled; a failure (NATS restarting, store away) backs off, resumes."""
@@ -163,6 +167,8 @@ class IngestWorker:
             "Flightdeck-Sequence": str(sequence),
         }
         await self._js.publish(DEAD_SUBJECT, message.data, stream=EVENTS.name, headers=headers)
+        if self._on_dead_letter is not None:
+            self._on_dead_letter(reason)
 
 
 def _reason(exc: InvalidBatch) -> str:

@@ -118,6 +118,12 @@ class LiveHub:
         with self._lock:
             return len(self._subscribers)
 
+    def pending_rows(self) -> list[int]:
+        """Per subscriber, the update rows not yet sent (read at each metrics scrape)."""
+        with self._lock:
+            targets = list(self._subscribers)
+        return [pending.rows for pending in targets]
+
     async def _on_update(self, message: Msg) -> None:
         sequence = message.metadata.sequence.stream
         view = (message.headers or {}).get("Flightdeck-View")

@@ -39,6 +39,12 @@ class Pending:
         self.behind = False
         self.closed = False  # the server is going away
 
+    @property
+    def rows(self) -> int:
+        """Rows offered but not yet taken: how far this subscriber lags (for metrics)."""
+        with self._ready:
+            return self._rows
+
     def close(self) -> None:
         with self._ready:
             self.closed = True

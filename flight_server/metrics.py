@@ -1,0 +1,243 @@
+"""Prometheus metrics of one server process, in its own registry, on their own HTTP port.
+
+Each `Metrics` owns a `CollectorRegistry` rather than using prometheus_client's
+global one, so several servers in one process (tests, embedding) never collide.
+What is counted, and where it is fed in:
+
+- every RPC, by a Flight server middleware (method, final gRPC status, latency);
+- ingested rows, by the server's one ingest entry point (DoPut, Flight SQL) and
+  by the NATS worker's commit callback, so `ingest/` never imports this module;
+- dead-lettered NATS messages, by the worker's dead-letter callback;
+- live subscribers and their unsent rows, read from the hub at scrape time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Protocol
+
+import pyarrow.flight as flight
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+__all__ = ["INGEST_SOURCES", "Metrics", "MetricsEndpoint"]
+
+INGEST_SOURCES = ("doput", "flight_sql", "nats")
+
+# From a cache hit to a long export; live subscriptions (DoExchange) land in +Inf.
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class _Ingested(Protocol):
+    accepted: int
+    duplicates: int
+
+
+class _Live(Protocol):
+    @property
+    def subscribers(self) -> int: ...
+    def pending_rows(self) -> list[int]: ...
+
+
+class Metrics:
+    """The metrics of one server process; thread-safe, cheap to update from any thread."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self._requests = Counter(
+            "flightdeck_rpc_requests",
+            "Flight RPCs completed, by method and final gRPC status",
+            ["method", "status"],
+            registry=self.registry,
+        )
+        self._duration = Histogram(
+            "flightdeck_rpc_duration_seconds",
+            "Flight RPC time from start to completion, whole stream included",
+            ["method"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self._rows = Counter(
+            "flightdeck_ingest_rows",
+            "Event rows ingested, by entry point; duplicates were already stored",
+            ["source", "outcome"],
+            registry=self.registry,
+        )
+        self._dead = Counter(
+            "flightdeck_dead_letters",
+            "NATS messages that could never be ingested, sent to the dead-letter subject",
+            registry=self.registry,
+        )
+        # Zeros from the start: rate() needs a first sample before the first ingest.
+        for source in INGEST_SOURCES:
+            for outcome in ("accepted", "duplicate"):
+                self._rows.labels(source, outcome)
+        self._live = _LiveCollector()
+        self.registry.register(self._live)
+
+    def instrument(
+        self, middleware: dict[str, flight.ServerMiddlewareFactory]
+    ) -> dict[str, flight.ServerMiddlewareFactory]:
+        """FlightServerBase's `middleware=`: the per-RPC counter and timer first, as
+        "metrics", then `middleware`, each wrapped so that a call it refuses (auth)
+        is counted too: pyarrow tells no other middleware about a refused call."""
+        rpc = _RpcMetricsFactory(self._requests, self._duration)
+        wrapped = {key: _CountRefusals(factory, rpc) for key, factory in middleware.items()}
+        return {"metrics": rpc, **wrapped}
+
+    def ingested(self, source: str, result: _Ingested) -> None:
+        """One committed ingest of `source` (one of INGEST_SOURCES)."""
+        self._rows.labels(source, "accepted").inc(result.accepted)
+        self._rows.labels(source, "duplicate").inc(result.duplicates)
+
+    def dead_lettered(self, reason: str = "") -> None:
+        """One message sent to the dead-letter subject (the worker's callback)."""
+        self._dead.inc()
+
+    def watch_live(self, hub: _Live | None) -> None:
+        """Report `hub`'s subscribers at each scrape (None: report none)."""
+        self._live.hub = hub
+
+    def serve(self, host: str, port: int) -> MetricsEndpoint:
+        """Expose the registry at http://host:port/metrics (port 0: a free one)."""
+        server, thread = start_http_server(port, addr=host, registry=self.registry)
+        return MetricsEndpoint(server, thread, host)
+
+
+class MetricsEndpoint:
+    """The running HTTP exposition server; `close()` stops it."""
+
+    def __init__(self, server, thread: threading.Thread, host: str) -> None:
+        self._server = server
+        self._thread = thread
+        self.port: int = server.server_port
+        shown = f"[{host}]" if ":" in host else host
+        self.url = f"http://{shown}:{self.port}/metrics"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5.0)
+
+    def __enter__(self) -> MetricsEndpoint:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class _LiveCollector:
+    """Gauges read from the live hub when scraped, so subscribing costs nothing extra."""
+
+    def __init__(self) -> None:
+        self.hub: _Live | None = None
+
+    def describe(self) -> list[Metric]:
+        return list(self._families())
+
+    def collect(self) -> Iterator[Metric]:
+        hub = self.hub
+        backlog = hub.pending_rows() if hub is not None else []
+        subscribers = hub.subscribers if hub is not None else 0
+        yield from self._families(subscribers, sum(backlog), max(backlog, default=0))
+
+    @staticmethod
+    def _families(subscribers: int = 0, pending: int = 0, worst: int = 0) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "flightdeck_live_subscribers", "Live subscriptions (DoExchange) open", subscribers
+        )
+        yield GaugeMetricFamily(
+            "flightdeck_live_pending_rows",
+            "Update rows queued but not yet sent, summed over live subscribers",
+            pending,
+        )
+        yield GaugeMetricFamily(
+            "flightdeck_live_pending_rows_max",
+            "Update rows queued but not yet sent to the most lagging live subscriber",
+            worst,
+        )
+
+
+# The gRPC status a completed call ended with, from the exception the handler
+# raised (pyarrow passes it to call_completed as raised): the same mapping
+# pyarrow applies to it. Anything else (FlightServerError, RuntimeError) is UNKNOWN.
+_STATUSES: tuple[tuple[type[BaseException], str], ...] = (
+    (flight.FlightUnauthenticatedError, "unauthenticated"),
+    (flight.FlightUnauthorizedError, "permission_denied"),
+    (flight.FlightUnavailableError, "unavailable"),
+    (flight.FlightTimedOutError, "deadline_exceeded"),
+    (flight.FlightCancelledError, "cancelled"),
+    (flight.FlightInternalError, "internal"),
+    (ValueError, "invalid_argument"),  # pa.ArrowInvalid among them
+    (KeyError, "not_found"),
+    (NotImplementedError, "unimplemented"),
+)
+
+# A client that cancels a stream (leaving a live subscription, say) makes the
+# handler's next write fail with this, in pyarrow's words, as INTERNAL. It is
+# the client's choice, not the server's fault: counted as cancelled, no alert.
+_CLIENT_GONE = "to stream (client disconnect?)"
+
+
+def _status(exception: BaseException | None) -> str:
+    if exception is None:
+        return "ok"
+    if isinstance(exception, flight.FlightInternalError) and _CLIENT_GONE in str(exception):
+        return "cancelled"
+    for kind, status in _STATUSES:
+        if isinstance(exception, kind):
+            return status
+    return "unknown"
+
+
+def _method_name(method: flight.FlightMethod) -> str:
+    """FlightMethod.DO_GET -> "DoGet", the RPC's name in the Flight protocol."""
+    return "".join(part.title() for part in method.name.split("_"))
+
+
+class _RpcMetricsFactory(flight.ServerMiddlewareFactory):
+    def __init__(self, requests: Counter, duration: Histogram) -> None:
+        super().__init__()
+        self._requests = requests
+        self._duration = duration
+        self._names = {m: _method_name(m) for m in flight.FlightMethod}
+
+    def start_call(self, info: flight.CallInfo, headers: dict) -> flight.ServerMiddleware:
+        return _RpcMetrics(self, self.name(info.method))
+
+    def name(self, method: flight.FlightMethod) -> str:
+        return self._names.get(method, "Invalid")
+
+    def completed(self, method: str, exception: BaseException | None, seconds: float) -> None:
+        self._requests.labels(method, _status(exception)).inc()
+        self._duration.labels(method).observe(seconds)
+
+
+class _RpcMetrics(flight.ServerMiddleware):
+    def __init__(self, factory: _RpcMetricsFactory, method: str) -> None:
+        super().__init__()
+        self._factory = factory
+        self._method = method
+        self._started = time.perf_counter()
+
+    def call_completed(self, exception: BaseException | None) -> None:
+        self._factory.completed(self._method, exception, time.perf_counter() - self._started)
+
+
+class _CountRefusals(flight.ServerMiddlewareFactory):
+    """Another middleware, unchanged, except that a call it refuses is counted."""
+
+    def __init__(self, inner: flight.ServerMiddlewareFactory, rpc: _RpcMetricsFactory) -> None:
+        super().__init__()
+        self._inner = inner
+        self._rpc = rpc
+
+    def start_call(self, info: flight.CallInfo, headers: dict) -> flight.ServerMiddleware | None:
+        started = time.perf_counter()
+        try:
+            return self._inner.start_call(info, headers)
+        except Exception as exc:
+            self._rpc.completed(self._rpc.name(info.method), exc, time.perf_counter() - started)
+            raise
