@@ -361,3 +361,23 @@ def test_secrets_never_reach_the_log(secured, tokens, caplog):
         with warnings.catch_warnings(), pytest.raises(flight.FlightUnauthorizedError):
             _put(client, _as(tokens["reader"]))
     assert tokens["reader"] not in caplog.text
+
+
+def test_python_client_and_cli_carry_a_token(secured, tokens, tmp_path):
+    import flightdeck
+
+    with flightdeck.connect(secured, token=tokens["reader"]) as client:
+        assert client.query("SELECT 1 AS one").to_pylist() == [{"one": 1}]
+        with pytest.raises(flightdeck.Unauthorized, match="needs the writer role"):
+            client.load(_events(), progress=False)
+    with flightdeck.connect(secured) as client:
+        with pytest.raises(flightdeck.Unauthorized, match="authentication required"):
+            client.query("SELECT 1")
+    done = subprocess.run(
+        [sys.executable, "-m", "flightdeck.cli", "query", "SELECT 2 AS two", "--format", "csv",
+         "--location", secured],
+        capture_output=True, text=True, timeout=60,
+        env={"PATH": str(Path(sys.executable).parent), "FLIGHTDECK_TOKEN": tokens["reader"]},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ['"two"', "2"]
