@@ -7,6 +7,7 @@ we look at single values, to name the first bad row.
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -74,12 +75,11 @@ def _cast(column: pa.Array, field: pa.Field, first_row: int) -> pa.Array:
         column = column.dictionary_decode()
     if field.name == "recorded_at":
         return _timestamps(column, first_row)
-    if field.name == "properties" and not (
-        pa.types.is_string(column.type)
-        or pa.types.is_large_string(column.type)
-        or pa.types.is_null(column.type)
-    ):
-        raise InvalidBatch(field.name, None, "type", f"send JSON text, not {column.type}")
+    if field.name == "properties":
+        if not (_is_text(column.type) or pa.types.is_null(column.type)):
+            raise InvalidBatch(field.name, None, "type", f"send JSON text, not {column.type}")
+        column = column.cast(field.type)
+        _check_json(column, first_row)
     try:
         return column.cast(field.type)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
@@ -92,13 +92,30 @@ def _cast(column: pa.Array, field: pa.Field, first_row: int) -> pa.Array:
         ) from None
 
 
+def _check_json(column: pa.Array, first_row: int) -> None:
+    """Refuse properties that are not JSON: the store would refuse the put later, unclearly.
+
+    Arrow has no JSON check, so each distinct value is parsed once. PostgreSQL
+    refuses NaN and Infinity, which Python's parser would let through.
+    """
+    for value in pc.unique(column.drop_null()).to_pylist():
+        try:
+            json.loads(value, parse_constant=_not_json)
+        except ValueError as exc:
+            row = pc.index(column, value).as_py()
+            raise InvalidBatch(
+                "properties", _at(first_row, row), "json", f"not JSON text ({exc}): {value[:60]!r}"
+            ) from None
+
+
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON")
+
+
 def _timestamps(column: pa.Array, first_row: int) -> pa.Array:
     """ISO 8601 text or Arrow timestamps; a value without a zone is UTC."""
     if not (
-        pa.types.is_timestamp(column.type)
-        or pa.types.is_date(column.type)
-        or pa.types.is_string(column.type)
-        or pa.types.is_large_string(column.type)
+        pa.types.is_timestamp(column.type) or pa.types.is_date(column.type) or _is_text(column.type)
     ):
         raise InvalidBatch("recorded_at", None, "type", f"expected a timestamp, got {column.type}")
     try:
@@ -109,6 +126,15 @@ def _timestamps(column: pa.Array, first_row: int) -> pa.Array:
         raise InvalidBatch(
             "recorded_at", _at(first_row, row), "timestamp", f"not an ISO 8601 timestamp: {value}"
         ) from None
+
+
+def _is_text(type_: pa.DataType) -> bool:
+    # string_view is what Polars and newer Arrow writers send for text.
+    return (
+        pa.types.is_string(type_)
+        or pa.types.is_large_string(type_)
+        or pa.types.is_string_view(type_)
+    )
 
 
 def _to_utc(column: pa.Array) -> pa.Array:

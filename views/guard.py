@@ -136,6 +136,10 @@ def _parse_single(sql: str, read: str) -> tuple[list[Token], exp.Expression]:
         raise InvalidQuery("syntax", f"could not parse the query: {_parse_error(err)}") from err
     # A ';' followed by a comment parses as an exp.Semicolon holding that comment.
     real = [node for node in parsed if node is not None and not isinstance(node, exp.Semicolon)]
+    if not real:  # sqlglot reads a lone keyword (`AS`) as no statement at all
+        raise InvalidQuery(
+            "syntax", f"expected a SELECT or WITH query, found {_short(tokens[0].text)!r}"
+        )
     return tokens, real[0]
 
 

@@ -153,3 +153,40 @@ def test_client_abort_rolls_the_put_back(client):
         writer.close()
     assert _read(client, "va_pageview_event").empty
     assert _put(client, table) == {"accepted": 10, "duplicates": 0}
+
+
+# Found by fuzzing (tests/ingest/test_doput_fuzz.py).
+
+
+def test_string_view_text_is_accepted_like_string(client):
+    # Polars and newer Arrow writers send text as string_view, timestamps included.
+    table = pa.table(
+        {
+            "session_id": pa.array(["s1", "s2"], pa.string_view()),
+            "page_url": pa.array(["/a", "/a"], pa.string_view()),
+            "timestamp": pa.array(
+                ["2024-01-15T10:00:00Z", "2024-01-15 11:00:00"], pa.string_view()
+            ),
+            "properties": pa.array(['{"a": 1}', None], pa.string_view()),
+        }
+    )
+    assert _put(client, table) == {"accepted": 2, "duplicates": 0}
+    assert _read(client, "va_pageview_aggregate").view_count.tolist() == [2]
+
+
+@pytest.mark.parametrize("text", ["{not json", "NaN"])
+def test_properties_that_are_not_json_are_refused_naming_the_row(client, text):
+    # Before, PostgreSQL refused these at insert and the client saw an INTERNAL error.
+    table = pa.table(
+        {
+            "session_id": ["a", "b"],
+            "page_url": ["/", "/"],
+            "timestamp": ["2024-01-15T10:00:00Z"] * 2,
+            "properties": ['{"ok": true}', text],
+        }
+    )
+    with pytest.raises(pa.ArrowInvalid) as err:
+        _put(client, table)
+    message = str(err.value)
+    assert "[json]" in message and "'properties'" in message and "row 1" in message
+    assert _read(client, "va_pageview_event").empty

@@ -113,6 +113,9 @@ REFUSED = [
     ("/* only a comment */", "empty", "empty", BOTH),
     (";", "empty", "empty", BOTH),
     ("SELEC * FRM", "syntax", "SELEC", BOTH),
+    # Found by fuzzing: sqlglot parses a lone keyword to no statement at all.
+    ("AS", "syntax", "AS", BOTH),
+    ("/* SELECT 1 */ aS", "syntax", "aS", BOTH),
     ("SELECT * FROM", "syntax", "table name", BOTH),
     ("SELECT 'unterminated", "syntax", "'unterminate", BOTH),
     # Several statements, whatever hides the ';'
