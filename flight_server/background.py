@@ -155,7 +155,9 @@ class Background:
 
     def _worker_options(self) -> WorkerOptions:
         s = self._settings
-        return WorkerOptions(batch=s.ingest_batch, wait_ms=s.ingest_wait_ms)
+        return WorkerOptions(
+            batch=s.ingest_batch, wait_ms=s.ingest_wait_ms, ack_wait_s=s.ingest_ack_wait
+        )
 
     async def _connect(self) -> nats.NATS:
         """Connect, retrying until NATS is there; afterwards nats-py reconnects by itself."""

@@ -26,6 +26,7 @@ ENVIRONMENT = {
     "advertise": "FLIGHTDECK_ADVERTISE",
     "ingest_batch": "FLIGHTDECK_INGEST_BATCH",
     "ingest_wait_ms": "FLIGHTDECK_INGEST_WAIT_MS",
+    "ingest_ack_wait": "FLIGHTDECK_INGEST_ACK_WAIT",
     "raw_retention_days": "FLIGHTDECK_RAW_RETENTION_DAYS",
     "heartbeat": "FLIGHTDECK_HEARTBEAT",
     "live_buffer_rows": "FLIGHTDECK_LIVE_BUFFER_ROWS",
@@ -61,6 +62,7 @@ class Settings:
     advertise: str | None = None  # location put in FlightInfo endpoints; None: reuse the channel
     ingest_batch: int = 5000  # NATS messages per ingest commit, at most
     ingest_wait_ms: int = 100  # how long a NATS batch may wait to fill
+    ingest_ack_wait: float = 60.0  # seconds before an unacked NATS batch is redelivered
     raw_retention_days: int = 90  # raw events kept this many whole UTC days; 0 keeps all
     heartbeat: float = 5.0  # seconds between heartbeats on a quiet live subscription
     live_buffer_rows: int = 100_000  # unsent rows (distinct keys) a live subscriber may lag by
@@ -209,6 +211,11 @@ def add_arguments(
         )
         write.add_argument(
             "--ingest-wait-ms", type=int, help="ms a NATS batch may wait to fill (default 100)"
+        )
+        write.add_argument(
+            "--ingest-ack-wait",
+            type=float,
+            help="seconds before a batch a crashed worker took is redelivered (default 60)",
         )
     if retention:
         parser.add_argument(

@@ -87,12 +87,19 @@ class PostgresServer:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def restart(self) -> None:
+        """`pg_ctl restart -m fast` on the same folder and port (kept in postmaster.opts).
+
+        `-l` matters: without it the new postmaster logs to pg_ctl's stdout, a pipe
+        it keeps open, and waiting for pg_ctl would never end.
+        """
+        command = [str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log")]
+        command += ["-m", "fast", "-w", "-t", "60", "restart"]
         subprocess.run(
-            _as_postgres(
-                [str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "restart"]
-            ),
+            _as_postgres(command),
             check=True,
-            capture_output=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            timeout=120,
         )
 
     def stop(self) -> None:

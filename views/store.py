@@ -259,6 +259,9 @@ class _Pool:
             if conn is not None and not _alive(conn):
                 _close_quietly(conn)
                 conn = None
+                # The backend went away (a restart, a failover): the idle connections
+                # were opened to it too. Drop them now, or each would fail one request.
+                self.close()
             raise
         finally:
             if conn is not None:

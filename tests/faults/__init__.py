@@ -1,0 +1,1 @@
+"""Faults injected for real: SIGKILLed workers and servers, nats-server and PostgreSQL restarts."""

@@ -1,0 +1,73 @@
+"""Fault 2: nats-server SIGKILLed and restarted in the middle of a 100k-event JetStream ingest.
+
+The nats-server keeps JetStream on files, so published messages survive the
+kill; it comes back on the same port and store. The worker (inside `serve`)
+reconnects by itself, and every event is ingested exactly once.
+"""
+
+from __future__ import annotations
+
+import nats
+import pytest
+
+from tests import nats_client
+from tests.services import wait_for
+
+from .processes import Flightdeck, KillableNats
+from .workload import (
+    as_json,
+    assert_exact,
+    count,
+    flight_query,
+    pageviews,
+    publish_fast,
+    short_ack_wait,
+)
+
+EVENTS = 100_000
+
+
+@pytest.fixture
+def killable_nats(tmp_path):
+    server = KillableNats(tmp_path / "nats").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _settled(url: str) -> bool:
+    try:
+        info = nats_client.consumer(url)
+    except (nats.errors.Error, OSError):
+        return False
+    return info.num_pending == 0 and info.num_ack_pending == 0
+
+
+def test_nats_server_killed_mid_ingest_of_100k_events(backend, db_url, killable_nats, tmp_path):
+    events = pageviews(EVENTS, seed=21)
+    store = ["--db", db_url] if backend == "postgresql" else ["--data-dir", str(tmp_path / "d")]
+    flags = ["--port", "0", "--nats", killable_nats.url, "--raw-retention-days", "0"]
+    serve = Flightdeck(["serve", *flags, *store], tmp_path)
+    restarted = None
+    try:
+        # Messages in flight at the kill come back after the ack wait: seconds, not a minute.
+        short_ack_wait(killable_nats.url, seconds=5)
+        publish_fast(killable_nats.url, as_json(events))
+        serve.start()
+        query = flight_query(serve.location)
+        assert wait_for(lambda: count(query) >= EVENTS // 5, timeout=60), serve.log()
+        killable_nats.kill()
+        assert count(query) < EVENTS  # killed mid-ingest
+        port = killable_nats.port
+        restarted = KillableNats(killable_nats.store_dir, port=port).start()
+        assert wait_for(lambda: count(query) == EVENTS, timeout=120), serve.log()
+        assert wait_for(lambda: _settled(restarted.url), timeout=30), serve.log()
+        found = assert_exact(query, events)
+        assert set(found.event_id) == {f"nats:EVENTS:{seq}" for seq in range(1, EVENTS + 1)}
+        assert serve.running()  # the worker resumed by itself
+        assert any("nats disconnected" in line for line in serve.lines)
+    finally:
+        serve.stop()
+        if restarted is not None:
+            restarted.stop()
