@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PG_BIN ?= /usr/lib/postgresql/15/bin
 
-.PHONY: serve test lint setup setup-dev postgres proto
+.PHONY: serve test lint setup setup-dev postgres proto bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,3 +42,8 @@ lint: setup-dev
 proto: setup-dev
 	cd flight_server/flight_sql && ../../$(BIN)/python -m grpc_tools.protoc -I. \
 	  --descriptor_set_out=FlightSql.binpb FlightSql.proto
+
+# Benchmarks, side by side in one run (see benchmarks/RESULTS.md); ARGS="--quick" for < 3 min.
+bench: setup-dev
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m benchmarks $(ARGS)
