@@ -32,7 +32,7 @@ serve: setup
 
 test: setup-dev
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "slow or not slow" $(PYTEST_ARGS)
 
 lint: setup-dev
 	$(BIN)/ruff check .

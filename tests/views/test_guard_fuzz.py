@@ -56,6 +56,9 @@ from flightdeck.views.guard import check_query
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+# 10,500 strings and real-store runs: about 1.5 minutes. `make test` runs it, bare pytest not.
+pytestmark = pytest.mark.slow
+
 DIALECTS = ("duckdb", "postgresql")
 KNOWN_VIEWS = frozenset({"va_pageview_aggregate", "va_pageview_hourly", "va_pageview_event"})
 VIEWS = sorted(KNOWN_VIEWS)
