@@ -186,7 +186,7 @@ class FlightdeckServer(flight.FlightServerBase):
                 )
             schemas = {v.name: v.schema for v in describe(self.store) if v.name in LIVE_KEYS}
             subscription = parse_subscription(descriptor.command or b"", schemas)
-            with self._live_slots.take():
+            with self._live_slots.take(), _left_as_cancelled(context):
                 stream_subscription(
                     context,
                     self.store,
@@ -224,6 +224,19 @@ def _flight_sql(descriptor: flight.FlightDescriptor):
     if descriptor.descriptor_type != flight.DescriptorType.CMD:
         return None
     return flight_sql_command(descriptor.command)
+
+
+@contextlib.contextmanager
+def _left_as_cancelled(context: flight.ServerCallContext) -> Iterator[None]:
+    """A subscriber that leaves ends its call CANCELLED, however the handler noticed:
+    a failed write (pyarrow's INTERNAL "client disconnect?") or a clean return."""
+    try:
+        yield
+    except (flight.FlightError, pa.ArrowException, OSError):
+        if not context.is_cancelled():
+            raise
+    if context.is_cancelled():
+        raise flight.FlightCancelledError("the client left the subscription")
 
 
 @contextlib.contextmanager
