@@ -48,8 +48,8 @@ class Authenticator:
         self._path = path
         self._session_s = session_hours * 3600
         self._lock = threading.Lock()
-        self._stamp = -1.0
-        self._file: AuthFile = self._current()
+        self._file: AuthFile = load_auth_file(path)  # a missing file fails at start, clearly
+        self._stamp = path.stat().st_mtime
 
     def authenticate(self, authorization: str | None) -> tuple[Identity, str | None]:
         """The caller's identity, and a session token to send back after basic auth."""

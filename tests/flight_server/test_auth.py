@@ -381,3 +381,14 @@ def test_python_client_and_cli_carry_a_token(secured, tokens, tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ['"two"', "2"]
+
+
+def test_a_missing_auth_file_stops_serve_with_the_fix(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "flightdeck.cli", "serve", "--port", "0", "--data-dir",
+         str(tmp_path), "--auth-file", str(tmp_path / "nope.toml")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "auth file" in done.stderr and "does not exist" in done.stderr
+    assert "flightdeck auth add-user" in done.stderr
