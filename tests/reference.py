@@ -6,11 +6,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 
 import pandas as pd
 
-__all__ = ["daily", "hourly"]
+__all__ = ["assert_matches", "daily", "hourly"]
 
 _DAILY = [
     "page_url",
@@ -63,3 +64,41 @@ def hourly(events: pd.DataFrame) -> pd.DataFrame:
         .reset_index()
     )
     return out[_HOURLY].sort_values(["page_url", "hour"]).reset_index(drop=True)
+
+
+def assert_matches(
+    got_daily: pd.DataFrame,
+    got_hourly: pd.DataFrame,
+    events: pd.DataFrame,
+    report: Callable[[str], None] = lambda _: None,
+) -> None:
+    """The stored daily and hourly rows equal the recomputation from `events`, exactly.
+
+    Only avg_session_duration has a tolerance: the store keeps it from an exact
+    sum of microseconds, the reference rounds to 6 decimals (up to 5e-7), and
+    floats add the rest. `report` receives both sides (hypothesis's `note`).
+    """
+    want = daily(events)
+    got = got_daily[list(want.columns)].sort_values(["page_url", "date"]).reset_index(drop=True)
+    report(f"daily, expected:\n{want}\ndaily, stored:\n{got}")
+    pd.testing.assert_frame_equal(
+        got.drop(columns="avg_session_duration"),
+        want.drop(columns="avg_session_duration"),
+        check_dtype=False,
+        check_exact=True,
+    )
+    pd.testing.assert_series_equal(
+        got.avg_session_duration,
+        want.avg_session_duration,
+        check_dtype=False,
+        check_exact=False,
+        rtol=0,
+        atol=1.5e-6,
+    )
+    want_hourly = hourly(events)
+    got = got_hourly[list(want_hourly.columns)].sort_values(["page_url", "hour"])
+    got = got.reset_index(drop=True)
+    report(f"hourly, expected:\n{want_hourly}\nhourly, stored:\n{got}")
+    for frame in (got, want_hourly):
+        frame["hour"] = frame.hour.astype("datetime64[us, UTC]")
+    pd.testing.assert_frame_equal(got, want_hourly, check_dtype=False, check_exact=True)
