@@ -7,12 +7,18 @@ itself only takes what it is given.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .client import DEFAULT_LOCATION, Client
 
-__all__ = ["ENVIRONMENT", "Connection", "add_connection_arguments", "connection_from"]
+__all__ = [
+    "ENVIRONMENT",
+    "Connection",
+    "add_client_command",
+    "add_connection_arguments",
+    "connection_from",
+]
 
 ENVIRONMENT = {"location": "FLIGHTDECK_URL", "token": "FLIGHTDECK_TOKEN"}
 
@@ -26,7 +32,27 @@ class Connection:
         return Client(self.location, token=self.token)
 
 
-def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
+def add_client_command(
+    commands: argparse._SubParsersAction,
+    name: str,
+    summary: str,
+    description: str,
+    handler: Callable[[argparse.Namespace], int],
+) -> argparse.ArgumentParser:
+    """A subcommand that talks to a server: its help text as written, --location and --token
+    (listed after the command's own options), and `handler` to run it."""
+    parser = commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_connection_arguments(parser.add_argument_group("server"))
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def add_connection_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     # Defaults are None so that the environment can fill in what a flag left out.
     parser.add_argument(
         "--location",

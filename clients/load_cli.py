@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from .connection_flags import add_connection_arguments, connection_from
+from .connection_flags import add_client_command, connection_from
 from .load import LoadResult
 
 __all__ = ["add_load_command", "summary"]
@@ -26,19 +26,14 @@ examples:
 
 
 def add_load_command(commands: argparse._SubParsersAction) -> None:
-    load = commands.add_parser(
-        "load",
-        help="load events from a Parquet or CSV file",
-        description=LOAD_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    load = add_client_command(
+        commands, "load", "load events from a Parquet or CSV file", LOAD_HELP, _load
     )
     load.add_argument("file", help="a .parquet, .pq or .csv file of page-view events")
     load.add_argument(
         "--batch-rows", type=_positive, default=65_536, metavar="N", help="default: 65536"
     )
     load.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_connection_arguments(load)
-    load.set_defaults(handler=_load)
 
 
 def _load(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from .connection_flags import add_connection_arguments, connection_from
+from .connection_flags import add_client_command, connection_from
 from .output import FORMATS, write_csv, write_json_lines, write_parquet, write_table_text
 
 __all__ = ["add_query_command"]
@@ -25,17 +25,12 @@ examples:
 
 
 def add_query_command(commands: argparse._SubParsersAction) -> None:
-    query = commands.add_parser(
-        "query",
-        help="run a SQL query over the views and print the result",
-        description=QUERY_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    query = add_client_command(
+        commands, "query", "run a SQL query over the views and print the result", QUERY_HELP, _query
     )
     query.add_argument("sql", help="one SELECT or WITH query over va_ views")
     query.add_argument("--format", choices=FORMATS, default="table", help="default: table")
     query.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
-    add_connection_arguments(query)
-    query.set_defaults(handler=_query)
 
 
 def _query(args: argparse.Namespace) -> int:

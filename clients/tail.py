@@ -7,7 +7,7 @@ import os
 import re
 import sys
 
-from .connection_flags import add_connection_arguments, connection_from
+from .connection_flags import add_client_command, connection_from
 
 __all__ = ["add_tail_command"]
 
@@ -24,19 +24,14 @@ _CONDITION = re.compile(r"^(\w+)(>=|<=|=|>|<)(.*)$")
 
 
 def add_tail_command(commands: argparse._SubParsersAction) -> None:
-    tail = commands.add_parser(
-        "tail",
-        help="print a view's rows live as they change",
-        description=TAIL_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    tail = add_client_command(
+        commands, "tail", "print a view's rows live as they change", TAIL_HELP, _tail
     )
     tail.add_argument("view")
     tail.add_argument("--where", action="append", default=[], help="COLUMN=VALUE, or >=, >, <=, <")
     tail.add_argument("--columns", help="comma-separated columns to show (keys always shown)")
     tail.add_argument("--no-snapshot", action="store_true", help="only changes from now on")
     tail.add_argument("--cursor", type=int, help="resume after this cursor")
-    add_connection_arguments(tail)
-    tail.set_defaults(handler=_tail)
 
 
 def _tail(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from .connection_flags import add_connection_arguments, connection_from
+from .connection_flags import add_client_command, connection_from
 
 __all__ = ["add_views_command"]
 
@@ -21,14 +21,9 @@ examples:
 
 
 def add_views_command(commands: argparse._SubParsersAction) -> None:
-    views = commands.add_parser(
-        "views",
-        help="list the views with their columns",
-        description=VIEWS_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    add_client_command(
+        commands, "views", "list the views with their columns", VIEWS_HELP, _views
     )
-    add_connection_arguments(views)
-    views.set_defaults(handler=_views)
 
 
 def _views(args: argparse.Namespace) -> int:
