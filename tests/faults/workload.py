@@ -150,13 +150,8 @@ def assert_exact(query: Query, expected: pa.Table | None = None) -> pd.DataFrame
         "SELECT page_url, date, view_count, unique_visitors, bounce_rate, "
         "avg_session_duration FROM va_pageview_aggregate"
     ).to_pandas()
-    daily = daily.sort_values(["page_url", "date"]).reset_index(drop=True)
-    daily["avg_session_duration"] = daily.avg_session_duration.astype(float).round(6)
-    daily["bounce_rate"] = daily.bounce_rate.astype(float)
-    pd.testing.assert_frame_equal(daily, reference.daily(truth), check_dtype=False)
     hourly = query(
         "SELECT page_url, hour, view_count, unique_visitors FROM va_pageview_hourly"
     ).to_pandas()
-    hourly = hourly.sort_values(["page_url", "hour"]).reset_index(drop=True)
-    pd.testing.assert_frame_equal(hourly, reference.hourly(truth), check_dtype=False)
+    reference.assert_matches(daily, hourly, truth)
     return events
