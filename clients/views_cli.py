@@ -21,9 +21,7 @@ examples:
 
 
 def add_views_command(commands: argparse._SubParsersAction) -> None:
-    add_client_command(
-        commands, "views", "list the views with their columns", VIEWS_HELP, _views
-    )
+    add_client_command(commands, "views", "list the views with their columns", VIEWS_HELP, _views)
 
 
 def _views(args: argparse.Namespace) -> int:
