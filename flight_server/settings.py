@@ -23,6 +23,7 @@ ENVIRONMENT = {
     "views_dir": "FLIGHTDECK_VIEWS_DIR",
     "query_timeout": "FLIGHTDECK_QUERY_TIMEOUT",
     "pool_size": "FLIGHTDECK_POOL_SIZE",
+    "duckdb_memory_limit": "FLIGHTDECK_DUCKDB_MEMORY_LIMIT",
     "advertise": "FLIGHTDECK_ADVERTISE",
     "ingest_batch": "FLIGHTDECK_INGEST_BATCH",
     "ingest_wait_ms": "FLIGHTDECK_INGEST_WAIT_MS",
@@ -55,6 +56,7 @@ class Settings:
     views_dir: tuple[Path, ...] = field(default=())  # extra folders of va_*.sql files
     query_timeout: float = 300.0  # seconds a query may run in the store
     pool_size: int = 8  # PostgreSQL connections per pool
+    duckdb_memory_limit: str = "256MB"  # DuckDB's buffer pool; it spills or rereads beyond it
     batch_rows: int = 65_536  # rows per Flight message, at most
     batch_bytes: int = (
         2 * 1024 * 1024
@@ -121,6 +123,7 @@ class Settings:
             data_dir=self.data_dir,
             statement_timeout_s=self.query_timeout,
             pool_size=self.pool_size,
+            duckdb_memory_limit=self.duckdb_memory_limit,
         )
 
 
@@ -190,6 +193,10 @@ def add_arguments(
         )
         limits.add_argument(
             "--pool-size", type=int, help="PostgreSQL connections per pool (default 8)"
+        )
+        limits.add_argument(
+            "--duckdb-memory-limit",
+            help="embedded DuckDB's buffer pool, e.g. 256MB or 2GB (default 256MB)",
         )
     if ingest:
         write = parser.add_argument_group("ingest")

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.flight as flight
 
 from .errors import flight_errors
+from .read_ahead import ReadAhead
 
 __all__ = ["rebatch", "stream"]
 
@@ -27,20 +28,24 @@ def rebatch(
     pending: list[pa.RecordBatch] = []
     rows = size = 0
     for batch in batches:
-        for piece in _pieces(batch, max_rows, max_bytes):
-            if pending and (rows + piece.num_rows > max_rows or size + piece.nbytes > max_bytes):
-                yield _join(pending)
-                pending, rows, size = [], 0, 0
-            pending.append(piece)
-            rows += piece.num_rows
-            size += piece.nbytes
+        count, nbytes = batch.num_rows, batch.nbytes
+        if count == 0:
+            continue
+        too_big = count > max_rows or nbytes > max_bytes
+        if pending and (too_big or rows + count > max_rows or size + nbytes > max_bytes):
+            yield _join(pending)
+            pending, rows, size = [], 0, 0
+        if too_big:
+            yield from _split(batch, max_rows, max_bytes)
+            continue
+        pending.append(batch)
+        rows += count
+        size += nbytes
     if pending:
         yield _join(pending)
 
 
-def _pieces(batch: pa.RecordBatch, max_rows: int, max_bytes: int) -> Iterator[pa.RecordBatch]:
-    if batch.num_rows == 0:
-        return
+def _split(batch: pa.RecordBatch, max_rows: int, max_bytes: int) -> Iterator[pa.RecordBatch]:
     row_bytes = max(1, batch.nbytes // batch.num_rows)
     step = max(1, min(max_rows, max_bytes // row_bytes))
     for start in range(0, batch.num_rows, step):
@@ -57,19 +62,24 @@ def stream(
     max_rows: int,
     max_bytes: int,
 ) -> flight.GeneratorStream:
-    """A DoGet stream over an opened store reader, closed (and cancelled) when done."""
+    """A DoGet stream over an opened store reader, closed (and cancelled) when done.
+
+    The reader is opened here, so a bad query fails the call itself; its batches
+    are then read and regrouped on a helper thread, which closes the reader.
+    """
     exits = contextlib.ExitStack()
     reader = exits.enter_context(opened)
+    ahead = ReadAhead(rebatch(reader, max_rows, max_bytes), exits.close, name="doget-read-ahead")
 
     def batches() -> Iterator[pa.RecordBatch]:
-        with flight_errors("DoGet"), exits:
-            for batch in rebatch(reader, max_rows, max_bytes):
+        with flight_errors("DoGet"):
+            for batch in ahead:
                 if context.is_cancelled():
-                    return  # leaving the ExitStack cancels the backend query
+                    return  # stopping the read-ahead cancels the backend query
                 yield batch
 
     generator = batches()
     # A stream the client abandons before its first batch never runs the
-    # generator's body; the finalizer still returns the connection.
-    weakref.finalize(generator, exits.close)
+    # generator's body; the finalizer still stops the read-ahead.
+    weakref.finalize(generator, ahead.stop)
     return flight.GeneratorStream(reader.schema, generator)

@@ -9,11 +9,9 @@ store passes through here.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pyarrow as pa
 
-__all__ = ["conform_batch", "conform_reader", "conform_schema"]
+__all__ = ["conform_batch", "conform_schema"]
 
 
 def _conform_type(t: pa.DataType) -> pa.DataType:
@@ -61,7 +59,14 @@ def conform_schema(schema: pa.Schema) -> pa.Schema:
 def _conform_array(arr: pa.Array, target: pa.DataType) -> pa.Array:
     if isinstance(arr.type, pa.BaseExtensionType):
         arr = arr.storage
-    return arr if arr.type == target else arr.cast(target)
+    if arr.type == target:
+        return arr
+    same_unit = pa.types.is_timestamp(arr.type) and pa.types.is_timestamp(target)
+    if same_unit and arr.type.unit == target.unit:
+        # Only the zone's name differs (`Etc/UTC` → `UTC`): relabel the same
+        # buffers. A cast per DuckDB vector cost ~13 % of a DoGet thread.
+        return arr.view(target)
+    return arr.cast(target)
 
 
 def conform_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
@@ -70,14 +75,3 @@ def conform_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
         return batch
     columns = [_conform_array(col, f.type) for col, f in zip(batch.columns, schema, strict=True)]
     return pa.RecordBatch.from_arrays(columns, schema=schema)
-
-
-def conform_reader(reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
-    """Wrap a reader so that every batch it yields has the conformed schema."""
-    schema = conform_schema(reader.schema)
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        for batch in reader:
-            yield conform_batch(batch, schema)
-
-    return pa.RecordBatchReader.from_batches(schema, batches())

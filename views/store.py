@@ -19,7 +19,7 @@ import adbc_driver_manager
 import adbc_driver_manager.dbapi as dbapi
 import pyarrow as pa
 
-from .conform import conform_reader, conform_schema
+from .conform import conform_batch, conform_schema
 from .errors import BackendError
 
 __all__ = ["Store", "StoreOptions", "open_store"]
@@ -33,6 +33,7 @@ class StoreOptions:
     data_dir: Path = Path("flightdeck-data")
     statement_timeout_s: float = 300.0
     pool_size: int = 8
+    duckdb_memory_limit: str = "256MB"
 
 
 class Store(Protocol):
@@ -53,7 +54,7 @@ def open_store(options: StoreOptions) -> Store:
     if db and db.startswith(("postgresql://", "postgres://")):
         return PostgresStore(db, options)
     path = Path(db.removeprefix("duckdb://")) if db else options.data_dir / "flightdeck.duckdb"
-    return DuckDBStore(path, options.statement_timeout_s)
+    return DuckDBStore(path, options.statement_timeout_s, options.duckdb_memory_limit)
 
 
 @contextlib.contextmanager
@@ -109,7 +110,7 @@ def _stream(
         reader = cursor.fetch_record_batch()
     finished = False
     try:
-        yield _guarded(conform_reader(reader), backend)
+        yield _conformed(reader, backend)
         finished = True
     finally:
         if not finished:
@@ -135,16 +136,20 @@ def _schema(
                 reader.close()
 
 
-def _guarded(reader: pa.RecordBatchReader, backend: str) -> pa.RecordBatchReader:
-    """Errors raised mid-stream (a timeout, a lost connection) become BackendErrors too."""
+def _conformed(reader: pa.RecordBatchReader, backend: str) -> pa.RecordBatchReader:
+    """The reader in the conformed types; errors raised mid-stream (a timeout, a lost
+    connection) become BackendErrors too. One Python layer per batch, not one per job:
+    DuckDB hands out 2,048-row vectors, so each layer costs per few hundred KB."""
+    schema = conform_schema(reader.schema)
 
     def batches() -> Iterator[pa.RecordBatch]:
         try:
-            yield from reader
+            for batch in reader:
+                yield conform_batch(batch, schema)
         except (OSError, pa.ArrowException, dbapi.Error, adbc_driver_manager.Error) as exc:
             raise _backend_error(backend, exc) from exc
 
-    return pa.RecordBatchReader.from_batches(reader.schema, batches())
+    return pa.RecordBatchReader.from_batches(schema, batches())
 
 
 def _transaction(conn: dbapi.Connection, backend: str) -> Iterator[dbapi.Connection]:
@@ -169,7 +174,7 @@ class DuckDBStore:
     backend = "duckdb"
     schema_name = "main"
 
-    def __init__(self, path: Path, timeout_s: float = 300.0) -> None:
+    def __init__(self, path: Path, timeout_s: float = 300.0, memory_limit: str = "256MB") -> None:
         import adbc_driver_duckdb
 
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -184,6 +189,9 @@ class DuckDBStore:
                 enable_external_access="false",
                 autoinstall_known_extensions="false",
                 autoload_known_extensions="false",
+                # DuckDB's default buffer pool is 80 % of RAM, and it keeps every block
+                # a scan touched: a server process sharing the machine must not.
+                memory_limit=memory_limit,
                 lock_configuration="true",
             )
 

@@ -37,3 +37,9 @@ def test_empty_batches_vanish_and_order_is_kept():
     out = list(rebatch(_batches([0, 5, 0, 3]), max_rows=4, max_bytes=1 << 30))
     assert _values(out) == list(range(8))
     assert all(0 < b.num_rows <= 4 for b in out)
+
+
+def test_a_large_batch_after_small_ones_keeps_the_order():
+    out = list(rebatch(_batches([3, 2, 10, 1]), max_rows=4, max_bytes=1 << 30))
+    assert _values(out) == list(range(16))
+    assert [b.num_rows for b in out] == [3, 2, 4, 4, 2, 1]

@@ -71,6 +71,18 @@ def test_duckdb_cannot_reach_files_even_unguarded(store):
         reader.read_all()
 
 
+def test_duckdb_buffer_pool_is_bounded_by_the_setting(tmp_path):
+    # DuckDB's own default is 80 % of RAM, kept full of every block a scan touched.
+    store = open_store(StoreOptions(data_dir=tmp_path, duckdb_memory_limit="100MB"))
+    try:
+        with store.read("SELECT current_setting('memory_limit') AS m") as reader:
+            assert reader.read_all().column("m")[0].as_py() in ("95.3 MiB", "100.0 MB")
+        with pytest.raises(BackendError), store.read("SET memory_limit = '8GB'") as reader:
+            reader.read_all()  # and a query cannot raise it again
+    finally:
+        store.close()
+
+
 def test_statement_timeout(db_url, backend, tmp_path):
     slow = {
         "postgresql": "SELECT pg_sleep(5)",
