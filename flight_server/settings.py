@@ -56,7 +56,7 @@ class Settings:
     views_dir: tuple[Path, ...] = field(default=())  # extra folders of va_*.sql files
     query_timeout: float = 300.0  # seconds a query may run in the store
     pool_size: int = 8  # PostgreSQL connections per pool
-    duckdb_memory_limit: str = "256MB"  # DuckDB's buffer pool; it spills or rereads beyond it
+    duckdb_memory_limit: str | None = None  # DuckDB's buffer pool, e.g. "2GB"; None: DuckDB's
     batch_rows: int = 65_536  # rows per Flight message, at most
     batch_bytes: int = (
         2 * 1024 * 1024
@@ -196,7 +196,7 @@ def add_arguments(
         )
         limits.add_argument(
             "--duckdb-memory-limit",
-            help="embedded DuckDB's buffer pool, e.g. 256MB or 2GB (default 256MB)",
+            help="cap the embedded DuckDB's buffer pool, e.g. 2GB (default: DuckDB's, 80%% of RAM)",
         )
     if ingest:
         write = parser.add_argument_group("ingest")

@@ -33,7 +33,7 @@ class StoreOptions:
     data_dir: Path = Path("flightdeck-data")
     statement_timeout_s: float = 300.0
     pool_size: int = 8
-    duckdb_memory_limit: str = "256MB"
+    duckdb_memory_limit: str | None = None  # None: DuckDB's default, 80 % of RAM
 
 
 class Store(Protocol):
@@ -174,7 +174,9 @@ class DuckDBStore:
     backend = "duckdb"
     schema_name = "main"
 
-    def __init__(self, path: Path, timeout_s: float = 300.0, memory_limit: str = "256MB") -> None:
+    def __init__(
+        self, path: Path, timeout_s: float = 300.0, memory_limit: str | None = None
+    ) -> None:
         import adbc_driver_duckdb
 
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -189,9 +191,9 @@ class DuckDBStore:
                 enable_external_access="false",
                 autoinstall_known_extensions="false",
                 autoload_known_extensions="false",
-                # DuckDB's default buffer pool is 80 % of RAM, and it keeps every block
-                # a scan touched: a server process sharing the machine must not.
-                memory_limit=memory_limit,
+                # Unset, DuckDB's buffer pool may grow to 80 % of RAM and keeps the
+                # blocks queries touched; ingest needs the primary keys' indexes in it.
+                **({"memory_limit": memory_limit} if memory_limit else {}),
                 lock_configuration="true",
             )
 

@@ -40,7 +40,7 @@ def test_views_dirs_and_timeouts_are_typed():
     )
     assert s.views_dir == (Path("a"), Path("b"))
     assert s.query_timeout == 2.5 and s.pool_size == 3
-    assert s.duckdb_memory_limit == "256MB"
+    assert s.duckdb_memory_limit is None  # DuckDB's own default
     limited = build_settings(_parse(["--duckdb-memory-limit", "1GB"]), {})
     assert limited.store_options().duckdb_memory_limit == "1GB"
     assert build_settings(_parse([]), {"FLIGHTDECK_VIEWS_DIR": "x:y"}).views_dir == (
