@@ -103,14 +103,17 @@ _INCREMENT = [
            last_at = greatest(tb_session_day.last_at, excluded.last_at)""",
     # Each touched session's bounce and duration, before and after.
     f"""CREATE TEMP TABLE fd_session_change AS
-       SELECT s.session_id, s.day,
+       SELECT s.session_id, s.day, o.session_id IS NOT NULL AS existed,
               {_bounced("s")} AS bounced_new, COALESCE({_bounced("o")}, 0) AS bounced_old,
               {_span_us("s")} AS span_new, COALESCE({_span_us("o")}, 0) AS span_old
        FROM tb_session_day s
        JOIN fd_session_delta d ON d.session_id = s.session_id AND d.day = s.day
        LEFT JOIN fd_session_old o ON o.session_id = s.session_id AND o.day = s.day""",
     # Per page-day: new views; new visitors with their sessions' stats; and for
-    # visitors already counted, the change in their sessions' stats.
+    # visitors already counted, the change in their sessions' stats. A session-day
+    # new in this commit has no page rows yet (both tables gain and lose a
+    # session-day together), so only sessions that existed are looked up in
+    # tb_page_session_day: a commit then reads what it touches, not the table.
     """CREATE TEMP TABLE fd_daily_delta AS
        SELECT page_url, day, sum(views) AS views, sum(visitors) AS visitors,
               sum(bounced) AS bounced, sum(span_us) AS span_us
@@ -121,12 +124,19 @@ _INCREMENT = [
            SELECT d.page_url, d.day, 0, 1, c.bounced_new, c.span_new
            FROM fd_pair_delta d
            JOIN fd_session_change c ON c.session_id = d.session_id AND c.day = d.day
-           WHERE NOT EXISTS (SELECT 1 FROM tb_page_session_day p WHERE p.page_url = d.page_url
-                             AND p.day = d.day AND p.session_id = d.session_id)
+           WHERE NOT c.existed
+           UNION ALL
+           SELECT d.page_url, d.day, 0, 1, c.bounced_new, c.span_new
+           FROM fd_pair_delta d
+           JOIN fd_session_change c ON c.session_id = d.session_id AND c.day = d.day
+           WHERE c.existed AND NOT EXISTS (
+               SELECT 1 FROM tb_page_session_day p WHERE p.page_url = d.page_url
+               AND p.day = d.day AND p.session_id = d.session_id)
            UNION ALL
            SELECT p.page_url, p.day, 0, 0, c.bounced_new - c.bounced_old, c.span_new - c.span_old
            FROM tb_page_session_day p
            JOIN fd_session_change c ON c.session_id = p.session_id AND c.day = p.day
+           WHERE c.existed
        ) parts
        GROUP BY page_url, day""",
     """INSERT INTO tb_page_session_day (page_url, day, session_id, views)

@@ -30,6 +30,7 @@ _NEW = "flightdeck_new"
 # DuckDB 2.0's ADBC ingest fails on batches larger than its 2,048-row vectors.
 _STAGE_ROWS = {"duckdb": 2048, "postgresql": 65_536}
 _COLUMNS = ", ".join(EVENT_SCHEMA.names)
+_AGGREGATED = "session_id, page_url, recorded_at"  # what aggregates.recompute reads
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def ingest(store: Store, batches: Iterable[pa.RecordBatch]) -> IngestResult:
             return IngestResult(0, 0, None)
         take_turn(cursor, store.backend)
         retention.recheck(cursor, _STAGE, expired)  # retention may have run since we looked
-        accepted = _append_new(cursor)
+        accepted = _append_new(cursor, store.backend)
         version = _recompute(cursor, store.backend) if accepted else None
         _drop(cursor, _STAGE, _NEW)
         conn.commit()
@@ -114,21 +115,33 @@ def _stage(
     return rows
 
 
-def _append_new(cursor) -> int:
-    """Dedupe within the put and against stored events; append what is new."""
-    cursor.execute(
-        f"""CREATE TEMP TABLE {_NEW} AS
-            SELECT {_COLUMNS} FROM (
-                SELECT s.*, row_number() OVER (PARTITION BY event_id ORDER BY flightdeck_seq) AS rn
-                FROM {_STAGE} s) t
-            WHERE rn = 1 AND NOT EXISTS (
-                SELECT 1 FROM tb_pageview_event e WHERE e.event_id = t.event_id)"""
+def _append_new(cursor, backend: str) -> int:
+    """Append the put's new events: the first sent of each event_id, unless stored already.
+
+    One `INSERT … ON CONFLICT DO NOTHING RETURNING` dedupes against the store
+    through the primary key, per new row, and appends in the same pass; what the
+    aggregates read of the appended rows lands in `flightdeck_new`. (An anti-join
+    against the events table first cost time in proportion to everything stored,
+    on every commit.)
+    """
+    values = _COLUMNS.replace("properties", "CAST(properties AS JSON)")
+    insert = (
+        f"INSERT INTO tb_pageview_event ({_COLUMNS}) SELECT {values} FROM ("
+        "SELECT s.*, row_number() OVER (PARTITION BY event_id ORDER BY flightdeck_seq) AS rn "
+        f"FROM {_STAGE} s) t WHERE rn = 1 "
+        f"ON CONFLICT (event_id) DO NOTHING RETURNING {_AGGREGATED}"
     )
-    columns = _COLUMNS.replace("properties", "CAST(properties AS JSON)")
-    cursor.execute(
-        f"INSERT INTO tb_pageview_event ({_COLUMNS}) SELECT {columns} FROM {_NEW} "
-        "ON CONFLICT (event_id) DO NOTHING"
-    )
+    if backend == "postgresql":
+        cursor.execute(
+            f"CREATE TEMP TABLE {_NEW} (session_id TEXT, page_url TEXT, recorded_at TIMESTAMPTZ)"
+        )
+        cursor.execute(f"WITH appended AS ({insert}) INSERT INTO {_NEW} SELECT * FROM appended")
+    else:
+        # DuckDB has no data-modifying WITH: the appended rows come back as Arrow.
+        cursor.execute(insert)
+        appended = cursor.fetch_arrow_table()
+        reader = appended.to_reader(max_chunksize=_STAGE_ROWS[backend])
+        cursor.adbc_ingest(_NEW, reader, mode="create", temporary=True)
     return scalar(cursor, f"SELECT count(*) FROM {_NEW}")
 
 

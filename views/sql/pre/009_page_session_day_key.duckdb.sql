@@ -1,0 +1,2 @@
+-- DuckDB: the key stays as it is. DuckDB joins by hashing, not through the key's
+-- index, and cannot change a primary key in place.
