@@ -60,12 +60,13 @@ def ingest(store: Store, batches: Iterable[pa.RecordBatch]) -> IngestResult:
     Events of a day whose raw events retention deleted are refused: recomputing
     that day from what remains would lose its kept aggregates.
     """
-    with store.write() as conn, conn.cursor() as cursor:
+    with store.write(staging=True) as conn, conn.cursor() as cursor:
         expired = retention.expired_days(cursor)
         staged = _stage(cursor, batches, _STAGE_ROWS[store.backend], expired)
         if staged == 0:
             conn.rollback()
             return IngestResult(0, 0, None)
+        store.end_staging(conn)  # a client still sending held no other writer up
         take_turn(cursor, store.backend)
         retention.recheck(cursor, _STAGE, expired)  # retention may have run since we looked
         accepted = _append_new(cursor, store.backend)

@@ -44,7 +44,10 @@ class Store(Protocol):
         self, sql: str, parameters: pa.RecordBatch | None = None
     ) -> contextlib.AbstractContextManager[pa.RecordBatchReader]: ...
     def schema(self, sql: str, parameters: pa.RecordBatch | None = None) -> pa.Schema: ...
-    def write(self) -> contextlib.AbstractContextManager[dbapi.Connection]: ...
+    def write(
+        self, *, staging: bool = False
+    ) -> contextlib.AbstractContextManager[dbapi.Connection]: ...
+    def end_staging(self, conn: dbapi.Connection) -> None: ...
     def close(self) -> None: ...
 
 
@@ -183,6 +186,7 @@ class DuckDBStore:
         self.path = path
         self._timeout_s = timeout_s
         self._write_lock = threading.Lock()
+        self._staged: dict[int, threading.Event] = {}  # write connection -> turn held
         with _backend_errors(self.backend):
             self._db = adbc_driver_manager.AdbcDatabase(
                 driver=adbc_driver_duckdb.driver_path(),
@@ -225,13 +229,43 @@ class DuckDBStore:
             conn.close()
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[dbapi.Connection]:
-        with self._write_lock:
-            conn = self._connect()
-            try:
-                yield from _transaction(conn, self.backend)
-            finally:
-                conn.close()
+    def write(self, *, staging: bool = False) -> Iterator[dbapi.Connection]:
+        """A transaction holding the process's one writer turn.
+
+        With `staging`, the turn is taken only at `end_staging()`: until then the
+        transaction may write its own temp tables, so a client streaming a slow
+        DoPut does not hold every other writer up while it sends.
+        """
+        held = threading.Event()
+        if not staging:
+            self._write_lock.acquire()
+            held.set()
+        conn = self._connect()
+        self._staged[id(conn)] = held
+        try:
+            yield from _transaction(conn, self.backend)
+        finally:
+            del self._staged[id(conn)]
+            conn.close()
+            if held.is_set():
+                self._write_lock.release()
+
+    def end_staging(self, conn: dbapi.Connection) -> None:
+        """Take the writer turn for a `write(staging=True)` transaction.
+
+        What it staged is committed first (temp tables: the connection keeps them),
+        and the transaction restarts once the turn is ours, so that it reads what
+        the previous writer committed rather than a snapshot from before the wait.
+        """
+        held = self._staged[id(conn)]
+        if held.is_set():
+            return
+        with _backend_errors(self.backend):
+            conn.commit()
+        self._write_lock.acquire()
+        held.set()
+        with _backend_errors(self.backend):
+            conn.rollback()  # nothing to undo: it only starts the transaction afresh
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -355,9 +389,13 @@ class PostgresStore:
             return _schema(cursor, sql, parameters, self.backend)
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[dbapi.Connection]:
+    def write(self, *, staging: bool = False) -> Iterator[dbapi.Connection]:
+        """A transaction; writers that must not overlap take turns in SQL (ingest/turns)."""
         with self._writers.connection() as conn:
             yield from _transaction(conn, self.backend)
+
+    def end_staging(self, conn: dbapi.Connection) -> None:
+        """Nothing to do: every statement reads what was committed before it began."""
 
     def close(self) -> None:
         self._readers.close()

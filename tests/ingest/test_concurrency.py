@@ -64,3 +64,35 @@ def test_concurrent_puts_leave_exact_aggregates(store):
         hourly = reader.read_all().to_pandas().drop(columns=["version"])
     hourly = hourly.sort_values(["page_url", "hour"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(hourly, reference.hourly(events), check_dtype=False)
+
+
+def test_a_put_still_sending_does_not_hold_up_other_writers(store):
+    # A DoPut client that stalls mid-stream keeps its put open. Its batches are
+    # staged outside the writer turn, so other puts (and NATS ingest) commit meanwhile.
+    slow, fast = _batches(10, n=40), _batches(11, n=40)
+    first_sent, go_on = threading.Event(), threading.Event()
+    results: list = []
+
+    def stalling():
+        yield slow[0]
+        first_sent.set()
+        assert go_on.wait(60)
+        yield from slow[1:]
+
+    stalled = threading.Thread(target=lambda: results.append(ingest(store, stalling())))
+    stalled.start()
+    assert first_sent.wait(30)
+    done = threading.Event()
+    other = threading.Thread(target=lambda: (results.append(ingest(store, fast)), done.set()))
+    other.start()
+    assert done.wait(30), "a put waited for a stalled put to finish sending"
+    go_on.set()
+    stalled.join(60)
+    other.join(60)
+    assert sorted(r.accepted for r in results) == [40, 40]
+    events = pa.Table.from_batches(slow + fast).to_pandas()
+    with store.read("SELECT * FROM va_pageview_aggregate") as reader:
+        got = reader.read_all().to_pandas().drop(columns=["computed_at", "version"])
+    got = got.sort_values(["page_url", "date"]).reset_index(drop=True)
+    got["avg_session_duration"] = got.avg_session_duration.round(6)
+    pd.testing.assert_frame_equal(got, reference.daily(events), check_dtype=False)
