@@ -119,7 +119,7 @@ class Background:
             if self._worker:
                 worker = IngestWorker(
                     self._store,
-                    js,
+                    nc,
                     self._worker_options(),
                     self._on_commit,
                     self._metrics.dead_lettered if self._metrics is not None else None,

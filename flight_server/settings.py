@@ -62,7 +62,7 @@ class Settings:
         2 * 1024 * 1024
     )  # bytes per Flight message, at most (gRPC clients cap at 4 MB)
     advertise: str | None = None  # location put in FlightInfo endpoints; None: reuse the channel
-    ingest_batch: int = 5000  # NATS messages per ingest commit, at most
+    ingest_batch: int = 20_000  # NATS messages per ingest commit, at most (fills under backlog)
     ingest_wait_ms: int = 100  # how long a NATS batch may wait to fill
     ingest_ack_wait: float = 60.0  # seconds before an unacked NATS batch is redelivered
     raw_retention_days: int = 90  # raw events kept this many whole UTC days; 0 keeps all
@@ -214,7 +214,7 @@ def add_arguments(
             help="hours of aggregate updates kept for live resume (default 168)",
         )
         write.add_argument(
-            "--ingest-batch", type=int, help="NATS messages per ingest commit (default 5000)"
+            "--ingest-batch", type=int, help="NATS messages per ingest commit (default 20000)"
         )
         write.add_argument(
             "--ingest-wait-ms", type=int, help="ms a NATS batch may wait to fill (default 100)"

@@ -1,35 +1,26 @@
 """NATS message payloads to event batches: JSON objects (the seed's shape) or Arrow IPC.
 
-A fetched batch of messages becomes one Arrow batch of JSON events plus one per
-Arrow message. A message that can never be ingested is set aside with the
-reason, so the rest of the batch goes ahead without it.
+A fetched batch of messages becomes one Arrow batch of JSON events (read in
+bulk: `json_events.py`) plus one per Arrow message. A message that can never be
+ingested is set aside with the reason, so the rest of the batch goes ahead
+without it.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 
 from .errors import InvalidBatch
-from .events import ALIASES, EVENT_SCHEMA, normalise
+from .events import EVENT_SCHEMA, normalise
+from .json_events import decode_json
 
 __all__ = ["ARROW_CONTENT_TYPE", "Decoded", "Payload", "Rejected", "decode"]
 
 ARROW_CONTENT_TYPE = "application/vnd.apache.arrow.stream"
 _IPC_CONTINUATION = b"\xff\xff\xff\xff"  # how every Arrow IPC stream starts
-
-_TEXT = ("event_id", "session_id", "page_url", "recorded_at", "user_id", "referrer", "user_agent")
-_REQUIRED = ("session_id", "page_url", "recorded_at")
-_JSON_SCHEMA = pa.schema(
-    [
-        *((name, pa.string()) for name in _TEXT),
-        ("duration_s", pa.float64()),
-        ("properties", pa.string()),
-    ]
-)
 
 
 @dataclass(frozen=True)
@@ -67,32 +58,28 @@ class _Unusable(ValueError):
 def decode(payloads: Sequence[Payload]) -> Decoded:
     """Events from `payloads`; messages that can never be ingested are in `rejected`."""
     out = Decoded()
-    rows: list[dict] = []
-    owners: list[int] = []
+    json_messages: list[int] = []
     for index, payload in enumerate(payloads):
+        if not _is_arrow(payload):
+            json_messages.append(index)
+            continue
         try:
-            if _is_arrow(payload):
-                batches = _arrow_events(payload)
-                out.batches += batches
-                out.owners += [index] * sum(b.num_rows for b in batches)
-            else:
-                rows.append(_json_event(payload))
-                owners.append(index)
+            batches = _arrow_events(payload)
         except _Unusable as exc:
             out.rejected.append(Rejected(index, str(exc)))
-    out.batches += _json_events(rows, owners, out.rejected)
-    out.owners += owners
+            continue
+        out.batches += batches
+        out.owners += [index] * sum(b.num_rows for b in batches)
+    if json_messages:
+        found = decode_json(
+            [payloads[i].data for i in json_messages],
+            [payloads[i].default_id for i in json_messages],
+        )
+        if found.batch is not None:
+            out.batches.append(found.batch)
+            out.owners += [json_messages[row] for row in found.rows]
+        out.rejected += [Rejected(json_messages[i], reason) for i, reason in found.rejected]
     return out
-
-
-def _unconvertible(rows: list[dict]) -> int:
-    """Error path only: the first row Arrow cannot take (e.g. text with a lone surrogate)."""
-    for i, row in enumerate(rows):
-        try:
-            pa.RecordBatch.from_pylist([row], schema=_JSON_SCHEMA)
-        except (pa.ArrowException, ValueError, TypeError):
-            return i
-    return 0
 
 
 def _is_arrow(payload: Payload) -> bool:
@@ -118,70 +105,3 @@ def _arrow_events(payload: Payload) -> list[pa.RecordBatch]:
             raise _Unusable(f"unusable Arrow data: {exc}") from None
         first += batch.num_rows
     return out
-
-
-def _json_event(payload: Payload) -> dict:
-    try:
-        obj = json.loads(payload.data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise _Unusable(f"not JSON: {exc}") from None
-    if not isinstance(obj, dict):
-        raise _Unusable(f"not a JSON object but {type(obj).__name__}")
-    row = {ALIASES.get(k, k): v for k, v in obj.items() if k in ALIASES}
-    row.update((k, v) for k, v in obj.items() if k not in ALIASES)
-    event = {name: _text(row, name) for name in _TEXT}
-    for name in _REQUIRED:
-        if event[name] is None:
-            raise _Unusable(f"missing {name!r} (required)")
-    event["event_id"] = event["event_id"] or payload.default_id
-    event["duration_s"] = _number(row, "duration_s")
-    properties = row.get("properties")
-    if properties is not None and not isinstance(properties, dict):
-        raise _Unusable(f"'properties' must be a JSON object, not {type(properties).__name__}")
-    event["properties"] = None if properties is None else json.dumps(properties)
-    return event
-
-
-def _text(row: dict, name: str) -> str | None:
-    value = row.get(name)
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool) and name != "recorded_at":
-        return str(value)  # user and session ids arrive as numbers too
-    raise _Unusable(f"{name!r} must be a string, not {type(value).__name__}")
-
-
-def _number(row: dict, name: str) -> float | None:
-    value = row.get(name)
-    if value is None:
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        try:
-            return float(value)
-        except OverflowError:
-            raise _Unusable(f"{name!r} is out of range for a float") from None
-    raise _Unusable(f"{name!r} must be a number, not {type(value).__name__}")
-
-
-def _json_events(
-    rows: list[dict], owners: list[int], rejected: list[Rejected]
-) -> list[pa.RecordBatch]:
-    """One batch of all JSON events; a row the checks refuse is rejected and dropped.
-
-    `rows` and `owners` are trimmed in place to match what is returned.
-    """
-    while rows:
-        try:
-            batch = pa.RecordBatch.from_pylist(rows, schema=_JSON_SCHEMA)
-        except (pa.ArrowException, ValueError, TypeError) as exc:
-            bad = _unconvertible(rows)
-            rejected.append(Rejected(owners[bad], f"not convertible to Arrow: {exc}"))
-            del rows[bad], owners[bad]
-            continue
-        try:
-            return [normalise(batch)]
-        except InvalidBatch as exc:
-            bad = exc.row if exc.row is not None else 0  # batch-wide: one at a time
-            rejected.append(Rejected(owners[bad], f"[{exc.rule}] {exc.column}: {exc.detail}"))
-            del rows[bad], owners[bad]
-    return []

@@ -17,14 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flightdeck.views import BackendError, Store
+from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from .errors import InvalidBatch
-from .messages import Payload, decode
+from .messages import Decoded, Payload, decode
 from .pipeline import IngestResult, ingest
-from .streams import DEAD_SUBJECT, EVENT_SUBJECT, EVENTS, ensure_stream
+from .pull import Puller, stream_sequence
+from .streams import DEAD_SUBJECT, EVENT_SUBJECT, EVENTS, ensure_consumer, ensure_stream
 
 __all__ = ["DURABLE", "IngestWorker", "WorkerOptions"]
 
@@ -32,11 +33,14 @@ log = logging.getLogger("flightdeck.ingest-worker")
 
 DURABLE = "flightdeck-ingest"
 _REASON_MAX = 500
+_IN_HAND = 4  # batches unacked at once: fetched ahead, decoded, committing, and slack
 
 
 @dataclass(frozen=True)
 class WorkerOptions:
-    batch: int = 5000  # messages per commit, at most (a batch fills only under backlog)
+    # Messages per commit, at most; a batch fills only under backlog. A commit has a
+    # fixed cost, a small share at 20,000; four batches of 200-byte events are 16 MB.
+    batch: int = 20_000
     wait_ms: int = 100  # how long a batch may wait to fill after its first message
     ack_wait_s: float = 60.0  # redelivery after this long without an ack
 
@@ -45,28 +49,31 @@ class IngestWorker:
     def __init__(
         self,
         store: Store,
-        js: JetStreamContext,
+        nc: Client,
         options: WorkerOptions = WorkerOptions(),
         on_commit: Callable[[IngestResult], None] | None = None,
         on_dead_letter: Callable[[str], None] | None = None,
     ) -> None:
         """`on_commit` gets each commit's result, `on_dead_letter` each dead letter's
-        reason (the server counts them; this package knows nothing of metrics)."""
+        reason (the server counts them; this package knows nothing of metrics). The
+        connection itself, not only its JetStream context: pull requests are sent on it."""
         self._store = store
-        self._js = js
+        self._nc = nc
+        self._js = nc.jetstream()
         self._options = options
         self._on_commit = on_commit
         self._on_dead_letter = on_dead_letter
+        self._batch = options.batch  # until the consumer's own limit is known
 
     async def run(self) -> None:
         """Consume until cancelled; a failure (NATS restarting, store away) backs off, resumes."""
         failures = 0
         while True:
-            sub = None
+            puller = None
             try:
-                sub = await self._subscribe()
+                puller = await self._subscribe()
                 failures = 0
-                await self._consume(sub)
+                await self._consume(puller)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -74,74 +81,96 @@ class IngestWorker:
                 log.warning("worker paused, will resume error=%r", exc)
                 await asyncio.sleep(min(0.2 * 2**failures, 10.0))
             finally:
-                if sub is not None:
-                    with contextlib.suppress(Exception):
-                        await sub.unsubscribe()
+                if puller is not None:
+                    await puller.close()
 
-    async def _consume(self, sub: JetStreamContext.PullSubscription) -> None:
-        """Fetch the next batch while this one commits: nats-py's per-message cost and
-        the store's commit then overlap instead of adding up."""
-        ahead = asyncio.create_task(self._collect(sub))
+    async def _consume(self, puller: Puller) -> None:
+        """While the store commits one batch, the loop fetches and decodes the next and
+        acks the one before, so the two costs overlap instead of adding up. Commits go
+        one at a time, in the order fetched; a batch is acked as soon as its own commit
+        is done, and never before."""
+        ahead = asyncio.create_task(self._collect(puller))
+        commit: asyncio.Task[_Outcome] | None = None
+        done: asyncio.Task[None] | None = None  # the last batch's commit, then its acks
         try:
             while True:
                 messages = await ahead
-                ahead = asyncio.create_task(self._collect(sub))
-                if messages:
-                    await self.handle(messages)
+                ahead = asyncio.create_task(self._collect(puller))
+                if not messages:
+                    continue
+                decoded = await self._decode(messages)
+                if commit is not None:
+                    await asyncio.shield(commit)  # raises what the commit raised
+                commit = asyncio.create_task(self._commit(decoded))
+                before, done = done, asyncio.create_task(self._finish_after(messages, commit))
+                if before is not None:
+                    await before  # its commit has ended; its acks overlap the new commit
         finally:
             ahead.cancel()
+            if done is not None:
+                # A commit under way ends in its thread anyway: ack it, or its batch
+                # comes back after the ack wait, only to be a duplicate.
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(done)
 
-    async def _subscribe(self) -> JetStreamContext.PullSubscription:
+    async def _subscribe(self) -> Puller:
         await ensure_stream(self._js, EVENTS)
         config = ConsumerConfig(
+            name=DURABLE,
             durable_name=DURABLE,
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             ack_wait=self._options.ack_wait_s,
-            max_ack_pending=max(4 * self._options.batch, 1000),
+            max_ack_pending=max(_IN_HAND * self._options.batch, 1000),
             max_deliver=-1,
             filter_subject=EVENT_SUBJECT,
         )
-        return await self._js.pull_subscribe(
-            EVENT_SUBJECT, durable=DURABLE, stream=EVENTS.name, config=config
-        )
+        info = await ensure_consumer(self._js, EVENTS.name, config)
+        # A consumer made earlier (or by an operator) keeps its own limit: batches that
+        # all fit under it keep the fetch ahead from stalling on unacked messages.
+        limit = info.config.max_ack_pending or 0
+        fits = max(1, limit // _IN_HAND) if limit > 0 else self._options.batch
+        self._batch = min(self._options.batch, fits)
+        return await Puller(self._nc, EVENTS.name, DURABLE).start()
 
-    async def _collect(self, sub: JetStreamContext.PullSubscription) -> list[Msg]:
+    async def _collect(self, puller: Puller) -> list[Msg]:
         """Up to `batch` messages: wait for the first, then at most `wait_ms` for the rest."""
-        messages: list[Msg] = []
-        loop = asyncio.get_running_loop()
-        deadline = None
-        while len(messages) < self._options.batch:
-            timeout = 1.0 if deadline is None else deadline - loop.time()
-            if timeout <= 0:
-                break
-            try:
-                messages += await sub.fetch(self._options.batch - len(messages), timeout=timeout)
-            except TimeoutError:
-                break
-            if deadline is None:
-                deadline = loop.time() + self._options.wait_ms / 1000
-        return messages
+        return await puller.fetch(self._batch, 1.0, self._options.wait_ms / 1000)
 
     async def handle(self, messages: list[Msg]) -> None:
         """Ingest one fetched batch: dead-letter the unusable, commit the rest, ack all."""
-        decoded = decode([_payload(m) for m in messages])
-        result = None
+        await self._finish(messages, await self._commit(await self._decode(messages)))
+
+    async def _decode(self, messages: list[Msg]) -> Decoded:
+        # In a thread: Arrow's JSON reader lets go of the GIL, so the loop keeps receiving.
+        return await asyncio.to_thread(decode, [_payload(m) for m in messages])
+
+    async def _commit(self, decoded: Decoded) -> _Outcome:
+        """Commit what `decoded` holds; a message whose rows the store refuses is set aside."""
         while decoded.batches:
             try:
                 result = await asyncio.to_thread(ingest, self._store, decoded.batches)
-                break
+                return _Outcome(decoded, result)
             except InvalidBatch as exc:
-                if exc.row is not None:  # e.g. a day retention closed: that message only
-                    decoded = decoded.without(decoded.owners[exc.row], _reason(exc))
-                    continue
-                await self._retry_later(messages, exc)  # retention ran meanwhile: look again
-                return
+                if exc.row is None:  # retention ran meanwhile: look again later
+                    return _Outcome(decoded, None, exc)
+                # e.g. a day retention closed: that message only
+                decoded = decoded.without(decoded.owners[exc.row], _reason(exc))
             except BackendError as exc:  # not the messages' fault: retry once the store is back
-                await self._retry_later(messages, exc)
-                return
-        for rejected in sorted(decoded.rejected, key=lambda r: r.index):
+                return _Outcome(decoded, None, exc)
+        return _Outcome(decoded, None)
+
+    async def _finish_after(self, messages: list[Msg], commit: asyncio.Task[_Outcome]) -> None:
+        await self._finish(messages, await commit)
+
+    async def _finish(self, messages: list[Msg], outcome: _Outcome) -> None:
+        """After the commit: dead-letter the unusable, ack all; or have all redelivered."""
+        if outcome.retry is not None:
+            await self._retry_later(messages, outcome.retry)
+            return
+        for rejected in sorted(outcome.decoded.rejected, key=lambda r: r.index):
             await self._dead_letter(messages[rejected.index], rejected.reason)
+        result = outcome.result
         if result is not None:
             log.debug("committed accepted=%d duplicates=%d", result.accepted, result.duplicates)
             if self._on_commit is not None:
@@ -157,7 +186,7 @@ class IngestWorker:
             await message.ack()
 
     async def _dead_letter(self, message: Msg, reason: str) -> None:
-        sequence = message.metadata.sequence.stream
+        sequence = stream_sequence(message)
         log.warning("dead-lettered sequence=%d reason=%s", sequence, reason)
         headers = {
             "Nats-Msg-Id": f"dead:{EVENTS.name}:{sequence}",
@@ -171,10 +200,17 @@ class IngestWorker:
             self._on_dead_letter(reason)
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    decoded: Decoded  # as committed: messages the store refused are among `rejected`
+    result: IngestResult | None
+    retry: Exception | None = None  # set: nothing was committed, redeliver the batch
+
+
 def _reason(exc: InvalidBatch) -> str:
     return f"[{exc.rule}] {exc.column}: {exc.detail}"
 
 
 def _payload(message: Msg) -> Payload:
-    default_id = f"nats:{EVENTS.name}:{message.metadata.sequence.stream}"
+    default_id = f"nats:{EVENTS.name}:{stream_sequence(message)}"
     return Payload(message.data, message.headers, default_id)

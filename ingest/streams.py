@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from nats.js import JetStreamContext
-from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import ConsumerConfig, ConsumerInfo, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "DEAD_SUBJECT",
     "EVENTS",
     "EVENT_SUBJECT",
+    "ensure_consumer",
     "ensure_stream",
     "update_log",
 ]
@@ -59,3 +60,14 @@ async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
         await js.stream_info(config.name)
     except NotFoundError:
         await js.add_stream(config)
+
+
+async def ensure_consumer(
+    js: JetStreamContext, stream: str, config: ConsumerConfig
+) -> ConsumerInfo:
+    """The durable consumer `config` names, created if missing; like a stream, an
+    existing one is used as it is (JetStream refuses to change e.g. its ack policy)."""
+    try:
+        return await js.consumer_info(stream, config.durable_name)
+    except NotFoundError:
+        return await js.add_consumer(stream, config)

@@ -25,7 +25,7 @@ async def main(db: str, url: str, batch: int) -> None:
     store = open_store(StoreOptions(db=db))
     nc = await nats.connect(url)
     print("ingesting", flush=True)
-    await StallBeforeAck(store, nc.jetstream(), WorkerOptions(batch=batch, wait_ms=20)).run()
+    await StallBeforeAck(store, nc, WorkerOptions(batch=batch, wait_ms=20)).run()
 
 
 if __name__ == "__main__":

@@ -51,7 +51,12 @@ def test_views_dirs_and_timeouts_are_typed():
 
 def test_ingest_and_retention_settings():
     s = build_settings(_parse([]), {})
-    assert (s.nats, s.ingest_batch, s.ingest_wait_ms, s.raw_retention_days) == (None, 5000, 100, 90)
+    assert (s.nats, s.ingest_batch, s.ingest_wait_ms, s.raw_retention_days) == (
+        None,
+        20_000,
+        100,
+        90,
+    )
     env = {"FLIGHTDECK_INGEST_BATCH": "200", "FLIGHTDECK_RAW_RETENTION_DAYS": "0"}
     s = build_settings(_parse(["--ingest-wait-ms", "20", "--raw-retention-days", "30"]), env)
     assert (s.ingest_batch, s.ingest_wait_ms, s.raw_retention_days) == (200, 20, 30)

@@ -21,7 +21,8 @@ from flightdeck.flight_server.nats_process import NatsProcess
 from flightdeck.ingest import ingest
 from flightdeck.ingest.nats_worker import IngestWorker, WorkerOptions
 from flightdeck.ingest.publisher import updates_for
-from flightdeck.ingest.streams import AGGREGATE_SUBJECT, AGGREGATES, ensure_stream
+from flightdeck.ingest.streams import AGGREGATE_SUBJECT, AGGREGATES, EVENTS, ensure_stream
+from nats.js.api import AckPolicy, ConsumerConfig
 
 from tests import nats_client
 from tests.services import wait_for
@@ -209,7 +210,7 @@ def test_a_worker_killed_between_commit_and_ack_changes_nothing(store, nats_serv
 
     async def crash_after_commit() -> None:
         nc = await nats.connect(nats_server.url)
-        worker = _CrashBeforeAck(store, nc.jetstream(), options)
+        worker = _CrashBeforeAck(store, nc, options)
         sub = await worker._subscribe()  # creates the stream and the durable consumer
         for event in _seed_events(10):
             await nc.jetstream().publish("events.pageview", json.dumps(event).encode())
@@ -227,7 +228,7 @@ def test_a_worker_killed_between_commit_and_ack_changes_nothing(store, nats_serv
 
         async def restart_worker() -> None:
             nc = await nats.connect(nats_server.url)
-            task = asyncio.create_task(IngestWorker(store, nc.jetstream(), options).run())
+            task = asyncio.create_task(IngestWorker(store, nc, options).run())
             for _ in range(100):
                 info = await nc.jetstream().consumer_info("EVENTS", "flightdeck-ingest")
                 if info.num_ack_pending == 0 and info.num_redelivered == 0:
@@ -329,3 +330,85 @@ def test_republishing_a_version_is_dropped_by_jetstream(store, nats_server, tmp_
 
     asyncio.run(publish_twice())
     assert len(nats_client.messages(nats_server.url, AGGREGATE_SUBJECT, timeout=0.3)) == 2
+
+
+def _fast_publish(url: str, payloads: list[bytes]) -> None:
+    """Core-NATS publishes into the stream, as a busy producer sends: a backlog at once."""
+
+    async def go() -> None:
+        nc = await nats.connect(url)
+        for p in payloads:
+            await nc.publish("events.pageview", p)
+        await nc.flush()
+        await nc.close()
+
+    asyncio.run(go())
+
+
+def test_a_backlog_in_many_batches_counts_each_event_once_and_dead_letters_one(
+    store, nats_server, tmp_path
+):
+    # Several batches in flight at once (fetched, decoded, committing, acking), read in
+    # bulk, with one poison message in the middle of a batch.
+    events = [
+        json.dumps({**e, "user_pk": i}).encode()
+        for i, e in enumerate(_seed_events(60) * 20)  # 1,200 page views, 5 sessions
+    ]
+    events[611] = b'{"session_id": "s", "page_url": "/test-page", "timestamp": ,}'
+    settings = Settings(
+        port=0, data_dir=tmp_path, ingest_batch=100, ingest_wait_ms=20, raw_retention_days=0
+    )
+    background = Background(settings, store, nats_server.url, worker=True).start()
+    server = FlightdeckServer(settings, store, committed=background.committed)
+    client = flight.connect(f"grpc://127.0.0.1:{server.port}")
+    try:
+        assert background.wait_ready(10)
+        _fast_publish(nats_server.url, events)
+        assert wait_for(lambda: _settled(nats_server.url), timeout=60)
+        (row,) = _view(client, "va_pageview_aggregate")
+        assert (row["view_count"], row["unique_visitors"]) == (1199, 5)
+        (dead,) = nats_client.messages(nats_server.url, "events.dead.pageview")
+        assert dead.headers["Flightdeck-Sequence"] == "612"
+        assert dead.headers["Flightdeck-Reason"].startswith("not JSON")
+        ids = {r["event_id"] for r in _view(client, "va_pageview_event")}
+        assert len(ids) == 1199 and "nats:EVENTS:612" not in ids and "nats:EVENTS:1" in ids
+    finally:
+        client.close()
+        server.shutdown()
+        background.stop()
+
+
+def test_an_existing_consumer_is_used_as_it_is(store, nats_server, tmp_path):
+    # Made earlier (by an older flightdeck, or an operator) with a small ack-pending
+    # limit: the worker keeps it, fits its batches under it, and loses nothing.
+    async def make_consumer() -> None:
+        nc = await nats.connect(nats_server.url)
+        js = nc.jetstream()
+        await ensure_stream(js, EVENTS)
+        config = ConsumerConfig(
+            name="flightdeck-ingest",
+            durable_name="flightdeck-ingest",
+            ack_policy=AckPolicy.EXPLICIT,
+            max_ack_pending=8,
+            ack_wait=30.0,
+            filter_subject="events.pageview",
+        )
+        await js.add_consumer("EVENTS", config)
+        await nc.close()
+
+    asyncio.run(make_consumer())
+    _fast_publish(nats_server.url, [json.dumps(e).encode() for e in _seed_events(50)])
+    settings = Settings(port=0, data_dir=tmp_path, ingest_wait_ms=20, raw_retention_days=0)
+    background = Background(settings, store, nats_server.url, worker=True).start()
+    server = FlightdeckServer(settings, store, committed=background.committed)
+    client = flight.connect(f"grpc://127.0.0.1:{server.port}")
+    try:
+        assert background.wait_ready(10)
+        assert wait_for(lambda: _settled(nats_server.url), timeout=30)
+        assert _count(client) == 50
+        info = nats_client.consumer(nats_server.url)
+        assert (info.config.max_ack_pending, info.config.ack_wait) == (8, 30.0)
+    finally:
+        client.close()
+        server.shutdown()
+        background.stop()

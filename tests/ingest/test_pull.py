@@ -1,0 +1,97 @@
+"""The batch puller against a real nats-server: batches, buffering, and what close gives back."""
+
+from __future__ import annotations
+
+import asyncio
+
+import nats
+import pytest
+from flightdeck.ingest.pull import Puller, PullError, stream_sequence
+from flightdeck.ingest.streams import EVENTS, ensure_consumer, ensure_stream
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig
+
+_CONSUMER = "puller-test"
+
+
+@pytest.mark.parametrize(
+    ("reply", "sequence"),
+    [
+        ("$JS.ACK.EVENTS.flightdeck-ingest.1.4711.12.1700000000000000000.3", 4711),
+        # With a domain and an account hash, as newer servers send.
+        ("$JS.ACK.hub.ACCHASH.EVENTS.flightdeck-ingest.2.4712.13.1700000000000000000.0", 4712),
+        ("$JS.ACK.hub.ACCHASH.EVENTS.flightdeck-ingest.2.4713.13.1700000000000000000.0.x", 4713),
+    ],
+)
+def test_the_stream_sequence_is_read_from_the_ack_subject(reply: str, sequence: int):
+    message = Msg(None, subject="events.pageview", reply=reply, data=b"{}")
+    assert stream_sequence(message) == sequence
+    assert stream_sequence(message) == message.metadata.sequence.stream  # as nats-py reads it
+
+
+async def _setup(url: str, n: int) -> tuple[nats.NATS, Puller]:
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    await ensure_stream(js, EVENTS)
+    config = ConsumerConfig(
+        name=_CONSUMER,
+        durable_name=_CONSUMER,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=30.0,  # longer than the test: a redelivery within it came from a nak
+        filter_subject="events.pageview",
+    )
+    await ensure_consumer(js, EVENTS.name, config)
+    for i in range(n):
+        await nc.publish("events.pageview", str(i).encode())
+    await nc.flush()
+    return nc, await Puller(nc, EVENTS.name, _CONSUMER).start()
+
+
+def test_batches_come_in_order_and_nothing_is_skipped(nats_server):
+    async def go() -> list[bytes]:
+        nc, puller = await _setup(nats_server.url, 250)
+        seen: list[bytes] = []
+        while len(seen) < 250:
+            batch = await puller.fetch(40, timeout=5, linger=0.05)
+            assert 0 < len(batch) <= 40
+            seen += [m.data for m in batch]
+            for m in batch:
+                await m.ack()
+        assert await puller.fetch(40, timeout=0.3, linger=0.05) == []  # nothing left
+        await puller.close()
+        await nc.close()
+        return seen
+
+    assert asyncio.run(go()) == [str(i).encode() for i in range(250)]
+
+
+def test_close_gives_back_what_was_received_but_not_handed_out(nats_server):
+    async def go() -> tuple[list[bytes], list[bytes]]:
+        nc, first = await _setup(nats_server.url, 10)
+        handed = await first.fetch(3, timeout=5, linger=0.05)
+        await asyncio.sleep(0.2)  # the next batch was asked for: it arrives meanwhile
+        await first.close()  # nak'd: back at once, not after the 30 s ack wait
+        second = await Puller(nc, EVENTS.name, _CONSUMER).start()
+        again = await second.fetch(10, timeout=5, linger=0.3)
+        await second.close()
+        await nc.close()
+        return [m.data for m in handed], [m.data for m in again]
+
+    handed, again = asyncio.run(go())
+    assert handed == [b"0", b"1", b"2"]
+    assert sorted(again, key=int) == [str(i).encode() for i in range(3, 10)]
+
+
+def test_a_deleted_consumer_is_an_error_for_the_caller(nats_server):
+    async def go() -> None:
+        nc, puller = await _setup(nats_server.url, 0)
+        await nc.jetstream().delete_consumer(EVENTS.name, _CONSUMER)
+        try:
+            with pytest.raises(PullError) as raised:
+                await puller.fetch(10, timeout=3, linger=0.05)
+            assert raised.value.status in ("409", "503")  # consumer deleted, or no responders
+        finally:
+            await puller.close()
+            await nc.close()
+
+    asyncio.run(go())
