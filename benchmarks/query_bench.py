@@ -70,7 +70,28 @@ def _backend(plan: Plan, backend: str, pg: PostgresServer, workdir: Path) -> dic
             loaded = size
             with FlightdeckProcess(db, nats.url, workdir / "server") as server:
                 results[str(size)] = _compare(plan, backend, size, db, direct_path, server, workdir)
+            if backend == "duckdb" and size == max(plan.query_sizes):
+                results[str(size)]["capped_pool"] = _capped_read(db, nats.url, workdir, size)
     return results
+
+
+# Enough for the read; an operator's cap shows how much of the RSS is DuckDB's pool.
+CAPPED_POOL = "64MB"
+
+
+def _capped_read(db: str, nats_url: str, workdir: Path, size: int) -> dict:
+    """One DoGet from a server started with --duckdb-memory-limit: RSS and time."""
+    extra = ("--duckdb-memory-limit", CAPPED_POOL)
+    with FlightdeckProcess(db, nats_url, workdir / "server-capped", *extra) as server:
+        client = flight.connect(server.location)
+        before = rss_mb(server.pid)
+        reset = reset_peak_rss(server.pid)
+        with RssSampler(server.pid) as sampler, Timer() as t:
+            _check("doget", _doget(client).num_rows, size)
+        peak = max(peak_rss_mb(server.pid) if reset else 0.0, sampler.peak or 0.0)
+        client.close()
+    log.info("query duckdb capped pool %s: rss before %.0f, peak %.0f", CAPPED_POOL, before, peak)
+    return {"limit": CAPPED_POOL, "rss_before_mb": before, "peak_mb": peak, "seconds": t.seconds}
 
 
 def _compare(

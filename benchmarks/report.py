@@ -111,6 +111,12 @@ def write_markdown(results: dict, path: Path) -> None:
                 if before
                 else f"- {_rows(int(size))} rows: " + ", ".join(parts)
             )
+            if capped := entry.get("capped_pool"):
+                lines.append(
+                    f"- {_rows(int(size))} rows, a server with `--duckdb-memory-limit "
+                    f"{capped['limit']}`: before {capped['rss_before_mb']:.0f}; doget max "
+                    f"{capped['peak_mb']:.0f} ({capped['seconds']:.2f} s)"
+                )
         lines.append("")
 
     lines += ["## Ingest", ""]
