@@ -30,7 +30,7 @@ from .health import HEALTH_ACTION, Health
 from .limits import Slots
 from .live.exchange import stream_subscription
 from .live.hub import LiveHub
-from .live.request import LIVE_KEYS, parse_subscription
+from .live.schemas import LiveSchemas
 from .metrics import Metrics
 from .settings import Settings
 
@@ -75,6 +75,7 @@ class FlightdeckServer(flight.FlightServerBase):
         self._live_slots = Slots(
             settings.max_subscribers, "live subscriptions", "--max-subscribers"
         )
+        self._live_schemas = LiveSchemas(store)
         self._sql = FlightSqlService(
             store,
             version=version("flightdeck"),
@@ -184,15 +185,14 @@ class FlightdeckServer(flight.FlightServerBase):
                 raise BackendError(
                     "nats", "live updates need NATS; none is connected", "unavailable"
                 )
-            schemas = {v.name: v.schema for v in describe(self.store) if v.name in LIVE_KEYS}
-            subscription = parse_subscription(descriptor.command or b"", schemas)
+            subscription, schema = self._live_schemas.parse(descriptor.command or b"")
             with self._live_slots.take(), _left_as_cancelled(context):
                 stream_subscription(
                     context,
                     self.store,
                     self._hub,
                     subscription,
-                    schemas[subscription.view],
+                    schema,
                     writer,
                     self.settings.heartbeat,
                 )

@@ -3,7 +3,8 @@
 Order matters for exactness (DESIGN.md §7): the subscriber registers with the
 hub first, so every update after the hub's cursor is collected; the snapshot
 read afterwards reflects at least everything up to that cursor; deltas then
-apply only where their row `version` is newer than what was sent.
+apply only where their row `version` is newer than what was sent. The hub
+hands identical subscriptions the same filtered rows (see group.py).
 """
 
 from __future__ import annotations
@@ -87,7 +88,10 @@ def _follow(context, pending, subscription, sent, writer, heartbeat_s: float) ->
             why = "fell behind" if pending.behind else "server shutting down"
             _send(writer, "error", cursor, reason=f"{why}: resume from this cursor")
             return
-        rows = sent.fresh(table) if table is not None else None
+        # The hub's group already dropped rows older than an earlier update: only what
+        # this subscriber's snapshot or resume gave it is left to check, unless it
+        # watches values (changes_on), which differ per subscriber.
+        rows = sent.fresh(table, hold=bool(subscription.changes_on)) if table is not None else None
         if rows is not None and rows.num_rows:
             _send(writer, "update", cursor, rows.select(list(subscription.columns)))
             quiet_since = time.monotonic()

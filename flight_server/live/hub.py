@@ -2,9 +2,10 @@
 
 It follows `analytics.aggregate.updated` with a JetStream ordered consumer
 (new messages only), so each update carries its stream sequence: the cursor.
-Filtering happens here, per subscription, on Arrow tables; each subscriber's
-`Pending` buffer coalesces and bounds what it has not yet read, so a slow
-reader never holds up the hub, ingest or other readers.
+Filtering and projection happen here on Arrow tables, once per group of
+subscriptions that select the same rows; each subscriber's `Pending` buffer
+coalesces and bounds what it has not yet read, so a slow reader never holds up
+the hub, ingest or other readers.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from .group import Group
 from .pending import Pending, newest_per_key
 from .request import Subscription
 
@@ -31,7 +33,8 @@ class LiveHub:
     def __init__(self, buffer_keys: int = 100_000) -> None:
         self._buffer_keys = buffer_keys
         self._lock = threading.Lock()
-        self._subscribers: dict[Pending, Subscription] = {}
+        self._groups: dict[tuple, Group] = {}  # by Subscription.selection
+        self._subscribers: dict[Pending, Group] = {}
         self.position = 0  # the newest update-log sequence the hub has seen
         self.ready = threading.Event()
         self._js: JetStreamContext | None = None
@@ -55,13 +58,21 @@ class LiveHub:
         """From a DoExchange thread: start collecting updates for `subscription` now."""
         pending = Pending(subscription.keys, self._buffer_keys)
         with self._lock:
-            self._subscribers[pending] = subscription
+            group = self._groups.get(subscription.selection)
+            if group is None:
+                group = self._groups[subscription.selection] = Group(subscription)
+            group.members.add(pending)
+            self._subscribers[pending] = group
             pending.offer(None, self.position)
         return pending
 
     def unregister(self, pending: Pending) -> None:
         with self._lock:
-            self._subscribers.pop(pending, None)
+            group = self._subscribers.pop(pending, None)
+            if group is not None:
+                group.members.discard(pending)
+                if not group.members:
+                    del self._groups[group.selection]
 
     def replay(
         self, subscription: Subscription, after: int, upto: int, timeout: float = 30.0
@@ -130,12 +141,11 @@ class LiveHub:
         table = _decode(message)
         with self._lock:
             self.position = max(self.position, sequence)
-            targets = list(self._subscribers.items())
-        for pending, subscription in targets:
-            rows = None
-            if table is not None and subscription.view == view:
-                rows = subscription.matches(table)
-            pending.offer(rows, sequence)
+            targets = [(group, list(group.members)) for group in self._groups.values()]
+        for group, members in targets:
+            rows = group.rows(table) if table is not None and group.view == view else None
+            for pending in members:
+                pending.offer(rows, sequence)
 
 
 def _decode(message: Msg) -> pa.Table | None:

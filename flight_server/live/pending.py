@@ -51,15 +51,20 @@ class Pending:
             self._ready.notify()
 
     def offer(self, table: pa.Table | None, cursor: int) -> None:
-        """From the hub: `table` (may be None: the cursor moved) as of update `cursor`."""
+        """From the hub: `table` (may be None: the cursor moved) as of update `cursor`.
+
+        `table` may be shared with other subscribers: it is never modified here."""
         with self._ready:
             self.cursor = max(self.cursor, cursor)
-            if table is not None and table.num_rows and not self.behind:
-                self._tables.append(table)
-                self._rows += table.num_rows
-                if self._rows > self._limit:
-                    self._coalesce()
-                    self.behind = self._rows > self._limit
+            if table is None or not table.num_rows or self.behind:
+                # No wake-up: the reader's poll or heartbeat picks the new cursor up, and
+                # waking every subscriber for every update of another view is what cost most.
+                return
+            self._tables.append(table)
+            self._rows += table.num_rows
+            if self._rows > self._limit:
+                self._coalesce()
+                self.behind = self._rows > self._limit
             self._ready.notify()
 
     def take(self, timeout: float) -> tuple[pa.Table | None, int]:
@@ -69,7 +74,8 @@ class Pending:
                 self._ready.wait(timeout)
             if not self._tables:
                 return None, self.cursor
-            self._coalesce()
+            if len(self._tables) > 1:  # one table came newest-per-key from the hub already
+                self._coalesce()
             table, self._tables, self._rows = self._tables[0], [], 0
             return table, self.cursor
 
@@ -79,34 +85,64 @@ class Pending:
 
 
 class Sent:
-    """What a subscriber holds: per key, the version (and `changes_on` values) last sent."""
+    """What a subscriber holds: per key, the version (and `changes_on` values) last sent.
+
+    Versions only grow, so rows newer than everything held need no join: the common
+    case once a subscriber is past its snapshot costs one `min`. Held rows are kept as
+    parts and merged only when a join needs them, not on every update.
+    """
 
     def __init__(self, keys: tuple[str, ...], changes_on: tuple[str, ...]) -> None:
         self._keys = keys
         self._watched = changes_on
-        self._held: pa.Table | None = None
+        self._parts: list[pa.Table] = []  # held rows; one key may repeat until merged
+        self._newest: int | None = None  # the highest version held
 
-    def fresh(self, table: pa.Table) -> pa.Table:
-        """Rows of `table` newer than what is held and (with changes_on) visibly changed."""
+    def fresh(self, table: pa.Table, hold: bool = True) -> pa.Table:
+        """Rows of `table` newer than what is held and (with changes_on) visibly changed.
+
+        `hold=False` leaves them out of what is held: for a caller that is sure nothing
+        older than them can come again (the hub's group already checked live order)."""
         table = newest_per_key(table, self._keys)
-        if self._held is not None and table.num_rows:
-            joined = table.join(self._held, list(self._keys), join_type="left outer")
-            held_version = joined.column("held_version")
-            newer = pc.or_kleene(
-                pc.is_null(held_version), pc.greater(joined["version"], held_version)
-            )
-            if self._watched:
-                changed = pc.is_null(held_version)
-                for c in self._watched:
-                    changed = pc.or_kleene(changed, pc.not_equal(joined[c], joined[f"held_{c}"]))
-                newer = pc.and_kleene(newer, pc.fill_null(changed, True))
-            table = joined.filter(pc.fill_null(newer, True)).select(table.column_names)
-        self._hold(table)
+        if self._parts and table.num_rows and (self._watched or not self._all_newer(table)):
+            table = self._unseen(table)
+        if hold:
+            self._hold(table)
         return table
 
+    def _all_newer(self, table: pa.Table) -> bool:
+        lowest = pc.min(table.column("version")).as_py()
+        return lowest is not None and self._newest is not None and lowest > self._newest
+
+    def _unseen(self, table: pa.Table) -> pa.Table:
+        joined = table.join(self._held(), list(self._keys), join_type="left outer")
+        held_version = joined.column("held_version")
+        newer = pc.or_kleene(pc.is_null(held_version), pc.greater(joined["version"], held_version))
+        if self._watched:
+            changed = pc.is_null(held_version)
+            for c in self._watched:
+                changed = pc.or_kleene(changed, pc.not_equal(joined[c], joined[f"held_{c}"]))
+            newer = pc.and_kleene(newer, pc.fill_null(changed, True))
+        return joined.filter(pc.fill_null(newer, True)).select(table.column_names)
+
+    def _held(self) -> pa.Table:
+        if len(self._parts) > 1:
+            merged = pa.concat_tables(self._parts)
+            self._parts = [newest_per_key(merged, self._keys, version="held_version")]
+        return self._parts[0]
+
     def _hold(self, table: pa.Table) -> None:
+        if not table.num_rows:
+            return
         kept = table.select([*self._keys, "version", *self._watched]).rename_columns(
             [*self._keys, "held_version", *(f"held_{c}" for c in self._watched)]
         )
-        merged = kept if self._held is None else pa.concat_tables([self._held, kept])
-        self._held = newest_per_key(merged, self._keys, version="held_version")
+        self._parts.append(kept)
+        highest = pc.max(kept.column("held_version")).as_py()
+        if highest is not None:
+            self._newest = highest if self._newest is None else max(self._newest, highest)
+        if len(self._parts) > _MAX_PARTS:
+            self._held()
+
+
+_MAX_PARTS = 64  # held parts merged past this: bounds memory for keys updated many times

@@ -70,13 +70,23 @@ class Subscription:
             expression = expression & condition.expression()
         return table.filter(expression)
 
+    @property
+    def carried(self) -> tuple[str, ...]:
+        """The columns its rows carry until sent: what the client gets, what `changes_on`
+        compares, and `version`, so deltas can be matched against what was sent."""
+        return tuple(dict.fromkeys([*self.columns, *self.changes_on, "version"]))
+
+    @property
+    def selection(self) -> tuple:
+        """Equal for subscriptions that select and carry the same rows, whatever their
+        snapshot, cursor or `changes_on`: the hub works once for all of them."""
+        return (self.view, self.where, self.carried)
+
     def snapshot_sql(self) -> str:
-        """The view's selected rows, with `version` so deltas can be matched against them."""
-        columns = ", ".join(f'"{c}"' for c in dict.fromkeys([*self.columns, *self.changes_on]))
+        """The view's selected rows, as `carried` names them."""
+        columns = ", ".join(f'"{c}"' for c in self.carried)
         where = " AND ".join(c.sql() for c in self.where)
-        return f'SELECT {columns}, "version" FROM "{self.view}"' + (
-            f" WHERE {where}" if where else ""
-        )
+        return f'SELECT {columns} FROM "{self.view}"' + (f" WHERE {where}" if where else "")
 
 
 def parse_subscription(command: bytes, schemas: dict[str, pa.Schema]) -> Subscription:

@@ -145,6 +145,94 @@ def test_snapshot_and_deltas_during_ingest_end_equal_a_fresh_query(live):
     _leave(writer, reader)
 
 
+def _truth(client, pages: set[str] | None = None) -> dict:
+    rows = client.do_get(flight.Ticket(b"va_pageview_aggregate")).read_all().to_pylist()
+    return {
+        (r["page_url"], r["date"]): r["view_count"]
+        for r in rows
+        if pages is None or r["page_url"] in pages
+    }
+
+
+def _no_doubles(messages) -> bool:
+    """Each key's rows arrive with strictly growing versions: nothing applied twice."""
+    held: dict = {}
+    for meta, rows in messages:
+        if meta["type"] in ("snapshot", "update"):
+            for row in rows:
+                key = (row["page_url"], row["date"])
+                if row["version"] <= held.get(key, -1):
+                    return False
+                held[key] = row["version"]
+    return True
+
+
+def test_identical_and_different_subscriptions_each_get_exactly_their_rows(live):
+    stop = threading.Event()
+
+    def ingest_forever() -> None:
+        minute = 0
+        while not stop.is_set():
+            _put(live, ["/a", "/b", "/c"], session=f"g{minute}-", minute=minute % 60)
+            minute += 1
+
+    both = {"page_url": {"in": ["/a", "/b"]}}
+    requests = [both, both, {"page_url": "/b"}]  # two share the hub's work, one does not
+    pages = [{"/a", "/b"}, {"/a", "/b"}, {"/b"}]
+    loader = threading.Thread(target=ingest_forever)
+    loader.start()
+    try:
+        opened = []
+        for where in requests:  # joining while updates flow: at different cursors
+            time.sleep(0.2)
+            opened.append(
+                _subscribe(
+                    live,
+                    subscribe="va_pageview_aggregate",
+                    where=where,
+                    columns=["view_count", "version"],
+                )
+            )
+        received = [
+            _messages(r, lambda meta, out: len(out) > 4 and meta["type"] == "update")
+            for _, r in opened
+        ]
+    finally:
+        stop.set()
+        loader.join()
+    for (writer, reader), got, wanted in zip(opened, received, pages, strict=True):
+        truth = _truth(live, wanted)
+        got += _messages(reader, lambda meta, out, g=got, t=truth: _state(g + out) == t)
+        assert _state(got) == truth
+        assert _no_doubles(got)
+        _leave(writer, reader)
+
+
+def test_resuming_into_a_busy_group_gets_no_gap_and_no_double(live):
+    request = {"subscribe": "va_pageview_aggregate", "columns": ["view_count", "version"]}
+    _put(live, ["/x", "/y"])
+    steady_writer, steady = _subscribe(live, **request)  # keeps the group alive throughout
+    held = _messages(steady, lambda meta, _: meta["type"] == "snapshot_end")
+    writer, reader = _subscribe(live, **request)
+    first = _messages(reader, lambda meta, _: meta["type"] == "heartbeat" and meta["cursor"] >= 2)
+    cursor = first[-1][0]["cursor"]
+    _leave(writer, reader)
+    _put(live, ["/x", "/x"], session="away")  # missed while away
+    _put(live, ["/z"], session="away2")
+    time.sleep(0.5)
+    writer, reader = _subscribe(live, **request, snapshot=False, cursor=cursor)
+    resumed = _messages(reader, lambda meta, _: meta["type"] == "update")
+    _put(live, ["/x", "/y", "/z"], session="back")  # live again, for both members
+    truth = _truth(live)
+    resumed += _messages(reader, lambda meta, out: _state(first + resumed + out) == truth)
+    assert _state(first + resumed) == truth
+    assert _no_doubles(first + resumed)
+    held += _messages(steady, lambda meta, out: _state(held + out) == truth)
+    assert _no_doubles(held)
+    _leave(writer, reader)
+    _leave(steady_writer, steady)
+
+
 def test_resume_from_a_cursor_gets_exactly_what_was_missed(live):
     _put(live, ["/x", "/y"])
     writer, reader = _subscribe(live, subscribe="va_pageview_aggregate")

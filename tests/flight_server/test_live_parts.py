@@ -1,15 +1,20 @@
-"""The pure parts of live subscriptions: request checking, coalescing, stale and unchanged rows."""
+"""The pure parts of live subscriptions: request checking, coalescing, stale and unchanged
+rows, and the groups that share each update's work."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 
 import pyarrow as pa
 import pytest
+from flightdeck.flight_server.live.group import Group
+from flightdeck.flight_server.live.hub import LiveHub
 from flightdeck.flight_server.live.pending import Pending, Sent
 from flightdeck.flight_server.live.request import parse_subscription
 from flightdeck.views import InvalidQuery
+from nats.aio.msg import Msg
 
 SCHEMA = pa.schema(
     [
@@ -119,3 +124,81 @@ def test_sent_drops_stale_versions_and_unchanged_watched_columns():
     assert sent.fresh(_rows(("/x", D1, 1, 2, 0.0, 6))).num_rows == 0  # view_count unchanged
     fresh = sent.fresh(_rows(("/x", D1, 2, 2, 0.0, 7), ("/y", D1, 1, 1, 0.0, 7)))
     assert sorted(fresh.column("page_url").to_pylist()) == ["/x", "/y"]
+
+
+def test_sent_needs_no_join_for_rows_newer_than_all_held_and_can_leave_them_unheld():
+    sent = Sent(("page_url", "date"), changes_on=())
+    sent.fresh(_rows(("/x", D1, 1, 1, 0.0, 5), ("/y", D1, 1, 1, 0.0, 3)))  # a snapshot
+    assert sent.fresh(_rows(("/x", D1, 2, 1, 0.0, 4)), hold=False).num_rows == 0
+    newer = sent.fresh(_rows(("/x", D1, 3, 1, 0.0, 6), ("/y", D1, 2, 1, 0.0, 6)), hold=False)
+    assert newer.num_rows == 2
+    # Not held: a later check still compares with the snapshot only (the hub's group
+    # guards live updates against each other).
+    assert sent.fresh(_rows(("/y", D1, 9, 1, 0.0, 4)), hold=False).num_rows == 1
+
+
+def test_sent_merges_its_parts_when_a_key_repeats_many_times():
+    sent = Sent(("page_url", "date"), changes_on=())
+    for version in range(1, 200):
+        assert sent.fresh(_rows(("/x", D1, version, 1, 0.0, version))).num_rows == 1
+    assert sent.fresh(_rows(("/x", D1, 0, 1, 0.0, 150))).num_rows == 0
+    assert sent.fresh(_rows(("/x", D1, 0, 1, 0.0, 200))).num_rows == 1
+
+
+def test_pending_hands_over_a_single_offered_table_as_it_is():
+    pending = Pending(("page_url", "date"), limit=10)
+    shared = _rows(("/x", D1, 1, 1, 0.0, 1))
+    pending.offer(shared, cursor=3)
+    table, cursor = pending.take(timeout=0)
+    assert table is shared and cursor == 3  # other subscribers hold it too: never changed
+
+
+def test_a_group_filters_and_projects_once_and_drops_updates_older_than_offered():
+    sub = _parse(subscribe="va_pageview_aggregate", where={"page_url": "/x"}, columns=["version"])
+    group = Group(sub)
+    rows = group.rows(_rows(("/x", D1, 1, 1, 0.0, 5), ("/y", D1, 1, 1, 0.0, 5)))
+    assert rows.column_names == ["page_url", "date", "version"]
+    assert rows.to_pylist() == [{"page_url": "/x", "date": D1, "version": 5}]
+    assert group.rows(_rows(("/x", D1, 1, 1, 0.0, 4))).num_rows == 0  # published late
+    assert group.rows(_rows(("/x", D1, 1, 1, 0.0, 6))).num_rows == 1
+
+
+def test_subscriptions_share_a_group_only_when_they_select_and_carry_the_same_rows():
+    base = {"subscribe": "va_pageview_aggregate", "where": {"page_url": "/x"}}
+    same = _parse(**base, snapshot=False, cursor=7)
+    assert _parse(**base).selection == same.selection  # snapshot and cursor do not matter
+    assert _parse(**base, columns=["view_count"]).selection != same.selection
+    assert _parse(**{**base, "where": {"page_url": "/y"}}).selection != same.selection
+    # changes_on only adds what it compares to the carried columns
+    watched = _parse(**base, changes_on=["view_count"])
+    assert watched.selection == same.selection
+
+
+def test_hub_offers_each_member_of_a_group_the_same_rows():
+    hub = LiveHub(buffer_keys=10)
+    first = hub.register(_parse(subscribe="va_pageview_aggregate", where={"page_url": "/x"}))
+    second = hub.register(_parse(subscribe="va_pageview_aggregate", where={"page_url": "/x"}))
+    other = hub.register(_parse(subscribe="va_pageview_aggregate", where={"page_url": "/y"}))
+    update = _rows(("/x", D1, 1, 1, 0.0, 1), ("/y", D1, 2, 1, 0.0, 1))
+    asyncio.run(hub._on_update(_message(update, sequence=4)))
+    (a, _), (b, _), (c, cursor) = (p.take(timeout=0) for p in (first, second, other))
+    assert a is b and a.column("page_url").to_pylist() == ["/x"]
+    assert c.column("page_url").to_pylist() == ["/y"] and cursor == 4
+    hub.unregister(first)
+    hub.unregister(second)
+    assert hub.subscribers == 1
+
+
+def _message(table: pa.Table, sequence: int) -> Msg:
+    """A JetStream message as the hub's consumer hands it over."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    reply = f"$JS.ACK.AGGREGATES.c.1.{sequence}.{sequence}.0.0"
+    return Msg(
+        _client=None,
+        subject="analytics.aggregate.updated",
+        reply=reply,
+        data=sink.getvalue().to_pybytes(),
+        headers={"Flightdeck-View": "va_pageview_aggregate"},
+    )
