@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -84,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--backends", default=None, help="comma-separated subset of: duckdb, postgresql"
     )
+    parser.add_argument(
+        "--live-subscribers",
+        default=None,
+        help="comma-separated live subscriber counts, e.g. 10,100 (default: the plan's)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
@@ -96,9 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="Cannot disable autocommit")
     plan = QUICK if args.quick else FULL
     if args.backends:
-        import dataclasses
-
         plan = dataclasses.replace(plan, backends=tuple(args.backends.split(",")))
+    if args.live_subscribers:
+        counts = tuple(int(n) for n in args.live_subscribers.split(","))
+        # The stalled run keeps to the largest count asked for, not the plan's.
+        plan = dataclasses.replace(plan, live_subscribers=counts, live_stalled_with=max(counts))
     parts = [p for p in args.only.split(",") if p]
     unknown = set(parts) - set(PARTS)
     if unknown:

@@ -28,11 +28,30 @@ SUBSCRIPTION = {
 }
 
 
-def _subscribe(location: str, arrivals: dict, ready: threading.Barrier, stalled: bool) -> None:
-    client = flight.connect(location)
+def _open(location: str, give_up_s: float = 30.0):
+    """Open a subscription, retrying while the server is full: the subscribers of the
+    previous run free their --max-subscribers slots only as the server notices them go."""
     descriptor = flight.FlightDescriptor.for_command(json.dumps(SUBSCRIPTION).encode())
-    _writer, reader = client.do_exchange(descriptor)  # both stay open while we read
-    reader.schema  # noqa: B018  (blocks until the server registered us and began the stream)
+    deadline = time.monotonic() + give_up_s
+    while True:
+        client = flight.connect(location)
+        writer, reader = client.do_exchange(descriptor)
+        try:
+            reader.schema  # noqa: B018  (blocks until the server registered us)
+            return client, writer, reader
+        except flight.FlightUnavailableError:
+            client.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _subscribe(location: str, arrivals: dict, ready: threading.Barrier, stalled: bool) -> None:
+    try:
+        _client, _writer, reader = _open(location)  # all stay open while we read
+    except BaseException:
+        ready.abort()  # the run fails now, instead of waiting out the barrier
+        raise
     ready.wait()
     if stalled:
         while True:
