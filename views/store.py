@@ -240,13 +240,15 @@ class DuckDBStore:
         if not staging:
             self._write_lock.acquire()
             held.set()
-        conn = self._connect()
-        self._staged[id(conn)] = held
         try:
-            yield from _transaction(conn, self.backend)
+            conn = self._connect()
+            self._staged[id(conn)] = held
+            try:
+                yield from _transaction(conn, self.backend)
+            finally:
+                del self._staged[id(conn)]
+                conn.close()
         finally:
-            del self._staged[id(conn)]
-            conn.close()
             if held.is_set():
                 self._write_lock.release()
 
