@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -85,13 +86,21 @@ def _capped_read(db: str, nats_url: str, workdir: Path, size: int) -> dict:
     with FlightdeckProcess(db, nats_url, workdir / "server-capped", *extra) as server:
         client = flight.connect(server.location)
         before = rss_mb(server.pid)
-        reset = reset_peak_rss(server.pid)
-        with RssSampler(server.pid) as sampler, Timer() as t:
-            _check("doget", _doget(client).num_rows, size)
-        peak = max(peak_rss_mb(server.pid) if reset else 0.0, sampler.peak or 0.0)
+        seconds, peak = _measured_on(server.pid, lambda: _doget(client).num_rows, "doget", size)
         client.close()
     log.info("query duckdb capped pool %s: rss before %.0f, peak %.0f", CAPPED_POOL, before, peak)
-    return {"limit": CAPPED_POOL, "rss_before_mb": before, "peak_mb": peak, "seconds": t.seconds}
+    return {"limit": CAPPED_POOL, "rss_before_mb": before, "peak_mb": peak, "seconds": seconds}
+
+
+def _measured_on(pid: int, read: Callable[[], int], name: str, size: int) -> tuple[float, float]:
+    """Run `read` (it returns the rows read) against server `pid`: the seconds it took and
+    the server's peak RSS in MB (VmHWM after a reset, or the 10 ms sampler's peak)."""
+    reset = reset_peak_rss(pid)
+    with RssSampler(pid) as sampler, Timer() as t:
+        rows = read()
+    _check(name, rows, size)
+    high_water = peak_rss_mb(pid) if reset else None
+    return t.seconds, max(high_water or 0.0, sampler.peak or 0.0)
 
 
 def _compare(
@@ -121,14 +130,10 @@ def _compare(
 
         def on_server(name, read):
             def run(r: int) -> float:
-                reset = reset_peak_rss(server.pid)
-                with RssSampler(server.pid) as sampler, Timer() as t:
-                    rows = read()
-                _check(name, rows, size)
-                peak = peak_rss_mb(server.pid) if reset else sampler.peak
+                seconds, peak = _measured_on(server.pid, read, name, size)
                 if r >= 0:
-                    peaks.setdefault(name, []).append(max(peak or 0.0, sampler.peak))
-                return t.seconds
+                    peaks.setdefault(name, []).append(peak)
+                return seconds
 
             return run
 
