@@ -9,11 +9,12 @@ the one qualifier the SQL guard accepts.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 import pyarrow as pa
 from flightdeck.views import ViewInfo
+
+from .like import like
 
 __all__ = [
     "CATALOGS_SCHEMA",
@@ -104,18 +105,6 @@ def tables_schema(include_schema: bool) -> pa.Schema:
     if include_schema:
         fields.append(pa.field("table_schema", pa.binary(), nullable=False))
     return pa.schema(fields)
-
-
-def like(pattern: str | None, value: str) -> bool:
-    """SQL LIKE: `%` any run, `_` any one character, `\\` escapes; None matches all."""
-    if pattern is None:
-        return True
-    parts = re.split(r"(\\.|%|_)", pattern)
-    regex = "".join(
-        ".*" if p == "%" else "." if p == "_" else re.escape(p[1:] if p.startswith("\\") else p)
-        for p in parts
-    )
-    return re.fullmatch(regex, value, flags=re.DOTALL) is not None
 
 
 def catalogs() -> pa.Table:
