@@ -45,14 +45,14 @@ class MetadataTicket:
 PUT_TARGETS = (("events", "pageview"),)
 
 
-def query_for(store: Store, descriptor: flight.FlightDescriptor) -> Query:
-    """The checked query a descriptor asks for."""
+def query_for(store: Store, descriptor: flight.FlightDescriptor, max_query_bytes: int) -> Query:
+    """The checked query a descriptor asks for; SQL over `max_query_bytes` is refused."""
     if descriptor.descriptor_type == flight.DescriptorType.PATH:
         path = [part.decode("utf-8", "replace") for part in descriptor.path]
         if len(path) != 1:
             raise NotFound("flight path", "/".join(path), view_names(store))
         return queries.for_view(store, path[0])
-    return queries.for_sql(store, _sql_text(descriptor.command))
+    return queries.for_sql(store, _sql_text(descriptor.command), max_bytes=max_query_bytes)
 
 
 def _sql_text(command: bytes) -> str:

@@ -82,6 +82,8 @@ class FlightdeckServer(flight.FlightServerBase):
             put_events=lambda batches: self._ingest(batches, "flight_sql"),
             locations=self._endpoint_locations,
             max_batch_bytes=self._max_batch_bytes,
+            query_slots=self._query_slots,
+            max_query_bytes=settings.max_query_bytes,
         )
         self._metrics = metrics
         self._health = Health(store, version("flightdeck"), nats_status)
@@ -104,8 +106,8 @@ class FlightdeckServer(flight.FlightServerBase):
             command = _flight_sql(descriptor)
             if command is not None:
                 return self._sql.flight_info(descriptor, command)
-            query = descriptors.query_for(self.store, descriptor)
-            return self._info(descriptor, query, queries.schema(self.store, query))
+            query = descriptors.query_for(self.store, descriptor, self.settings.max_query_bytes)
+            return self._info(descriptor, query, self._schema(query))
 
     def get_schema(
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
@@ -115,8 +117,8 @@ class FlightdeckServer(flight.FlightServerBase):
             command = _flight_sql(descriptor)
             if command is not None:
                 return flight.SchemaResult(self._sql.schema(command))
-            query = descriptors.query_for(self.store, descriptor)
-            return flight.SchemaResult(queries.schema(self.store, query))
+            query = descriptors.query_for(self.store, descriptor, self.settings.max_query_bytes)
+            return flight.SchemaResult(self._schema(query))
 
     def do_get(
         self, context: flight.ServerCallContext, ticket: flight.Ticket
@@ -126,7 +128,8 @@ class FlightdeckServer(flight.FlightServerBase):
             query = descriptors.decode_ticket(ticket.ticket)
             if isinstance(query, descriptors.MetadataTicket):
                 return flight.RecordBatchStream(self._sql.metadata(query))
-            opened = _limited(self._query_slots, queries.run(self.store, query))
+            run = queries.run(self.store, query, max_bytes=self.settings.max_query_bytes)
+            opened = _limited(self._query_slots, run)
             return streaming.stream(
                 context, opened, self.settings.batch_rows, self.settings.batch_bytes
             )
@@ -196,6 +199,11 @@ class FlightdeckServer(flight.FlightServerBase):
                     writer,
                     self.settings.heartbeat,
                 )
+
+    def _schema(self, query: queries.Query) -> pa.Schema:
+        # DuckDB runs some queries to learn their schema: that takes a slot too.
+        with self._query_slots.take():
+            return queries.schema(self.store, query)
 
     def _ingest(self, batches: Iterator[pa.RecordBatch], source: str = "doput") -> IngestResult:
         """One atomic ingest; a commit wakes the publisher of live updates."""

@@ -41,6 +41,7 @@ ENVIRONMENT = {
     "max_queries": "FLIGHTDECK_MAX_QUERIES",
     "max_subscribers": "FLIGHTDECK_MAX_SUBSCRIBERS",
     "max_put_batch_mb": "FLIGHTDECK_MAX_PUT_BATCH_MB",
+    "max_query_kb": "FLIGHTDECK_MAX_QUERY_KB",
     "metrics_port": "FLIGHTDECK_METRICS_PORT",
 }
 
@@ -78,12 +79,17 @@ class Settings:
     max_queries: int = 32  # concurrent DoGet streams
     max_subscribers: int = 1000  # concurrent live subscriptions
     max_put_batch_mb: float = 64.0  # one record batch of a DoPut, at most
+    max_query_kb: int = 256  # SQL text of one query, at most (UTF-8 KB); read by the guard
     metrics_port: int | None = None  # Prometheus /metrics on this port; 0: a free one; None: off
 
     @property
     def location(self) -> str:
         scheme = "grpc+tls" if self.tls_cert else "grpc"
         return f"{scheme}://{self.host}:{self.port}"
+
+    @property
+    def max_query_bytes(self) -> int:
+        return self.max_query_kb * 1024
 
     @property
     def loopback(self) -> bool:
@@ -190,6 +196,11 @@ def add_arguments(
         )
         limits.add_argument(
             "--max-put-batch-mb", type=float, help="MB per DoPut record batch (default 64)"
+        )
+        limits.add_argument(
+            "--max-query-kb",
+            type=int,
+            help="KB of SQL text per query; longer text is refused unread (default 256)",
         )
         limits.add_argument(
             "--pool-size", type=int, help="PostgreSQL connections per pool (default 8)"

@@ -18,6 +18,7 @@ from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.scope import Scope, traverse_scope
 from sqlglot.tokens import Token, TokenType
 
+from .complexity import MAX_QUERY_BYTES, check_nesting, check_size, too_complex
 from .errors import InvalidQuery, NotFound
 
 __all__ = ["check_query"]
@@ -86,11 +87,22 @@ _LITERAL_TOKENS = frozenset(
 _TOKEN_REPR = re.compile(r"<Token token_type: TokenType\.(\w+), text: (.*?), line: [^>]*>")
 
 
-def check_query(sql: str, dialect: str, known_views: Collection[str]) -> None:
+def check_query(
+    sql: str, dialect: str, known_views: Collection[str], *, max_bytes: int = MAX_QUERY_BYTES
+) -> None:
     """Refuse `sql` unless it is one read-only query over `known_views` only.
 
     Raises InvalidQuery naming the rule broken, or NotFound for an unknown va_ view.
+    Text over `max_bytes` is refused before it is read.
     """
+    check_size(sql, max_bytes)
+    try:
+        _check(sql, dialect, known_views)
+    except RecursionError:
+        raise too_complex() from None
+
+
+def _check(sql: str, dialect: str, known_views: Collection[str]) -> None:
     read = _sqlglot_dialect(dialect)
     tokens, statement = _parse_single(sql, read)
     _check_read_only(statement, tokens)
@@ -118,6 +130,7 @@ def _parse_single(sql: str, read: str) -> tuple[list[Token], exp.Expression]:
             "syntax",
             f"could not read the query (a quote or comment left open?): {_short(str(err))}",
         ) from err
+    check_nesting(tokens)
     # Count statements on tokens, not on the parse: a second statement the parser
     # cannot read is still a second statement, and ';' inside strings and comments
     # is never a token.

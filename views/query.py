@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 import pyarrow as pa
 
 from . import catalog, guard
+from .complexity import MAX_QUERY_BYTES, check_size
 from .errors import NotFound
 from .parameters import bind_style, check_bound
 from .store import Store
@@ -41,20 +42,28 @@ def for_view(store: Store, name: str) -> Query:
     return Query.whole(name)
 
 
-def prepare(store: Store, sql: str) -> Query:
+def prepare(store: Store, sql: str, *, max_bytes: int = MAX_QUERY_BYTES) -> Query:
     """A client's SQL text, checked, with its parameters still to bind.
 
-    Refused with InvalidQuery unless it only reads `va_` views. Placeholders are
-    rewritten to the store's style first, so the text checked is the text run.
+    Refused with InvalidQuery unless it only reads `va_` views, or when longer
+    than `max_bytes` (--max-query-kb). Placeholders are rewritten to the store's
+    style first, so the text checked is the text run.
     """
+    check_size(sql, max_bytes)  # before anything reads the text, placeholders included
     text, count = bind_style(sql, store.backend)
-    guard.check_query(text, store.backend, catalog.view_names(store))
+    guard.check_query(text, store.backend, catalog.view_names(store), max_bytes=max_bytes)
     return Query(text, parameter_count=count)
 
 
-def for_sql(store: Store, sql: str, parameters: pa.RecordBatch | None = None) -> Query:
+def for_sql(
+    store: Store,
+    sql: str,
+    parameters: pa.RecordBatch | None = None,
+    *,
+    max_bytes: int = MAX_QUERY_BYTES,
+) -> Query:
     """A client's SQL text, checked, with exactly the parameters it takes."""
-    query = prepare(store, sql)
+    query = prepare(store, sql, max_bytes=max_bytes)
     check_bound(parameters, query.parameter_count)
     return replace(query, parameters=parameters)
 
@@ -64,11 +73,13 @@ def schema(store: Store, query: Query) -> pa.Schema:
 
 
 @contextlib.contextmanager
-def run(store: Store, query: Query) -> Iterator[pa.RecordBatchReader]:
+def run(
+    store: Store, query: Query, *, max_bytes: int = MAX_QUERY_BYTES
+) -> Iterator[pa.RecordBatchReader]:
     """Check `query` again and stream its result from the store."""
     if query.view:
         checked = for_view(store, query.view)
     else:
-        checked = for_sql(store, query.sql, query.parameters)
+        checked = for_sql(store, query.sql, query.parameters, max_bytes=max_bytes)
     with store.read(checked.sql, checked.parameters) as reader:
         yield reader

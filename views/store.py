@@ -223,7 +223,8 @@ class DuckDBStore:
     def schema(self, sql: str, parameters: pa.RecordBatch | None = None) -> pa.Schema:
         conn = self._connect()
         try:
-            with conn.cursor() as cursor:
+            # Some schemas are learnt only by running the query (see _schema).
+            with conn.cursor() as cursor, _deadline(cursor, self._timeout_s):
                 return _schema(cursor, sql, parameters, self.backend)
         finally:
             conn.close()

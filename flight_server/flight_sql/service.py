@@ -19,6 +19,7 @@ from flightdeck.views.parameters import check_bound, parameter_schema
 from google.protobuf.message import Message
 
 from .. import descriptors
+from ..limits import Slots
 from . import messages as pb
 from . import metadata, sql_info
 from .commands import pack, unpack
@@ -42,9 +43,14 @@ class FlightSqlService:
         put_events: Callable[[Iterable[pa.RecordBatch]], IngestResult],
         locations: list[str],
         max_batch_bytes: int,
+        query_slots: Slots,
+        max_query_bytes: int,
     ) -> None:
-        """`put_events` ingests event batches and returns what was accepted."""
+        """`put_events` ingests event batches and returns what was accepted;
+        `query_slots` bound the schemas that may run a query (--max-queries)."""
         self._store = store
+        self._query_slots = query_slots
+        self._max_query_bytes = max_query_bytes
         self._version = version
         self._put_events = put_events
         self._locations = locations
@@ -59,7 +65,7 @@ class FlightSqlService:
         query = self._query(command)
         if query is not None:
             ticket = descriptors.encode_ticket(query)
-            schema = queries.schema(self._store, query)
+            schema = self._schema(query)
         else:
             ticket = descriptors.encode_metadata_ticket(descriptor.command)
             schema = self._metadata_schema(command)
@@ -69,7 +75,7 @@ class FlightSqlService:
     def schema(self, command: Message) -> pa.Schema:
         query = self._query(command)
         if query is not None:
-            return queries.schema(self._store, query)
+            return self._schema(query)
         return self._metadata_schema(command)
 
     def metadata(self, ticket: descriptors.MetadataTicket) -> pa.Table:
@@ -79,13 +85,22 @@ class FlightSqlService:
         return self._metadata(command)
 
     def _query(self, command: Message) -> queries.Query | None:
+        limit = self._max_query_bytes
         if isinstance(command, pb.CommandStatementQuery):
             _no_transaction(command)
-            return queries.for_sql(self._store, command.query)
+            return queries.for_sql(self._store, command.query, max_bytes=limit)
         if isinstance(command, pb.CommandPreparedStatementQuery):
             handle = self._bindings.resolve(Handle.decode(command.prepared_statement_handle))
-            return queries.for_sql(self._store, handle.sql, handle.parameters)
+            return queries.for_sql(self._store, handle.sql, handle.parameters, max_bytes=limit)
         return None
+
+    def _schema(self, query: queries.Query) -> pa.Schema:
+        # DuckDB runs some queries to learn their schema: that takes a slot too.
+        with self._query_slots.take():
+            return queries.schema(self._store, query)
+
+    def _prepared(self, sql: str) -> queries.Query:
+        return queries.prepare(self._store, sql, max_bytes=self._max_query_bytes)
 
     def _metadata_schema(self, command: Message) -> pa.Schema:
         if isinstance(command, pb.CommandGetTables):
@@ -163,7 +178,7 @@ class FlightSqlService:
         self, handle: Handle, reader: flight.MetadataRecordBatchReader
     ) -> pb.DoPutPreparedStatementResult:
         parameters = descriptors.single_batch(reader)
-        check_bound(parameters, queries.prepare(self._store, handle.sql).parameter_count)
+        check_bound(parameters, self._prepared(handle.sql).parameter_count)
         bound = self._bindings.bind(handle, parameters)
         return pb.DoPutPreparedStatementResult(prepared_statement_handle=bound.encode())
 
@@ -185,14 +200,14 @@ class FlightSqlService:
         raise Unsupported(f"action {action_type!r}", "flightdeck serves " + _action_names())
 
     def _prepare(self, sql: str) -> pb.ActionCreatePreparedStatementResult:
-        query = queries.prepare(self._store, sql)
+        query = self._prepared(sql)
         result = pb.ActionCreatePreparedStatementResult(
             prepared_statement_handle=Handle.new(query.sql).encode(),
             parameter_schema=parameter_schema(query.parameter_count).serialize().to_pybytes(),
         )
         if query.parameter_count == 0:
             # With parameters the result types may depend on them: it comes with FlightInfo.
-            result.dataset_schema = queries.schema(self._store, query).serialize().to_pybytes()
+            result.dataset_schema = self._schema(query).serialize().to_pybytes()
         return result
 
 

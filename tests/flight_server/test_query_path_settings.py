@@ -1,0 +1,20 @@
+"""The query path's limits as settings: flag over environment over default."""
+
+from __future__ import annotations
+
+import argparse
+
+from flightdeck.flight_server.settings import add_arguments, build_settings
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_query_size_limit():
+    assert build_settings(_parse([]), {}).max_query_bytes == 256 * 1024
+    env = {"FLIGHTDECK_MAX_QUERY_KB": "64"}
+    assert build_settings(_parse([]), env).max_query_kb == 64
+    assert build_settings(_parse(["--max-query-kb", "8"]), env).max_query_bytes == 8 * 1024
