@@ -1,5 +1,9 @@
 """The `health` action: is the store answering, is NATS connected, which version, how long up.
 
+The store is probed through the same read path queries take (the PostgreSQL
+read pool included), and a server whose every query slot is taken says so:
+either way queries are being refused, and "ok" would be a lie.
+
 A load balancer or an operator asks this when something may be wrong, so it
 must answer even then: the store is probed with a trivial query on a thread
 of its own, waited for only `timeout` seconds, and a store that fails or does
@@ -19,6 +23,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 from flightdeck.views import Store
 
+from .limits import Slots
+
 __all__ = ["HEALTH_ACTION", "Health"]
 
 HEALTH_ACTION = (
@@ -36,9 +42,12 @@ class Health:
         nats_status: Callable[[], str] | None = None,
         *,
         timeout: float = 2.0,
+        query_slots: Slots | None = None,
     ) -> None:
-        """`nats_status` says "connected" or "disconnected"; None: this server has no NATS."""
+        """`nats_status` says "connected" or "disconnected"; None: this server has no NATS.
+        `query_slots`: while every one is taken, queries are refused, so health says so."""
         self._store = store
+        self._query_slots = query_slots
         self._version = version
         self._nats_status = nats_status
         self.timeout = timeout
@@ -49,11 +58,13 @@ class Health:
     def report(self) -> dict[str, object]:
         store = self._store_state()
         nats = self._nats_status() if self._nats_status is not None else "off"
-        healthy = store == "ok" and nats != "disconnected"
+        full = self._query_slots.exhausted() if self._query_slots is not None else None
+        healthy = store == "ok" and nats != "disconnected" and full is None
         return {
             "status": "ok" if healthy else "degraded",
             "backend": self._store.backend,
             "store": store,
+            "queries": full or "ok",
             "nats": nats,
             "version": self._version,
             "uptime_s": round(time.monotonic() - self._started, 3),

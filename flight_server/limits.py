@@ -21,6 +21,8 @@ class Slots:
         self._limit = limit
         self._what = what
         self._flag = flag
+        self._lock = threading.Lock()
+        self._taken = 0
 
     @contextlib.contextmanager
     def take(self) -> Iterator[None]:
@@ -29,7 +31,18 @@ class Slots:
                 f"too many concurrent {self._what}: the limit is {self._limit} "
                 f"({self._flag}); retry shortly"
             )
+        with self._lock:
+            self._taken += 1
         try:
             yield
         finally:
+            with self._lock:
+                self._taken -= 1
             self._free.release()
+
+    def exhausted(self) -> str | None:
+        """Why the next call would be refused, or None while a slot is free."""
+        with self._lock:
+            if self._taken < self._limit:
+                return None
+        return f"all {self._limit} slots for {self._what} are in use ({self._flag})"

@@ -86,7 +86,9 @@ class FlightdeckServer(flight.FlightServerBase):
             max_query_bytes=settings.max_query_bytes,
         )
         self._metrics = metrics
-        self._health = Health(store, version("flightdeck"), nats_status)
+        self._health = Health(
+            store, version("flightdeck"), nats_status, query_slots=self._query_slots
+        )
 
     def list_flights(
         self, context: flight.ServerCallContext, criteria: bytes
@@ -131,7 +133,11 @@ class FlightdeckServer(flight.FlightServerBase):
             run = queries.run(self.store, query, max_bytes=self.settings.max_query_bytes)
             opened = _limited(self._query_slots, run)
             return streaming.stream(
-                context, opened, self.settings.batch_rows, self.settings.batch_bytes
+                context,
+                opened,
+                self.settings.batch_rows,
+                self.settings.batch_bytes,
+                self.settings.stream_idle_timeout,
             )
 
     def do_put(

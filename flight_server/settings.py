@@ -23,6 +23,8 @@ ENVIRONMENT = {
     "views_dir": "FLIGHTDECK_VIEWS_DIR",
     "query_timeout": "FLIGHTDECK_QUERY_TIMEOUT",
     "pool_size": "FLIGHTDECK_POOL_SIZE",
+    "pool_timeout": "FLIGHTDECK_POOL_TIMEOUT",
+    "stream_idle_timeout": "FLIGHTDECK_STREAM_IDLE_TIMEOUT",
     "duckdb_memory_limit": "FLIGHTDECK_DUCKDB_MEMORY_LIMIT",
     "advertise": "FLIGHTDECK_ADVERTISE",
     "ingest_batch": "FLIGHTDECK_INGEST_BATCH",
@@ -57,6 +59,10 @@ class Settings:
     views_dir: tuple[Path, ...] = field(default=())  # extra folders of va_*.sql files
     query_timeout: float = 300.0  # seconds a query may run in the store
     pool_size: int = 8  # PostgreSQL connections per pool
+    pool_timeout: float = 10.0  # seconds a request waits for a free PostgreSQL connection
+    # Seconds a result stream waits for its client to take the next batch, then is
+    # cancelled: shorter than query_timeout, as an idle stream holds a slot and a connection.
+    stream_idle_timeout: float = 30.0
     duckdb_memory_limit: str | None = None  # DuckDB's buffer pool, e.g. "2GB"; None: DuckDB's
     batch_rows: int = 65_536  # rows per Flight message, at most
     batch_bytes: int = (
@@ -129,6 +135,7 @@ class Settings:
             data_dir=self.data_dir,
             statement_timeout_s=self.query_timeout,
             pool_size=self.pool_size,
+            pool_timeout_s=self.pool_timeout,
             duckdb_memory_limit=self.duckdb_memory_limit,
         )
 
@@ -203,7 +210,18 @@ def add_arguments(
             help="KB of SQL text per query; longer text is refused unread (default 256)",
         )
         limits.add_argument(
+            "--stream-idle-timeout",
+            type=float,
+            help="seconds a query stream waits for its client to read on before it is "
+            "cancelled and its slot freed (default 30)",
+        )
+        limits.add_argument(
             "--pool-size", type=int, help="PostgreSQL connections per pool (default 8)"
+        )
+        limits.add_argument(
+            "--pool-timeout",
+            type=float,
+            help="seconds a request waits for a free PostgreSQL connection (default 10)",
         )
         limits.add_argument(
             "--duckdb-memory-limit",

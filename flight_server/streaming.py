@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.flight as flight
 
 from .errors import flight_errors
-from .read_ahead import ReadAhead
+from .read_ahead import ReadAhead, Stalled
 
 __all__ = ["rebatch", "stream"]
 
@@ -61,25 +61,52 @@ def stream(
     opened: contextlib.AbstractContextManager[pa.RecordBatchReader],
     max_rows: int,
     max_bytes: int,
+    idle_timeout: float,
 ) -> flight.GeneratorStream:
     """A DoGet stream over an opened store reader, closed (and cancelled) when done.
 
     The reader is opened here, so a bad query fails the call itself; its batches
-    are then read and regrouped on a helper thread, which closes the reader.
+    are then read and regrouped on a helper thread, which closes the reader. A
+    client that takes no batch for `idle_timeout` seconds (--stream-idle-timeout)
+    loses the stream, and with it the query slot and the store connection.
     """
     exits = contextlib.ExitStack()
     reader = exits.enter_context(opened)
-    ahead = ReadAhead(rebatch(reader, max_rows, max_bytes), exits.close, name="doget-read-ahead")
+
+    def finish(ended: bool) -> None:
+        if ended:
+            exits.close()
+        else:  # an error, not a clean exit, so the store cancels the query
+            exits.__exit__(_Abandoned, _Abandoned(), None)
+
+    ahead = ReadAhead(
+        rebatch(reader, max_rows, max_bytes),
+        finish,
+        name="doget-read-ahead",
+        idle_timeout=idle_timeout,
+        cancelled=context.is_cancelled,
+    )
 
     def batches() -> Iterator[pa.RecordBatch]:
         with flight_errors("DoGet"):
-            for batch in ahead:
-                if context.is_cancelled():
-                    return  # stopping the read-ahead cancels the backend query
-                yield batch
+            try:
+                for batch in ahead:
+                    if context.is_cancelled():
+                        return  # stopping the read-ahead cancels the backend query
+                    yield batch
+            except Stalled as stalled:
+                raise flight.FlightTimedOutError(
+                    f"the stream was cancelled: the client read nothing for {stalled.seconds:g} s "
+                    "(--stream-idle-timeout), so its query slot and connection were given back; "
+                    "read results as they arrive, or run the query again"
+                ) from None
 
     generator = batches()
     # A stream the client abandons before its first batch never runs the
     # generator's body; the finalizer still stops the read-ahead.
     weakref.finalize(generator, ahead.stop)
     return flight.GeneratorStream(reader.schema, generator)
+
+
+class _Abandoned(Exception):
+    """Thrown into the store's reader when a stream ends before its result does."""

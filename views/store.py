@@ -33,6 +33,7 @@ class StoreOptions:
     data_dir: Path = Path("flightdeck-data")
     statement_timeout_s: float = 300.0
     pool_size: int = 8
+    pool_timeout_s: float = 10.0  # a request waits this long for a free connection
     duckdb_memory_limit: str | None = None  # None: DuckDB's default, 80 % of RAM
 
 
@@ -288,16 +289,30 @@ def _deadline(cursor: dbapi.Cursor, seconds: float) -> Iterator[None]:
 
 
 class _Pool:
-    """A small LIFO pool of PostgreSQL connections, each used by one request at a time."""
+    """A small LIFO pool of PostgreSQL connections, each used by one request at a time.
 
-    def __init__(self, factory, size: int) -> None:
+    A request waits at most `wait_s` for a connection, then is refused as
+    unavailable: waiting forever would let a few stuck requests freeze the rest.
+    """
+
+    def __init__(self, factory, size: int, name: str, wait_s: float) -> None:
         self._factory = factory
         self._idle: queue.LifoQueue[dbapi.Connection] = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(size)
+        self._size = size
+        self._name = name
+        self._wait_s = wait_s
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[dbapi.Connection]:
-        self._slots.acquire()
+        if not self._slots.acquire(timeout=self._wait_s):
+            raise BackendError(
+                "postgresql",
+                f"no free connection in the {self._name} pool: all {self._size} stayed in use "
+                f"for {self._wait_s:g} s (the pool is sized by --pool-size; --pool-timeout "
+                "sets the wait); retry shortly",
+                "unavailable",
+            )
         conn = None
         try:
             conn = self._take()
@@ -363,8 +378,11 @@ class PostgresStore:
         self._uri = uri
         self._pg = pg
         self._timeout_ms = int(options.statement_timeout_s * 1000)
-        self._readers = _Pool(self._read_connection, options.pool_size)
-        self._writers = _Pool(self._write_connection, max(2, options.pool_size // 2))
+        wait_s = options.pool_timeout_s
+        self._readers = _Pool(self._read_connection, options.pool_size, "read", wait_s)
+        self._writers = _Pool(
+            self._write_connection, max(2, options.pool_size // 2), "write", wait_s
+        )
         with self._readers.connection():  # fail fast with the backend's reason
             pass
 

@@ -18,3 +18,13 @@ def test_query_size_limit():
     env = {"FLIGHTDECK_MAX_QUERY_KB": "64"}
     assert build_settings(_parse([]), env).max_query_kb == 64
     assert build_settings(_parse(["--max-query-kb", "8"]), env).max_query_bytes == 8 * 1024
+
+
+def test_stream_idle_and_pool_timeouts():
+    s = build_settings(_parse([]), {})
+    assert (s.stream_idle_timeout, s.pool_timeout) == (30.0, 10.0)
+    assert s.stream_idle_timeout < s.query_timeout  # an idle stream is freed before a slow query
+    env = {"FLIGHTDECK_STREAM_IDLE_TIMEOUT": "12", "FLIGHTDECK_POOL_TIMEOUT": "3"}
+    s = build_settings(_parse(["--pool-timeout", "0.5"]), env)
+    assert (s.stream_idle_timeout, s.pool_timeout) == (12.0, 0.5)
+    assert s.store_options().pool_timeout_s == 0.5
