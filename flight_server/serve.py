@@ -14,6 +14,7 @@ import threading
 
 from flightdeck.views import Store, migrations, open_store, view_names
 
+from .auth import Authenticator
 from .background import Background
 from .metrics import Metrics
 from .nats_process import NatsProcess
@@ -113,7 +114,14 @@ def _metrics(settings: Settings, stack: contextlib.ExitStack) -> Metrics | None:
     if settings.metrics_port is None:
         return None
     metrics = Metrics()
-    endpoint = metrics.serve(settings.host, settings.metrics_port)
+    # With auth on, a scrape authenticates like a Flight call, by its own reader of the file.
+    guard = Authenticator(settings.auth_file) if settings.auth_file else None
+    endpoint = metrics.serve(settings.metrics_host, settings.metrics_port, guard)
+    if settings.metrics_host != settings.host:
+        log.warning(
+            "metrics on loopback, not %s: without --auth-file they are public only with --insecure",
+            settings.host,
+        )
     stack.callback(endpoint.close)
     log.info("metrics location=%s", endpoint.url)
     return metrics

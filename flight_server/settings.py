@@ -103,6 +103,15 @@ class Settings:
             "(see `flightdeck auth --help`), or --insecure if this network is trusted"
         )
 
+    @property
+    def metrics_host(self) -> str:
+        """Where /metrics listens: beside Flight where Flight may listen (loopback, or
+        with auth, which then guards the scrape too, or --insecure); else loopback,
+        as for `flightdeck ingest`, which has no Flight listener to refuse."""
+        if self.auth_file or self.loopback or self.insecure:
+            return self.host
+        return "127.0.0.1"
+
     def tls_options(self) -> dict:
         """FlightServerBase's TLS arguments: none, server TLS, or mutual TLS."""
         if not self.tls_cert:
