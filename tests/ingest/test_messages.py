@@ -7,6 +7,8 @@ paths end to end with a real nats-server and both stores.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pyarrow as pa
 import pytest
@@ -168,3 +170,25 @@ def test_arrow_payloads_mix_with_json_ones():
         (3, "nats:EVENTS:4"),
     ]
     assert [r.index for r in decoded.rejected] == [2]
+
+
+_DECODE_ONE = """
+import sys
+from flightdeck.ingest.messages import Payload, decode
+good = b'{"session_id": "s", "page_url": "/a", "timestamp": "2024-01-15T10:00:00Z"}'
+deep = good[:-1] + b', "properties": {"a": ' + b"[" * 50_000 + b"]" * 50_000 + b"}}"
+decoded = decode([Payload(good, None, "1"), Payload(deep, None, "2"), Payload(good, None, "3")])
+print(decoded.owners, [(r.index, r.reason) for r in decoded.rejected])
+"""
+
+
+def test_deeply_nested_json_is_rejected_not_a_crash():
+    # Arrow's JSON reader overflowed the stack and the process died (the server,
+    # under NATS, again on every redelivery); in a subprocess so the suite survives.
+    done = subprocess.run(
+        [sys.executable, "-c", _DECODE_ONE], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert (
+        done.stdout.strip() == "[0, 2] [(1, 'not JSON that can be read back: nested too deeply')]"
+    )
