@@ -66,6 +66,16 @@ def test_migrate_status_apply_and_dry_run(backend, db_url, tmp_path):
     assert "applied " not in again.stdout and "up to date" in again.stdout
 
 
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_serve_refuses_a_reader_url_that_can_do_more_than_read_views(db_url, tmp_path):
+    # The operator's own (superuser, table-owning) URL given as the reader's.
+    proc = _run(["serve", "--db", db_url, "--port", "0", "--db-read-url", db_url], tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("flightdeck:")]
+    assert "reader role 'postgres'" in line and "is a superuser" in line, line
+    assert "tb_pageview_event" in line and "README" in line, line
+
+
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_serve_answers_queries_and_stops_cleanly(backend, db_url, tmp_path, stop):
     with _running(["serve", "--port", "0", *_store_flags(backend, db_url)], tmp_path) as proc:

@@ -339,3 +339,22 @@ def test_a_too_powerful_reader_url_stops_the_start(store, db_url: str, tmp_path,
         "member": "pg_read_server_files",
     }[power]
     assert err.value.role == role and expected in str(err.value), str(err.value)
+
+
+def test_login_and_session_options_keep_the_rest_of_the_url() -> None:
+    from flightdeck.views import reader_role
+
+    url = "postgresql://admin:secret@db.example:5433/app?sslmode=require&user=admin"
+    login = reader_role._with_login(url, "flightdeck_reader_app", "p/w+=")
+    assert (
+        login
+        == "postgresql://flightdeck_reader_app:p%2Fw%2B%3D@db.example:5433/app?sslmode=require"
+    )
+    assert reader_role.url_user(login) == "flightdeck_reader_app"
+    session = reader_role.with_session(login + "&options=-c%20work_mem%3D8MB", 1500)
+    assert session.startswith("postgresql://flightdeck_reader_app:p%2Fw%2B%3D@db.example:5433/app?")
+    assert "sslmode=require" in session
+    assert (
+        "options=-c%20work_mem%3D8MB%20-c%20default_transaction_read_only%3Don"
+        "%20-c%20statement_timeout%3D1500" in session
+    )
