@@ -97,6 +97,10 @@ def _migrated_store(settings: Settings, stack: contextlib.ExitStack) -> Store:
     found = migrations.load_migrations(store.backend, settings.views_dir)
     for m in migrations.apply(store, found):
         log.info("migration applied phase=%s name=%s", m.phase, m.name)
+    # On PostgreSQL queries log in as the reader role, set up on the first read:
+    # read once now, so a missing or too powerful role stops the start, saying why.
+    with store.read("SELECT 1 AS ok") as reader:
+        reader.read_all()
     return store
 
 

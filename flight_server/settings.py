@@ -17,6 +17,7 @@ ENVIRONMENT = {
     "host": "FLIGHTDECK_HOST",
     "port": "FLIGHTDECK_PORT",
     "db": "FLIGHTDECK_DB",
+    "db_read_url": "FLIGHTDECK_DB_READ_URL",
     "data_dir": "FLIGHTDECK_DATA_DIR",
     "nats": "NATS_URL",
     "nats_creds": "NATS_CREDS",
@@ -50,6 +51,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8815
     db: str | None = None  # None: the embedded DuckDB file under data_dir
+    db_read_url: str | None = None  # PostgreSQL: an operator-made reader role; None: our own
     data_dir: Path = Path("flightdeck-data")
     nats: str | None = None  # None: start an embedded nats-server under data_dir
     nats_creds: Path | None = None  # a NATS .creds file (JWT + NKey) for --nats
@@ -133,6 +135,7 @@ class Settings:
             statement_timeout_s=self.query_timeout,
             pool_size=self.pool_size,
             duckdb_memory_limit=self.duckdb_memory_limit,
+            read_db=self.db_read_url,
         )
 
 
@@ -150,6 +153,11 @@ def add_arguments(
     """
     store = parser.add_argument_group("store")
     store.add_argument("--db", help="postgresql://… or a DuckDB file path [env FLIGHTDECK_DB]")
+    store.add_argument(
+        "--db-read-url",
+        help="postgresql://… of a reader role you created, for queries (default: the server "
+        "creates one) [env FLIGHTDECK_DB_READ_URL]",
+    )
     store.add_argument(
         "--data-dir", type=Path, help="embedded data folder (default ./flightdeck-data)"
     )

@@ -55,14 +55,15 @@ _WRITE_NODES: tuple[type[exp.Expression], ...] = tuple(
 _TABLE_FUNCTIONS = frozenset({"generate_series", "range", "unnest"})
 _TABLE_FUNCTION_CLASSES = (exp.GenerateSeries, exp.Unnest)
 
-# Functions that reach files, the network, settings, sequences or the server, or
-# run SQL text of their own (query(), query_to_xml(), ts_stat()) and so would read
-# around the va_ rule. PostgreSQL's pg_ functions are refused as a family.
+# Functions that reach files, the network, settings, sequences or the server, take
+# locks, write large objects, or run SQL text of their own (query(), query_to_xml(),
+# ts_stat()) and so would read around the va_ rule. Families go by prefix:
+# PostgreSQL's pg_ functions (advisory locks among them), lo_ large objects.
 _FORBIDDEN_PREFIXES = (
     "read_", "parquet_", "iceberg_", "delta_", "sqlite_", "postgres_", "mysql_", "pg_",
     "lo_", "dblink", "txid_", "duckdb_", "pragma_", "http_", "query", "table_to_",
     "cursor_to_", "schema_to_", "database_to_", "json_execute", "arrow_scan", "st_read",
-    "brin_", "binary_upgrade_", "ducklake_", "start_ui", "stop_ui",
+    "brin_", "binary_upgrade_", "ducklake_", "start_ui", "stop_ui", "bt_index_",
 )  # fmt: skip
 _FORBIDDEN_NAMES = frozenset(
     {
@@ -70,7 +71,8 @@ _FORBIDDEN_NAMES = frozenset(
         "setval", "currval", "lastval", "checkpoint", "force_checkpoint",
         "load_extension", "ts_stat", "ts_rewrite", "gin_clean_pending_list",
         "which_secret", "dbgen", "dsdgen", "from_substrait", "from_substrait_json",
-        "get_substrait", "get_substrait_json",
+        "get_substrait", "get_substrait_json", "lowrite", "loread", "verify_heapam",
+        "get_raw_page",
     }
 )  # fmt: skip
 _ALLOWED_FUNCTIONS = frozenset({"pg_typeof"})
@@ -96,6 +98,8 @@ def check_query(sql: str, dialect: str, known_views: Collection[str]) -> None:
     _check_read_only(statement, tokens)
     _check_unicode_names(tokens)
     _check_functions(statement, tokens)
+    if read == "postgres":
+        _check_field_selections(statement)
     _check_string_tables(statement, sql)
     _check_tables(normalize_identifiers(statement, dialect=read), read, frozenset(known_views))
 
@@ -226,15 +230,37 @@ def _check_functions(statement: exp.Expression, tokens: list[Token]) -> None:
                 f"table function {name!r} is not allowed in FROM; only "
                 f"{', '.join(sorted(_TABLE_FUNCTIONS))} may be used there",
             )
-    # PostgreSQL reads t.f as f(t) when f takes a whole row: a call with no parentheses.
+    # PostgreSQL reads t.f as f(t) when f takes one argument (a whole row, or a
+    # column's value in t.c.f): a call with no parentheses. Only the first part of a
+    # name is never a call.
     for column in statement.find_all(exp.Column):
-        if column.table:
-            _refuse_forbidden(column.name.lower())
+        for part in column.parts[1:]:
+            _refuse_forbidden(part.name.lower())
     # sqlglot keeps the name as written only for functions it does not know; for the
     # ones it knows it keeps its own canonical name. The database resolves the name
     # as written, so check every name that is followed by '(' as well.
     for name in _called_names(tokens):
         _refuse_forbidden(name)
+
+
+def _check_field_selections(statement: exp.Expression) -> None:
+    # PostgreSQL reads (x).f as f(x) for any one-argument function f, whatever x is:
+    # a literal, a cast, a subquery, a call, a row. Whether `.f` is a field or a call
+    # depends on x's type and on which functions exist, which the guard cannot know,
+    # so field selection on anything but a plain column name is refused outright
+    # (schema-qualified calls such as pg_catalog.f(x) parse the same way).
+    for dot in statement.find_all(exp.Dot):
+        if isinstance(dot.parent, exp.DataType):
+            continue  # a schema-qualified type name in a cast, not a value
+        field = dot.expression
+        name = field.name if isinstance(field, exp.Identifier) else field.sql("postgres")
+        _refuse_forbidden(name.lower())
+        raise InvalidQuery(
+            "unverifiable",
+            f"field selection {_short(dot.sql('postgres'), 80)!r} (.{name} on an expression) "
+            "is not accepted on PostgreSQL: it may call the function "
+            f"{name!r} on the value; select columns by name instead",
+        )
 
 
 def _function_name(func: exp.Func) -> str:

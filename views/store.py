@@ -1,7 +1,9 @@
 """ADBC connections to the store: an embedded DuckDB file or PostgreSQL.
 
-The rest of flightdeck sees one small interface: `read()` streams a query's
-result as a RecordBatchReader on a read-only connection, `write()` lends a
+The rest of flightdeck sees one small interface: `read()` streams a client
+query's result as a RecordBatchReader on a read-only connection (on PostgreSQL,
+logged in as the least-privilege reader role), `read_internal()` does the same
+for flightdeck's own queries of its tables and catalogs, `write()` lends a
 transactional connection, `schema()` describes a query without running it.
 """
 
@@ -19,6 +21,7 @@ import adbc_driver_manager
 import adbc_driver_manager.dbapi as dbapi
 import pyarrow as pa
 
+from . import reader_role
 from .conform import conform_batch, conform_schema
 from .errors import BackendError
 
@@ -34,6 +37,7 @@ class StoreOptions:
     statement_timeout_s: float = 300.0
     pool_size: int = 8
     duckdb_memory_limit: str | None = None  # None: DuckDB's default, 80 % of RAM
+    read_db: str | None = None  # postgresql://… of an operator-made reader role; None: ours
 
 
 class Store(Protocol):
@@ -42,6 +46,9 @@ class Store(Protocol):
 
     def read(
         self, sql: str, parameters: pa.RecordBatch | None = None
+    ) -> contextlib.AbstractContextManager[pa.RecordBatchReader]: ...
+    def read_internal(
+        self, sql: str
     ) -> contextlib.AbstractContextManager[pa.RecordBatchReader]: ...
     def schema(self, sql: str, parameters: pa.RecordBatch | None = None) -> pa.Schema: ...
     def write(
@@ -220,6 +227,16 @@ class DuckDBStore:
         finally:
             conn.close()
 
+    @contextlib.contextmanager
+    def read_internal(self, sql: str) -> Iterator[pa.RecordBatchReader]:
+        """flightdeck's own query of its tables and catalogs; never a client's text."""
+        conn = self._connect()
+        try:
+            with conn.cursor() as cursor, _deadline(cursor, self._timeout_s):
+                yield from _stream(cursor, sql, None, self.backend)
+        finally:
+            conn.close()
+
     def schema(self, sql: str, parameters: pa.RecordBatch | None = None) -> pa.Schema:
         conn = self._connect()
         try:
@@ -289,8 +306,9 @@ def _deadline(cursor: dbapi.Cursor, seconds: float) -> Iterator[None]:
 class _Pool:
     """A small LIFO pool of PostgreSQL connections, each used by one request at a time."""
 
-    def __init__(self, factory, size: int) -> None:
+    def __init__(self, factory, size: int, reset=None) -> None:
         self._factory = factory
+        self._reset = reset  # run before a used connection goes back; False: close it
         self._idle: queue.LifoQueue[dbapi.Connection] = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(size)
 
@@ -311,7 +329,10 @@ class _Pool:
             raise
         finally:
             if conn is not None:
-                self._idle.put(conn)
+                if self._reset is None or self._reset(conn):
+                    self._idle.put(conn)
+                else:
+                    _close_quietly(conn)
             self._slots.release()
 
     def _take(self) -> dbapi.Connection:
@@ -346,11 +367,25 @@ def _close_quietly(conn: dbapi.Connection) -> None:
         conn.close()
 
 
+def _discard_session(conn: dbapi.Connection) -> bool:
+    """Undo whatever a query did to its session (settings, advisory locks, prepared
+    statements, temp tables) before the connection serves another. A connection
+    left inside a transaction block cannot be reset: the pool closes it."""
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("DISCARD ALL")
+        return True
+    except Exception:
+        return False
+
+
 class PostgresStore:
     """PostgreSQL through adbc-driver-postgresql, with separate read and write pools.
 
-    Read connections are read-only at the session level with a statement
-    timeout, so every query runs in a read-only transaction that cannot hang.
+    Read connections log in as the least-privilege reader role (reader_role.py),
+    read-only with a statement timeout set at login, so every query runs in a
+    read-only transaction that cannot hang; the session is discarded after each
+    query. Write connections use the --db URL, which owns the tables.
     """
 
     backend = "postgresql"
@@ -360,20 +395,47 @@ class PostgresStore:
         import adbc_driver_postgresql.dbapi as pg
 
         self._uri = uri
+        self._read_db = options.read_db
+        self._read_uri: str | None = None  # set up on the first read, after migrations
+        self._read_setup = threading.Lock()
         self._pg = pg
         self._timeout_ms = int(options.statement_timeout_s * 1000)
-        self._readers = _Pool(self._read_connection, options.pool_size)
+        self._readers = _Pool(self._read_connection, options.pool_size, _discard_session)
         self._writers = _Pool(self._write_connection, max(2, options.pool_size // 2))
-        with self._readers.connection():  # fail fast with the backend's reason
+        with self._writers.connection():  # fail fast with the backend's reason
             pass
 
+    def _reader_uri(self) -> str:
+        # The reader role and its grants come from migrations, which run after the
+        # store opens: set the login up on first use (`serve` reads once at start).
+        with self._read_setup:
+            if self._read_uri is None:
+                with self._writers.connection() as owner, _backend_errors(self.backend):
+                    try:
+                        login = reader_role.reader_url(
+                            owner, self._uri, self._read_db, self.schema_name
+                        )
+                    except BaseException:
+                        owner.rollback()
+                        raise
+                uri = reader_role.with_session(login, self._timeout_ms)
+                conn = self._connect_reader(uri)
+                try:
+                    reader_role.check_reader(conn, self.schema_name)
+                finally:
+                    conn.close()
+                self._read_uri = uri
+            return self._read_uri
+
+    def _connect_reader(self, uri: str) -> dbapi.Connection:
+        try:
+            return self._pg.connect(uri, autocommit=True)
+        except (dbapi.Error, adbc_driver_manager.Error) as exc:
+            role = reader_role.url_user(uri)
+            raise reader_role.ReaderRoleError(role, f"cannot log in: {_reason(exc)}") from exc
+
     def _read_connection(self) -> dbapi.Connection:
-        with _backend_errors(self.backend):
-            conn = self._pg.connect(self._uri, autocommit=True)
-            with conn.cursor() as cursor:
-                cursor.execute("SET default_transaction_read_only = on")
-                cursor.execute(f"SET statement_timeout = {self._timeout_ms}")
-            return conn
+        return self._connect_reader(self._reader_uri())
 
     def _write_connection(self) -> dbapi.Connection:
         with _backend_errors(self.backend):
@@ -385,6 +447,18 @@ class PostgresStore:
     ) -> Iterator[pa.RecordBatchReader]:
         with self._readers.connection() as conn, conn.cursor() as cursor:
             yield from _stream(cursor, sql, parameters, self.backend)
+
+    @contextlib.contextmanager
+    def read_internal(self, sql: str) -> Iterator[pa.RecordBatchReader]:
+        """flightdeck's own query of its tables and catalogs, as the owner; never a
+        client's text. Rolled back after: it writes nothing."""
+        with self._writers.connection() as conn:
+            try:
+                with conn.cursor() as cursor:
+                    yield from _stream(cursor, sql, None, self.backend)
+            finally:
+                with contextlib.suppress(Exception):
+                    conn.rollback()
 
     def schema(self, sql: str, parameters: pa.RecordBatch | None = None) -> pa.Schema:
         with self._readers.connection() as conn, conn.cursor() as cursor:

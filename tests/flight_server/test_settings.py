@@ -60,3 +60,12 @@ def test_ingest_and_retention_settings():
     env = {"FLIGHTDECK_INGEST_BATCH": "200", "FLIGHTDECK_RAW_RETENTION_DAYS": "0"}
     s = build_settings(_parse(["--ingest-wait-ms", "20", "--raw-retention-days", "30"]), env)
     assert (s.ingest_batch, s.ingest_wait_ms, s.raw_retention_days) == (200, 20, 30)
+
+
+def test_reader_url_reaches_the_store():
+    env = {"FLIGHTDECK_DB_READ_URL": "postgresql://reader:pw@env/db"}
+    s = build_settings(_parse([]), env)
+    assert s.store_options().read_db == "postgresql://reader:pw@env/db"
+    s = build_settings(_parse(["--db-read-url", "postgresql://reader:pw@flag/db"]), env)
+    assert s.store_options().read_db == "postgresql://reader:pw@flag/db"
+    assert build_settings(_parse([]), {}).store_options().read_db is None

@@ -504,3 +504,96 @@ def test_scope_analysis_failure_refuses(monkeypatch: pytest.MonkeyPatch) -> None
 def test_unknown_dialect_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="sqlite"):
         check_query("SELECT 1", "sqlite", KNOWN_VIEWS)
+
+
+# PostgreSQL reads `(x).f` and `x.f` as the call f(x) when f takes one argument, so a
+# forbidden function can be reached with no '(' after its name. Every shape of value
+# a field can be selected from: literal, cast, subquery, function result, row
+# constructor, parameter, column and whole row; and every clause it can sit in.
+FIELD_SELECTIONS = [
+    "SELECT ('/etc/passwd'::text).{f} AS f",
+    "SELECT (CAST('/etc' AS text)).{f}",
+    "SELECT ((SELECT 'x')).{f}",
+    "SELECT (lower('x')).{f}",
+    "SELECT (ROW('x')).{f}",
+    "SELECT (('x')).{f}",
+    "SELECT ('x')  .  {f}",
+    "SELECT ('x').\"{f}\"",
+    "SELECT ('/etc'::text).{f}[1]",
+    "SELECT (1::bigint).{f}",
+    "SELECT ($1).{f}",
+    "SELECT (e.page_url).{f} FROM va_pageview_event AS e",
+    "SELECT (e).{f} FROM va_pageview_event AS e",
+    "SELECT e.page_url.{f} FROM va_pageview_event AS e",
+    "SELECT e.{f}.x FROM va_pageview_event AS e",
+    "SELECT public.va_pageview_event.page_url.{f} FROM public.va_pageview_event",
+    "SELECT * FROM va_pageview_event WHERE ('x'::text).{f} IS NOT NULL",
+    "SELECT page_url FROM va_pageview_event ORDER BY (page_url).{f}",
+    "WITH c AS (SELECT ('x'::text).{f} AS v) SELECT v FROM c",
+    "SELECT count(*) FROM va_pageview_event GROUP BY page_url HAVING max((page_url).{f}) > ''",
+]
+
+# What the issue reached that way, and the families it belongs to: files, settings,
+# SQL run from text, locks (advisory ones included), large objects, the network.
+FIELD_SELECTED_FUNCTIONS = [
+    "pg_read_file", "pg_read_binary_file", "pg_ls_dir", "pg_stat_file", "current_setting",
+    "set_config", "ts_stat", "query_to_xml", "lo_from_bytea", "lo_export", "lo_import",
+    "lo_get", "lowrite", "loread", "pg_advisory_lock", "pg_advisory_xact_lock",
+    "pg_try_advisory_lock", "pg_advisory_lock_shared", "dblink", "txid_current", "nextval",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", FIELD_SELECTED_FUNCTIONS)
+@pytest.mark.parametrize("shape", FIELD_SELECTIONS)
+def test_functional_notation_is_refused_in_postgresql(shape: str, name: str) -> None:
+    sql = shape.format(f=name)
+    error = _refusal(sql, "postgresql")
+    assert error.rule in ("forbidden-function", "unverifiable"), (sql, error)
+    assert name in error.detail, (sql, error.detail)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT (ROW(1, 2)).f1",
+        "SELECT ((SELECT e FROM va_pageview_event AS e LIMIT 1)).page_url",
+        "SELECT (e).page_url FROM va_pageview_event AS e",
+        "SELECT (va_pageview_event.*).page_url FROM va_pageview_event",
+        "SELECT ('x'::text).my_own_function",
+        "SELECT (array['a'])[1].x",
+    ],
+)
+def test_field_selection_on_an_expression_is_unverifiable_in_postgresql(sql: str) -> None:
+    # Whether `.name` is a field or a call depends on the value's type and on which
+    # one-argument functions exist, which the guard cannot know: refuse them all.
+    error = _refusal(sql, "postgresql")
+    assert error.rule == "unverifiable", (sql, error)
+    assert "field" in error.detail
+
+
+def test_qualified_columns_stay_allowed_in_postgresql() -> None:
+    for sql in (
+        "SELECT e.page_url FROM va_pageview_event AS e",
+        "SELECT va_pageview_event.page_url FROM va_pageview_event",
+        "SELECT public.va_pageview_event.page_url FROM public.va_pageview_event",
+    ):
+        check_query(sql, "postgresql", KNOWN_VIEWS)
+
+
+# Functions that take locks, write large objects or change settings: refused as a
+# family (by prefix), whether or not they are listed one by one.
+LOCK_WRITE_SETTING_CALLS = [
+    "pg_advisory_lock", "pg_advisory_lock_shared", "pg_advisory_xact_lock",
+    "pg_advisory_xact_lock_shared", "pg_try_advisory_lock", "pg_try_advisory_xact_lock",
+    "pg_advisory_unlock", "pg_advisory_unlock_all", "lo_from_bytea", "lo_create", "lo_creat",
+    "lo_put", "lo_open", "lo_truncate", "lowrite", "loread", "lo_unlink", "set_config",
+    "current_setting", "pg_reload_conf", "pg_logical_emit_message", "bt_index_check",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", LOCK_WRITE_SETTING_CALLS)
+@pytest.mark.parametrize("dialect", BOTH)
+def test_lock_large_object_and_setting_functions_are_refused(dialect: str, name: str) -> None:
+    for sql in (f"SELECT {name}(1)", f"SELECT * FROM va_pageview_event WHERE {name}(1) > 0"):
+        error = _refusal(sql, dialect)
+        assert (error.rule, name in error.detail) == ("forbidden-function", True), sql

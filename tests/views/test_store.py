@@ -6,7 +6,7 @@ import threading
 
 import pyarrow as pa
 import pytest
-from flightdeck.views import BackendError, StoreOptions, open_store
+from flightdeck.views import BackendError, StoreOptions, migrations, open_store
 
 
 def test_read_streams_conformed_types(store):
@@ -90,6 +90,7 @@ def test_statement_timeout(db_url, backend, tmp_path):
     }[backend]
     store = open_store(StoreOptions(db=db_url, data_dir=tmp_path, statement_timeout_s=0.3))
     try:
+        migrations.apply(store, migrations.load_migrations(store.backend))  # the reader role
         with pytest.raises(BackendError) as err:
             with store.read(slow) as reader:
                 reader.read_all()
