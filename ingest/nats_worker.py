@@ -6,12 +6,20 @@ nats-py and one commit per event would be slower still. Acks go out only after
 the commit: a crash in between redelivers, and the event ids derived from the
 stream sequence make the redelivery a duplicate. A message that can never be
 ingested is published to the dead-letter subject with its reason, then acked.
+
+Memory is bounded by decoded sizes (`messages.py`): a message over
+--max-message-mb is dead-lettered unread, and a fetched batch is committed in
+parts of at most --ingest-batch-mb. A message the worker died holding twice is
+handled alone (`attempts.py`); one that it died handling alone is dead-lettered
+once delivered more than --max-deliveries times, so it cannot crash-loop the
+worker nor take its neighbours with it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,10 +29,11 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from .attempts import Attempts
 from .errors import InvalidBatch
-from .messages import Decoded, Payload, decode
+from .messages import Decoded, Limits, Payload, decode
 from .pipeline import IngestResult, ingest
-from .pull import Puller, stream_sequence
+from .pull import Puller, delivery_count, stream_sequence
 from .streams import DEAD_SUBJECT, EVENT_SUBJECT, EVENTS, ensure_consumer, ensure_stream
 
 __all__ = ["DURABLE", "IngestWorker", "WorkerOptions"]
@@ -34,6 +43,10 @@ log = logging.getLogger("flightdeck.ingest-worker")
 DURABLE = "flightdeck-ingest"
 _REASON_MAX = 500
 _IN_HAND = 4  # batches unacked at once: fetched ahead, decoded, committing, and slack
+# Deliveries, not counting our own naks, from which a message is handled alone: one
+# death is more often a deploy or a kill than the message; two in a row, suspicious.
+_ALONE_FROM = 3
+_MiB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -43,6 +56,9 @@ class WorkerOptions:
     batch: int = 20_000
     wait_ms: int = 100  # how long a batch may wait to fill after its first message
     ack_wait_s: float = 60.0  # redelivery after this long without an ack
+    max_message_bytes: int = 16 * _MiB  # one message, decoded; larger ones are dead-lettered
+    batch_bytes: int = 128 * _MiB  # decoded messages per commit, at most
+    max_deliveries: int = 5  # deliveries of a message the worker died handling alone
 
 
 class IngestWorker:
@@ -64,6 +80,9 @@ class IngestWorker:
         self._on_commit = on_commit
         self._on_dead_letter = on_dead_letter
         self._batch = options.batch  # until the consumer's own limit is known
+        self._limits = Limits(options.max_message_bytes, options.batch_bytes)
+        self._attempts = Attempts(self._js, EVENTS.name)
+        self._naks: dict[int, int] = {}  # our own naks by stream sequence, since acked
 
     async def run(self) -> None:
         """Consume until cancelled; a failure (NATS restarting, store away) backs off, resumes."""
@@ -88,7 +107,9 @@ class IngestWorker:
         """While the store commits one batch, the loop fetches and decodes the next and
         acks the one before, so the two costs overlap instead of adding up. Commits go
         one at a time, in the order fetched; a batch is acked as soon as its own commit
-        is done, and never before."""
+        is done, and never before. A fetched batch over --ingest-batch-mb decoded is
+        committed in parts; a suspect message is handled alone, with nothing else under
+        way, so that if the worker dies then, the blame is its own."""
         ahead = asyncio.create_task(self._collect(puller))
         commit: asyncio.Task[_Outcome] | None = None
         done: asyncio.Task[None] | None = None  # the last batch's commit, then its acks
@@ -96,15 +117,23 @@ class IngestWorker:
             while True:
                 messages = await ahead
                 ahead = asyncio.create_task(self._collect(puller))
-                if not messages:
-                    continue
-                decoded = await self._decode(messages)
-                if commit is not None:
-                    await asyncio.shield(commit)  # raises what the commit raised
-                commit = asyncio.create_task(self._commit(decoded))
-                before, done = done, asyncio.create_task(self._finish_after(messages, commit))
-                if before is not None:
-                    await before  # its commit has ended; its acks overlap the new commit
+                while messages:
+                    if self._suspect(messages[0]):
+                        if done is not None:
+                            commit, done, before = None, None, done
+                            await before
+                        await self._handle_alone(messages[0])
+                        messages = messages[1:]
+                        continue
+                    plain = list(itertools.takewhile(lambda m: not self._suspect(m), messages))
+                    decoded = await self._decode(plain)
+                    group, messages = messages[: decoded.taken], messages[decoded.taken :]
+                    if commit is not None:
+                        await asyncio.shield(commit)  # raises what the commit raised
+                    commit = asyncio.create_task(self._commit(decoded))
+                    before, done = done, asyncio.create_task(self._finish_after(group, commit))
+                    if before is not None:
+                        await before  # its commit has ended; its acks overlap the new commit
         finally:
             ahead.cancel()
             if done is not None:
@@ -112,6 +141,35 @@ class IngestWorker:
                 # comes back after the ack wait, only to be a duplicate.
                 with contextlib.suppress(Exception):
                     await asyncio.shield(done)
+
+    def _suspect(self, message: Msg) -> bool:
+        """Delivered again and again, though not because we sent it back ourselves."""
+        return self._deaths(message) + 1 >= _ALONE_FROM
+
+    def _deaths(self, message: Msg) -> int:
+        """Deliveries that ended without an ack or a nak of ours: a worker went away."""
+        naks = self._naks.get(stream_sequence(message), 0)
+        return delivery_count(message) - 1 - naks
+
+    async def _handle_alone(self, message: Msg) -> None:
+        sequence = stream_sequence(message)
+        delivered = delivery_count(message)
+        limit = self._options.max_deliveries
+        if self._deaths(message) >= limit and await self._attempts.died_handling(sequence):
+            await self._dead_letter(
+                message,
+                f"[redelivered] delivered {delivered} times, and a worker went away while "
+                f"handling it alone: over the limit of {limit} (--max-deliveries)",
+            )
+            await self._acknowledge([message])
+            await self._attempts.end(sequence)
+            return
+        await self._attempts.begin(sequence)
+        try:
+            await self.handle([message])
+        finally:
+            with contextlib.suppress(Exception):  # NATS away: the marker blames it once more
+                await self._attempts.end(sequence)
 
     async def _subscribe(self) -> Puller:
         await ensure_stream(self._js, EVENTS)
@@ -126,6 +184,7 @@ class IngestWorker:
             filter_subject=EVENT_SUBJECT,
         )
         info = await ensure_consumer(self._js, EVENTS.name, config)
+        await self._attempts.open()
         # A consumer made earlier (or by an operator) keeps its own limit: batches that
         # all fit under it keep the fetch ahead from stalling on unacked messages.
         limit = info.config.max_ack_pending or 0
@@ -138,12 +197,18 @@ class IngestWorker:
         return await puller.fetch(self._batch, 1.0, self._options.wait_ms / 1000)
 
     async def handle(self, messages: list[Msg]) -> None:
-        """Ingest one fetched batch: dead-letter the unusable, commit the rest, ack all."""
-        await self._finish(messages, await self._commit(await self._decode(messages)))
+        """Ingest one fetched batch: dead-letter the unusable, commit the rest, ack all;
+        in parts, each within --ingest-batch-mb decoded."""
+        while messages:
+            decoded = await self._decode(messages)
+            group, messages = messages[: decoded.taken], messages[decoded.taken :]
+            await self._finish(group, await self._commit(decoded))
 
     async def _decode(self, messages: list[Msg]) -> Decoded:
-        # In a thread: Arrow's JSON reader lets go of the GIL, so the loop keeps receiving.
-        return await asyncio.to_thread(decode, [_payload(m) for m in messages])
+        """The first messages that fit the limits (`taken` of them), decoded.
+
+        In a thread: Arrow's JSON reader lets go of the GIL, so the loop keeps receiving."""
+        return await asyncio.to_thread(decode, [_payload(m) for m in messages], self._limits)
 
     async def _commit(self, decoded: Decoded) -> _Outcome:
         """Commit what `decoded` holds; a message whose rows the store refuses is set aside."""
@@ -179,11 +244,16 @@ class IngestWorker:
 
     async def _retry_later(self, messages: list[Msg], exc: Exception) -> None:
         log.warning("ingest failed, messages will be redelivered error=%s", exc)
+        for message in messages:  # not a death: their redelivery must not count as one
+            sequence = stream_sequence(message)
+            self._naks[sequence] = self._naks.get(sequence, 0) + 1
         await asyncio.gather(*(m.nak(delay=2.0) for m in messages))
 
     async def _acknowledge(self, messages: list[Msg]) -> None:
         for message in messages:
             await message.ack()
+            if self._naks:
+                self._naks.pop(stream_sequence(message), None)
 
     async def _dead_letter(self, message: Msg, reason: str) -> None:
         sequence = stream_sequence(message)
