@@ -3,10 +3,10 @@
 JetStream counts deliveries, but a delivery count cannot tell the message that
 killed a worker (an out-of-memory kill, a crash in a native library) from the
 neighbours it held at the time: all come back with one more delivery. So a
-message redelivered after repeated deaths is handled alone, and a marker is
-written to a key-value bucket first and removed once the message is acked,
-dead-lettered or sent back. A marker still there at the next delivery means the
-worker died handling that message alone: it alone is to blame. The bucket is
+message a worker died holding is handled on its own (decoded, or at the last
+decoded and committed) with a marker written to a key-value bucket first and
+removed after. A marker still there at the next delivery means a worker died
+handling that message and nothing else: it alone is to blame. The bucket is
 shared by every worker on the stream, as the consumer is.
 """
 

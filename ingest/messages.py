@@ -56,6 +56,13 @@ class Decoded:
     rejected: list[Rejected] = field(default_factory=list)
     taken: int = 0  # how many of the payloads given were decoded; the rest are for later
 
+    def add(self, alone: Decoded, message: int) -> None:
+        """Take in `alone`, one message decoded on its own, as message `message` of this."""
+        self.batches += alone.batches
+        self.owners += [message] * len(alone.owners)
+        self.rejected += [Rejected(message, r.reason) for r in alone.rejected]
+        self.taken = message + 1
+
     def without(self, message: int, reason: str) -> Decoded:
         """The same, with `message`'s rows set aside as rejected."""
         keep = pa.array([owner != message for owner in self.owners])

@@ -9,10 +9,14 @@ ingested is published to the dead-letter subject with its reason, then acked.
 
 Memory is bounded by decoded sizes (`messages.py`): a message over
 --max-message-mb is dead-lettered unread, and a fetched batch is committed in
-parts of at most --ingest-batch-mb. A message the worker died holding twice is
-handled alone (`attempts.py`); one that it died handling alone is dead-lettered
-once delivered more than --max-deliveries times, so it cannot crash-loop the
-worker nor take its neighbours with it.
+parts of at most --ingest-batch-mb.
+
+A message that a worker died holding is decoded on its own, under a marker
+(`attempts.py`), its batch still committed together; once a worker has died
+--max-deliveries times holding it, it is dead-lettered if a marker shows it was
+being handled when a worker died, else handled wholly alone under a marker.
+So a message that kills the worker cannot crash-loop it nor take its
+neighbours with it, and a plain crash costs one decode per held message.
 """
 
 from __future__ import annotations
@@ -43,9 +47,6 @@ log = logging.getLogger("flightdeck.ingest-worker")
 DURABLE = "flightdeck-ingest"
 _REASON_MAX = 500
 _IN_HAND = 4  # batches unacked at once: fetched ahead, decoded, committing, and slack
-# Deliveries, not counting our own naks, from which a message is handled alone: one
-# death is more often a deploy or a kill than the message; two in a row, suspicious.
-_ALONE_FROM = 3
 _MiB = 1024 * 1024
 
 
@@ -108,8 +109,8 @@ class IngestWorker:
         acks the one before, so the two costs overlap instead of adding up. Commits go
         one at a time, in the order fetched; a batch is acked as soon as its own commit
         is done, and never before. A fetched batch over --ingest-batch-mb decoded is
-        committed in parts; a suspect message is handled alone, with nothing else under
-        way, so that if the worker dies then, the blame is its own."""
+        committed in parts. Messages a worker died holding are decoded one by one with
+        nothing else under way, so that if the worker dies then, the blame is known."""
         ahead = asyncio.create_task(self._collect(puller))
         commit: asyncio.Task[_Outcome] | None = None
         done: asyncio.Task[None] | None = None  # the last batch's commit, then its acks
@@ -118,15 +119,18 @@ class IngestWorker:
                 messages = await ahead
                 ahead = asyncio.create_task(self._collect(puller))
                 while messages:
-                    if self._suspect(messages[0]):
-                        if done is not None:
-                            commit, done, before = None, None, done
-                            await before
+                    deaths = self._deaths(messages[0])
+                    if deaths > 0 and done is not None:
+                        # Nothing else under way: a death from here on is this message's.
+                        commit, done, before = None, None, done
+                        await before
+                    if deaths >= self._options.max_deliveries:
                         await self._handle_alone(messages[0])
                         messages = messages[1:]
                         continue
-                    plain = list(itertools.takewhile(lambda m: not self._suspect(m), messages))
-                    decoded = await self._decode(plain)
+                    decoded = await (
+                        self._decode_held(messages) if deaths else self._decode_new(messages)
+                    )
                     group, messages = messages[: decoded.taken], messages[decoded.taken :]
                     if commit is not None:
                         await asyncio.shield(commit)  # raises what the commit raised
@@ -142,24 +146,44 @@ class IngestWorker:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(done)
 
-    def _suspect(self, message: Msg) -> bool:
-        """Delivered again and again, though not because we sent it back ourselves."""
-        return self._deaths(message) + 1 >= _ALONE_FROM
-
     def _deaths(self, message: Msg) -> int:
         """Deliveries that ended without an ack or a nak of ours: a worker went away."""
         naks = self._naks.get(stream_sequence(message), 0)
         return delivery_count(message) - 1 - naks
 
-    async def _handle_alone(self, message: Msg) -> None:
-        sequence = stream_sequence(message)
-        delivered = delivery_count(message)
+    async def _decode_new(self, messages: list[Msg]) -> Decoded:
+        """The leading messages no worker died holding, decoded together."""
+        return await self._decode(
+            list(itertools.takewhile(lambda m: not self._deaths(m), messages))
+        )
+
+    async def _decode_held(self, messages: list[Msg]) -> Decoded:
+        """The leading messages a worker died holding, each decoded on its own under a
+        marker; together they stay within --ingest-batch-mb, about."""
         limit = self._options.max_deliveries
-        if self._deaths(message) >= limit and await self._attempts.died_handling(sequence):
+        held = itertools.takewhile(lambda m: 0 < self._deaths(m) < limit, messages)
+        out, used = Decoded(), 0
+        for index, message in enumerate(held):
+            sequence = stream_sequence(message)
+            await self._attempts.begin(sequence)
+            alone = await self._decode([message])
+            await self._attempts.end(sequence)
+            out.add(alone, index)
+            used += sum(batch.nbytes for batch in alone.batches)
+            if used >= self._limits.batch_bytes:
+                break
+        return out
+
+    async def _handle_alone(self, message: Msg) -> None:
+        """A message workers died holding --max-deliveries times: dead-lettered if one
+        died handling it, else handled wholly alone (its commit may be what kills)."""
+        sequence = stream_sequence(message)
+        if await self._attempts.died_handling(sequence):
+            limit = self._options.max_deliveries
             await self._dead_letter(
                 message,
-                f"[redelivered] delivered {delivered} times, and a worker went away while "
-                f"handling it alone: over the limit of {limit} (--max-deliveries)",
+                f"[redelivered] delivered {delivery_count(message)} times; a worker went away "
+                f"while handling it, over the limit of {limit} (--max-deliveries)",
             )
             await self._acknowledge([message])
             await self._attempts.end(sequence)
