@@ -51,7 +51,7 @@ class Background:
         self._publisher: OutboxPublisher | None = None
         self._ready = threading.Event()
         self._stopping = False
-        self.hub = LiveHub(settings.live_buffer_rows)
+        self.hub = LiveHub(settings.live_buffer_rows, int(settings.max_message_mb * 1024 * 1024))
         self._update_log = update_log(settings.update_log_hours)
         self._nc: nats.NATS | None = None
         self._metrics = metrics

@@ -17,6 +17,7 @@ import pytest
 from flightdeck.flight_server import FlightdeckServer, Settings
 from flightdeck.flight_server.background import Background
 from flightdeck.ingest.nats_worker import IngestWorker, WorkerOptions
+from flightdeck.ingest.streams import AGGREGATE_SUBJECT
 
 from tests import nats_client
 from tests.ipc_bombs import MiB, compressed_stream, event_bomb, peak_growth_mb
@@ -142,3 +143,15 @@ def test_settings_carry_the_nats_limits_to_the_worker(tmp_path):
         3 * MiB,
         7,
     )
+
+
+def test_an_update_bomb_is_skipped_by_the_live_hub_unread(default_limits, nats_server):
+    """Every server's hub decodes what arrives on the update log: a bomb published
+    there (NATS may be reachable by others) is skipped, not decoded."""
+    hub = default_limits.background.hub
+    bomb = compressed_stream([event_bomb(GiB)])
+    headers = {"Flightdeck-View": "va_pageview_aggregate"}
+    with peak_growth_mb() as growth:
+        nats_client.publish(nats_server.url, [bomb], subject=AGGREGATE_SUBJECT, headers=headers)
+        assert wait_for(lambda: hub.position >= 1, timeout=20)
+    assert growth[0] < 100, f"the hub grew {growth[0]:.0f} MB on an update it skips"
