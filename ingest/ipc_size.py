@@ -35,23 +35,31 @@ class OverLimit(Exception):
 
 def read_bounded(data: bytes | pa.Buffer, max_bytes: int) -> pa.Table:
     """The batches of an IPC stream, decoded only once its decoded size is known to be
-    within `max_bytes`. Raises OverLimit, or ValueError / pa.ArrowInvalid for a payload
-    that is not an IPC stream."""
+    within `max_bytes`. Raises OverLimit, or ValueError for a payload that is not an
+    IPC stream."""
     buffer = data if isinstance(data, pa.Buffer) else pa.py_buffer(data)
     decoded_size(buffer, max_bytes)
-    return pa.ipc.open_stream(buffer).read_all()
+    try:
+        return pa.ipc.open_stream(buffer).read_all()
+    except (OSError, pa.ArrowException) as exc:
+        raise ValueError(f"not an Arrow IPC stream: {exc}") from None
 
 
 def decoded_size(buffer: pa.Buffer, stop_over: int | None = None) -> int:
     """The bytes every batch of the stream takes once decoded (dictionaries included);
     raises OverLimit as soon as the running total passes `stop_over`, reading no further."""
-    reader = pa.ipc.MessageReader.open_stream(buffer)
     total = 0
+    try:
+        reader = pa.ipc.MessageReader.open_stream(buffer)
+    except (OSError, pa.ArrowException) as exc:
+        raise ValueError(f"not an Arrow IPC stream: {exc}") from None
     while True:
         try:
             message = reader.read_next_message()
         except StopIteration:
             return total
+        except (OSError, pa.ArrowException) as exc:  # pyarrow's own checks of the framing
+            raise ValueError(f"not an Arrow IPC stream: {exc}") from None
         total += _message_size(message)
         if stop_over is not None and total > stop_over:
             raise OverLimit(total, stop_over)
