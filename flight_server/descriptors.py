@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.flight as flight
 from flightdeck.ingest import InvalidBatch
-from flightdeck.ingest.ipc_size import OverLimit, read_bounded
+from flightdeck.ingest.ipc_size import OverLimit, batch_size, read_bounded
 from flightdeck.views import InvalidQuery, NotFound, Store, view_names
 from flightdeck.views import query as queries
 from flightdeck.views.query import Query
@@ -136,14 +136,16 @@ def put_batches(
 
 
 def _check_batch_size(batch: pa.RecordBatch, max_bytes: int) -> None:
-    """`nbytes` is the decoded size: a compressed message was decompressed to give it."""
-    if batch.nbytes > max_bytes:
+    """Counted decoded (a compressed message was decompressed to give `batch`), and at
+    least 8 bytes a row: a null-typed column claims rows it has no bytes for."""
+    size = batch_size(batch)
+    if size > max_bytes:
         raise InvalidBatch(
             None,
             None,
             "batch-size",
-            f"a record batch of {batch.nbytes / 2**20:.1f} MB decoded is over the limit of "
-            f"{max_bytes / 2**20:g} MB (--max-put-batch-mb); send smaller batches",
+            f"a record batch of {batch.num_rows} rows decodes to {size / 2**20:.1f} MB, over "
+            f"the limit of {max_bytes / 2**20:g} MB (--max-put-batch-mb); send smaller batches",
         )
 
 
@@ -188,7 +190,7 @@ def put_parameters(
     for chunk in reader:
         if chunk.data is None:
             continue
-        total += chunk.data.nbytes
+        total += batch_size(chunk.data)
         if total > max_bytes:
             raise parameters_too_large(total, max_bytes)
         _check_batch_size(chunk.data, max_batch_bytes)

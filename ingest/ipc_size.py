@@ -16,12 +16,16 @@ import struct
 
 import pyarrow as pa
 
-__all__ = ["OverLimit", "decoded_size", "read_bounded"]
+__all__ = ["ROW_BYTES", "OverLimit", "batch_size", "decoded_size", "read_bounded"]
 
 # Message.header's union tags (Message.fbs)
 _DICTIONARY_BATCH = 2
 _RECORD_BATCH = 3
 _NOT_COMPRESSED = -1
+# Each row counts at least this much: a column of the null type (or run-end encoded)
+# has almost no body however many rows it claims, yet normalising the rows to events
+# builds 8 bytes for each row's timestamp alone.
+ROW_BYTES = 8
 
 
 class OverLimit(Exception):
@@ -79,9 +83,18 @@ def _message_size(message: pa.ipc.Message) -> int:
             raise ValueError("a dictionary batch without its data")
     compressed = fb.table(header, 3) is not None  # RecordBatch.compression
     body = message.body
-    return sum(
+    size = sum(
         _buffer_size(body, offset, length, compressed) for offset, length in fb.buffers(header, 2)
     )
+    rows = fb.scalar(header, 0, "<q", 0)  # RecordBatch.length
+    if rows < 0:
+        raise ValueError(f"a record batch of {rows} rows")
+    return max(size, rows * ROW_BYTES)
+
+
+def batch_size(batch: pa.RecordBatch) -> int:
+    """What a decoded batch counts for, by the same rule: its bytes, or its rows."""
+    return max(batch.nbytes, batch.num_rows * ROW_BYTES)
 
 
 def _buffer_size(body: pa.Buffer | None, offset: int, length: int, compressed: bool) -> int:

@@ -122,3 +122,24 @@ def test_put_batches_are_bounded_on_decoded_bytes(store, tmp_path, descriptor):
                 assert rows.read_all().column("n").to_pylist() == [0]
     finally:
         server.shutdown()
+
+
+def _row_bomb(rows: int) -> pa.RecordBatch:
+    """Rows without bytes: null-typed columns claim any length at no size."""
+    names = ["session_id", "page_url", "recorded_at"]
+    return pa.record_batch([pa.nulls(rows)] * 3, names=names)
+
+
+def test_put_batches_count_their_rows_not_only_their_bytes(client):
+    batch = _row_bomb(50_000_000)
+    assert batch.nbytes == 0
+    descriptor = flight.FlightDescriptor.for_path("events", "pageview")
+    with peak_growth_mb() as growth:
+        with pytest.raises(pa.ArrowInvalid, match=r"\[batch-size\].*50000000 rows"):
+            writer, reader = client.do_put(descriptor, batch.schema)
+            writer.write_batch(batch)
+            writer.done_writing()
+            reader.read()
+            writer.close()
+    assert growth[0] < 100, f"the server grew {growth[0]:.0f} MB on a refused put"
+    assert _serves(client)

@@ -12,6 +12,7 @@ import json
 from types import SimpleNamespace
 
 import nats
+import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 from flightdeck.flight_server import FlightdeckServer, Settings
@@ -155,3 +156,14 @@ def test_an_update_bomb_is_skipped_by_the_live_hub_unread(default_limits, nats_s
         nats_client.publish(nats_server.url, [bomb], subject=AGGREGATE_SUBJECT, headers=headers)
         assert wait_for(lambda: hub.position >= 1, timeout=20)
     assert growth[0] < 100, f"the hub grew {growth[0]:.0f} MB on an update it skips"
+
+
+def test_an_arrow_message_of_rows_without_bytes_is_dead_lettered(default_limits, nats_server):
+    rows = 50_000_000  # null-typed columns: no body at all, yet 400 MB of events to build
+    batch = pa.record_batch([pa.nulls(rows)] * 3, names=["session_id", "page_url", "recorded_at"])
+    with peak_growth_mb() as growth:
+        nats_client.publish(nats_server.url, [compressed_stream([batch])])
+        assert wait_for(lambda: len(_dead(nats_server.url)) == 1, timeout=20)
+    assert growth[0] < 100, f"the worker grew {growth[0]:.0f} MB on a refused message"
+    (dead,) = _dead(nats_server.url)
+    assert dead.headers["Flightdeck-Reason"].startswith("[payload-size]")
