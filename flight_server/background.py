@@ -51,7 +51,7 @@ class Background:
         self._publisher: OutboxPublisher | None = None
         self._ready = threading.Event()
         self._stopping = False
-        self.hub = LiveHub(settings.live_buffer_rows)
+        self.hub = LiveHub(settings.live_buffer_rows, int(settings.max_message_mb * 1024 * 1024))
         self._update_log = update_log(settings.update_log_hours)
         self._nc: nats.NATS | None = None
         self._metrics = metrics
@@ -156,7 +156,12 @@ class Background:
     def _worker_options(self) -> WorkerOptions:
         s = self._settings
         return WorkerOptions(
-            batch=s.ingest_batch, wait_ms=s.ingest_wait_ms, ack_wait_s=s.ingest_ack_wait
+            batch=s.ingest_batch,
+            wait_ms=s.ingest_wait_ms,
+            ack_wait_s=s.ingest_ack_wait,
+            max_message_bytes=int(s.max_message_mb * 1024 * 1024),
+            batch_bytes=int(s.ingest_batch_mb * 1024 * 1024),
+            max_deliveries=s.max_deliveries,
         )
 
     async def _connect(self) -> nats.NATS:

@@ -71,6 +71,7 @@ class FlightdeckServer(flight.FlightServerBase):
         self._hub = hub
         self._endpoint_locations = [settings.advertise] if settings.advertise else []
         self._max_batch_bytes = int(settings.max_put_batch_mb * 1024 * 1024)
+        self._max_parameter_bytes = int(settings.max_parameter_mb * 1024 * 1024)
         self._query_slots = Slots(settings.max_queries, "queries", "--max-queries")
         self._live_slots = Slots(
             settings.max_subscribers, "live subscriptions", "--max-subscribers"
@@ -82,6 +83,7 @@ class FlightdeckServer(flight.FlightServerBase):
             put_events=lambda batches: self._ingest(batches, "flight_sql"),
             locations=self._endpoint_locations,
             max_batch_bytes=self._max_batch_bytes,
+            max_parameter_bytes=self._max_parameter_bytes,
         )
         self._metrics = metrics
         self._health = Health(store, version("flightdeck"), nats_status)
@@ -123,7 +125,7 @@ class FlightdeckServer(flight.FlightServerBase):
     ) -> flight.FlightDataStream:
         require(context, "reader", "DoGet")
         with flight_errors("DoGet"):
-            query = descriptors.decode_ticket(ticket.ticket)
+            query = descriptors.decode_ticket(ticket.ticket, self._max_parameter_bytes)
             if isinstance(query, descriptors.MetadataTicket):
                 return flight.RecordBatchStream(self._sql.metadata(query))
             opened = _limited(self._query_slots, queries.run(self.store, query))

@@ -42,6 +42,10 @@ ENVIRONMENT = {
     "max_queries": "FLIGHTDECK_MAX_QUERIES",
     "max_subscribers": "FLIGHTDECK_MAX_SUBSCRIBERS",
     "max_put_batch_mb": "FLIGHTDECK_MAX_PUT_BATCH_MB",
+    "max_parameter_mb": "FLIGHTDECK_MAX_PARAMETER_MB",
+    "max_message_mb": "FLIGHTDECK_MAX_MESSAGE_MB",
+    "ingest_batch_mb": "FLIGHTDECK_INGEST_BATCH_MB",
+    "max_deliveries": "FLIGHTDECK_MAX_DELIVERIES",
     "metrics_port": "FLIGHTDECK_METRICS_PORT",
 }
 
@@ -79,7 +83,11 @@ class Settings:
     tls_client_ca: Path | None = None  # PEM CA: require client certificates signed by it
     max_queries: int = 32  # concurrent DoGet streams
     max_subscribers: int = 1000  # concurrent live subscriptions
-    max_put_batch_mb: float = 64.0  # one record batch of a DoPut, at most
+    max_put_batch_mb: float = 64.0  # one record batch of a DoPut, decoded, at most
+    max_parameter_mb: float = 1.0  # bound query parameters (tickets, handles, DoPut), decoded
+    max_message_mb: float = 16.0  # one NATS event message, decoded, at most
+    ingest_batch_mb: float = 128.0  # decoded NATS messages per ingest commit, at most
+    max_deliveries: int = 5  # a NATS message the worker died handling is dead-lettered after
     metrics_port: int | None = None  # Prometheus /metrics on this port; 0: a free one; None: off
 
     @property
@@ -206,7 +214,14 @@ def add_arguments(
             "--max-subscribers", type=int, help="concurrent live subscriptions (default 1000)"
         )
         limits.add_argument(
-            "--max-put-batch-mb", type=float, help="MB per DoPut record batch (default 64)"
+            "--max-put-batch-mb",
+            type=float,
+            help="MB per DoPut record batch, decoded (default 64)",
+        )
+        limits.add_argument(
+            "--max-parameter-mb",
+            type=float,
+            help="MB of bound query parameters, decoded (default 1)",
         )
         limits.add_argument(
             "--pool-size", type=int, help="PostgreSQL connections per pool (default 8)"
@@ -235,6 +250,22 @@ def add_arguments(
         )
         write.add_argument(
             "--ingest-wait-ms", type=int, help="ms a NATS batch may wait to fill (default 100)"
+        )
+        write.add_argument(
+            "--ingest-batch-mb",
+            type=float,
+            help="MB of decoded NATS messages per ingest commit (default 128)",
+        )
+        write.add_argument(
+            "--max-message-mb",
+            type=float,
+            help="MB per NATS event message, decoded; larger ones are dead-lettered (default 16)",
+        )
+        write.add_argument(
+            "--max-deliveries",
+            type=int,
+            help="deliveries of a NATS message the worker died handling, before it is "
+            "dead-lettered (default 5)",
         )
         write.add_argument(
             "--ingest-ack-wait",

@@ -15,6 +15,7 @@ import logging
 import threading
 
 import pyarrow as pa
+from flightdeck.ingest.ipc_size import OverLimit, read_bounded
 from flightdeck.ingest.streams import AGGREGATE_SUBJECT, AGGREGATES
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -30,8 +31,11 @@ log = logging.getLogger("flightdeck.live")
 
 
 class LiveHub:
-    def __init__(self, buffer_keys: int = 100_000) -> None:
+    def __init__(self, buffer_keys: int = 100_000, max_update_bytes: int = 16 * 2**20) -> None:
+        """`max_update_bytes`: an update decoding to more is skipped unread (ours are
+        pieces of at most 512 KB; anything bigger on the update log is not ours)."""
         self._buffer_keys = buffer_keys
+        self._max_update_bytes = max_update_bytes
         self._lock = threading.Lock()
         self._groups: dict[tuple, Group] = {}  # by Subscription.selection
         self._subscribers: dict[Pending, Group] = {}
@@ -101,7 +105,7 @@ class LiveHub:
         try:
             while True:
                 message = await sub.next_msg(timeout=10)
-                table = _decode(message)
+                table = _decode(message, self._max_update_bytes)
                 if (
                     table is not None
                     and message.headers.get("Flightdeck-View") == subscription.view
@@ -138,7 +142,7 @@ class LiveHub:
     async def _on_update(self, message: Msg) -> None:
         sequence = message.metadata.sequence.stream
         view = (message.headers or {}).get("Flightdeck-View")
-        table = _decode(message)
+        table = _decode(message, self._max_update_bytes)
         with self._lock:
             self.position = max(self.position, sequence)
             targets = [(group, list(group.members)) for group in self._groups.values()]
@@ -148,10 +152,10 @@ class LiveHub:
                 pending.offer(rows, sequence)
 
 
-def _decode(message: Msg) -> pa.Table | None:
+def _decode(message: Msg, max_bytes: int) -> pa.Table | None:
     try:
-        return pa.ipc.open_stream(message.data).read_all()
-    except (pa.ArrowException, OSError) as exc:
+        return read_bounded(message.data, max_bytes)
+    except (pa.ArrowException, OSError, ValueError, OverLimit) as exc:
         log.warning(
             "unreadable update skipped sequence=%d error=%r", message.metadata.sequence.stream, exc
         )

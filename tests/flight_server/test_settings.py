@@ -69,3 +69,27 @@ def test_reader_url_reaches_the_store():
     s = build_settings(_parse(["--db-read-url", "postgresql://reader:pw@flag/db"]), env)
     assert s.store_options().read_db == "postgresql://reader:pw@flag/db"
     assert build_settings(_parse([]), {}).store_options().read_db is None
+
+
+def test_decoded_payload_limits():
+    s = build_settings(_parse([]), {})
+    assert (
+        s.max_put_batch_mb,
+        s.max_parameter_mb,
+        s.max_message_mb,
+        s.ingest_batch_mb,
+        s.max_deliveries,
+    ) == (64.0, 1.0, 16.0, 128.0, 5)
+    env = {
+        "FLIGHTDECK_MAX_PARAMETER_MB": "0.5",
+        "FLIGHTDECK_MAX_MESSAGE_MB": "4",
+        "FLIGHTDECK_INGEST_BATCH_MB": "32",
+        "FLIGHTDECK_MAX_DELIVERIES": "9",
+    }
+    s = build_settings(_parse(["--max-message-mb", "2", "--max-deliveries", "3"]), env)
+    assert (s.max_parameter_mb, s.max_message_mb, s.ingest_batch_mb, s.max_deliveries) == (
+        0.5,
+        2.0,
+        32.0,
+        3,
+    )
