@@ -118,7 +118,7 @@ def test_put_batches_are_bounded_on_decoded_bytes(store, tmp_path, descriptor):
                     writer.close()
             assert growth[0] < 600, f"the server grew {growth[0]:.0f} MB on a refused put"
             assert _serves(client)
-            with store.read("SELECT count(*) AS n FROM tb_pageview_event") as rows:
+            with store.read_internal("SELECT count(*) AS n FROM tb_pageview_event") as rows:
                 assert rows.read_all().column("n").to_pylist() == [0]
     finally:
         server.shutdown()

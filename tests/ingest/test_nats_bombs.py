@@ -131,7 +131,7 @@ def test_a_fetched_batch_is_committed_in_parts_within_its_decoded_budget(store, 
     asyncio.run(run())
     assert commits == [2, 2, 1]
     assert _settled(nats_server.url)
-    with store.read("SELECT count(*) AS n FROM tb_pageview_event") as reader:
+    with store.read_internal("SELECT count(*) AS n FROM tb_pageview_event") as reader:
         assert reader.read_all().column("n").to_pylist() == [5]
     assert _dead(nats_server.url) == []
 
