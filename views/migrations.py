@@ -165,7 +165,7 @@ def _ensure_ledger(store: Store) -> None:
 def _read_ledger(store: Store) -> dict[str, tuple[str, str]]:
     _ensure_ledger(store)
     sql = f"SELECT name, checksum, CAST(applied_at AS TEXT) AS applied_at FROM {LEDGER}"
-    with store.read(sql) as reader:
+    with store.read_internal(sql) as reader:
         rows = reader.read_all().to_pylist()
     return {r["name"]: (r["checksum"], r["applied_at"]) for r in rows}
 
@@ -175,7 +175,7 @@ def _existing_views(store: Store) -> set[str]:
         "SELECT table_name FROM information_schema.tables "
         f"WHERE table_schema = '{store.schema_name}' AND table_type = 'VIEW'"
     )
-    with store.read(sql) as reader:
+    with store.read_internal(sql) as reader:
         return set(reader.read_all().column(0).to_pylist())
 
 

@@ -1,8 +1,9 @@
 """ADBC connections to the store: an embedded DuckDB file or PostgreSQL.
 
-The rest of flightdeck sees one small interface: `read()` streams a query's
-result as a RecordBatchReader on a read-only connection, `write()` lends a
-transactional connection, `schema()` describes a query without running it.
+The rest of flightdeck sees one small interface: `read()` streams a client's
+query's result as a RecordBatchReader on a read-only connection, `schema()`
+describes one without running it, `read_internal()` runs flightdeck's own
+queries (catalog, ledger, outbox), `write()` lends a transactional connection.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import adbc_driver_manager.dbapi as dbapi
 import pyarrow as pa
 
 from .conform import conform_batch, conform_schema
+from .duckdb_check import EngineCheck
 from .errors import BackendError
 
 __all__ = ["Store", "StoreOptions", "open_store"]
@@ -44,6 +46,9 @@ class Store(Protocol):
         self, sql: str, parameters: pa.RecordBatch | None = None
     ) -> contextlib.AbstractContextManager[pa.RecordBatchReader]: ...
     def schema(self, sql: str, parameters: pa.RecordBatch | None = None) -> pa.Schema: ...
+    def read_internal(
+        self, sql: str, parameters: pa.RecordBatch | None = None
+    ) -> contextlib.AbstractContextManager[pa.RecordBatchReader]: ...
     def write(
         self, *, staging: bool = False
     ) -> contextlib.AbstractContextManager[dbapi.Connection]: ...
@@ -171,7 +176,9 @@ class DuckDBStore:
 
     External access (files, network, extensions) is disabled for the whole
     database and the configuration locked: even a query that slipped past the
-    guard cannot read a file. Writes are serialised, as DuckDB has one writer.
+    guard cannot read a file. A client's query (`read`, `schema`) runs only once
+    DuckDB's own parse and plan of it show that it reads va_ views and nothing
+    else (duckdb_check). Writes are serialised, as DuckDB has one writer.
     """
 
     backend = "duckdb"
@@ -187,6 +194,7 @@ class DuckDBStore:
         self._timeout_s = timeout_s
         self._write_lock = threading.Lock()
         self._staged: dict[int, threading.Event] = {}  # write connection -> turn held
+        self._engine_check = EngineCheck()
         with _backend_errors(self.backend):
             self._db = adbc_driver_manager.AdbcDatabase(
                 driver=adbc_driver_duckdb.driver_path(),
@@ -213,17 +221,38 @@ class DuckDBStore:
     def read(
         self, sql: str, parameters: pa.RecordBatch | None = None
     ) -> Iterator[pa.RecordBatchReader]:
+        """A client's query, refused (InvalidQuery) unless it reads only va_ views."""
+        yield from self._read(sql, parameters, checked=True)
+
+    @contextlib.contextmanager
+    def read_internal(
+        self, sql: str, parameters: pa.RecordBatch | None = None
+    ) -> Iterator[pa.RecordBatchReader]:
+        """flightdeck's own query over its tables and the catalog; never a client's text."""
+        yield from self._read(sql, parameters, checked=False)
+
+    def _read(
+        self, sql: str, parameters: pa.RecordBatch | None, *, checked: bool
+    ) -> Iterator[pa.RecordBatchReader]:
         conn = self._connect()
         try:
+            # The check runs on the query's own connection and transaction, so it
+            # sees the catalog the query will, and under the query's deadline.
             with conn.cursor() as cursor, _deadline(cursor, self._timeout_s):
+                if checked:
+                    with _backend_errors(self.backend):
+                        self._engine_check.check(cursor, sql, parameters)
                 yield from _stream(cursor, sql, parameters, self.backend)
         finally:
             conn.close()
 
     def schema(self, sql: str, parameters: pa.RecordBatch | None = None) -> pa.Schema:
+        """A client's query's result schema, refused as `read` refuses it."""
         conn = self._connect()
         try:
-            with conn.cursor() as cursor:
+            with conn.cursor() as cursor, _deadline(cursor, self._timeout_s):
+                with _backend_errors(self.backend):
+                    self._engine_check.check(cursor, sql, parameters)
                 return _schema(cursor, sql, parameters, self.backend)
         finally:
             conn.close()
@@ -383,6 +412,14 @@ class PostgresStore:
     def read(
         self, sql: str, parameters: pa.RecordBatch | None = None
     ) -> Iterator[pa.RecordBatchReader]:
+        with self._readers.connection() as conn, conn.cursor() as cursor:
+            yield from _stream(cursor, sql, parameters, self.backend)
+
+    @contextlib.contextmanager
+    def read_internal(
+        self, sql: str, parameters: pa.RecordBatch | None = None
+    ) -> Iterator[pa.RecordBatchReader]:
+        """flightdeck's own query over its tables and the catalog; never a client's text."""
         with self._readers.connection() as conn, conn.cursor() as cursor:
             yield from _stream(cursor, sql, parameters, self.backend)
 

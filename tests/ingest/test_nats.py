@@ -175,7 +175,7 @@ def test_changed_rows_are_published_after_each_commit(live):
     assert daily.column("version").to_pylist() == [int(version)]
     hourly = pa.ipc.open_stream(by_view["va_pageview_hourly"].data).read_all()
     assert hourly.to_pylist() == _view(live.client, "va_pageview_hourly")
-    with live.store.read("SELECT count(*) AS n FROM tb_aggregate_outbox") as reader:
+    with live.store.read_internal("SELECT count(*) AS n FROM tb_aggregate_outbox") as reader:
         assert reader.read_all().column("n").to_pylist() == [0]
 
 
@@ -312,7 +312,7 @@ def test_commits_made_while_no_publisher_ran_are_published_later(store, nats_ser
     finally:
         background.stop()
     assert {m.headers["Flightdeck-Version"] for m in found()} == {str(version)}
-    with store.read("SELECT count(*) AS n FROM tb_aggregate_outbox") as reader:
+    with store.read_internal("SELECT count(*) AS n FROM tb_aggregate_outbox") as reader:
         assert reader.read_all().column("n").to_pylist() == [0]  # sent, so not sent again
 
 
