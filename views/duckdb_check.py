@@ -13,7 +13,8 @@ client's query runs, the store asks DuckDB itself, on the query's own connection
   the generating functions use.
 
 Anything else is refused with InvalidQuery, rule `engine-check`, naming what DuckDB
-would have read. DuckDB's own errors (a missing column) pass through unchanged.
+would have read. DuckDB's own errors (a syntax error, a missing column) stay
+BackendErrors with DuckDB's words, as they would be had the query run.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 import adbc_driver_manager.dbapi as dbapi
 import pyarrow as pa
 
-from .errors import InvalidQuery
+from .errors import BackendError, InvalidQuery
 from .guard import TABLE_FUNCTIONS, is_forbidden_function
 
 __all__ = ["RULE", "EngineCheck"]
@@ -137,10 +138,10 @@ def _parse(cursor: dbapi.Cursor, sql: str) -> _Parse:
     cursor.execute("SELECT json_serialize_sql(?)", pa.record_batch([pa.array([sql])], ["sql"]))
     tree = json.loads(cursor.fetchone()[0])
     if tree.get("error"):
-        raise _refuse(
-            "DuckDB does not read this as one SELECT query: "
-            f"{tree.get('error_message', 'no reason given')}"
-        )
+        message = tree.get("error_message", "no reason given")
+        if tree.get("error_type") == "parser":  # a mistake in the query, said as DuckDB says it
+            raise BackendError("duckdb", f"Parser Error: {message}", "invalid")
+        raise _refuse(f"DuckDB does not read this as one SELECT query: {message}")
     statements = tree.get("statements", [])
     if len(statements) != 1:
         raise _refuse(f"DuckDB reads {len(statements)} statements here; send one SELECT query")

@@ -14,7 +14,14 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
-from flightdeck.views import InvalidQuery, StoreOptions, catalog, migrations, open_store
+from flightdeck.views import (
+    BackendError,
+    InvalidQuery,
+    StoreOptions,
+    catalog,
+    migrations,
+    open_store,
+)
 from flightdeck.views.store import DuckDBStore
 
 from tests.conftest import insert
@@ -226,6 +233,19 @@ def test_ordinary_queries_still_run(duck, sql: str, parameters, rows: int) -> No
     assert _read(duck, sql, parameters).num_rows == rows
     if parameters is None or "range" not in sql:
         assert duck.schema(sql, parameters).names
+
+
+@pytest.mark.parametrize(
+    "sql", ["SELECT", "\u2028 SELECT 1", "SELECT missing_column FROM va_pageview_event"]
+)
+def test_duckdb_errors_stay_duckdb_errors(duck, sql: str) -> None:
+    # A query DuckDB cannot read is the client's mistake, not a refusal: same error as unchecked.
+    with pytest.raises(BackendError) as checked:
+        _read(duck, sql)
+    with pytest.raises(BackendError) as unchecked, duck.read_internal(sql) as reader:
+        reader.read_all()
+    assert checked.value.kind == unchecked.value.kind == "invalid"
+    assert checked.value.reason.split(":")[0] == unchecked.value.reason.split(":")[0]
 
 
 def test_schema_with_placeholders_and_no_values(duck) -> None:
