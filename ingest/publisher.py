@@ -57,7 +57,8 @@ def updates_for(store: Store, version: int) -> list[Update]:
     """The messages that carry every row `version` wrote (none when a later one overwrote all)."""
     updates = []
     for view in LIVE_VIEWS:
-        with store.read_internal(f"SELECT * FROM {view} WHERE version = {int(version)}") as reader:
+        sql = f"SELECT * FROM {view} WHERE version = {int(version)}"
+        with store.read_internal(sql) as reader:
             payloads = [_ipc(piece) for batch in reader for piece in _pieces(batch)]
         updates += [
             Update(view, version, i, len(payloads), p) for i, p in enumerate(payloads, start=1)

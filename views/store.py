@@ -2,7 +2,8 @@
 
 The rest of flightdeck sees one small interface: `read()` streams a client
 query's result as a RecordBatchReader on a read-only connection (on PostgreSQL,
-logged in as the least-privilege reader role), `read_internal()` does the same
+logged in as the least-privilege reader role; on DuckDB, after checking DuckDB's
+own parse and plan of it), `read_internal()` does the same
 for flightdeck's own queries of its tables and catalogs, `write()` lends a
 transactional connection, `schema()` describes a query without running it.
 """
@@ -23,6 +24,7 @@ import pyarrow as pa
 
 from . import reader_role
 from .conform import conform_batch, conform_schema
+from .duckdb_check import EngineCheck
 from .errors import BackendError
 
 __all__ = ["Store", "StoreOptions", "open_store"]
@@ -47,10 +49,10 @@ class Store(Protocol):
     def read(
         self, sql: str, parameters: pa.RecordBatch | None = None
     ) -> contextlib.AbstractContextManager[pa.RecordBatchReader]: ...
-    def read_internal(
-        self, sql: str
-    ) -> contextlib.AbstractContextManager[pa.RecordBatchReader]: ...
     def schema(self, sql: str, parameters: pa.RecordBatch | None = None) -> pa.Schema: ...
+    def read_internal(
+        self, sql: str, parameters: pa.RecordBatch | None = None
+    ) -> contextlib.AbstractContextManager[pa.RecordBatchReader]: ...
     def write(
         self, *, staging: bool = False
     ) -> contextlib.AbstractContextManager[dbapi.Connection]: ...
@@ -178,7 +180,9 @@ class DuckDBStore:
 
     External access (files, network, extensions) is disabled for the whole
     database and the configuration locked: even a query that slipped past the
-    guard cannot read a file. Writes are serialised, as DuckDB has one writer.
+    guard cannot read a file. A client's query (`read`, `schema`) runs only once
+    DuckDB's own parse and plan of it show that it reads va_ views and nothing
+    else (duckdb_check). Writes are serialised, as DuckDB has one writer.
     """
 
     backend = "duckdb"
@@ -194,6 +198,7 @@ class DuckDBStore:
         self._timeout_s = timeout_s
         self._write_lock = threading.Lock()
         self._staged: dict[int, threading.Event] = {}  # write connection -> turn held
+        self._engine_check = EngineCheck()
         with _backend_errors(self.backend):
             self._db = adbc_driver_manager.AdbcDatabase(
                 driver=adbc_driver_duckdb.driver_path(),
@@ -220,27 +225,38 @@ class DuckDBStore:
     def read(
         self, sql: str, parameters: pa.RecordBatch | None = None
     ) -> Iterator[pa.RecordBatchReader]:
+        """A client's query, refused (InvalidQuery) unless it reads only va_ views."""
+        yield from self._read(sql, parameters, checked=True)
+
+    @contextlib.contextmanager
+    def read_internal(
+        self, sql: str, parameters: pa.RecordBatch | None = None
+    ) -> Iterator[pa.RecordBatchReader]:
+        """flightdeck's own query over its tables and the catalog; never a client's text."""
+        yield from self._read(sql, parameters, checked=False)
+
+    def _read(
+        self, sql: str, parameters: pa.RecordBatch | None, *, checked: bool
+    ) -> Iterator[pa.RecordBatchReader]:
         conn = self._connect()
         try:
+            # The check runs on the query's own connection and transaction, so it
+            # sees the catalog the query will, and under the query's deadline.
             with conn.cursor() as cursor, _deadline(cursor, self._timeout_s):
+                if checked:
+                    with _backend_errors(self.backend):
+                        self._engine_check.check(cursor, sql, parameters)
                 yield from _stream(cursor, sql, parameters, self.backend)
         finally:
             conn.close()
 
-    @contextlib.contextmanager
-    def read_internal(self, sql: str) -> Iterator[pa.RecordBatchReader]:
-        """flightdeck's own query of its tables and catalogs; never a client's text."""
+    def schema(self, sql: str, parameters: pa.RecordBatch | None = None) -> pa.Schema:
+        """A client's query's result schema, refused as `read` refuses it."""
         conn = self._connect()
         try:
             with conn.cursor() as cursor, _deadline(cursor, self._timeout_s):
-                yield from _stream(cursor, sql, None, self.backend)
-        finally:
-            conn.close()
-
-    def schema(self, sql: str, parameters: pa.RecordBatch | None = None) -> pa.Schema:
-        conn = self._connect()
-        try:
-            with conn.cursor() as cursor:
+                with _backend_errors(self.backend):
+                    self._engine_check.check(cursor, sql, parameters)
                 return _schema(cursor, sql, parameters, self.backend)
         finally:
             conn.close()
@@ -449,13 +465,15 @@ class PostgresStore:
             yield from _stream(cursor, sql, parameters, self.backend)
 
     @contextlib.contextmanager
-    def read_internal(self, sql: str) -> Iterator[pa.RecordBatchReader]:
+    def read_internal(
+        self, sql: str, parameters: pa.RecordBatch | None = None
+    ) -> Iterator[pa.RecordBatchReader]:
         """flightdeck's own query of its tables and catalogs, as the owner; never a
         client's text. Rolled back after: it writes nothing."""
         with self._writers.connection() as conn:
             try:
                 with conn.cursor() as cursor:
-                    yield from _stream(cursor, sql, None, self.backend)
+                    yield from _stream(cursor, sql, parameters, self.backend)
             finally:
                 with contextlib.suppress(Exception):
                     conn.rollback()

@@ -91,10 +91,26 @@ ALLOWED = [
     ("SELECT * FROM range(5) AS t(i)", DUCKDB),
     ("SELECT * FROM unnest(ARRAY[1, 2, 3])", BOTH),
     ("SELECT pg_typeof(view_count) FROM va_pageview_aggregate LIMIT 1", POSTGRES),
-    # A CTE shadows the real table inside its own query, so this reads only va_.
+    # A recursive CTE may read itself anywhere in the part after UNION.
     (
-        "WITH tb_pageview_event AS (SELECT * FROM va_pageview_event) "
-        "SELECT count(*) FROM tb_pageview_event",
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION SELECT i + 1 FROM n WHERE i < 10) "
+        "SELECT count(*) FROM n",
+        BOTH,
+    ),
+    (
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM (SELECT * FROM n) AS s "
+        "WHERE i < 10 AND i IN (SELECT i FROM n)) SELECT count(*) FROM n",
+        DUCKDB,
+    ),
+    (
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL (WITH m AS (SELECT * FROM n) "
+        "SELECT i + 1 FROM m WHERE i < 10)) SELECT count(*) FROM n",
+        DUCKDB,
+    ),
+    # A nested WITH may reuse a name: its body reads the outer CTE of that name.
+    (
+        "WITH c AS (SELECT page_url FROM va_pageview_event) "
+        "SELECT * FROM (WITH c AS (SELECT * FROM c) SELECT * FROM c) AS s",
         BOTH,
     ),
     ("FROM va_pageview_event LIMIT 5", DUCKDB),
@@ -103,6 +119,7 @@ ALLOWED = [
 
 DROP = "DROP TABLE tb_pageview_event"
 TB = "tb_pageview_event"
+SD = "tb_session_day"
 
 # (sql, rule, what the message must name, dialects)
 REFUSED = [
@@ -261,6 +278,187 @@ REFUSED = [
     ),
     # A qualified name never means a CTE.
     (f"WITH {TB} AS (SELECT 1) SELECT * FROM main.{TB}", "va-views-only", TB, DUCKDB),
+    # A CTE's own name, in its own body, means the real relation everywhere except
+    # in the recursive part (after a plain UNION) of a WITH RECURSIVE: DuckDB binds the
+    # anchor (the part before UNION) to the real table, as it does for EXCEPT, BY NAME
+    # and a recursive CTE that is no UNION at all.
+    (
+        f"WITH RECURSIVE {SD} AS (SELECT * FROM {SD} UNION ALL SELECT * FROM {SD} WHERE false) "
+        f"SELECT * FROM {SD}",
+        "unverifiable",
+        SD,
+        BOTH,
+    ),
+    (
+        "WITH RECURSIVE duckdb_databases AS (SELECT * FROM duckdb_databases UNION ALL "
+        "SELECT * FROM duckdb_databases WHERE false) SELECT path FROM duckdb_databases",
+        "unverifiable",
+        "duckdb_databases",
+        DUCKDB,
+    ),
+    (
+        "WITH RECURSIVE duckdb_settings AS (SELECT * FROM duckdb_settings UNION ALL "
+        "SELECT * FROM duckdb_settings WHERE false) SELECT * FROM duckdb_settings",
+        "unverifiable",
+        "duckdb_settings",
+        DUCKDB,
+    ),
+    (
+        "WITH RECURSIVE pg_settings AS (SELECT * FROM pg_settings UNION ALL "
+        "SELECT * FROM pg_settings WHERE false) SELECT * FROM pg_settings",
+        "unverifiable",
+        "pg_settings",
+        POSTGRES,
+    ),
+    (
+        "WITH RECURSIVE c AS (SELECT * FROM c UNION ALL SELECT * FROM c WHERE false) "
+        "SELECT * FROM c",
+        "unverifiable",
+        "'c'",
+        BOTH,
+    ),
+    (  # UNION chains to the left: the anchor is everything before the last UNION.
+        "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT * FROM c "
+        "UNION ALL SELECT i + 1 FROM c WHERE i < 3) SELECT * FROM c",
+        "unverifiable",
+        "'c'",
+        BOTH,
+    ),
+    (
+        "WITH RECURSIVE c(i) AS ((SELECT * FROM c UNION ALL SELECT 1) "
+        "UNION ALL SELECT i + 1 FROM c WHERE i < 3) SELECT * FROM c",
+        "unverifiable",
+        "'c'",
+        BOTH,
+    ),
+    (
+        "WITH RECURSIVE c(i) AS (SELECT i FROM (SELECT * FROM c) AS s "
+        "UNION ALL SELECT i + 1 FROM c WHERE i < 3) SELECT * FROM c",
+        "unverifiable",
+        "'c'",
+        BOTH,
+    ),
+    (
+        f"WITH RECURSIVE {SD} AS (SELECT 1 AS n EXCEPT SELECT count(*) FROM {SD}) "
+        f"SELECT * FROM {SD}",
+        "unverifiable",
+        SD,
+        BOTH,
+    ),
+    (
+        f"WITH RECURSIVE {SD} AS (SELECT 1 AS n INTERSECT SELECT count(*) FROM {SD}) "
+        f"SELECT * FROM {SD}",
+        "unverifiable",
+        SD,
+        BOTH,
+    ),
+    (
+        f"WITH RECURSIVE {SD} AS (SELECT 1 AS n UNION ALL BY NAME SELECT count(*) AS n "
+        f"FROM {SD}) SELECT * FROM {SD}",
+        "unverifiable",
+        SD,
+        DUCKDB,
+    ),
+    (
+        "WITH RECURSIVE c(i) USING KEY (i) AS (SELECT * FROM c UNION "
+        "SELECT i + 1 FROM c WHERE i < 3) SELECT * FROM c",
+        "unverifiable",
+        "'c'",
+        DUCKDB,
+    ),
+    ("WITH RECURSIVE c AS (SELECT * FROM c) SELECT * FROM c", "unverifiable", "'c'", BOTH),
+    # ... wherever the WITH stands: in a subquery, a scalar subquery, EXISTS, a CTE.
+    (
+        "SELECT * FROM (WITH RECURSIVE c AS (SELECT * FROM c UNION ALL "
+        "SELECT * FROM c WHERE false) SELECT * FROM c) AS s",
+        "unverifiable",
+        "'c'",
+        BOTH,
+    ),
+    (
+        "SELECT (WITH RECURSIVE c AS (SELECT * FROM c UNION ALL SELECT * FROM c WHERE false) "
+        "SELECT count(*) FROM c) AS n",
+        "unverifiable",
+        "'c'",
+        BOTH,
+    ),
+    (
+        "SELECT * FROM va_pageview_event WHERE EXISTS (WITH RECURSIVE c AS "
+        "(SELECT * FROM c UNION ALL SELECT * FROM c WHERE false) SELECT 1 FROM c)",
+        "unverifiable",
+        "'c'",
+        BOTH,
+    ),
+    (
+        "WITH a AS (WITH RECURSIVE c AS (SELECT * FROM c UNION ALL SELECT * FROM c WHERE false) "
+        "SELECT * FROM c) SELECT * FROM a",
+        "unverifiable",
+        "'c'",
+        BOTH,
+    ),
+    (
+        "SELECT * FROM va_pageview_event AS v, LATERAL (WITH RECURSIVE c AS "
+        "(SELECT * FROM c UNION ALL SELECT * FROM c WHERE false) SELECT * FROM c) AS s",
+        "unverifiable",
+        "'c'",
+        BOTH,
+    ),
+    # An outer CTE of the same name does not make the anchor's reference provable.
+    (
+        "WITH c(i) AS (SELECT 1) SELECT * FROM (WITH RECURSIVE c(i) AS (SELECT * FROM c "
+        "UNION ALL SELECT i + 1 FROM c WHERE i < 3) SELECT * FROM c) AS s",
+        "unverifiable",
+        "'c'",
+        BOTH,
+    ),
+    # One WITH defining a name twice: which one a reference means is the engine's call.
+    (
+        "WITH c AS (SELECT 1 AS i), c AS (SELECT * FROM c) SELECT * FROM c",
+        "unverifiable",
+        "'c'",
+        BOTH,
+    ),
+    # A CTE named like a table or a system relation is refused outright, wherever it
+    # stands: where the engine and the guard disagree on scope, it could read the real one.
+    (
+        f"WITH {TB} AS (SELECT * FROM va_pageview_event) SELECT count(*) FROM {TB}",
+        "va-views-only",
+        TB,
+        BOTH,
+    ),
+    (
+        'WITH "TB_SESSION_DAY" AS (SELECT 1 AS n) SELECT * FROM "TB_SESSION_DAY"',
+        "va-views-only",
+        SD,
+        BOTH,
+    ),
+    (
+        "SELECT (WITH pg_class AS (SELECT 1 AS n) SELECT n FROM pg_class) AS n",
+        "va-views-only",
+        "pg_class",
+        BOTH,
+    ),
+    (
+        "SELECT * FROM va_pageview_event WHERE EXISTS "
+        "(WITH sqlite_master AS (SELECT 1 AS n) SELECT * FROM sqlite_master)",
+        "va-views-only",
+        "sqlite_master",
+        DUCKDB,
+    ),
+    (
+        "SELECT * FROM va_pageview_event AS v, LATERAL (WITH duckdb_settings AS "
+        "(SELECT 1 AS n) SELECT * FROM duckdb_settings) AS s",
+        "va-views-only",
+        "duckdb_settings",
+        DUCKDB,
+    ),
+    (
+        "WITH a AS (WITH pragma_database_list AS (SELECT 1 AS n) "
+        "SELECT * FROM pragma_database_list) SELECT * FROM a",
+        "va-views-only",
+        "pragma_database_list",
+        DUCKDB,
+    ),
     # Qualifiers
     ("SELECT * FROM other_db.main.va_pageview_event", "va-views-only", "other_db", DUCKDB),
     ("SELECT * FROM analytics.va_pageview_event", "va-views-only", "analytics", BOTH),
@@ -390,7 +588,7 @@ def _refusal(sql: str, dialect: str) -> InvalidQuery:
 
 
 def test_public_names() -> None:
-    assert guard.__all__ == ["check_query"]
+    assert guard.__all__ == ["TABLE_FUNCTIONS", "check_query", "is_forbidden_function"]
 
 
 @pytest.mark.parametrize(("dialect", "sql"), _params(ALLOWED))
