@@ -243,6 +243,7 @@ class DuckDBStore:
             # The check runs on the query's own connection and transaction, so it
             # sees the catalog the query will, and under the query's deadline.
             with conn.cursor() as cursor, _deadline(cursor, self._timeout_s):
+                _read_only(conn, cursor)
                 if checked:
                     with _backend_errors(self.backend):
                         self._engine_check.check(cursor, sql, parameters)
@@ -255,6 +256,7 @@ class DuckDBStore:
         conn = self._connect()
         try:
             with conn.cursor() as cursor, _deadline(cursor, self._timeout_s):
+                _read_only(conn, cursor)
                 with _backend_errors(self.backend):
                     self._engine_check.check(cursor, sql, parameters)
                 return _schema(cursor, sql, parameters, self.backend)
@@ -305,6 +307,15 @@ class DuckDBStore:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self._root.close()
+
+
+def _read_only(conn: dbapi.Connection, cursor: dbapi.Cursor) -> None:
+    """Start a read-only transaction: DuckDB itself then refuses any write, whatever
+    got past the guard and the engine check (a DELETE inside a CTE, say). DuckDB
+    has no read-only connections, and a transaction can only begin in autocommit."""
+    with _backend_errors("duckdb"):
+        conn.adbc_connection.set_autocommit(True)
+        cursor.execute("BEGIN TRANSACTION READ ONLY")
 
 
 @contextlib.contextmanager

@@ -282,3 +282,36 @@ def _redefine_and_read(duck: DuckDBStore) -> None:
     assert _read(duck, "SELECT session_id FROM va_pageview_hourly").num_rows == 1
     # The view reads tb_session_day now; a query naming only another view still may not.
     _refused(lambda: _read(duck, f"SELECT * FROM va_pageview_event, {SD}"))
+
+
+class _NoCheck:
+    """The engine check switched off, to show the wall beneath it on its own."""
+
+    def check(self, cursor, sql: str, parameters) -> None:
+        return None
+
+
+WRITES = [
+    f"WITH d AS (DELETE FROM {SD} RETURNING *) SELECT count(*) AS n FROM d",
+    f"WITH d AS (INSERT INTO {SD} SELECT * FROM {SD} RETURNING *) SELECT count(*) AS n FROM d",
+    f"DELETE FROM {SD}",
+    "CREATE TABLE tb_planted (x INTEGER)",
+]
+
+
+@pytest.mark.parametrize("sql", WRITES)
+def test_every_read_runs_in_a_read_only_transaction(tmp_path, sql: str) -> None:
+    # Beneath the guard and the engine check, DuckDB itself refuses to write on a
+    # read connection: client reads and flightdeck's own alike.
+    store = _seeded_store(tmp_path / "ro.duckdb")
+    try:
+        with store.read_internal(f"SELECT count(*) AS n FROM {SD}") as reader:
+            before = reader.read_all().to_pylist()
+        store._engine_check = _NoCheck()
+        for read in (store.read, store.read_internal):
+            with pytest.raises(BackendError, match="read-only"), read(sql) as reader:
+                reader.read_all()
+        with store.read_internal(f"SELECT count(*) AS n FROM {SD}") as reader:
+            assert reader.read_all().to_pylist() == before
+    finally:
+        store.close()

@@ -134,7 +134,9 @@ def _state(store) -> dict:
         owner = {}
     return {
         **owner,
-        "session": _rows(store, session, internal=False),
+        # DuckDB's settings belong to the database (each read has a fresh connection),
+        # and its client path may not read settings at all: the owner looks.
+        "session": _rows(store, session, internal=store.backend == "duckdb"),
         "secret": _rows(store, "SELECT * FROM tb_reader_secret"),
         "file": OUT_FILE.exists(),
     }
