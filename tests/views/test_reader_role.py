@@ -289,16 +289,27 @@ def test_views_keep_their_grant_when_recreated_or_added(store, tmp_path) -> None
     assert count() == [0]  # re-created: DROP took its grant, the migration gave it back
 
 
+def _readme_reader_sql(role: str, password: str, database: str) -> list[str]:
+    """The README's SQL for a managed PostgreSQL, as written but for the names."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme[readme.index("### PostgreSQL reader role") :]
+    sql = section[section.index("```sql\n") + 7 : section.index("```", section.index("```sql") + 6)]
+    sql = "\n".join(line for line in sql.splitlines() if not line.startswith("--"))
+    sql = sql.replace("choose-a-long-random-password", password)
+    sql = sql.replace("DATABASE flightdeck", f"DATABASE {database}")
+    sql = sql.replace("flightdeck_reader", role)
+    return [statement.strip() for statement in sql.split(";") if statement.strip()]
+
+
 @pytest.mark.parametrize("backend", ["postgresql"])
 def test_an_operator_made_reader_role(store, db_url: str, tmp_path) -> None:
     host = db_url.split("@", 1)[1]
     database = db_url.rsplit("/", 1)[1]
     role = f"ops_reader_{database}"
     with store.write() as conn, conn.cursor() as cursor:
-        # The README's SQL for a managed PostgreSQL.
         cursor.execute(f"DROP ROLE IF EXISTS {role}")
-        cursor.execute(f"CREATE ROLE {role} LOGIN NOINHERIT PASSWORD 'ops-secret'")
-        cursor.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
+        for statement in _readme_reader_sql(role, "ops-secret", database):
+            cursor.execute(statement)
         conn.commit()
     url = f"postgresql://{role}:ops-secret@{host}"
     ops = open_store(StoreOptions(db=db_url, data_dir=tmp_path, read_db=url))
