@@ -1,4 +1,4 @@
-"""Server-side commands: serve, ingest, migrate, reaggregate, retention."""
+"""Server-side commands: serve, ingest, migrate, reaggregate, retention, auth, nats-credentials."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from flightdeck.ingest import reaggregate, retention
 from flightdeck.views import FlightdeckError, migrations, open_store
 
 from .auth_cli import add_auth_command
+from .nats_credentials_cli import add_nats_credentials_command
 from .serve import configure_logging, run, run_worker
 from .settings import add_arguments, build_settings
 
@@ -97,6 +98,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     add_arguments(expire, network=False, ingest=False)
     add_auth_command(commands)
+    add_nats_credentials_command(commands)
 
 
 def _command(

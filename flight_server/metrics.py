@@ -8,7 +8,8 @@ What is counted, and where it is fed in:
 - ingested rows, by the server's one ingest entry point (DoPut, Flight SQL) and
   by the NATS worker's commit callback, so `ingest/` never imports this module;
 - dead-lettered NATS messages, by the worker's dead-letter callback;
-- live subscribers and their unsent rows, read from the hub at scrape time.
+- live subscribers, their unsent rows and the updates dropped for a bad
+  signature, read from the hub at scrape time.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Protocol
 
 import pyarrow.flight as flight
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 __all__ = ["INGEST_SOURCES", "Metrics", "MetricsEndpoint"]
 
@@ -36,6 +37,8 @@ class _Ingested(Protocol):
 
 
 class _Live(Protocol):
+    rejected: int  # updates dropped for a bad signature
+
     @property
     def subscribers(self) -> int: ...
     def pending_rows(self) -> list[int]: ...
@@ -141,10 +144,13 @@ class _LiveCollector:
         hub = self.hub
         backlog = hub.pending_rows() if hub is not None else []
         subscribers = hub.subscribers if hub is not None else 0
-        yield from self._families(subscribers, sum(backlog), max(backlog, default=0))
+        rejected = hub.rejected if hub is not None else 0
+        yield from self._families(subscribers, sum(backlog), max(backlog, default=0), rejected)
 
     @staticmethod
-    def _families(subscribers: int = 0, pending: int = 0, worst: int = 0) -> Iterator[Metric]:
+    def _families(
+        subscribers: int = 0, pending: int = 0, worst: int = 0, rejected: int = 0
+    ) -> Iterator[Metric]:
         yield GaugeMetricFamily(
             "flightdeck_live_subscribers", "Live subscriptions (DoExchange) open", subscribers
         )
@@ -157,6 +163,11 @@ class _LiveCollector:
             "flightdeck_live_pending_rows_max",
             "Update rows queued but not yet sent to the most lagging live subscriber",
             worst,
+        )
+        yield CounterMetricFamily(
+            "flightdeck_live_updates_rejected",
+            "Updates on the live subject dropped because they lacked flightdeck's signature",
+            rejected,
         )
 
 
