@@ -6,7 +6,8 @@ NATS connection (reconnecting forever), the ingest worker, the outbox
 publisher and the periodic raw-event retention.
 
 The publisher signs live updates and the hub verifies them with the store's
-key, read once here.
+key, read once here. An outage of NATS is logged when it starts, now and then
+while it lasts, and when it ends, not at every reconnect attempt.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from flightdeck.ingest.update_signature import signing_key
 from flightdeck.views import Store
 
 from .live.hub import LiveHub
+from .log_limit import LogLimit
 from .metrics import Metrics
 from .nats_auth import INTERNAL_INBOX, NatsLogin
 from .settings import Settings
@@ -60,6 +62,7 @@ class Background:
         self._ready = threading.Event()
         self._stopping = False
         self._login = login
+        self._errors = LogLimit()
         self._key = signing_key(store)
         self.hub = LiveHub(settings.live_buffer_rows, key=self._key)
         self._update_log = update_log(settings.update_log_hours)
@@ -109,6 +112,16 @@ class Background:
     async def _disconnected(self) -> None:
         if not self._stopping:  # closing it ourselves is no news
             log.warning("nats disconnected; reconnecting")
+            self._errors.admit()  # the errors of reconnect attempts that follow are this news
+
+    async def _reconnected(self) -> None:
+        log.info("nats reconnected (%d errors while away not logged)", self._errors.settle())
+
+    async def _error(self, exc: Exception) -> None:
+        held = self._errors.admit()
+        if held is not None and not self._stopping:
+            more = f" ({held} more since the last such line)" if held else ""
+            log.warning("nats error=%r%s", exc, more)
 
     async def _end(self, main: asyncio.Task) -> None:
         self._stopping = True
@@ -181,9 +194,9 @@ class Background:
                     name="flightdeck",
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.5,
-                    error_cb=_log_error,
+                    error_cb=self._error,
                     disconnected_cb=self._disconnected,
-                    reconnected_cb=_log_reconnected,
+                    reconnected_cb=self._reconnected,
                     **self._credentials(),
                 )
                 log.info("nats connected url=%s", self._url)
@@ -217,11 +230,3 @@ class Background:
             except Exception as exc:  # the store may be briefly away; try at the next round
                 log.warning("retention failed error=%r", exc)
             await asyncio.sleep(_RETENTION_EVERY_S)
-
-
-async def _log_error(exc: Exception) -> None:
-    log.warning("nats error=%r", exc)
-
-
-async def _log_reconnected() -> None:
-    log.info("nats reconnected")

@@ -3,7 +3,7 @@
 Everything started is stopped in reverse order on the way out: the Flight
 server, the background loop (worker, publisher), the embedded nats-server, the store.
 The embedded nats-server admits only the logins generated under the data
-folder.
+folder, and is started again if it dies.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from .background import Background
 from .metrics import Metrics
 from .nats_auth import CREDENTIALS_FILE, NatsAuth, NatsLogin
 from .nats_process import NatsProcess
+from .nats_supervisor import NatsSupervisor
 from .server import FlightdeckServer
 from .settings import Settings
 
@@ -104,12 +105,12 @@ def _migrated_store(settings: Settings, stack: contextlib.ExitStack) -> Store:
 
 def _nats(settings: Settings, stack: contextlib.ExitStack) -> tuple[str, NatsLogin | None]:
     """The external NATS if given (its own auth), else an embedded nats-server,
-    stopped with the stack, and flightdeck's login on it."""
+    watched and stopped with the stack, and flightdeck's login on it."""
     if settings.nats:
         return settings.nats, None
     folder = settings.data_dir / "nats"
     auth = NatsAuth.ensure(folder)
-    embedded = NatsProcess(folder, auth=auth).start()
+    embedded = NatsSupervisor(NatsProcess(folder, auth=auth)).start()
     stack.callback(embedded.stop)
     log.info(
         "embedded nats requires a login: writers publish to events.<type> as user=%s; "
