@@ -1,4 +1,4 @@
-"""Server-side commands: serve, ingest, migrate, reaggregate, retention."""
+"""Server-side commands: serve, ingest, migrate, reaggregate, retention, auth, nats-credentials."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from flightdeck.views import FlightdeckError, migrations, open_store
 
 from .auth import AuthFileError, load_auth_file
 from .auth_cli import add_auth_command
+from .nats_credentials_cli import add_nats_credentials_command
 from .serve import configure_logging, run, run_worker
 from .settings import add_arguments, build_settings
 
@@ -98,6 +99,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     add_arguments(expire, network=False, ingest=False)
     add_auth_command(commands)
+    add_nats_credentials_command(commands)
 
 
 def _command(

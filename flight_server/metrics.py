@@ -8,7 +8,8 @@ What is counted, and where it is fed in:
 - ingested rows, by the server's one ingest entry point (DoPut, Flight SQL) and
   by the NATS worker's commit callback, so `ingest/` never imports this module;
 - dead-lettered NATS messages, by the worker's dead-letter callback;
-- live subscribers and their unsent rows, read from the hub at scrape time.
+- live subscribers, their unsent rows and the updates dropped for a bad
+  signature, read from the hub at scrape time.
 
 With auth on, a scrape must authenticate like a Flight call (a bearer token of
 any role, e.g. Prometheus' `authorization` setting): the endpoint then listens
@@ -26,7 +27,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pyarrow.flight as flight
 from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_app
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import ThreadingWSGIServer
 
 __all__ = ["INGEST_SOURCES", "Metrics", "MetricsEndpoint"]
@@ -47,6 +48,8 @@ class _Authenticates(Protocol):
 
 
 class _Live(Protocol):
+    rejected: int  # updates dropped for a bad signature
+
     @property
     def subscribers(self) -> int: ...
     def pending_rows(self) -> list[int]: ...
@@ -199,10 +202,13 @@ class _LiveCollector:
         hub = self.hub
         backlog = hub.pending_rows() if hub is not None else []
         subscribers = hub.subscribers if hub is not None else 0
-        yield from self._families(subscribers, sum(backlog), max(backlog, default=0))
+        rejected = hub.rejected if hub is not None else 0
+        yield from self._families(subscribers, sum(backlog), max(backlog, default=0), rejected)
 
     @staticmethod
-    def _families(subscribers: int = 0, pending: int = 0, worst: int = 0) -> Iterator[Metric]:
+    def _families(
+        subscribers: int = 0, pending: int = 0, worst: int = 0, rejected: int = 0
+    ) -> Iterator[Metric]:
         yield GaugeMetricFamily(
             "flightdeck_live_subscribers", "Live subscriptions (DoExchange) open", subscribers
         )
@@ -215,6 +221,11 @@ class _LiveCollector:
             "flightdeck_live_pending_rows_max",
             "Update rows queued but not yet sent to the most lagging live subscriber",
             worst,
+        )
+        yield CounterMetricFamily(
+            "flightdeck_live_updates_rejected",
+            "Updates on the live subject dropped because they lacked flightdeck's signature",
+            rejected,
         )
 
 

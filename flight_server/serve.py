@@ -2,6 +2,8 @@
 
 Everything started is stopped in reverse order on the way out: the Flight
 server, the background loop (worker, publisher), the embedded nats-server, the store.
+The embedded nats-server admits only the logins generated under the data
+folder, and is started again if it dies.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from flightdeck.views import Store, migrations, open_store, view_names
 from .auth import Authenticator
 from .background import Background
 from .metrics import Metrics
+from .nats_auth import CREDENTIALS_FILE, NatsAuth, NatsLogin
 from .nats_process import NatsProcess
+from .nats_supervisor import NatsSupervisor
 from .server import FlightdeckServer
 from .settings import Settings
 
@@ -41,9 +45,9 @@ def run(settings: Settings) -> None:
     """Serve until interrupted; migrations are applied first, every time (they are idempotent)."""
     with contextlib.ExitStack() as stack:
         store = _migrated_store(settings, stack)
-        nats_url = _nats_url(settings, stack)
+        nats_url, login = _nats(settings, stack)
         metrics = _metrics(settings, stack)
-        background = _background(settings, store, nats_url, stack, metrics)
+        background = _background(settings, store, nats_url, stack, metrics, login)
         server = FlightdeckServer(
             settings,
             store,
@@ -84,8 +88,8 @@ def run_worker(settings: Settings) -> None:
     """`flightdeck ingest`: the NATS worker (and publisher, retention) without a Flight server."""
     with contextlib.ExitStack() as stack:
         store = _migrated_store(settings, stack)
-        nats_url = _nats_url(settings, stack)
-        _background(settings, store, nats_url, stack, _metrics(settings, stack))
+        nats_url, login = _nats(settings, stack)
+        _background(settings, store, nats_url, stack, _metrics(settings, stack), login)
         log.info("ingesting nats=%s backend=%s", settings.nats, store.backend)
         _wait_until_stopped()
 
@@ -104,13 +108,23 @@ def _migrated_store(settings: Settings, stack: contextlib.ExitStack) -> Store:
     return store
 
 
-def _nats_url(settings: Settings, stack: contextlib.ExitStack) -> str:
-    """The external NATS if given, else an embedded nats-server stopped with the stack."""
+def _nats(settings: Settings, stack: contextlib.ExitStack) -> tuple[str, NatsLogin | None]:
+    """The external NATS if given (its own auth), else an embedded nats-server,
+    watched and stopped with the stack, and flightdeck's login on it."""
     if settings.nats:
-        return settings.nats
-    embedded = NatsProcess(settings.data_dir / "nats").start()
+        return settings.nats, None
+    folder = settings.data_dir / "nats"
+    auth = NatsAuth.ensure(folder)
+    embedded = NatsSupervisor(NatsProcess(folder, auth=auth)).start()
     stack.callback(embedded.stop)
-    return embedded.url
+    log.info(
+        "embedded nats requires a login: writers publish to events.<type> as user=%s; "
+        "`flightdeck nats-credentials --data-dir %s` prints it (file %s, mode 0600)",
+        auth.writer.user,
+        settings.data_dir,
+        folder / CREDENTIALS_FILE,
+    )
+    return embedded.url, auth.internal
 
 
 def _metrics(settings: Settings, stack: contextlib.ExitStack) -> Metrics | None:
@@ -137,8 +151,11 @@ def _background(
     nats_url: str,
     stack: contextlib.ExitStack,
     metrics: Metrics | None = None,
+    login: NatsLogin | None = None,
 ) -> Background:
-    background = Background(settings, store, nats_url, worker=True, metrics=metrics).start()
+    background = Background(
+        settings, store, nats_url, worker=True, metrics=metrics, login=login
+    ).start()
     stack.callback(background.stop)
     if not background.wait_ready(10.0):
         # Queries do not need NATS; ingest and live updates start once it answers.
