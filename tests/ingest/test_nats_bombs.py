@@ -19,6 +19,7 @@ from flightdeck.flight_server import FlightdeckServer, Settings
 from flightdeck.flight_server.background import Background
 from flightdeck.ingest.nats_worker import IngestWorker, WorkerOptions
 from flightdeck.ingest.streams import AGGREGATE_SUBJECT
+from flightdeck.ingest.update_signature import SIGNATURE_HEADER, sign
 
 from tests import nats_client
 from tests.ipc_bombs import MiB, compressed_stream, event_bomb, peak_growth_mb
@@ -136,9 +137,9 @@ def test_a_fetched_batch_is_committed_in_parts_within_its_decoded_budget(store, 
     assert _dead(nats_server.url) == []
 
 
-def test_settings_carry_the_nats_limits_to_the_worker(tmp_path):
+def test_settings_carry_the_nats_limits_to_the_worker(store):
     settings = Settings(max_message_mb=2, ingest_batch_mb=3, max_deliveries=7)
-    options = Background(settings, None, "nats://127.0.0.1:1", worker=True)._worker_options()
+    options = Background(settings, store, "nats://127.0.0.1:1", worker=True)._worker_options()
     assert (options.max_message_bytes, options.batch_bytes, options.max_deliveries) == (
         2 * MiB,
         3 * MiB,
@@ -148,10 +149,13 @@ def test_settings_carry_the_nats_limits_to_the_worker(tmp_path):
 
 def test_an_update_bomb_is_skipped_by_the_live_hub_unread(default_limits, nats_server):
     """Every server's hub decodes what arrives on the update log: a bomb published
-    there (NATS may be reachable by others) is skipped, not decoded."""
+    there is skipped, not decoded. An unsigned one is dropped before any decoding;
+    this one carries a valid signature (a leaked key, say) to show the size bound
+    holds on its own."""
     hub = default_limits.background.hub
     bomb = compressed_stream([event_bomb(GiB)])
     headers = {"Flightdeck-View": "va_pageview_aggregate"}
+    headers[SIGNATURE_HEADER] = sign(hub._key, AGGREGATE_SUBJECT, headers, bomb)
     with peak_growth_mb() as growth:
         nats_client.publish(nats_server.url, [bomb], subject=AGGREGATE_SUBJECT, headers=headers)
         assert wait_for(lambda: hub.position >= 1, timeout=20)
