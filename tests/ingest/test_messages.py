@@ -176,10 +176,12 @@ def test_arrow_payloads_mix_with_json_ones():
 
 _DECODE_ONE = """
 import sys
-from flightdeck.ingest.messages import Payload, decode
+from flightdeck.ingest.messages import Limits, Payload, decode
+limits = Limits(message_bytes=16 * 2**20, batch_bytes=128 * 2**20)
 good = b'{"session_id": "s", "page_url": "/a", "timestamp": "2024-01-15T10:00:00Z"}'
 deep = good[:-1] + b', "properties": {"a": ' + b"[" * 50_000 + b"]" * 50_000 + b"}}"
-decoded = decode([Payload(good, None, "1"), Payload(deep, None, "2"), Payload(good, None, "3")])
+payloads = [Payload(good, None, "1"), Payload(deep, None, "2"), Payload(good, None, "3")]
+decoded = decode(payloads, limits)
 print(decoded.owners, [(r.index, r.reason) for r in decoded.rejected])
 """
 
