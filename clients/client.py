@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from .errors import LoadError, converted, from_arrow
+from .errors import LoadError, QueryError, converted, from_arrow
+from .far_dates import first_far
 from .load import LoadResult, LoadSource, Source, open_source
 from .view_sql import select_view
 
@@ -129,7 +130,23 @@ class Client:
         return pa.RecordBatchReader.from_batches(schema, self._batches(first, endpoints[1:]))
 
     def query_pandas(self, sql: str) -> pandas.DataFrame:
-        return self.query(sql).to_pandas()
+        """The result as a DataFrame; QueryError if it holds a date pandas cannot hold.
+
+        A store filled before the server refused such times may hold years past 9999.
+        """
+        table = self.query(sql)
+        far = first_far(table)
+        if far is not None:
+            column, row, value = far
+            raise QueryError(
+                f"column {column!r}, row {row}: {value} is past what pandas and Python "
+                "can hold (years 1 to 9999); leave such rows out with WHERE, or CAST the "
+                "column to text (query() returns it as Arrow)",
+                rule="timestamp",
+                column=column,
+                row=row,
+            )
+        return table.to_pandas()
 
     def query_polars(self, sql: str) -> polars.DataFrame:
         try:

@@ -14,6 +14,8 @@ from typing import IO, Any
 
 import pyarrow as pa
 
+from .far_dates import readable
+
 __all__ = ["FORMATS", "write_csv", "write_json_lines", "write_parquet", "write_table_text"]
 
 FORMATS = ("table", "csv", "json", "parquet")
@@ -22,7 +24,7 @@ MAX_CELL = 40  # characters of one text-table cell; longer values end in "…"
 
 def write_table_text(reader: pa.RecordBatchReader, out: IO[str]) -> int:
     """An aligned text table with a header; numbers right-aligned. Returns the row count."""
-    table = reader.read_all()  # column widths need every row
+    table = readable(reader.read_all())  # column widths need every row
     names = table.column_names
     rows = [[_cell(v) for v in row.values()] for row in table.to_pylist()]
     numeric = [
@@ -60,11 +62,14 @@ def _cell(value: Any) -> str:
 def write_csv(reader: pa.RecordBatchReader, out: IO[bytes]) -> int:
     import pyarrow.csv as pcsv
 
+    # A writer per batch: a batch holding a year Arrow would print wrong has that
+    # column as text (see far_dates), so the batches' schemas may differ.
     rows = 0
-    with pcsv.CSVWriter(out, reader.schema) as writer:
-        for batch in reader:
-            writer.write_batch(batch)
-            rows += batch.num_rows
+    pcsv.write_csv(reader.schema.empty_table(), out)  # the header
+    for batch in reader:
+        options = pcsv.WriteOptions(include_header=False)
+        pcsv.write_csv(readable(batch, arrow_text=True), out, write_options=options)
+        rows += batch.num_rows
     return rows
 
 
@@ -72,7 +77,7 @@ def write_json_lines(reader: pa.RecordBatchReader, out: IO[str]) -> int:
     """One JSON object per line (JSON Lines): streams, and `jq` and pandas read it."""
     rows = 0
     for batch in reader:
-        for row in batch.to_pylist():
+        for row in readable(batch).to_pylist():
             out.write(json.dumps(row, default=_json_value, ensure_ascii=False) + "\n")
         rows += batch.num_rows
     return rows

@@ -8,6 +8,7 @@ import re
 import sys
 
 from .connection_flags import add_client_command, connection_from
+from .far_dates import readable
 
 __all__ = ["add_tail_command"]
 
@@ -47,7 +48,7 @@ def _tail(args: argparse.Namespace) -> int:
     ):
         for kind, table, cursor, detail in live:
             if table is not None:
-                for row in table.to_pylist():
+                for row in readable(table).to_pylist():
                     print(
                         f"{kind:<8} cursor={cursor} " + " ".join(f"{k}={v}" for k, v in row.items())
                     )

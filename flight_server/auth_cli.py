@@ -6,16 +6,18 @@ import argparse
 import getpass
 import os
 import sys
-import tomllib
 from pathlib import Path
 
 from .auth import ROLES, add_token, add_user, remove
+from .auth.file import read_entries
 
 __all__ = ["add_auth_command"]
 
 AUTH_HELP = """\
 Manage users and bearer tokens in the auth file that `flightdeck serve --auth-file`
-reads. Secrets are stored hashed; a running server picks up changes by itself.
+reads. Passwords and tokens are stored hashed; the file also holds the key that
+signs session tokens, so it is written with mode 0600 and serve refuses it if
+group or others may read it. A running server picks up changes by itself.
 Roles: reader (queries, catalog, live), writer (+ DoPut and Flight SQL ingest),
 admin (+ the reaggregate and retention actions).
 
@@ -81,7 +83,7 @@ def _password(from_stdin: bool) -> str:
 
 
 def _list(path: Path) -> None:
-    data = tomllib.loads(path.read_text()) if path.exists() else {}
+    data = read_entries(path) if path.exists() else {}
     for name, user in sorted(data.get("users", {}).items()):
         print(f"user   {name:<20} {user['role']}")
     for token in data.get("tokens", []):

@@ -4,6 +4,10 @@ Flight handlers run on gRPC threads and stay synchronous; they only poke this
 loop (`committed()`) through the thread-safe entry points. On the loop: the
 NATS connection (reconnecting forever), the ingest worker, the outbox
 publisher and the periodic raw-event retention.
+
+The publisher signs live updates and the hub verifies them with the store's
+key, read once here. An outage of NATS is logged when it starts, now and then
+while it lasts, and when it ends, not at every reconnect attempt.
 """
 
 from __future__ import annotations
@@ -18,10 +22,13 @@ from flightdeck.ingest import IngestResult, retention
 from flightdeck.ingest.nats_worker import IngestWorker, WorkerOptions
 from flightdeck.ingest.publisher import OutboxPublisher
 from flightdeck.ingest.streams import EVENTS, ensure_stream, update_log
+from flightdeck.ingest.update_signature import signing_key
 from flightdeck.views import Store
 
 from .live.hub import LiveHub
+from .log_limit import LogLimit
 from .metrics import Metrics
+from .nats_auth import INTERNAL_INBOX, NatsLogin
 from .settings import Settings
 
 __all__ = ["Background"]
@@ -40,7 +47,10 @@ class Background:
         *,
         worker: bool,
         metrics: Metrics | None = None,
+        login: NatsLogin | None = None,
     ) -> None:
+        """`login`: flightdeck's own user on the embedded nats-server (None: an
+        external NATS, reached as `settings.nats_creds` or the URL say)."""
         self._settings = settings
         self._store = store
         self._url = nats_url
@@ -51,7 +61,14 @@ class Background:
         self._publisher: OutboxPublisher | None = None
         self._ready = threading.Event()
         self._stopping = False
-        self.hub = LiveHub(settings.live_buffer_rows)
+        self._login = login
+        self._errors = LogLimit()
+        self._key = signing_key(store)
+        self.hub = LiveHub(
+            settings.live_buffer_rows,
+            int(settings.max_message_mb * 1024 * 1024),
+            key=self._key,
+        )
         self._update_log = update_log(settings.update_log_hours)
         self._nc: nats.NATS | None = None
         self._metrics = metrics
@@ -99,6 +116,16 @@ class Background:
     async def _disconnected(self) -> None:
         if not self._stopping:  # closing it ourselves is no news
             log.warning("nats disconnected; reconnecting")
+            self._errors.admit()  # the errors of reconnect attempts that follow are this news
+
+    async def _reconnected(self) -> None:
+        log.info("nats reconnected (%d errors while away not logged)", self._errors.settle())
+
+    async def _error(self, exc: Exception) -> None:
+        held = self._errors.admit()
+        if held is not None and not self._stopping:
+            more = f" ({held} more since the last such line)" if held else ""
+            log.warning("nats error=%r%s", exc, more)
 
     async def _end(self, main: asyncio.Task) -> None:
         self._stopping = True
@@ -114,7 +141,9 @@ class Background:
             await self._ensure_streams(js)
             await self.hub.follow(js)
             self._ready.set()
-            self._publisher = OutboxPublisher(self._store, js, stream=self._update_log)
+            self._publisher = OutboxPublisher(
+                self._store, js, key=self._key, stream=self._update_log
+            )
             jobs.append(asyncio.create_task(self._publisher.run()))
             if self._worker:
                 worker = IngestWorker(
@@ -156,7 +185,12 @@ class Background:
     def _worker_options(self) -> WorkerOptions:
         s = self._settings
         return WorkerOptions(
-            batch=s.ingest_batch, wait_ms=s.ingest_wait_ms, ack_wait_s=s.ingest_ack_wait
+            batch=s.ingest_batch,
+            wait_ms=s.ingest_wait_ms,
+            ack_wait_s=s.ingest_ack_wait,
+            max_message_bytes=int(s.max_message_mb * 1024 * 1024),
+            batch_bytes=int(s.ingest_batch_mb * 1024 * 1024),
+            max_deliveries=s.max_deliveries,
         )
 
     async def _connect(self) -> nats.NATS:
@@ -164,17 +198,15 @@ class Background:
         failures = 0
         while True:
             try:
-                credentials = self._settings.nats_creds
                 nc = await nats.connect(
                     self._url.split(","),  # a cluster: nats://a:4222,nats://b:4222
-                    # NATS's own accounts govern who may publish events and read updates.
-                    user_credentials=str(credentials) if credentials else None,
                     name="flightdeck",
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.5,
-                    error_cb=_log_error,
+                    error_cb=self._error,
                     disconnected_cb=self._disconnected,
-                    reconnected_cb=_log_reconnected,
+                    reconnected_cb=self._reconnected,
+                    **self._credentials(),
                 )
                 log.info("nats connected url=%s", self._url)
                 return nc
@@ -183,6 +215,17 @@ class Background:
                 if failures == 1 or failures % 20 == 0:
                     log.warning("nats unreachable, retrying url=%s error=%r", self._url, exc)
                 await asyncio.sleep(min(0.2 * failures, 5.0))
+
+    def _credentials(self) -> dict:
+        if self._login is not None:  # the embedded nats-server: our own user and inbox
+            return {
+                "user": self._login.user,
+                "password": self._login.password,
+                "inbox_prefix": INTERNAL_INBOX,
+            }
+        # An external NATS: its own accounts govern who may publish events and read updates.
+        credentials = self._settings.nats_creds
+        return {"user_credentials": str(credentials)} if credentials else {}
 
     async def _retention(self) -> None:
         days = self._settings.raw_retention_days
@@ -196,11 +239,3 @@ class Background:
             except Exception as exc:  # the store may be briefly away; try at the next round
                 log.warning("retention failed error=%r", exc)
             await asyncio.sleep(_RETENTION_EVERY_S)
-
-
-async def _log_error(exc: Exception) -> None:
-    log.warning("nats error=%r", exc)
-
-
-async def _log_reconnected() -> None:
-    log.info("nats reconnected")

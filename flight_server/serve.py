@@ -2,6 +2,8 @@
 
 Everything started is stopped in reverse order on the way out: the Flight
 server, the background loop (worker, publisher), the embedded nats-server, the store.
+The embedded nats-server admits only the logins generated under the data
+folder, and is started again if it dies.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ import threading
 
 from flightdeck.views import Store, migrations, open_store, view_names
 
+from .auth import Authenticator
 from .background import Background
 from .metrics import Metrics
+from .nats_auth import CREDENTIALS_FILE, NatsAuth, NatsLogin
 from .nats_process import NatsProcess
+from .nats_supervisor import NatsSupervisor
 from .server import FlightdeckServer
 from .settings import Settings
 
@@ -40,9 +45,9 @@ def run(settings: Settings) -> None:
     """Serve until interrupted; migrations are applied first, every time (they are idempotent)."""
     with contextlib.ExitStack() as stack:
         store = _migrated_store(settings, stack)
-        nats_url = _nats_url(settings, stack)
+        nats_url, login = _nats(settings, stack)
         metrics = _metrics(settings, stack)
-        background = _background(settings, store, nats_url, stack, metrics)
+        background = _background(settings, store, nats_url, stack, metrics, login)
         server = FlightdeckServer(
             settings,
             store,
@@ -83,8 +88,8 @@ def run_worker(settings: Settings) -> None:
     """`flightdeck ingest`: the NATS worker (and publisher, retention) without a Flight server."""
     with contextlib.ExitStack() as stack:
         store = _migrated_store(settings, stack)
-        nats_url = _nats_url(settings, stack)
-        _background(settings, store, nats_url, stack, _metrics(settings, stack))
+        nats_url, login = _nats(settings, stack)
+        _background(settings, store, nats_url, stack, _metrics(settings, stack), login)
         log.info("ingesting nats=%s backend=%s", settings.nats, store.backend)
         _wait_until_stopped()
 
@@ -96,16 +101,30 @@ def _migrated_store(settings: Settings, stack: contextlib.ExitStack) -> Store:
     found = migrations.load_migrations(store.backend, settings.views_dir)
     for m in migrations.apply(store, found):
         log.info("migration applied phase=%s name=%s", m.phase, m.name)
+    # On PostgreSQL queries log in as the reader role, set up on the first read:
+    # read once now, so a missing or too powerful role stops the start, saying why.
+    with store.read("SELECT 1 AS ok") as reader:
+        reader.read_all()
     return store
 
 
-def _nats_url(settings: Settings, stack: contextlib.ExitStack) -> str:
-    """The external NATS if given, else an embedded nats-server stopped with the stack."""
+def _nats(settings: Settings, stack: contextlib.ExitStack) -> tuple[str, NatsLogin | None]:
+    """The external NATS if given (its own auth), else an embedded nats-server,
+    watched and stopped with the stack, and flightdeck's login on it."""
     if settings.nats:
-        return settings.nats
-    embedded = NatsProcess(settings.data_dir / "nats").start()
+        return settings.nats, None
+    folder = settings.data_dir / "nats"
+    auth = NatsAuth.ensure(folder)
+    embedded = NatsSupervisor(NatsProcess(folder, auth=auth)).start()
     stack.callback(embedded.stop)
-    return embedded.url
+    log.info(
+        "embedded nats requires a login: writers publish to events.<type> as user=%s; "
+        "`flightdeck nats-credentials --data-dir %s` prints it (file %s, mode 0600)",
+        auth.writer.user,
+        settings.data_dir,
+        folder / CREDENTIALS_FILE,
+    )
+    return embedded.url, auth.internal
 
 
 def _metrics(settings: Settings, stack: contextlib.ExitStack) -> Metrics | None:
@@ -113,7 +132,14 @@ def _metrics(settings: Settings, stack: contextlib.ExitStack) -> Metrics | None:
     if settings.metrics_port is None:
         return None
     metrics = Metrics()
-    endpoint = metrics.serve(settings.host, settings.metrics_port)
+    # With auth on, a scrape authenticates like a Flight call, by its own reader of the file.
+    guard = Authenticator(settings.auth_file) if settings.auth_file else None
+    endpoint = metrics.serve(settings.metrics_host, settings.metrics_port, guard)
+    if settings.metrics_host != settings.host:
+        log.warning(
+            "metrics on loopback, not %s: without --auth-file they are public only with --insecure",
+            settings.host,
+        )
     stack.callback(endpoint.close)
     log.info("metrics location=%s", endpoint.url)
     return metrics
@@ -125,8 +151,11 @@ def _background(
     nats_url: str,
     stack: contextlib.ExitStack,
     metrics: Metrics | None = None,
+    login: NatsLogin | None = None,
 ) -> Background:
-    background = Background(settings, store, nats_url, worker=True, metrics=metrics).start()
+    background = Background(
+        settings, store, nats_url, worker=True, metrics=metrics, login=login
+    ).start()
     stack.callback(background.stop)
     if not background.wait_ready(10.0):
         # Queries do not need NATS; ingest and live updates start once it answers.

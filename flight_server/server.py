@@ -71,6 +71,7 @@ class FlightdeckServer(flight.FlightServerBase):
         self._hub = hub
         self._endpoint_locations = [settings.advertise] if settings.advertise else []
         self._max_batch_bytes = int(settings.max_put_batch_mb * 1024 * 1024)
+        self._max_parameter_bytes = int(settings.max_parameter_mb * 1024 * 1024)
         self._query_slots = Slots(settings.max_queries, "queries", "--max-queries")
         self._live_slots = Slots(
             settings.max_subscribers, "live subscriptions", "--max-subscribers"
@@ -84,6 +85,7 @@ class FlightdeckServer(flight.FlightServerBase):
             max_batch_bytes=self._max_batch_bytes,
             query_slots=self._query_slots,
             max_query_bytes=settings.max_query_bytes,
+            max_parameter_bytes=self._max_parameter_bytes,
         )
         self._metrics = metrics
         self._health = Health(
@@ -127,7 +129,7 @@ class FlightdeckServer(flight.FlightServerBase):
     ) -> flight.FlightDataStream:
         require(context, "reader", "DoGet")
         with flight_errors("DoGet"):
-            query = descriptors.decode_ticket(ticket.ticket)
+            query = descriptors.decode_ticket(ticket.ticket, self._max_parameter_bytes)
             if isinstance(query, descriptors.MetadataTicket):
                 return flight.RecordBatchStream(self._sql.metadata(query))
             run = queries.run(self.store, query, max_bytes=self.settings.max_query_bytes)

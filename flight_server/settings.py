@@ -17,6 +17,7 @@ ENVIRONMENT = {
     "host": "FLIGHTDECK_HOST",
     "port": "FLIGHTDECK_PORT",
     "db": "FLIGHTDECK_DB",
+    "db_read_url": "FLIGHTDECK_DB_READ_URL",
     "data_dir": "FLIGHTDECK_DATA_DIR",
     "nats": "NATS_URL",
     "nats_creds": "NATS_CREDS",
@@ -43,6 +44,10 @@ ENVIRONMENT = {
     "max_queries": "FLIGHTDECK_MAX_QUERIES",
     "max_subscribers": "FLIGHTDECK_MAX_SUBSCRIBERS",
     "max_put_batch_mb": "FLIGHTDECK_MAX_PUT_BATCH_MB",
+    "max_parameter_mb": "FLIGHTDECK_MAX_PARAMETER_MB",
+    "max_message_mb": "FLIGHTDECK_MAX_MESSAGE_MB",
+    "ingest_batch_mb": "FLIGHTDECK_INGEST_BATCH_MB",
+    "max_deliveries": "FLIGHTDECK_MAX_DELIVERIES",
     "max_query_kb": "FLIGHTDECK_MAX_QUERY_KB",
     "metrics_port": "FLIGHTDECK_METRICS_PORT",
 }
@@ -53,6 +58,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8815
     db: str | None = None  # None: the embedded DuckDB file under data_dir
+    db_read_url: str | None = None  # PostgreSQL: an operator-made reader role; None: our own
     data_dir: Path = Path("flightdeck-data")
     nats: str | None = None  # None: start an embedded nats-server under data_dir
     nats_creds: Path | None = None  # a NATS .creds file (JWT + NKey) for --nats
@@ -84,7 +90,11 @@ class Settings:
     tls_client_ca: Path | None = None  # PEM CA: require client certificates signed by it
     max_queries: int = 32  # concurrent DoGet streams
     max_subscribers: int = 1000  # concurrent live subscriptions
-    max_put_batch_mb: float = 64.0  # one record batch of a DoPut, at most
+    max_put_batch_mb: float = 64.0  # one record batch of a DoPut, decoded, at most
+    max_parameter_mb: float = 1.0  # bound query parameters (tickets, handles, DoPut), decoded
+    max_message_mb: float = 16.0  # one NATS event message, decoded, at most
+    ingest_batch_mb: float = 128.0  # decoded NATS messages per ingest commit, at most
+    max_deliveries: int = 5  # a NATS message the worker died handling is dead-lettered after
     max_query_kb: int = 256  # SQL text of one query, at most (UTF-8 KB); read by the guard
     metrics_port: int | None = None  # Prometheus /metrics on this port; 0: a free one; None: off
 
@@ -115,6 +125,15 @@ class Settings:
             "(see `flightdeck auth --help`), or --insecure if this network is trusted"
         )
 
+    @property
+    def metrics_host(self) -> str:
+        """Where /metrics listens: beside Flight where Flight may listen (loopback, or
+        with auth, which then guards the scrape too, or --insecure); else loopback,
+        as for `flightdeck ingest`, which has no Flight listener to refuse."""
+        if self.auth_file or self.loopback or self.insecure:
+            return self.host
+        return "127.0.0.1"
+
     def tls_options(self) -> dict:
         """FlightServerBase's TLS arguments: none, server TLS, or mutual TLS."""
         if not self.tls_cert:
@@ -137,6 +156,7 @@ class Settings:
             pool_size=self.pool_size,
             pool_timeout_s=self.pool_timeout,
             duckdb_memory_limit=self.duckdb_memory_limit,
+            read_db=self.db_read_url,
         )
 
 
@@ -154,6 +174,11 @@ def add_arguments(
     """
     store = parser.add_argument_group("store")
     store.add_argument("--db", help="postgresql://… or a DuckDB file path [env FLIGHTDECK_DB]")
+    store.add_argument(
+        "--db-read-url",
+        help="postgresql://… of a reader role you created, for queries (default: the server "
+        "creates one) [env FLIGHTDECK_DB_READ_URL]",
+    )
     store.add_argument(
         "--data-dir", type=Path, help="embedded data folder (default ./flightdeck-data)"
     )
@@ -202,7 +227,14 @@ def add_arguments(
             "--max-subscribers", type=int, help="concurrent live subscriptions (default 1000)"
         )
         limits.add_argument(
-            "--max-put-batch-mb", type=float, help="MB per DoPut record batch (default 64)"
+            "--max-put-batch-mb",
+            type=float,
+            help="MB per DoPut record batch, decoded (default 64)",
+        )
+        limits.add_argument(
+            "--max-parameter-mb",
+            type=float,
+            help="MB of bound query parameters, decoded (default 1)",
         )
         limits.add_argument(
             "--max-query-kb",
@@ -247,6 +279,22 @@ def add_arguments(
         )
         write.add_argument(
             "--ingest-wait-ms", type=int, help="ms a NATS batch may wait to fill (default 100)"
+        )
+        write.add_argument(
+            "--ingest-batch-mb",
+            type=float,
+            help="MB of decoded NATS messages per ingest commit (default 128)",
+        )
+        write.add_argument(
+            "--max-message-mb",
+            type=float,
+            help="MB per NATS event message, decoded; larger ones are dead-lettered (default 16)",
+        )
+        write.add_argument(
+            "--max-deliveries",
+            type=int,
+            help="deliveries of a NATS message the worker died handling, before it is "
+            "dead-lettered (default 5)",
         )
         write.add_argument(
             "--ingest-ack-wait",

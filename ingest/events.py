@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import InvalidBatch
+from .value_rules import check_values, time_range
 
 __all__ = ["EVENT_SCHEMA", "check_not_expired", "normalise"]
 
@@ -55,7 +56,13 @@ def normalise(batch: pa.RecordBatch, first_row: int = 0) -> pa.RecordBatch:
         )
     for name in REQUIRED:
         _require_values(out[name], name, first_row)
-    out["event_id"] = _event_ids(columns.get("event_id"), out, first_row)
+    given = columns.get("event_id")
+    if given is not None:
+        given = _cast(given, EVENT_SCHEMA.field("event_id"), first_row)
+    sent = {**out, "event_id": given} if given is not None else out
+    check_values(sent, _plain(columns["recorded_at"]), first_row)
+    _check_json(out["properties"], first_row)  # after its length is known to be bounded
+    out["event_id"] = _event_ids(given, out)
     return pa.RecordBatch.from_arrays([out[f.name] for f in EVENT_SCHEMA], schema=EVENT_SCHEMA)
 
 
@@ -68,18 +75,23 @@ def _by_name(batch: pa.RecordBatch) -> dict[str, pa.Array]:
     return columns
 
 
-def _cast(column: pa.Array, field: pa.Field, first_row: int) -> pa.Array:
+def _plain(column: pa.Array) -> pa.Array:
+    """The values as sent, without an extension type or dictionary around them."""
     if isinstance(column.type, pa.BaseExtensionType):
         column = column.storage
     if pa.types.is_dictionary(column.type):
         column = column.dictionary_decode()
+    return column
+
+
+def _cast(column: pa.Array, field: pa.Field, first_row: int) -> pa.Array:
+    column = _plain(column)
     if field.name == "recorded_at":
         return _timestamps(column, first_row)
     if field.name == "properties":
         if not (_is_text(column.type) or pa.types.is_null(column.type)):
             raise InvalidBatch(field.name, None, "type", f"send JSON text, not {column.type}")
         column = column.cast(field.type)
-        _check_json(column, first_row)
     try:
         return column.cast(field.type)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
@@ -101,6 +113,11 @@ def _check_json(column: pa.Array, first_row: int) -> None:
     for value in pc.unique(column.drop_null()).to_pylist():
         try:
             json.loads(value, parse_constant=_not_json)
+        except RecursionError:
+            row = pc.index(column, value).as_py()
+            raise InvalidBatch(
+                "properties", _at(first_row, row), "json", "nested too deeply to read back"
+            ) from None
         except ValueError as exc:
             row = pc.index(column, value).as_py()
             raise InvalidBatch(
@@ -123,9 +140,15 @@ def _timestamps(column: pa.Array, first_row: int) -> pa.Array:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         row = _first_failure(column, _to_utc)
         value = exc if row is None else repr(column[row].as_py())
-        raise InvalidBatch(
-            "recorded_at", _at(first_row, row), "timestamp", f"not an ISO 8601 timestamp: {value}"
-        ) from None
+        if _is_text(column.type):
+            detail = f"not an ISO 8601 timestamp: {value}"
+        else:  # a whole number of microseconds past int64, or a fraction of one
+            value = exc if row is None else column.cast(pa.int64())[row].as_py()
+            detail = (
+                f"{value} ({column.type}) is not a whole number of microseconds inside "
+                f"the accepted range {time_range()}"
+            )
+        raise InvalidBatch("recorded_at", _at(first_row, row), "timestamp", detail) from None
 
 
 def _is_text(type_: pa.DataType) -> bool:
@@ -183,7 +206,7 @@ def _require_values(column: pa.Array, name: str, first_row: int) -> None:
         raise InvalidBatch(name, first_row + row, "not-null", "a value is required")
 
 
-def _event_ids(given: pa.Array | None, out: dict[str, pa.Array], first_row: int) -> pa.Array:
+def _event_ids(given: pa.Array | None, out: dict[str, pa.Array]) -> pa.Array:
     """The sender's event_id, else a key built from the event's content.
 
     Each part is length-prefixed ("7:session") and a null user is "~", so no two
@@ -198,7 +221,7 @@ def _event_ids(given: pa.Array | None, out: dict[str, pa.Array], first_row: int)
     content = pc.binary_join_element_wise("c", *map(_length_prefixed, parts), "|")
     if given is None:
         return content
-    return pc.coalesce(_cast(given, EVENT_SCHEMA.field("event_id"), first_row), content)
+    return pc.coalesce(given, content)
 
 
 def _length_prefixed(values: pa.Array) -> pa.Array:

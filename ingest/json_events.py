@@ -45,6 +45,10 @@ _DECLARED = pa.schema(
 )
 _PARSE = pj.ParseOptions(explicit_schema=_DECLARED, unexpected_field_behavior="infer")
 _SMALLEST = 32  # a failing chunk this small is decoded message by message
+# Arrow's JSON reader recurses once per level of nesting and overflows the stack,
+# killing the process, near 20,000 levels (a 40 kB message). Brackets bound the
+# depth; a message with more than this goes to json.loads, which raises instead.
+_BULK_BRACKETS = 64
 
 
 @dataclass
@@ -62,10 +66,11 @@ def decode_json(datas: Sequence[bytes], default_ids: Sequence[str]) -> JsonEvent
     """Events from JSON messages; `default_ids[i]` is message i's event_id if it has none."""
     tables: list[pa.Table] = []
     owners: list[int] = []
-    # Arrow reads what starts with "{" and ends with "}"; the rest (a BOM, blanks,
-    # not an object at all) json.loads judges. Such ends also keep two messages
-    # from reading as one object across the newline that joins them.
-    whole = [d[:1] == b"{" and d[-1:] == b"}" for d in datas]
+    # Arrow reads what starts with "{" and ends with "}" and nests shallowly; the
+    # rest (a BOM, blanks, not an object at all, deep nesting) json.loads judges.
+    # Such ends also keep two messages from reading as one object across the
+    # newline that joins them.
+    whole = [d[:1] == b"{" and d[-1:] == b"}" and _shallow(d) for d in datas]
     single = [i for i, ok in enumerate(whole) if not ok]
     _read([i for i, ok in enumerate(whole) if ok], datas, default_ids, tables, owners, single)
     out = JsonEvents()
@@ -80,6 +85,10 @@ def decode_json(datas: Sequence[bytes], default_ids: Sequence[str]) -> JsonEvent
         out.rows = sorted(owners)
         out.batch = _normalised(events, out.rows, out.rejected)
     return out
+
+
+def _shallow(data: bytes) -> bool:
+    return data.count(b"{") + data.count(b"[") <= _BULK_BRACKETS
 
 
 def _read(
@@ -188,6 +197,8 @@ def _json_event(data: bytes, default_id: str) -> dict:
         obj = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise _Unusable(f"not JSON: {exc}") from None
+    except RecursionError:
+        raise _Unusable("not JSON that can be read back: nested too deeply") from None
     if not isinstance(obj, dict):
         raise _Unusable(f"not a JSON object but {type(obj).__name__}")
     event = {name: _text(_value(obj, name), name) for name in _TEXT}

@@ -4,6 +4,12 @@ A fetched batch of messages becomes one Arrow batch of JSON events (read in
 bulk: `json_events.py`) plus one per Arrow message. A message that can never be
 ingested is set aside with the reason, so the rest of the batch goes ahead
 without it.
+
+Sizes are counted decoded, before decoding: an Arrow message's from its IPC
+metadata (`ipc_size.py`; a compressed one can be thousands of times its wire
+size), a JSON message's as its length. A message over the per-message limit is
+set aside; the batch stops before the message that would take it over the
+per-batch limit, and the caller decodes the rest as the next batch.
 """
 
 from __future__ import annotations
@@ -15,9 +21,10 @@ import pyarrow as pa
 
 from .errors import InvalidBatch
 from .events import EVENT_SCHEMA, normalise
+from .ipc_size import OverLimit, decoded_size
 from .json_events import decode_json
 
-__all__ = ["ARROW_CONTENT_TYPE", "Decoded", "Payload", "Rejected", "decode"]
+__all__ = ["ARROW_CONTENT_TYPE", "Decoded", "Limits", "Payload", "Rejected", "decode"]
 
 ARROW_CONTENT_TYPE = "application/vnd.apache.arrow.stream"
 _IPC_CONTINUATION = b"\xff\xff\xff\xff"  # how every Arrow IPC stream starts
@@ -31,6 +38,12 @@ class Payload:
 
 
 @dataclass(frozen=True)
+class Limits:
+    message_bytes: int  # one message, decoded (--max-message-mb)
+    batch_bytes: int  # the messages decoded together for one commit (--ingest-batch-mb)
+
+
+@dataclass(frozen=True)
 class Rejected:
     index: int  # the message's position in the decoded sequence
     reason: str
@@ -41,6 +54,14 @@ class Decoded:
     batches: list[pa.RecordBatch] = field(default_factory=list)  # normalised events
     owners: list[int] = field(default_factory=list)  # per row of `batches`: its message
     rejected: list[Rejected] = field(default_factory=list)
+    taken: int = 0  # how many of the payloads given were decoded; the rest are for later
+
+    def add(self, alone: Decoded, message: int) -> None:
+        """Take in `alone`, one message decoded on its own, as message `message` of this."""
+        self.batches += alone.batches
+        self.owners += [message] * len(alone.owners)
+        self.rejected += [Rejected(message, r.reason) for r in alone.rejected]
+        self.taken = message + 1
 
     def without(self, message: int, reason: str) -> Decoded:
         """The same, with `message`'s rows set aside as rejected."""
@@ -48,19 +69,33 @@ class Decoded:
         table = pa.Table.from_batches(self.batches, schema=EVENT_SCHEMA).filter(keep)
         owners = [owner for owner in self.owners if owner != message]
         rejected = [*self.rejected, Rejected(message, reason)]
-        return Decoded(table.combine_chunks().to_batches() if owners else [], owners, rejected)
+        batches = table.combine_chunks().to_batches() if owners else []
+        return Decoded(batches, owners, rejected, self.taken)
 
 
 class _Unusable(ValueError):
     pass
 
 
-def decode(payloads: Sequence[Payload]) -> Decoded:
-    """Events from `payloads`; messages that can never be ingested are in `rejected`."""
+def decode(payloads: Sequence[Payload], limits: Limits) -> Decoded:
+    """Events from the first `taken` of `payloads`, as many as fit `limits.batch_bytes`
+    decoded (at least one); messages that can never be ingested are in `rejected`."""
     out = Decoded()
     json_messages: list[int] = []
+    used = 0
     for index, payload in enumerate(payloads):
-        if not _is_arrow(payload):
+        arrow = _is_arrow(payload)
+        try:
+            size = _size(payload, arrow, limits)
+        except _Unusable as exc:
+            out.rejected.append(Rejected(index, str(exc)))
+            out.taken = index + 1
+            continue
+        if used and used + size > limits.batch_bytes:
+            break
+        used += size
+        out.taken = index + 1
+        if not arrow:
             json_messages.append(index)
             continue
         try:
@@ -80,6 +115,25 @@ def decode(payloads: Sequence[Payload]) -> Decoded:
             out.owners += [json_messages[row] for row in found.rows]
         out.rejected += [Rejected(json_messages[i], reason) for i, reason in found.rejected]
     return out
+
+
+def _size(payload: Payload, arrow: bool, limits: Limits) -> int:
+    """The payload's decoded size, or _Unusable when it is over the per-message limit."""
+    try:
+        size = decoded_size(pa.py_buffer(payload.data), limits.message_bytes) if arrow else None
+    except OverLimit as exc:
+        size = exc.found
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise _Unusable(f"not an Arrow IPC stream: {exc}") from None
+    if size is None:
+        size = len(payload.data)  # JSON: Arrow holds about what the text does
+    if size > limits.message_bytes:
+        raise _Unusable(
+            f"[payload-size] the message decodes to {'at least ' if arrow else ''}"
+            f"{size / 2**20:.1f} MB, over the limit of {limits.message_bytes / 2**20:g} MB "
+            "(--max-message-mb); send smaller messages"
+        )
+    return size
 
 
 def _is_arrow(payload: Payload) -> bool:

@@ -6,12 +6,24 @@ nats-py and one commit per event would be slower still. Acks go out only after
 the commit: a crash in between redelivers, and the event ids derived from the
 stream sequence make the redelivery a duplicate. A message that can never be
 ingested is published to the dead-letter subject with its reason, then acked.
+
+Memory is bounded by decoded sizes (`messages.py`): a message over
+--max-message-mb is dead-lettered unread, and a fetched batch is committed in
+parts of at most --ingest-batch-mb.
+
+A message that a worker died holding is decoded on its own, under a marker
+(`attempts.py`), its batch still committed together; once a worker has died
+--max-deliveries times holding it, it is dead-lettered if a marker shows it was
+being handled when a worker died, else handled wholly alone under a marker.
+So a message that kills the worker cannot crash-loop it nor take its
+neighbours with it, and a plain crash costs one decode per held message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,10 +33,11 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from .attempts import Attempts
 from .errors import InvalidBatch
-from .messages import Decoded, Payload, decode
+from .messages import Decoded, Limits, Payload, decode
 from .pipeline import IngestResult, ingest
-from .pull import Puller, stream_sequence
+from .pull import Puller, delivery_count, stream_sequence
 from .streams import DEAD_SUBJECT, EVENT_SUBJECT, EVENTS, ensure_consumer, ensure_stream
 
 __all__ = ["DURABLE", "IngestWorker", "WorkerOptions"]
@@ -34,6 +47,7 @@ log = logging.getLogger("flightdeck.ingest-worker")
 DURABLE = "flightdeck-ingest"
 _REASON_MAX = 500
 _IN_HAND = 4  # batches unacked at once: fetched ahead, decoded, committing, and slack
+_MiB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -43,6 +57,9 @@ class WorkerOptions:
     batch: int = 20_000
     wait_ms: int = 100  # how long a batch may wait to fill after its first message
     ack_wait_s: float = 60.0  # redelivery after this long without an ack
+    max_message_bytes: int = 16 * _MiB  # one message, decoded; larger ones are dead-lettered
+    batch_bytes: int = 128 * _MiB  # decoded messages per commit, at most
+    max_deliveries: int = 5  # deliveries of a message the worker died handling alone
 
 
 class IngestWorker:
@@ -64,6 +81,9 @@ class IngestWorker:
         self._on_commit = on_commit
         self._on_dead_letter = on_dead_letter
         self._batch = options.batch  # until the consumer's own limit is known
+        self._limits = Limits(options.max_message_bytes, options.batch_bytes)
+        self._attempts = Attempts(self._js, EVENTS.name)
+        self._naks: dict[int, int] = {}  # our own naks by stream sequence, since acked
 
     async def run(self) -> None:
         """Consume until cancelled; a failure (NATS restarting, store away) backs off, resumes."""
@@ -88,7 +108,9 @@ class IngestWorker:
         """While the store commits one batch, the loop fetches and decodes the next and
         acks the one before, so the two costs overlap instead of adding up. Commits go
         one at a time, in the order fetched; a batch is acked as soon as its own commit
-        is done, and never before."""
+        is done, and never before. A fetched batch over --ingest-batch-mb decoded is
+        committed in parts. Messages a worker died holding are decoded one by one with
+        nothing else under way, so that if the worker dies then, the blame is known."""
         ahead = asyncio.create_task(self._collect(puller))
         commit: asyncio.Task[_Outcome] | None = None
         done: asyncio.Task[None] | None = None  # the last batch's commit, then its acks
@@ -96,15 +118,26 @@ class IngestWorker:
             while True:
                 messages = await ahead
                 ahead = asyncio.create_task(self._collect(puller))
-                if not messages:
-                    continue
-                decoded = await self._decode(messages)
-                if commit is not None:
-                    await asyncio.shield(commit)  # raises what the commit raised
-                commit = asyncio.create_task(self._commit(decoded))
-                before, done = done, asyncio.create_task(self._finish_after(messages, commit))
-                if before is not None:
-                    await before  # its commit has ended; its acks overlap the new commit
+                while messages:
+                    deaths = self._deaths(messages[0])
+                    if deaths > 0 and done is not None:
+                        # Nothing else under way: a death from here on is this message's.
+                        commit, done, before = None, None, done
+                        await before
+                    if deaths >= self._options.max_deliveries:
+                        await self._handle_alone(messages[0])
+                        messages = messages[1:]
+                        continue
+                    decoded = await (
+                        self._decode_held(messages) if deaths else self._decode_new(messages)
+                    )
+                    group, messages = messages[: decoded.taken], messages[decoded.taken :]
+                    if commit is not None:
+                        await asyncio.shield(commit)  # raises what the commit raised
+                    commit = asyncio.create_task(self._commit(decoded))
+                    before, done = done, asyncio.create_task(self._finish_after(group, commit))
+                    if before is not None:
+                        await before  # its commit has ended; its acks overlap the new commit
         finally:
             ahead.cancel()
             if done is not None:
@@ -112,6 +145,55 @@ class IngestWorker:
                 # comes back after the ack wait, only to be a duplicate.
                 with contextlib.suppress(Exception):
                     await asyncio.shield(done)
+
+    def _deaths(self, message: Msg) -> int:
+        """Deliveries that ended without an ack or a nak of ours: a worker went away."""
+        naks = self._naks.get(stream_sequence(message), 0)
+        return delivery_count(message) - 1 - naks
+
+    async def _decode_new(self, messages: list[Msg]) -> Decoded:
+        """The leading messages no worker died holding, decoded together."""
+        return await self._decode(
+            list(itertools.takewhile(lambda m: not self._deaths(m), messages))
+        )
+
+    async def _decode_held(self, messages: list[Msg]) -> Decoded:
+        """The leading messages a worker died holding, each decoded on its own under a
+        marker; together they stay within --ingest-batch-mb, about."""
+        limit = self._options.max_deliveries
+        held = itertools.takewhile(lambda m: 0 < self._deaths(m) < limit, messages)
+        out, used = Decoded(), 0
+        for index, message in enumerate(held):
+            sequence = stream_sequence(message)
+            await self._attempts.begin(sequence)
+            alone = await self._decode([message])
+            await self._attempts.end(sequence)
+            out.add(alone, index)
+            used += sum(batch.nbytes for batch in alone.batches)
+            if used >= self._limits.batch_bytes:
+                break
+        return out
+
+    async def _handle_alone(self, message: Msg) -> None:
+        """A message workers died holding --max-deliveries times: dead-lettered if one
+        died handling it, else handled wholly alone (its commit may be what kills)."""
+        sequence = stream_sequence(message)
+        if await self._attempts.died_handling(sequence):
+            limit = self._options.max_deliveries
+            await self._dead_letter(
+                message,
+                f"[redelivered] delivered {delivery_count(message)} times; a worker went away "
+                f"while handling it, over the limit of {limit} (--max-deliveries)",
+            )
+            await self._acknowledge([message])
+            await self._attempts.end(sequence)
+            return
+        await self._attempts.begin(sequence)
+        try:
+            await self.handle([message])
+        finally:
+            with contextlib.suppress(Exception):  # NATS away: the marker blames it once more
+                await self._attempts.end(sequence)
 
     async def _subscribe(self) -> Puller:
         await ensure_stream(self._js, EVENTS)
@@ -126,6 +208,7 @@ class IngestWorker:
             filter_subject=EVENT_SUBJECT,
         )
         info = await ensure_consumer(self._js, EVENTS.name, config)
+        await self._attempts.open()
         # A consumer made earlier (or by an operator) keeps its own limit: batches that
         # all fit under it keep the fetch ahead from stalling on unacked messages.
         limit = info.config.max_ack_pending or 0
@@ -138,12 +221,18 @@ class IngestWorker:
         return await puller.fetch(self._batch, 1.0, self._options.wait_ms / 1000)
 
     async def handle(self, messages: list[Msg]) -> None:
-        """Ingest one fetched batch: dead-letter the unusable, commit the rest, ack all."""
-        await self._finish(messages, await self._commit(await self._decode(messages)))
+        """Ingest one fetched batch: dead-letter the unusable, commit the rest, ack all;
+        in parts, each within --ingest-batch-mb decoded."""
+        while messages:
+            decoded = await self._decode(messages)
+            group, messages = messages[: decoded.taken], messages[decoded.taken :]
+            await self._finish(group, await self._commit(decoded))
 
     async def _decode(self, messages: list[Msg]) -> Decoded:
-        # In a thread: Arrow's JSON reader lets go of the GIL, so the loop keeps receiving.
-        return await asyncio.to_thread(decode, [_payload(m) for m in messages])
+        """The first messages that fit the limits (`taken` of them), decoded.
+
+        In a thread: Arrow's JSON reader lets go of the GIL, so the loop keeps receiving."""
+        return await asyncio.to_thread(decode, [_payload(m) for m in messages], self._limits)
 
     async def _commit(self, decoded: Decoded) -> _Outcome:
         """Commit what `decoded` holds; a message whose rows the store refuses is set aside."""
@@ -179,11 +268,16 @@ class IngestWorker:
 
     async def _retry_later(self, messages: list[Msg], exc: Exception) -> None:
         log.warning("ingest failed, messages will be redelivered error=%s", exc)
+        for message in messages:  # not a death: their redelivery must not count as one
+            sequence = stream_sequence(message)
+            self._naks[sequence] = self._naks.get(sequence, 0) + 1
         await asyncio.gather(*(m.nak(delay=2.0) for m in messages))
 
     async def _acknowledge(self, messages: list[Msg]) -> None:
         for message in messages:
             await message.ack()
+            if self._naks:
+                self._naks.pop(stream_sequence(message), None)
 
     async def _dead_letter(self, message: Msg, reason: str) -> None:
         sequence = stream_sequence(message)

@@ -5,6 +5,7 @@ reads the aggregate rows carrying that version, publishes them as Arrow IPC to
 `analytics.aggregate.updated` with `Nats-Msg-Id` derived from the version
 (JetStream drops a re-send after a crash), and only then deletes the entry.
 So a crash between commit and publish delays an update; it never loses one.
+Each message is signed (update_signature.py): live hubs take nothing else.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from nats.js.api import StreamConfig
 
 from .messages import ARROW_CONTENT_TYPE
 from .streams import AGGREGATE_SUBJECT, AGGREGATES, ensure_stream
+from .update_signature import SIGNATURE_HEADER, sign
 
 __all__ = ["LIVE_VIEWS", "OutboxPublisher", "Update", "updates_for"]
 
@@ -52,12 +54,19 @@ class Update:
             "Flightdeck-Part": f"{self.part}/{self.parts}",
         }
 
+    def signed_headers(self, key: bytes) -> dict[str, str]:
+        """`headers` and the signature over them and the payload, made with `key`."""
+        headers = self.headers
+        signature = sign(key, AGGREGATE_SUBJECT, headers, self.payload)
+        return {**headers, SIGNATURE_HEADER: signature}
+
 
 def updates_for(store: Store, version: int) -> list[Update]:
     """The messages that carry every row `version` wrote (none when a later one overwrote all)."""
     updates = []
     for view in LIVE_VIEWS:
-        with store.read(f"SELECT * FROM {view} WHERE version = {int(version)}") as reader:
+        sql = f"SELECT * FROM {view} WHERE version = {int(version)}"
+        with store.read_internal(sql) as reader:
             payloads = [_ipc(piece) for batch in reader for piece in _pieces(batch)]
         updates += [
             Update(view, version, i, len(payloads), p) for i, p in enumerate(payloads, start=1)
@@ -80,17 +89,21 @@ def _ipc(batch: pa.RecordBatch) -> bytes:
 
 
 class OutboxPublisher:
-    """Runs on the process's NATS loop; `wake()` after a commit, and it sweeps anyway."""
+    """Runs on the process's NATS loop; `wake()` after a commit, and it sweeps anyway.
+    `key` signs every message (update_signature.signing_key(store))."""
 
     def __init__(
         self,
         store: Store,
         js: JetStreamContext,
+        *,
+        key: bytes,
         sweep_s: float = 1.0,
         stream: StreamConfig = AGGREGATES,
     ) -> None:
         self._store = store
         self._js = js
+        self._key = key
         self._stream = stream
         self._sweep_s = sweep_s
         self._wake = asyncio.Event()
@@ -128,14 +141,15 @@ class OutboxPublisher:
                     AGGREGATE_SUBJECT,
                     update.payload,
                     stream=AGGREGATES.name,
-                    headers=update.headers,
+                    headers=update.signed_headers(self._key),
                 )
             await asyncio.to_thread(self._done, version)
             log.debug("published version=%d messages=%d", version, len(updates))
         return len(versions)
 
     def _pending(self) -> list[int]:
-        with self._store.read("SELECT version FROM tb_aggregate_outbox ORDER BY version") as reader:
+        sql = "SELECT version FROM tb_aggregate_outbox ORDER BY version"
+        with self._store.read_internal(sql) as reader:
             return reader.read_all().column("version").to_pylist()
 
     def _done(self, version: int) -> None:

@@ -20,7 +20,7 @@ import json
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-__all__ = ["PullError", "Puller", "stream_sequence"]
+__all__ = ["PullError", "Puller", "delivery_count", "stream_sequence"]
 
 # The server answers a pull request that expired with 408, a no_wait one with 404;
 # 100 is an idle heartbeat. Anything else (a deleted consumer, a leadership change,
@@ -130,10 +130,26 @@ def stream_sequence(message: Msg) -> int:
     or with a domain and account hash after `ACK` (and maybe a token more at the end).
     nats-py's `Msg.metadata` parses every field into objects: a top cost per message.
     """
-    tokens = message.reply.split(".")
+    token = _ack_token(message, 1)
+    if token is not None:
+        return int(token)
+    return message.metadata.sequence.stream  # raises nats-py's own error for a non-JS message
+
+
+def delivery_count(message: Msg) -> int:
+    """How many times JetStream has delivered this message (1 the first time)."""
+    token = _ack_token(message, 0)
+    if token is not None:
+        return int(token)
+    return message.metadata.num_delivered
+
+
+def _ack_token(message: Msg, index: int) -> str | None:
+    """Token `index` from <delivered> on in the ack subject (0: delivered, 1: stream seq)."""
+    tokens = (message.reply or "").split(".")
     if tokens[:2] == ["$JS", "ACK"]:
         if len(tokens) == 9:
-            return int(tokens[5])
+            return tokens[4 + index]
         if len(tokens) >= 11:
-            return int(tokens[7])
-    return message.metadata.sequence.stream  # raises nats-py's own error for a non-JS message
+            return tokens[6 + index]
+    return None

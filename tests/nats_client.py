@@ -5,9 +5,23 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterable
+from pathlib import Path
 
 import nats
 from nats.js.api import ConsumerInfo, DeliverPolicy
+
+
+def embedded_url(url: str, data_dir: Path, role: str = "flightdeck") -> str:
+    """`url` with the login `flightdeck serve` generated for its embedded NATS under
+    `data_dir` ("flightdeck": its own, every right; "writer": publish events only);
+    `url` unchanged when there is none (an external NATS)."""
+    from flightdeck.flight_server.nats_auth import NatsAuth
+
+    auth = NatsAuth.read(Path(data_dir) / "nats")
+    if auth is None:
+        return url
+    login = auth.login(role)
+    return url.replace("nats://", f"nats://{login.user}:{login.password}@", 1)
 
 
 def publish(

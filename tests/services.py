@@ -58,6 +58,13 @@ class PostgresServer:
             ),
             **run,
         )
+        # The admin (postgres) is trusted; every other role must give its password over
+        # TCP, so the reader role's login is tested the way a real server checks it.
+        (self.data / "pg_hba.conf").write_text(
+            "local all all trust\n"
+            "host all postgres 127.0.0.1/32 trust\n"
+            "host all all 127.0.0.1/32 scram-sha-256\n"
+        )
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "

@@ -29,7 +29,7 @@ def view_names(store: Store) -> list[str]:
         f"WHERE table_schema = '{store.schema_name}' AND table_type = 'VIEW' "
         "AND substr(table_name, 1, 3) = 'va_' ORDER BY table_name"
     )
-    with store.read(sql) as reader:
+    with store.read_internal(sql) as reader:
         return reader.read_all().column(0).to_pylist()
 
 

@@ -21,7 +21,7 @@ from sqlglot.tokens import Token, TokenType
 from .complexity import MAX_QUERY_BYTES, check_nesting, check_size, too_complex
 from .errors import InvalidQuery, NotFound
 
-__all__ = ["check_query"]
+__all__ = ["TABLE_FUNCTIONS", "check_query", "is_forbidden_function"]
 
 # Our dialect names (the --db URL schemes) to sqlglot's.
 _DIALECTS = {"duckdb": "duckdb", "postgresql": "postgres"}
@@ -35,6 +35,11 @@ _VIEW_SCHEMA = {"duckdb": "main", "postgres": "public"}
 # their names count too.
 _SYSTEM_SCHEMAS = frozenset({"information_schema", "pg_catalog", "pg_toast", "temp", "system"})
 _SYSTEM_PREFIXES = ("pg_", "duckdb_", "sqlite_")
+
+# Names a WITH query may not take: flightdeck's tables and the system relations
+# (DuckDB's catalog views include pragma_database_list). Where the database and the
+# guard disagree about a CTE's scope, the real relation of that name is what it reads.
+_SHADOWED_PREFIXES = ("tb_", "pragma_", *_SYSTEM_PREFIXES)
 
 # Statements that write, change the session or reach outside the store, refused
 # anywhere in the tree (a DELETE can hide in a CTE). Looked up by name because
@@ -53,17 +58,18 @@ _WRITE_NODES: tuple[type[exp.Expression], ...] = tuple(
 
 # The only table functions allowed in FROM: they generate rows and reach nothing.
 # sqlglot turns them into typed classes (DuckDB's range(10) becomes GenerateSeries).
-_TABLE_FUNCTIONS = frozenset({"generate_series", "range", "unnest"})
+TABLE_FUNCTIONS = frozenset({"generate_series", "range", "unnest"})
 _TABLE_FUNCTION_CLASSES = (exp.GenerateSeries, exp.Unnest)
 
-# Functions that reach files, the network, settings, sequences or the server, or
-# run SQL text of their own (query(), query_to_xml(), ts_stat()) and so would read
-# around the va_ rule. PostgreSQL's pg_ functions are refused as a family.
+# Functions that reach files, the network, settings, sequences or the server, take
+# locks, write large objects, or run SQL text of their own (query(), query_to_xml(),
+# ts_stat()) and so would read around the va_ rule. Families go by prefix:
+# PostgreSQL's pg_ functions (advisory locks among them), lo_ large objects.
 _FORBIDDEN_PREFIXES = (
     "read_", "parquet_", "iceberg_", "delta_", "sqlite_", "postgres_", "mysql_", "pg_",
     "lo_", "dblink", "txid_", "duckdb_", "pragma_", "http_", "query", "table_to_",
     "cursor_to_", "schema_to_", "database_to_", "json_execute", "arrow_scan", "st_read",
-    "brin_", "binary_upgrade_", "ducklake_", "start_ui", "stop_ui",
+    "brin_", "binary_upgrade_", "ducklake_", "start_ui", "stop_ui", "bt_index_",
 )  # fmt: skip
 _FORBIDDEN_NAMES = frozenset(
     {
@@ -71,7 +77,8 @@ _FORBIDDEN_NAMES = frozenset(
         "setval", "currval", "lastval", "checkpoint", "force_checkpoint",
         "load_extension", "ts_stat", "ts_rewrite", "gin_clean_pending_list",
         "which_secret", "dbgen", "dsdgen", "from_substrait", "from_substrait_json",
-        "get_substrait", "get_substrait_json",
+        "get_substrait", "get_substrait_json", "lowrite", "loread", "verify_heapam",
+        "get_raw_page",
     }
 )  # fmt: skip
 _ALLOWED_FUNCTIONS = frozenset({"pg_typeof"})
@@ -108,8 +115,20 @@ def _check(sql: str, dialect: str, known_views: Collection[str]) -> None:
     _check_read_only(statement, tokens)
     _check_unicode_names(tokens)
     _check_functions(statement, tokens)
+    if read == "postgres":
+        _check_field_selections(statement)
     _check_string_tables(statement, sql)
-    _check_tables(normalize_identifiers(statement, dialect=read), read, frozenset(known_views))
+    normalized = normalize_identifiers(statement, dialect=read)
+    _check_ctes(normalized)
+    _check_tables(normalized, read, frozenset(known_views))
+
+
+def is_forbidden_function(name: str) -> bool:
+    """Whether a function called `name` (lower case) reaches files, the network,
+    settings, the server or the catalog, or runs SQL of its own."""
+    if name in _ALLOWED_FUNCTIONS:
+        return False
+    return name in _FORBIDDEN_NAMES or name.startswith(_FORBIDDEN_PREFIXES)
 
 
 def _sqlglot_dialect(dialect: str) -> str:
@@ -232,22 +251,44 @@ def _check_functions(statement: exp.Expression, tokens: list[Token]) -> None:
         name = _function_name(func)
         _refuse_forbidden(name)
         if _in_from(func) and not (
-            name in _TABLE_FUNCTIONS or isinstance(func, _TABLE_FUNCTION_CLASSES)
+            name in TABLE_FUNCTIONS or isinstance(func, _TABLE_FUNCTION_CLASSES)
         ):
             raise InvalidQuery(
                 "forbidden-function",
                 f"table function {name!r} is not allowed in FROM; only "
-                f"{', '.join(sorted(_TABLE_FUNCTIONS))} may be used there",
+                f"{', '.join(sorted(TABLE_FUNCTIONS))} may be used there",
             )
-    # PostgreSQL reads t.f as f(t) when f takes a whole row: a call with no parentheses.
+    # PostgreSQL reads t.f as f(t) when f takes one argument (a whole row, or a
+    # column's value in t.c.f): a call with no parentheses. Only the first part of a
+    # name is never a call.
     for column in statement.find_all(exp.Column):
-        if column.table:
-            _refuse_forbidden(column.name.lower())
+        for part in column.parts[1:]:
+            _refuse_forbidden(part.name.lower())
     # sqlglot keeps the name as written only for functions it does not know; for the
     # ones it knows it keeps its own canonical name. The database resolves the name
     # as written, so check every name that is followed by '(' as well.
     for name in _called_names(tokens):
         _refuse_forbidden(name)
+
+
+def _check_field_selections(statement: exp.Expression) -> None:
+    # PostgreSQL reads (x).f as f(x) for any one-argument function f, whatever x is:
+    # a literal, a cast, a subquery, a call, a row. Whether `.f` is a field or a call
+    # depends on x's type and on which functions exist, which the guard cannot know,
+    # so field selection on anything but a plain column name is refused outright
+    # (schema-qualified calls such as pg_catalog.f(x) parse the same way).
+    for dot in statement.find_all(exp.Dot):
+        if isinstance(dot.parent, exp.DataType):
+            continue  # a schema-qualified type name in a cast, not a value
+        field = dot.expression
+        name = field.name if isinstance(field, exp.Identifier) else field.sql("postgres")
+        _refuse_forbidden(name.lower())
+        raise InvalidQuery(
+            "unverifiable",
+            f"field selection {_short(dot.sql('postgres'), 80)!r} (.{name} on an expression) "
+            "is not accepted on PostgreSQL: it may call the function "
+            f"{name!r} on the value; select columns by name instead",
+        )
 
 
 def _function_name(func: exp.Func) -> str:
@@ -268,9 +309,7 @@ def _called_names(tokens: list[Token]) -> Iterator[str]:
 
 
 def _refuse_forbidden(name: str) -> None:
-    if name in _ALLOWED_FUNCTIONS:
-        return
-    if name in _FORBIDDEN_NAMES or name.startswith(_FORBIDDEN_PREFIXES):
+    if is_forbidden_function(name):
         raise InvalidQuery(
             "forbidden-function",
             f"function {name!r} is not allowed: it reaches files, the network, settings "
@@ -297,6 +336,68 @@ def _check_string_tables(statement: exp.Expression, sql: str) -> None:
                 raise InvalidQuery(
                     "unverifiable", f"cannot tell how the table name {part.name!r} was quoted"
                 )
+
+
+def _check_ctes(statement: exp.Expression) -> None:
+    # sqlglot counts a WITH RECURSIVE query's name as the CTE throughout its body, but
+    # only the recursive term (after a plain UNION) reads the CTE: everywhere else the
+    # database binds the name to the real relation. DuckDB does so in the anchor, in
+    # EXCEPT, INTERSECT and UNION BY NAME bodies, and in a body that is no UNION.
+    for with_ in statement.find_all(exp.With):
+        seen: set[str] = set()
+        for cte in with_.expressions:
+            name = cte.alias_or_name
+            if name.lower() in seen:
+                raise InvalidQuery(
+                    "unverifiable",
+                    f"the WITH query {name!r} is defined twice; give each its own name",
+                )
+            seen.add(name.lower())
+            _check_self_references(cte, name, bool(with_.args.get("recursive")))
+            _check_cte_name(name)
+
+
+def _check_self_references(cte: exp.CTE, name: str, recursive: bool) -> None:
+    if not recursive:
+        return  # the name means the real relation, as sqlglot sees it too
+    term = _recursive_term(cte)
+    for table in cte.this.find_all(exp.Table):
+        if len(table.parts) != 1 or table.name.lower() != name.lower():
+            continue
+        if term is None or not _within(table, term):
+            raise InvalidQuery(
+                "unverifiable",
+                f"the WITH RECURSIVE query {name!r} reads {name!r} outside its recursive "
+                "part (the query after a plain UNION or UNION ALL), where the database "
+                "reads a table of that name instead; refer to it only after the UNION",
+            )
+
+
+def _recursive_term(cte: exp.CTE) -> exp.Expression | None:
+    body = cte.this
+    plain_union = isinstance(body, exp.Union) and not any(
+        body.args.get(arg) for arg in ("by_name", "side", "kind", "on")
+    )
+    return body.expression if plain_union else None
+
+
+def _within(node: exp.Expression, ancestor: exp.Expression) -> bool:
+    parent: exp.Expression | None = node
+    while parent is not None:
+        if parent is ancestor:
+            return True
+        parent = parent.parent
+    return False
+
+
+def _check_cte_name(name: str) -> None:
+    lowered = name.lower()
+    if lowered.startswith(_SHADOWED_PREFIXES) or lowered in _SYSTEM_SCHEMAS:
+        raise InvalidQuery(
+            "va-views-only",
+            f"the WITH query name {name!r} is also the name of a table or a system "
+            "relation, which the database may read in its place; choose another name",
+        )
 
 
 def _check_tables(statement: exp.Expression, read: str, known: frozenset[str]) -> None:

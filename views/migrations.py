@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import reader_role
 from .errors import FlightdeckError
 from .store import Store
 
@@ -58,7 +59,12 @@ class Migration:
         drop = f'DROP VIEW IF EXISTS "{self.name}"' + (
             " CASCADE" if backend == "postgresql" else ""
         )
-        return [drop, f'CREATE VIEW "{self.name}" AS\n{_strip_semicolon(self.body)}']
+        create = f'CREATE VIEW "{self.name}" AS\n{_strip_semicolon(self.body)}'
+        if backend != "postgresql":
+            return [drop, create]
+        # A re-created view has lost its grants: give them back in the same
+        # transaction, so queries (which log in as the reader role) never miss it.
+        return [drop, create, _GRANT_TO_READERS.format(view=self.name)]
 
 
 @dataclass(frozen=True)
@@ -92,10 +98,34 @@ def _pick(folder: Path, pattern: str, backend: str, phase: str) -> list[Migratio
     return [Migration(phase, stem, path, path.read_text()) for stem, path in sorted(chosen.items())]
 
 
+# Every role queries log in as (views/reader_role.py) may read every va_ view.
+_GRANT_TO_READERS = f"""DO $$
+DECLARE reader TEXT;
+BEGIN
+    IF to_regclass('{reader_role.CREDENTIALS}') IS NOT NULL THEN
+        FOR reader IN EXECUTE 'SELECT c.role_name FROM {reader_role.CREDENTIALS} c
+                               JOIN pg_roles r ON r.rolname = c.role_name' LOOP
+            EXECUTE format('GRANT SELECT ON %I TO %I', '{{view}}', reader);
+        END LOOP;
+    END IF;
+END $$"""
+
+
 def _split(body: str) -> list[str]:
-    # Our DDL has no semicolons inside literals: a statement ends at `;` + newline.
-    parts = re.split(r";[ \t]*(?:\n|$)", body)
-    return [p.strip() for p in parts if _has_code(p)]
+    # Our DDL has no semicolons inside literals: a statement ends at `;` + newline,
+    # outside $$-quoted bodies (a DO block's statements end in `;` too).
+    statements, current = [], []
+    for number, piece in enumerate(body.split("$$")):
+        if number % 2:  # inside $$ ... $$
+            current.append(f"$${piece}$$")
+            continue
+        *ended, rest = re.split(r";[ \t]*(?:\n|$)", piece)
+        for part in ended:
+            statements.append("".join(current) + part)
+            current = []
+        current.append(rest)
+    statements.append("".join(current))
+    return [p.strip() for p in statements if _has_code(p)]
 
 
 def _has_code(sql: str) -> bool:
@@ -165,7 +195,7 @@ def _ensure_ledger(store: Store) -> None:
 def _read_ledger(store: Store) -> dict[str, tuple[str, str]]:
     _ensure_ledger(store)
     sql = f"SELECT name, checksum, CAST(applied_at AS TEXT) AS applied_at FROM {LEDGER}"
-    with store.read(sql) as reader:
+    with store.read_internal(sql) as reader:
         rows = reader.read_all().to_pylist()
     return {r["name"]: (r["checksum"], r["applied_at"]) for r in rows}
 
@@ -175,7 +205,7 @@ def _existing_views(store: Store) -> set[str]:
         "SELECT table_name FROM information_schema.tables "
         f"WHERE table_schema = '{store.schema_name}' AND table_type = 'VIEW'"
     )
-    with store.read(sql) as reader:
+    with store.read_internal(sql) as reader:
         return set(reader.read_all().column(0).to_pylist())
 
 

@@ -1,7 +1,10 @@
 """ADBC connections to the store: an embedded DuckDB file or PostgreSQL.
 
-The rest of flightdeck sees one small interface: `read()` streams a query's
-result as a RecordBatchReader on a read-only connection, `write()` lends a
+The rest of flightdeck sees one small interface: `read()` streams a client
+query's result as a RecordBatchReader on a read-only connection (on PostgreSQL,
+logged in as the least-privilege reader role; on DuckDB, after checking DuckDB's
+own parse and plan of it), `read_internal()` does the same
+for flightdeck's own queries of its tables and catalogs, `write()` lends a
 transactional connection, `schema()` describes a query without running it.
 """
 
@@ -19,7 +22,9 @@ import adbc_driver_manager
 import adbc_driver_manager.dbapi as dbapi
 import pyarrow as pa
 
+from . import reader_role
 from .conform import conform_batch, conform_schema
+from .duckdb_check import EngineCheck
 from .errors import BackendError
 
 __all__ = ["Store", "StoreOptions", "open_store"]
@@ -35,6 +40,7 @@ class StoreOptions:
     pool_size: int = 8
     pool_timeout_s: float = 10.0  # a request waits this long for a free connection
     duckdb_memory_limit: str | None = None  # None: DuckDB's default, 80 % of RAM
+    read_db: str | None = None  # postgresql://… of an operator-made reader role; None: ours
 
 
 class Store(Protocol):
@@ -45,6 +51,9 @@ class Store(Protocol):
         self, sql: str, parameters: pa.RecordBatch | None = None
     ) -> contextlib.AbstractContextManager[pa.RecordBatchReader]: ...
     def schema(self, sql: str, parameters: pa.RecordBatch | None = None) -> pa.Schema: ...
+    def read_internal(
+        self, sql: str, parameters: pa.RecordBatch | None = None
+    ) -> contextlib.AbstractContextManager[pa.RecordBatchReader]: ...
     def write(
         self, *, staging: bool = False
     ) -> contextlib.AbstractContextManager[dbapi.Connection]: ...
@@ -172,7 +181,9 @@ class DuckDBStore:
 
     External access (files, network, extensions) is disabled for the whole
     database and the configuration locked: even a query that slipped past the
-    guard cannot read a file. Writes are serialised, as DuckDB has one writer.
+    guard cannot read a file. A client's query (`read`, `schema`) runs only once
+    DuckDB's own parse and plan of it show that it reads va_ views and nothing
+    else (duckdb_check). Writes are serialised, as DuckDB has one writer.
     """
 
     backend = "duckdb"
@@ -188,6 +199,7 @@ class DuckDBStore:
         self._timeout_s = timeout_s
         self._write_lock = threading.Lock()
         self._staged: dict[int, threading.Event] = {}  # write connection -> turn held
+        self._engine_check = EngineCheck()
         with _backend_errors(self.backend):
             self._db = adbc_driver_manager.AdbcDatabase(
                 driver=adbc_driver_duckdb.driver_path(),
@@ -214,18 +226,40 @@ class DuckDBStore:
     def read(
         self, sql: str, parameters: pa.RecordBatch | None = None
     ) -> Iterator[pa.RecordBatchReader]:
+        """A client's query, refused (InvalidQuery) unless it reads only va_ views."""
+        yield from self._read(sql, parameters, checked=True)
+
+    @contextlib.contextmanager
+    def read_internal(
+        self, sql: str, parameters: pa.RecordBatch | None = None
+    ) -> Iterator[pa.RecordBatchReader]:
+        """flightdeck's own query over its tables and the catalog; never a client's text."""
+        yield from self._read(sql, parameters, checked=False)
+
+    def _read(
+        self, sql: str, parameters: pa.RecordBatch | None, *, checked: bool
+    ) -> Iterator[pa.RecordBatchReader]:
         conn = self._connect()
         try:
+            # The check runs on the query's own connection and transaction, so it
+            # sees the catalog the query will, and under the query's deadline.
             with conn.cursor() as cursor, _deadline(cursor, self._timeout_s):
+                _read_only(conn, cursor)
+                if checked:
+                    with _backend_errors(self.backend):
+                        self._engine_check.check(cursor, sql, parameters)
                 yield from _stream(cursor, sql, parameters, self.backend)
         finally:
             conn.close()
 
     def schema(self, sql: str, parameters: pa.RecordBatch | None = None) -> pa.Schema:
+        """A client's query's result schema, refused as `read` refuses it."""
         conn = self._connect()
         try:
-            # Some schemas are learnt only by running the query (see _schema).
             with conn.cursor() as cursor, _deadline(cursor, self._timeout_s):
+                _read_only(conn, cursor)
+                with _backend_errors(self.backend):
+                    self._engine_check.check(cursor, sql, parameters)
                 return _schema(cursor, sql, parameters, self.backend)
         finally:
             conn.close()
@@ -276,6 +310,15 @@ class DuckDBStore:
             self._root.close()
 
 
+def _read_only(conn: dbapi.Connection, cursor: dbapi.Cursor) -> None:
+    """Start a read-only transaction: DuckDB itself then refuses any write, whatever
+    got past the guard and the engine check (a DELETE inside a CTE, say). DuckDB
+    has no read-only connections, and a transaction can only begin in autocommit."""
+    with _backend_errors("duckdb"):
+        conn.adbc_connection.set_autocommit(True)
+        cursor.execute("BEGIN TRANSACTION READ ONLY")
+
+
 @contextlib.contextmanager
 def _deadline(cursor: dbapi.Cursor, seconds: float) -> Iterator[None]:
     """DuckDB has no statement timeout: interrupt the query ourselves when it runs long."""
@@ -295,8 +338,9 @@ class _Pool:
     unavailable: waiting forever would let a few stuck requests freeze the rest.
     """
 
-    def __init__(self, factory, size: int, name: str, wait_s: float) -> None:
+    def __init__(self, factory, size: int, name: str, wait_s: float, reset=None) -> None:
         self._factory = factory
+        self._reset = reset  # run before a used connection goes back; False: close it
         self._idle: queue.LifoQueue[dbapi.Connection] = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(size)
         self._size = size
@@ -327,7 +371,10 @@ class _Pool:
             raise
         finally:
             if conn is not None:
-                self._idle.put(conn)
+                if self._reset is None or self._reset(conn):
+                    self._idle.put(conn)
+                else:
+                    _close_quietly(conn)
             self._slots.release()
 
     def _take(self) -> dbapi.Connection:
@@ -362,11 +409,25 @@ def _close_quietly(conn: dbapi.Connection) -> None:
         conn.close()
 
 
+def _discard_session(conn: dbapi.Connection) -> bool:
+    """Undo whatever a query did to its session (settings, advisory locks, prepared
+    statements, temp tables) before the connection serves another. A connection
+    left inside a transaction block cannot be reset: the pool closes it."""
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("DISCARD ALL")
+        return True
+    except Exception:
+        return False
+
+
 class PostgresStore:
     """PostgreSQL through adbc-driver-postgresql, with separate read and write pools.
 
-    Read connections are read-only at the session level with a statement
-    timeout, so every query runs in a read-only transaction that cannot hang.
+    Read connections log in as the least-privilege reader role (reader_role.py),
+    read-only with a statement timeout set at login, so every query runs in a
+    read-only transaction that cannot hang; the session is discarded after each
+    query. Write connections use the --db URL, which owns the tables.
     """
 
     backend = "postgresql"
@@ -376,23 +437,52 @@ class PostgresStore:
         import adbc_driver_postgresql.dbapi as pg
 
         self._uri = uri
+        self._read_db = options.read_db
+        self._read_uri: str | None = None  # set up on the first read, after migrations
+        self._read_setup = threading.Lock()
         self._pg = pg
         self._timeout_ms = int(options.statement_timeout_s * 1000)
         wait_s = options.pool_timeout_s
-        self._readers = _Pool(self._read_connection, options.pool_size, "read", wait_s)
+        self._readers = _Pool(
+            self._read_connection, options.pool_size, "read", wait_s, _discard_session
+        )
         self._writers = _Pool(
             self._write_connection, max(2, options.pool_size // 2), "write", wait_s
         )
-        with self._readers.connection():  # fail fast with the backend's reason
+        with self._writers.connection():  # fail fast with the backend's reason
             pass
 
+    def _reader_uri(self) -> str:
+        # The reader role and its grants come from migrations, which run after the
+        # store opens: set the login up on first use (`serve` reads once at start).
+        with self._read_setup:
+            if self._read_uri is None:
+                with self._writers.connection() as owner, _backend_errors(self.backend):
+                    try:
+                        login = reader_role.reader_url(
+                            owner, self._uri, self._read_db, self.schema_name
+                        )
+                    except BaseException:
+                        owner.rollback()
+                        raise
+                uri = reader_role.with_session(login, self._timeout_ms)
+                conn = self._connect_reader(uri)
+                try:
+                    reader_role.check_reader(conn, self.schema_name)
+                finally:
+                    conn.close()
+                self._read_uri = uri
+            return self._read_uri
+
+    def _connect_reader(self, uri: str) -> dbapi.Connection:
+        try:
+            return self._pg.connect(uri, autocommit=True)
+        except (dbapi.Error, adbc_driver_manager.Error) as exc:
+            role = reader_role.url_user(uri)
+            raise reader_role.ReaderRoleError(role, f"cannot log in: {_reason(exc)}") from exc
+
     def _read_connection(self) -> dbapi.Connection:
-        with _backend_errors(self.backend):
-            conn = self._pg.connect(self._uri, autocommit=True)
-            with conn.cursor() as cursor:
-                cursor.execute("SET default_transaction_read_only = on")
-                cursor.execute(f"SET statement_timeout = {self._timeout_ms}")
-            return conn
+        return self._connect_reader(self._reader_uri())
 
     def _write_connection(self) -> dbapi.Connection:
         with _backend_errors(self.backend):
@@ -404,6 +494,20 @@ class PostgresStore:
     ) -> Iterator[pa.RecordBatchReader]:
         with self._readers.connection() as conn, conn.cursor() as cursor:
             yield from _stream(cursor, sql, parameters, self.backend)
+
+    @contextlib.contextmanager
+    def read_internal(
+        self, sql: str, parameters: pa.RecordBatch | None = None
+    ) -> Iterator[pa.RecordBatchReader]:
+        """flightdeck's own query of its tables and catalogs, as the owner; never a
+        client's text. Rolled back after: it writes nothing."""
+        with self._writers.connection() as conn:
+            try:
+                with conn.cursor() as cursor:
+                    yield from _stream(cursor, sql, parameters, self.backend)
+            finally:
+                with contextlib.suppress(Exception):
+                    conn.rollback()
 
     def schema(self, sql: str, parameters: pa.RecordBatch | None = None) -> pa.Schema:
         with self._readers.connection() as conn, conn.cursor() as cursor:

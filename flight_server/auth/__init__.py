@@ -5,17 +5,20 @@ Without an auth file the server has no users: it then listens on loopback only
 """
 
 from .authenticator import Authenticator, Identity
-from .file import ROLES, AuthFile, add_token, add_user, load_auth_file, remove
+from .file import ROLES, AuthFile, AuthFileError, add_token, add_user, load_auth_file, remove
 from .middleware import AUTH_MIDDLEWARE, AuthMiddlewareFactory, HandshakeAuthHandler, require
+from .throttle import LoginThrottle
 
 __all__ = [
     "AUTH_MIDDLEWARE",
     "ROLES",
     "AuthFile",
+    "AuthFileError",
     "AuthMiddlewareFactory",
     "Authenticator",
     "HandshakeAuthHandler",
     "Identity",
+    "LoginThrottle",
     "add_token",
     "add_user",
     "load_auth_file",

@@ -3,17 +3,17 @@
 Flight SQL's JDBC and ODBC drivers (and ADBC with a username) send a Handshake
 with `authorization: Basic …` and expect `authorization: Bearer …` back, which
 they send on every later call. That session token is signed with the auth
-file's key and names the user, role and expiry, so any server sharing the file
-accepts it, and it is refused as soon as the user is removed from the file.
+file's key and bound to the user's credential as it stood (sessions.py), so
+any server sharing the file accepts it until the user's password or role
+changes or the user is removed.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
-import json
+import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -21,11 +21,14 @@ from pathlib import Path
 
 import pyarrow.flight as flight
 
-from .file import ROLES, AuthFile, check_password, load_auth_file, token_hash
+from .file import ROLES, AuthFile, AuthFileError, load_auth_file, token_hash
+from .passwords import verify_password
+from .sessions import SESSION_PREFIX, SessionRefused, check_session, issue_session
+from .throttle import LoginsBusy, LoginThrottle, TooManyFailures
 
 __all__ = ["ANONYMOUS", "Authenticator", "Identity"]
 
-_SESSION_PREFIX = "fds_"
+log = logging.getLogger("flightdeck.auth")
 
 
 @dataclass(frozen=True)
@@ -44,12 +47,16 @@ ANONYMOUS = Identity("anonymous", "admin")
 class Authenticator:
     """Verifies an `authorization` header against the auth file (re-read when it changes)."""
 
-    def __init__(self, path: Path, session_hours: float = 12.0) -> None:
+    def __init__(
+        self, path: Path, session_hours: float = 12.0, throttle: LoginThrottle | None = None
+    ) -> None:
         self._path = path
         self._session_s = session_hours * 3600
+        self._throttle = throttle or LoginThrottle()
         self._lock = threading.Lock()
-        self._file: AuthFile = load_auth_file(path)  # a missing file fails at start, clearly
-        self._stamp = path.stat().st_mtime
+        # A missing, malformed or too open file fails here, at start, in one line.
+        self._file: AuthFile | None = load_auth_file(path)
+        self._stamp = _stamp(path)
 
     def authenticate(self, authorization: str | None) -> tuple[Identity, str | None]:
         """The caller's identity, and a session token to send back after basic auth."""
@@ -62,65 +69,70 @@ class Authenticator:
         if scheme.lower() == "bearer":
             return self._bearer(credentials.strip()), None
         if scheme.lower() == "basic":
-            identity = self._basic(credentials.strip())
-            return identity, self._issue(identity)
+            return self._basic(credentials.strip())
         raise flight.FlightUnauthenticatedError(
             f"unsupported authorization scheme {scheme!r}: use Bearer or Basic"
         )
 
     def _current(self) -> AuthFile:
         # Re-read when the file changes, so `flightdeck auth add-token` needs no restart.
+        # A file that became unusable fails closed (a removed user must not live on
+        # through the last good copy); the reason, with the path, goes to the log only.
         try:
-            stamp = self._path.stat().st_mtime
+            stamp = _stamp(self._path)
         except OSError:
-            return self._file  # moved or mid-replace: keep what we had
+            stamp = None  # moved or mid-replace: keep what we had
         with self._lock:
-            if stamp != self._stamp:
-                self._file = load_auth_file(self._path)
+            if stamp is not None and stamp != self._stamp:
                 self._stamp = stamp
+                try:
+                    self._file = load_auth_file(self._path)
+                except AuthFileError as exc:
+                    log.error("auth file unusable, refusing every call until fixed: %s", exc)
+                    self._file = None
+            if self._file is None:
+                raise flight.FlightUnavailableError(
+                    "authentication unavailable: the server's auth file is unusable; "
+                    "its operator must fix it (the server log says why)"
+                )
             return self._file
 
     def _bearer(self, token: str) -> Identity:
         auth = self._current()
-        if token.startswith(_SESSION_PREFIX):
-            return self._session(token, auth)
+        if token.startswith(SESSION_PREFIX):
+            try:
+                name, entry = check_session(auth, token, time.time())
+            except SessionRefused as refused:
+                raise flight.FlightUnauthenticatedError(str(refused)) from None
+            return Identity(name, entry["role"])
         entry = auth.tokens.get(token_hash(token))
         if entry is None:
             raise flight.FlightUnauthenticatedError("unknown or revoked bearer token")
         return Identity(entry["name"], entry["role"])
 
-    def _basic(self, credentials: str) -> Identity:
+    def _basic(self, credentials: str) -> tuple[Identity, str]:
         try:
             padded = credentials + "=" * (-len(credentials) % 4)  # drivers differ on padding
             user, _, password = base64.b64decode(padded, validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             raise flight.FlightUnauthenticatedError("malformed basic credentials") from None
-        entry = self._current().users.get(user)
-        if entry is None or not check_password(password, entry["password"]):
+        auth = self._current()
+        entry = auth.users.get(user)
+        stored = entry["password"] if entry is not None else None
+        try:
+            # One scrypt whether or not the user exists (verify_password), throttled.
+            valid = self._throttle.verify(user, lambda: verify_password(password, stored))
+        except TooManyFailures as refused:
+            raise flight.FlightUnauthenticatedError(str(refused)) from None
+        except LoginsBusy as busy:
+            raise flight.FlightUnavailableError(str(busy)) from None
+        if not valid or entry is None:
             raise flight.FlightUnauthenticatedError("wrong user name or password")
-        return Identity(user, entry["role"])
-
-    def _issue(self, identity: Identity) -> str:
-        claims = {"n": identity.name, "r": identity.role, "e": int(time.time() + self._session_s)}
-        body = _b64(json.dumps(claims, separators=(",", ":")).encode())
-        return f"{_SESSION_PREFIX}{body}.{_b64(self._sign(body, self._current()))}"
-
-    def _session(self, token: str, auth: AuthFile) -> Identity:
-        body, _, signature = token.removeprefix(_SESSION_PREFIX).partition(".")
-        if not hmac.compare_digest(_b64(self._sign(body, auth)), signature):
-            raise flight.FlightUnauthenticatedError("invalid session token")
-        claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-        if claims["e"] < time.time():
-            raise flight.FlightUnauthenticatedError("session expired: authenticate again")
-        user = auth.users.get(claims["n"])
-        if user is None:
-            raise flight.FlightUnauthenticatedError(f"user {claims['n']!r} no longer exists")
-        return Identity(claims["n"], user["role"])
-
-    @staticmethod
-    def _sign(body: str, auth: AuthFile) -> bytes:
-        return hmac.new(auth.signing_key, body.encode(), hashlib.sha256).digest()
+        session = issue_session(auth, user, entry, time.time() + self._session_s)
+        return Identity(user, entry["role"]), session
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def _stamp(path: Path) -> tuple[int, int, int, int]:
+    """What changes when the file is rewritten, replaced or chmod-ed."""
+    st = os.stat(path)
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns

@@ -40,11 +40,13 @@ class Handle:
         return json.dumps(body).encode()
 
     @classmethod
-    def decode(cls, raw: bytes) -> Handle:
+    def decode(cls, raw: bytes, max_parameter_bytes: int) -> Handle:
+        """The client hands the handle back, so its parameters are bounded like a ticket's."""
         try:
             body = json.loads(raw)
-            params = batch_from_text(body["params"]) if body.get("params") else None
-            return cls(str(body["sql"]), str(body["id"]), params)
+            params = body.get("params")
+            parameters = batch_from_text(params, max_parameter_bytes) if params else None
+            return cls(str(body["sql"]), str(body["id"]), parameters)
         except (ValueError, KeyError, TypeError, pa.ArrowInvalid):
             raise InvalidQuery(
                 "prepared-statement",

@@ -45,6 +45,7 @@ class FlightSqlService:
         max_batch_bytes: int,
         query_slots: Slots,
         max_query_bytes: int,
+        max_parameter_bytes: int,
     ) -> None:
         """`put_events` ingests event batches and returns what was accepted;
         `query_slots` bound the schemas that may run a query (--max-queries)."""
@@ -55,6 +56,7 @@ class FlightSqlService:
         self._put_events = put_events
         self._locations = locations
         self._max_batch_bytes = max_batch_bytes
+        self._max_parameter_bytes = max_parameter_bytes
         self._bindings = Bindings()
 
     # ---- GetFlightInfo / GetSchema / DoGet ----
@@ -90,7 +92,7 @@ class FlightSqlService:
             _no_transaction(command)
             return queries.for_sql(self._store, command.query, max_bytes=limit)
         if isinstance(command, pb.CommandPreparedStatementQuery):
-            handle = self._bindings.resolve(Handle.decode(command.prepared_statement_handle))
+            handle = self._bindings.resolve(self._handle(command.prepared_statement_handle))
             return queries.for_sql(self._store, handle.sql, handle.parameters, max_bytes=limit)
         return None
 
@@ -163,7 +165,7 @@ class FlightSqlService:
             result = self._put_events(descriptors.put_batches(reader, self._max_batch_bytes))
             reply = pb.DoPutUpdateResult(record_count=result.accepted)
         elif isinstance(command, pb.CommandPreparedStatementQuery):
-            reply = self._bind(Handle.decode(command.prepared_statement_handle), reader)
+            reply = self._bind(self._handle(command.prepared_statement_handle), reader)
         elif isinstance(command, pb.CommandStatementUpdate):
             raise Unsupported(
                 "Flight SQL command CommandStatementUpdate",
@@ -177,10 +179,15 @@ class FlightSqlService:
     def _bind(
         self, handle: Handle, reader: flight.MetadataRecordBatchReader
     ) -> pb.DoPutPreparedStatementResult:
-        parameters = descriptors.single_batch(reader)
+        parameters = descriptors.put_parameters(
+            reader, self._max_parameter_bytes, self._max_batch_bytes
+        )
         check_bound(parameters, self._prepared(handle.sql).parameter_count)
         bound = self._bindings.bind(handle, parameters)
         return pb.DoPutPreparedStatementResult(prepared_statement_handle=bound.encode())
+
+    def _handle(self, raw: bytes) -> Handle:
+        return Handle.decode(raw, self._max_parameter_bytes)
 
     # ---- DoAction ----
 
@@ -195,7 +202,7 @@ class FlightSqlService:
             return [pack(self._prepare(request.query))]
         if action_type == "ClosePreparedStatement":
             request = _expect(body, pb.ActionClosePreparedStatementRequest, action_type)
-            self._bindings.close(Handle.decode(request.prepared_statement_handle))
+            self._bindings.close(self._handle(request.prepared_statement_handle))
             return []
         raise Unsupported(f"action {action_type!r}", "flightdeck serves " + _action_names())
 

@@ -6,6 +6,9 @@ Filtering and projection happen here on Arrow tables, once per group of
 subscriptions that select the same rows; each subscriber's `Pending` buffer
 coalesces and bounds what it has not yet read, so a slow reader never holds up
 the hub, ingest or other readers.
+
+Only updates signed by flightdeck's own publisher count (ingest/update_signature.py):
+anything else on the subject, live or replayed, is dropped, counted and logged.
 """
 
 from __future__ import annotations
@@ -15,11 +18,14 @@ import logging
 import threading
 
 import pyarrow as pa
+from flightdeck.ingest.ipc_size import OverLimit, read_bounded
 from flightdeck.ingest.streams import AGGREGATE_SUBJECT, AGGREGATES
+from flightdeck.ingest.update_signature import SIGNATURE_HEADER, verify
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from ..log_limit import LogLimit
 from .group import Group
 from .pending import Pending, newest_per_key
 from .request import Subscription
@@ -30,8 +36,17 @@ log = logging.getLogger("flightdeck.live")
 
 
 class LiveHub:
-    def __init__(self, buffer_keys: int = 100_000) -> None:
+    def __init__(
+        self, buffer_keys: int = 100_000, max_update_bytes: int = 16 * 2**20, *, key: bytes
+    ) -> None:
+        """`max_update_bytes`: an update decoding to more is skipped unread (ours are
+        pieces of at most 512 KB; anything bigger on the update log is not ours).
+        `key`: what the publisher signs updates with (update_signature.signing_key)."""
         self._buffer_keys = buffer_keys
+        self._max_update_bytes = max_update_bytes
+        self._key = key
+        self.rejected = 0  # updates dropped for a missing or wrong signature
+        self._rejections = LogLimit()
         self._lock = threading.Lock()
         self._groups: dict[tuple, Group] = {}  # by Subscription.selection
         self._subscribers: dict[Pending, Group] = {}
@@ -101,7 +116,11 @@ class LiveHub:
         try:
             while True:
                 message = await sub.next_msg(timeout=10)
-                table = _decode(message)
+                table = (
+                    _decode(message, self._max_update_bytes)
+                    if self._signed(message, "replay")
+                    else None
+                )
                 if (
                     table is not None
                     and message.headers.get("Flightdeck-View") == subscription.view
@@ -136,9 +155,11 @@ class LiveHub:
         return [pending.rows for pending in targets]
 
     async def _on_update(self, message: Msg) -> None:
+        if not self._signed(message, "live"):
+            return
         sequence = message.metadata.sequence.stream
         view = (message.headers or {}).get("Flightdeck-View")
-        table = _decode(message)
+        table = _decode(message, self._max_update_bytes)
         with self._lock:
             self.position = max(self.position, sequence)
             targets = [(group, list(group.members)) for group in self._groups.values()]
@@ -147,11 +168,30 @@ class LiveHub:
             for pending in members:
                 pending.offer(rows, sequence)
 
+    def _signed(self, message: Msg, path: str) -> bool:
+        """On the NATS loop: is `message` flightdeck's own? If not, count and (now and then) log."""
+        if verify(self._key, message.subject, message.headers, message.data):
+            return True
+        self.rejected += 1
+        held = self._rejections.admit()
+        if held is not None:
+            log.warning(
+                "dropped an update without a valid signature path=%s sequence=%d "
+                "signed=%s rejected_total=%d (%d more not logged): not from flightdeck's "
+                "publisher, or signed with another store's key",
+                path,
+                message.metadata.sequence.stream,
+                SIGNATURE_HEADER in (message.headers or {}),
+                self.rejected,
+                held,
+            )
+        return False
 
-def _decode(message: Msg) -> pa.Table | None:
+
+def _decode(message: Msg, max_bytes: int) -> pa.Table | None:
     try:
-        return pa.ipc.open_stream(message.data).read_all()
-    except (pa.ArrowException, OSError) as exc:
+        return read_bounded(message.data, max_bytes)
+    except (pa.ArrowException, OSError, ValueError, OverLimit) as exc:
         log.warning(
             "unreadable update skipped sequence=%d error=%r", message.metadata.sequence.stream, exc
         )

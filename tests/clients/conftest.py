@@ -10,6 +10,8 @@ import pyarrow as pa
 import pytest
 from flightdeck.flight_server import FlightdeckServer
 
+from tests.conftest import insert
+
 PAGES = ["/home", "/products", "/pricing"]
 
 
@@ -51,3 +53,30 @@ def location(server: FlightdeckServer) -> str:
 def fd(location: str) -> Iterator[flightdeck.Client]:
     with flightdeck.connect(location) as client:
         yield client
+
+
+def micros(year: int, hour: int = 1) -> int:
+    """`year`-01-01T`hour`:00:00.000005Z in microseconds, past Python's datetime too."""
+
+    def days_before(y: int) -> int:  # proleptic Gregorian, from 0001-01-01
+        return 365 * (y - 1) + (y - 1) // 4 - (y - 1) // 100 + (y - 1) // 400
+
+    return (days_before(year) - days_before(1970)) * 86_400_000_000 + hour * 3_600_000_000 + 5
+
+
+def store_far_times(store) -> None:
+    """Events an older server stored (ingest refuses them now), bypassing ingest: the
+    years 33658 and 287168 beside an ordinary 2024."""
+    years = [2024, 33658, 287168]
+    insert(
+        store,
+        "tb_pageview_event",
+        pa.table(
+            {
+                "event_id": ["near", "far", "farther"],
+                "session_id": ["s"] * 3,
+                "page_url": ["/"] * 3,
+                "recorded_at": pa.array([micros(y) for y in years], pa.timestamp("us", "UTC")),
+            }
+        ),
+    )

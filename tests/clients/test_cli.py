@@ -12,7 +12,7 @@ import sys
 import pyarrow.parquet as pq
 import pytest
 
-from tests.clients.conftest import pageviews
+from tests.clients.conftest import pageviews, store_far_times
 
 CLI = [sys.executable, "-m", "flightdeck.cli"]
 
@@ -126,3 +126,39 @@ def test_help_texts_have_examples():
     for command in ("query", "load", "views"):
         out = _run(command, "--help").stdout
         assert "examples:" in out and f"flightdeck {command}" in out and "--location" in out
+
+
+_FAR = (
+    "SELECT event_id, recorded_at, CAST(recorded_at AS DATE) AS day "
+    "FROM va_pageview_event ORDER BY recorded_at"
+)
+
+
+def test_query_prints_times_past_9999_in_iso_form(store, location, tmp_path):
+    # Issue 14, item 10: OverflowError in every format but parquet, and csv printed
+    # the year 33658 as -31900.
+    store_far_times(store)
+    table = _run("query", _FAR, location=location)
+    assert table.returncode == 0, table.stderr
+    assert [line.split() for line in table.stdout.splitlines()[2:5]] == [
+        ["near", "2024-01-01T01:00:00.000005+00:00", "2024-01-01"],
+        ["far", "+33658-01-01T01:00:00.000005+00:00", "+33658-01-01"],
+        ["farther", "+287168-01-01T01:00:00.000005+00:00", "+287168-01-01"],
+    ]
+    as_json = _run("query", _FAR, "--format", "json", location=location)
+    assert as_json.returncode == 0, as_json.stderr
+    assert [json.loads(line) for line in as_json.stdout.splitlines()][1] == {
+        "event_id": "far",
+        "recorded_at": "+33658-01-01T01:00:00.000005+00:00",
+        "day": "+33658-01-01",
+    }
+    out = tmp_path / "far.csv"
+    as_csv = _run("query", _FAR, "--format", "csv", "-o", str(out), location=location)
+    assert as_csv.returncode == 0, as_csv.stderr
+    with out.open() as file:
+        rows = [(r["event_id"], r["recorded_at"], r["day"]) for r in csv.DictReader(file)]
+    assert rows == [
+        ("near", "2024-01-01 01:00:00.000005Z", "2024-01-01"),  # Arrow's own text, as before
+        ("far", "+33658-01-01T01:00:00.000005+00:00", "+33658-01-01"),
+        ("farther", "+287168-01-01T01:00:00.000005+00:00", "+287168-01-01"),
+    ]

@@ -12,7 +12,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 
-from tests.clients.conftest import as_events, pageviews
+from tests.clients.conftest import as_events, micros, pageviews, store_far_times
 from tests.reference import daily
 
 N = 300
@@ -81,6 +81,32 @@ def test_query_query_pandas_and_query_polars_agree(fd):
     polars_frame = fd.query_polars(sql)
     assert isinstance(polars_frame, pl.DataFrame)
     assert polars_frame["views"].cast(pl.Int64).to_list() == [100, 100, 100]
+
+
+def test_query_pandas_names_a_time_it_cannot_hold(store, fd):
+    # Issue 14, item 10: a store an older server filled may hold the year 33658;
+    # pandas failed on it (or made Timestamps that fail to print).
+    store_far_times(store)
+    sql = "SELECT event_id, {} FROM va_pageview_event ORDER BY recorded_at"
+    for column, value in [
+        ("recorded_at", "+33658-01-01T01:00:00.000005+00:00"),
+        ("CAST(recorded_at AS DATE) AS day", "+33658-01-01"),
+    ]:
+        with pytest.raises(flightdeck.QueryError) as err:
+            fd.query_pandas(sql.format(column))
+        assert (err.value.rule, err.value.column, err.value.row) == (
+            "timestamp",
+            column.split()[-1],
+            1,
+        )
+        assert value in str(err.value) and "WHERE" in str(err.value)
+    kept = fd.query_pandas(
+        "SELECT event_id, recorded_at FROM va_pageview_event "
+        "WHERE recorded_at < TIMESTAMP '2262-01-01 00:00:00'"
+    )
+    assert kept.event_id.tolist() == ["near"]
+    far = fd.query("SELECT recorded_at FROM va_pageview_event WHERE event_id = 'far'")
+    assert far.column(0).cast(pa.int64()).to_pylist() == [micros(33658)]  # Arrow holds it
 
 
 def test_query_reader_streams_batches(fd):

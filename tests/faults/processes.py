@@ -16,6 +16,7 @@ from pathlib import Path
 
 from flightdeck.flight_server.nats_process import NatsProcess
 
+from tests import nats_client
 from tests.services import wait_for
 
 CLI = [sys.executable, "-m", "flightdeck.cli"]
@@ -74,8 +75,21 @@ class Flightdeck:
         return re.search(r"location=(grpc://\S+)", self.ready_line).group(1)
 
     @property
-    def nats_url(self) -> str:
+    def ready_nats_url(self) -> str:
+        """The NATS address the ready line names: no credentials in it."""
         return re.search(r"nats=(nats://\S+)", self.ready_line).group(1)
+
+    @property
+    def nats_url(self) -> str:
+        """The NATS address with flightdeck's own login when the NATS is the embedded one,
+        as an operator inspecting or tuning streams and consumers would use it."""
+        return nats_client.embedded_url(self.ready_nats_url, self.data_dir)
+
+    @property
+    def data_dir(self) -> Path:
+        if "--data-dir" in self.args:
+            return self.cwd / self.args[self.args.index("--data-dir") + 1]
+        return self.cwd / "flightdeck-data"
 
     def kill(self) -> None:
         """SIGKILL, as the kernel's OOM killer or a power cut would; then wait until

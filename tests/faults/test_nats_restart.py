@@ -7,8 +7,13 @@ reconnects by itself, and every event is ingested exactly once.
 
 from __future__ import annotations
 
+import logging
+import time
+
 import nats
 import pytest
+from flightdeck.flight_server import Settings
+from flightdeck.flight_server.background import Background
 
 from tests import nats_client
 from tests.services import wait_for
@@ -69,5 +74,30 @@ def test_nats_server_killed_mid_ingest_of_100k_events(backend, db_url, killable_
         assert any("nats disconnected" in line for line in serve.lines)
     finally:
         serve.stop()
+        if restarted is not None:
+            restarted.stop()
+
+
+def test_a_long_nats_outage_logs_a_few_lines_not_one_per_attempt(
+    store, killable_nats, tmp_path, caplog
+):
+    """nats-py retries every half second while NATS is away; the log says so once
+    (and again now and then), not at every attempt, and says when it is back."""
+    settings = Settings(data_dir=tmp_path, raw_retention_days=0)
+    background = Background(settings, store, killable_nats.url, worker=True).start()
+    restarted = None
+    try:
+        assert background.wait_ready(10)
+        with caplog.at_level(logging.INFO, logger="flightdeck"):
+            killable_nats.kill()
+            time.sleep(4.0)  # eight reconnect attempts
+            restarted = KillableNats(killable_nats.store_dir, port=killable_nats.port).start()
+            assert wait_for(lambda: background.nats_status() == "connected", timeout=30)
+        ours = [r for r in caplog.records if r.name.startswith("flightdeck")]
+        noisy = [r.getMessage() for r in ours if r.levelno >= logging.WARNING]
+        assert 1 <= len(noisy) <= 3, noisy
+        assert any("reconnected" in r.getMessage() for r in ours)
+    finally:
+        background.stop()
         if restarted is not None:
             restarted.stop()

@@ -6,9 +6,12 @@ Every RPC is tried without credentials and with too small a role.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 import warnings
@@ -20,7 +23,11 @@ import pyarrow.flight as flight
 import pytest
 import trustme
 from flightdeck.flight_server import FlightdeckServer, Settings
-from flightdeck.flight_server.auth import add_token, add_user, remove
+from flightdeck.flight_server.auth import Authenticator, add_token, add_user, remove
+from flightdeck.flight_server.auth.file import AuthFileError
+
+# Failed logins a user name may make before the next is refused without a scrypt.
+LOGIN_ATTEMPTS = 5
 
 EVENTS = flight.FlightDescriptor.for_path("events", "pageview")
 SQL = flight.FlightDescriptor.for_command(b"SELECT 1 AS one")
@@ -389,6 +396,234 @@ def test_a_missing_auth_file_stops_serve_with_the_fix(tmp_path):
          str(tmp_path), "--auth-file", str(tmp_path / "nope.toml")],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert "auth file" in done.stderr and "does not exist" in done.stderr
     assert "flightdeck auth add-user" in done.stderr
+
+
+# ---- issue 14 item 9: the auth file, sessions and logins ----
+
+CLI = [sys.executable, "-m", "flightdeck.cli"]
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def _login(client, user: str, password: str) -> flight.FlightCallOptions:
+    return flight.FlightCallOptions(headers=[client.authenticate_basic_token(user, password)])
+
+
+@pytest.fixture
+def scrypt_calls(monkeypatch) -> list[dict]:
+    """Every scrypt the process runs from now on, with its cost parameters."""
+    calls: list[dict] = []
+    real = hashlib.scrypt
+
+    def counted(password, **options):
+        calls.append({k: v for k, v in options.items() if k != "salt"})
+        return real(password, **options)
+
+    monkeypatch.setattr(hashlib, "scrypt", counted)
+    return calls
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o644, 0o620])
+def test_an_auth_file_others_may_read_or_write_is_refused_with_the_fix(auth_file, mode):
+    auth_file.chmod(mode)
+    with pytest.raises(AuthFileError) as refused:
+        Authenticator(auth_file)
+    message = str(refused.value)
+    assert message.startswith(f"auth file {auth_file}: ") and "\n" not in message
+    assert f"0{mode:o}" in message and f"chmod 600 {auth_file}" in message
+
+
+def test_serve_refuses_a_readable_auth_file_before_starting_anything(auth_file, tmp_path):
+    auth_file.chmod(0o644)
+    done = subprocess.run(
+        [*CLI, "serve", "--port", "0", "--data-dir", str(tmp_path / "data"),
+         "--auth-file", str(auth_file)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"flightdeck: auth file {auth_file}: mode 0644 lets other users read it "
+        f"(it holds the session signing key); run `chmod 600 {auth_file}`"
+    ]
+    assert not (tmp_path / "data").exists()  # refused before the store or NATS started
+
+
+def test_auth_cli_writes_a_private_file_even_over_a_stale_temporary(tmp_path):
+    path = tmp_path / "auth.toml"
+    stale = tmp_path / "auth.toml.tmp"  # left by an earlier, interrupted write
+    stale.write_text("")
+    stale.chmod(0o644)
+    add_user(path, "bob", "writer", "bob-pw")
+    assert path.stat().st_mode & 0o777 == 0o600
+    path.chmod(0o640)  # an operator loosened it; the next write tightens it again
+    add_token(path, "ci", "reader")
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["auth.toml", "auth.toml.tmp"]
+
+
+def test_a_session_dies_with_the_credential_it_was_issued_for(secured, auth_file):
+    """The repro: remove wally, re-add wally as admin: the old writer session must not
+    run admin actions. A password change or a role change ends old sessions too."""
+    retention = flight.Action("retention", b"")
+    with flight.connect(secured) as client:
+        add_user(auth_file, "wally", "writer", "wally-pw")
+        writer_session = _login(client, "wally", "wally-pw")
+        list(client.list_actions(writer_session))
+        remove(auth_file, "wally")
+        add_user(auth_file, "wally", "admin", "wally-pw")
+        with pytest.raises(flight.FlightUnauthenticatedError, match="authenticate again"):
+            list(client.do_action(retention, writer_session))
+        with pytest.raises(flight.FlightUnauthenticatedError, match="authenticate again"):
+            list(client.list_actions(writer_session))
+        admin_session = _login(client, "wally", "wally-pw")
+        list(client.do_action(retention, admin_session))  # a fresh login has the new role
+
+        add_user(auth_file, "wally", "admin", "new-pw")  # password change, same role
+        with pytest.raises(flight.FlightUnauthenticatedError, match="authenticate again"):
+            list(client.list_actions(admin_session))
+        demoted = _login(client, "wally", "new-pw")
+        add_user(auth_file, "wally", "reader", "new-pw")  # role change, same password
+        with pytest.raises(flight.FlightUnauthenticatedError, match="authenticate again"):
+            list(client.list_actions(demoted))
+
+
+def test_a_removed_token_stays_dead_when_its_name_returns(secured, auth_file):
+    old = add_token(auth_file, "loader", "writer")
+    with flight.connect(secured) as client:
+        list(client.list_actions(_as(old)))
+        remove(auth_file, "loader")
+        add_token(auth_file, "loader", "admin")
+        with pytest.raises(flight.FlightUnauthenticatedError, match="unknown or revoked"):
+            list(client.do_action(flight.Action("retention", b""), _as(old)))
+
+
+def test_unknown_user_and_wrong_password_cost_the_same_scrypt(auth_file, scrypt_calls):
+    """No name enumeration by timing: both refusals run one scrypt of the same cost."""
+    authenticator = Authenticator(auth_file)
+    scrypt_calls.clear()
+    for user in ("rita", "nobody"):
+        with pytest.raises(flight.FlightUnauthenticatedError, match="wrong user name or password"):
+            authenticator.authenticate(_basic(user, "guess"))
+    assert len(scrypt_calls) == 2 and scrypt_calls[0] == scrypt_calls[1]
+    assert scrypt_calls[0]["n"] >= 2**14
+
+
+def test_failed_logins_are_throttled_per_user_without_running_scrypt(secured, scrypt_calls):
+    scrypt_calls.clear()
+    with flight.connect(secured) as client:
+        for _ in range(LOGIN_ATTEMPTS):
+            with pytest.raises(flight.FlightUnauthenticatedError, match="wrong user name"):
+                client.authenticate_basic_token(b"rita", b"guess")
+        assert len(scrypt_calls) == LOGIN_ATTEMPTS
+        # The next attempt is refused before any scrypt, even with the right password.
+        with pytest.raises(
+            flight.FlightUnauthenticatedError, match=r"too many failed logins.*retry in \d+ s"
+        ):
+            client.authenticate_basic_token(b"rita", b"rita-pw")
+        assert len(scrypt_calls) == LOGIN_ATTEMPTS
+        # Another user is not locked out by rita's failures.
+        list(client.list_actions(_login(client, "alice", "alice-pw")))
+
+
+def test_a_parallel_flood_of_logins_runs_few_scrypts(auth_file, scrypt_calls):
+    authenticator = Authenticator(auth_file)
+    scrypt_calls.clear()
+    outcomes: list[str] = []
+
+    def attempt() -> None:
+        try:
+            authenticator.authenticate(_basic("rita", "guess"))
+        except flight.FlightError as exc:
+            outcomes.append(str(exc).split(";")[0])
+
+    threads = [threading.Thread(target=attempt) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(outcomes) == 40
+    assert len(scrypt_calls) <= LOGIN_ATTEMPTS
+    assert outcomes.count("wrong user name or password") == len(scrypt_calls)
+
+
+KEY = "signing_key = 'c2VjcmV0LWtleS0xMjM0NTY='\n"
+BAD_FILES = {
+    "not TOML": "signing_key = \n",
+    "no signing key": "[users.rita]\nrole = 'reader'\npassword = 'scrypt$AA==$AA=='\n",
+    "signing key not base64": "signing_key = 'x'\n",
+    "token without hash": KEY + "[[tokens]]\nname = 'a'\nrole = 'reader'\n",
+    "users not a table": KEY + "users = 3\n",
+    "user without password": KEY + "[users.rita]\nrole = 'reader'\n",
+}
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.write_text(text)
+    path.chmod(0o600)
+
+
+@pytest.mark.parametrize("problem", BAD_FILES)
+def test_a_malformed_auth_file_stops_serve_with_one_line(tmp_path, problem, capsys):
+    from flightdeck.cli import main
+
+    path = tmp_path / "auth.toml"
+    _write_private(path, BAD_FILES[problem])
+    with pytest.raises(AuthFileError) as refused:
+        Authenticator(path)
+    assert str(refused.value).startswith(f"auth file {path}: ")
+    code = main(
+        ["serve", "--port", "0", "--data-dir", str(tmp_path / "d"), "--auth-file", str(path)]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    [line] = err.splitlines()
+    assert line.startswith(f"flightdeck: auth file {path}: ") and "Traceback" not in err
+
+
+def test_an_auth_file_broken_while_serving_fails_closed_in_one_line(secured, auth_file, tokens):
+    good = auth_file.read_text()
+    with flight.connect(secured) as client:
+        _write_private(auth_file, "signing_key = 'x'\n")
+        with pytest.raises(flight.FlightUnavailableError) as refused:
+            list(client.list_actions(_as(tokens["admin"])))
+        message = str(refused.value)
+        assert "auth file" in message and "server log" in message
+        assert str(auth_file) not in message and "Traceback" not in message
+        _write_private(auth_file, good)
+        list(client.list_actions(_as(tokens["admin"])))
+
+
+def _forged_session(auth_file: Path, body: bytes) -> flight.FlightCallOptions:
+    """A session token signed with the file's real key: claims no client could forge."""
+    key = base64.b64decode(tomllib.loads(auth_file.read_text())["signing_key"])
+    encoded = base64.urlsafe_b64encode(body).decode().rstrip("=")
+    signature = hmac.new(key, encoded.encode(), hashlib.sha256).digest()
+    token = f"fds_{encoded}.{base64.urlsafe_b64encode(signature).decode().rstrip('=')}"
+    return _as(token)
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [b"not json", b"[]", b'{"n": "rita"}', b'{"n": "rita", "e": "soon", "r": 1, "f": 2}',
+     b'{"n": ["rita"], "e": 1e99, "r": "reader", "f": "x"}'],
+)  # fmt: skip
+def test_malformed_session_claims_are_unauthenticated_in_one_line(secured, auth_file, claims):
+    with flight.connect(secured) as client:
+        with pytest.raises(flight.FlightUnauthenticatedError) as refused:
+            list(client.list_actions(_forged_session(auth_file, claims)))
+    message = str(refused.value)
+    assert "session token" in message and "Traceback" not in message
+    assert str(auth_file) not in message
+
+
+def test_forged_claims_are_signed_as_the_server_signs(secured, auth_file):
+    """The forging helper above is faithful: an expired claim reaches the expiry check."""
+    expired = json.dumps({"n": "rita", "r": "reader", "e": 1, "f": "x"}).encode()
+    with flight.connect(secured) as client:
+        with pytest.raises(flight.FlightUnauthenticatedError, match="session expired"):
+            list(client.list_actions(_forged_session(auth_file, expired)))

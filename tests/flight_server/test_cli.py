@@ -59,10 +59,22 @@ def test_migrate_status_apply_and_dry_run(backend, db_url, tmp_path):
     assert applied.returncode == 0 and "va_pageview_event" in applied.stdout
     after = _run(["migrate", "status", *flags], tmp_path)
     lines = after.stdout.splitlines()
-    assert all(line.startswith("applied") for line in lines[:-1]) and len(lines) == 13
-    assert lines[-1].startswith("12 applied, 0 pending")  # 9 pre migrations, 3 views
+    assert all(line.startswith("applied") for line in lines[:-1]) and len(lines) == 16
+    assert lines[-1].startswith("15 applied, 0 pending")  # 12 pre migrations, 3 views
+    assert "010_reader_role" in after.stdout and "011_ingest_turn" in after.stdout
+    assert "012_live_signing_key" in after.stdout
     again = _run(["migrate", "all", *flags], tmp_path)
     assert "applied " not in again.stdout and "up to date" in again.stdout
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_serve_refuses_a_reader_url_that_can_do_more_than_read_views(db_url, tmp_path):
+    # The operator's own (superuser, table-owning) URL given as the reader's.
+    proc = _run(["serve", "--db", db_url, "--port", "0", "--db-read-url", db_url], tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("flightdeck:")]
+    assert "reader role 'postgres'" in line and "is a superuser" in line, line
+    assert "tb_pageview_event" in line and "README" in line, line
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
@@ -131,7 +143,8 @@ def test_serve_embeds_nats_and_ingests_what_is_published(backend, db_url, tmp_pa
             }
             for i in range(10)
         ]
-        nats_client.publish(nats_url, events)
+        data_dir = tmp_path / ("data" if backend == "duckdb" else "flightdeck-data")
+        nats_client.publish(nats_client.embedded_url(nats_url, data_dir, "writer"), events)
         client = flight.connect(_location(serving))
         query = flight.FlightDescriptor.for_command(
             b"SELECT view_count, unique_visitors FROM va_pageview_aggregate "
@@ -144,7 +157,6 @@ def test_serve_embeds_nats_and_ingests_what_is_published(backend, db_url, tmp_pa
 
         assert wait_for(lambda: daily() == [{"view_count": 10, "unique_visitors": 5}], timeout=30)
         client.close()
-        data_dir = tmp_path / ("data" if backend == "duckdb" else "flightdeck-data")
         assert (data_dir / "nats" / "jetstream").is_dir()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0

@@ -168,6 +168,22 @@ def test_adbc_ingest_of_a_bad_batch_names_the_column_and_writes_nothing(conn, lo
         assert cursor.fetchone() == (12,)
 
 
+def test_adbc_ingest_refuses_values_that_poison_clients(conn, loaded):
+    # Issue 14, item 10: the same rules as DoPut and NATS (one validation path).
+    far = _events(3, start=100).set_column(
+        3,
+        "recorded_at",
+        pa.array([0, 0, 10**18], pa.timestamp("us", "UTC")),  # year 33658
+    )
+    nul = _events(3, start=200).set_column(2, "page_url", pa.array(["/a", "/a", "/\x00"]))
+    with conn.cursor() as cursor:
+        for bad, words in [(far, r"\[timestamp\].*recorded_at"), (nul, r"\[text\].*page_url")]:
+            with pytest.raises(flightsql.Error, match=words):
+                cursor.adbc_ingest("tb_pageview_event", bad, mode="append")
+        cursor.execute("SELECT count(*) FROM va_pageview_event")
+        assert cursor.fetchone() == (12,)
+
+
 @pytest.mark.parametrize(
     ("table", "mode", "words"),
     [

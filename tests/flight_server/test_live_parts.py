@@ -13,6 +13,7 @@ from flightdeck.flight_server.live.group import Group
 from flightdeck.flight_server.live.hub import LiveHub
 from flightdeck.flight_server.live.pending import Pending, Sent
 from flightdeck.flight_server.live.request import parse_subscription
+from flightdeck.ingest.update_signature import SIGNATURE_HEADER, sign
 from flightdeck.views import InvalidQuery
 from nats.aio.msg import Msg
 
@@ -39,6 +40,7 @@ def _rows(*rows) -> pa.Table:
 
 
 D1, D2 = dt.date(2024, 1, 15), dt.date(2024, 1, 16)
+KEY = b"test key, as update_signature.signing_key gives"
 
 
 def test_a_full_request_is_parsed_and_filters_like_its_sql():
@@ -175,7 +177,7 @@ def test_subscriptions_share_a_group_only_when_they_select_and_carry_the_same_ro
 
 
 def test_hub_offers_each_member_of_a_group_the_same_rows():
-    hub = LiveHub(buffer_keys=10)
+    hub = LiveHub(buffer_keys=10, key=KEY)
     first = hub.register(_parse(subscribe="va_pageview_aggregate", where={"page_url": "/x"}))
     second = hub.register(_parse(subscribe="va_pageview_aggregate", where={"page_url": "/x"}))
     other = hub.register(_parse(subscribe="va_pageview_aggregate", where={"page_url": "/y"}))
@@ -195,10 +197,7 @@ def _message(table: pa.Table, sequence: int) -> Msg:
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
     reply = f"$JS.ACK.AGGREGATES.c.1.{sequence}.{sequence}.0.0"
-    return Msg(
-        _client=None,
-        subject="analytics.aggregate.updated",
-        reply=reply,
-        data=sink.getvalue().to_pybytes(),
-        headers={"Flightdeck-View": "va_pageview_aggregate"},
-    )
+    subject, payload = "analytics.aggregate.updated", sink.getvalue().to_pybytes()
+    headers = {"Flightdeck-View": "va_pageview_aggregate"}
+    headers[SIGNATURE_HEADER] = sign(KEY, subject, headers, payload)
+    return Msg(_client=None, subject=subject, reply=reply, data=payload, headers=headers)

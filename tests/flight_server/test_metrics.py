@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import adbc_driver_flightsql.dbapi as flightsql
@@ -19,7 +20,7 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 from flightdeck.flight_server import FlightdeckServer, Settings, build_settings
-from flightdeck.flight_server.auth import add_token
+from flightdeck.flight_server.auth import Authenticator, add_token
 from flightdeck.flight_server.background import Background
 from flightdeck.flight_server.health import Health
 from flightdeck.flight_server.live.hub import LiveHub
@@ -260,7 +261,7 @@ def _exchanges(samples: dict[tuple, float]) -> dict[str, float]:
 
 def test_pending_rows_of_a_lagging_subscriber_are_reported(store):
     """A subscriber that has not taken its updates yet: the gauges read the hub at scrape."""
-    hub = LiveHub()
+    hub = LiveHub(key=b"any key: nothing is published here")
     schemas = {v.name: v.schema for v in describe(store)}
     slow = hub.register(parse_subscription(b'{"subscribe": "va_pageview_aggregate"}', schemas))
     hub.register(parse_subscription(b'{"subscribe": "va_pageview_aggregate"}', schemas))
@@ -363,6 +364,68 @@ def test_serve_logs_its_metrics_address_and_serves_it(tmp_path):
         assert _value(samples, REQUESTS, method="ListFlights", status="ok") == 1
         assert _value(samples, REQUESTS, method="DoAction", status="ok") == 1
         assert ("flightdeck_live_subscribers", ()) in samples
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+# ---- who may scrape (issue 14 item 9) ----
+
+
+def _status_of(url: str, authorization: str | None = None) -> int:
+    request = urllib.request.Request(url)
+    if authorization:
+        request.add_header("Authorization", authorization)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as refused:
+        return refused.code
+
+
+def test_metrics_listen_beyond_loopback_only_where_flight_may(tmp_path):
+    """The same rule as Flight: a public --host needs --auth-file or --insecure; the
+    worker (which has no Flight listener to refuse) falls back to loopback."""
+    assert Settings(host="0.0.0.0").metrics_host == "127.0.0.1"
+    assert Settings(host="example.org").metrics_host == "127.0.0.1"
+    assert Settings(host="0.0.0.0", insecure=True).metrics_host == "0.0.0.0"
+    assert Settings(host="0.0.0.0", auth_file=tmp_path / "a").metrics_host == "0.0.0.0"
+    assert Settings(host="::1").metrics_host == "::1"
+    assert Settings().metrics_host == "127.0.0.1"
+
+
+def test_metrics_need_a_credential_when_auth_is_on(tmp_path):
+    auth_file = tmp_path / "auth.toml"
+    token = add_token(auth_file, "prometheus", "reader")
+    with Metrics().serve("127.0.0.1", 0, Authenticator(auth_file)) as endpoint:
+        assert _status_of(endpoint.url) == 401
+        assert _status_of(endpoint.url, "Bearer fdt_wrong") == 401
+        assert _status_of(endpoint.url, f"Bearer {token}") == 200
+    with Metrics().serve("127.0.0.1", 0) as endpoint:  # no auth: loopback or --insecure
+        assert _status_of(endpoint.url) == 200
+
+
+def test_serve_with_auth_on_a_public_host_guards_its_metrics(tmp_path):
+    auth_file = tmp_path / "auth.toml"
+    token = add_token(auth_file, "prometheus", "reader")
+    command = [sys.executable, "-m", "flightdeck.cli", "serve", "--host", "0.0.0.0"]
+    command += ["--port", "0", "--metrics-port", "0", "--data-dir", "data"]
+    command += ["--auth-file", str(auth_file)]
+    proc = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    try:
+        port = None
+        for line in proc.stderr:
+            if match := re.search(r"metrics location=http://\S+:(\d+)/metrics", line):
+                port = int(match.group(1))
+            if "serving location=" in line:
+                break
+        assert port, "serve exited before serving its metrics"
+        url = f"http://127.0.0.1:{port}/metrics"
+        assert _status_of(url) == 401
+        assert _status_of(url, f"Bearer {token}") == 200
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     finally:

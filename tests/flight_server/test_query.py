@@ -181,6 +181,20 @@ def test_refused_sql_is_invalid_argument_naming_the_rule(client, sql, rule):
         client.get_flight_info(flight.FlightDescriptor.for_command(sql))
 
 
+def test_what_duckdb_would_read_past_the_guard_is_refused(client, backend):
+    if backend != "duckdb":
+        pytest.skip("DuckDB's engine check; PostgreSQL's wall is its least-privilege role")
+    # The guard accepts these harmless-looking built-in macros; DuckDB's plan shows that
+    # they read its catalog (duckdb_types(), pragma_database_size()).
+    for sql in (b"SELECT format_type(23, NULL) AS t", b"SELECT get_block_size('x') AS b"):
+        with pytest.raises(pa.ArrowInvalid, match=r"engine-check.*(duckdb_types|database_size)"):
+            client.get_flight_info(flight.FlightDescriptor.for_command(sql))
+        forged = json.dumps({"v": 1, "sql": sql.decode()}).encode()
+        with pytest.raises(pa.ArrowInvalid, match="engine-check"):
+            client.do_get(flight.Ticket(forged)).read_all()
+    assert client.do_get(flight.Ticket(b"va_pageview_hourly")).read_all().num_rows == 0
+
+
 def test_a_forged_ticket_is_checked_again(client, seeded):
     forged = json.dumps({"v": 1, "sql": "SELECT * FROM tb_pageview_event"}).encode()
     with pytest.raises(pa.ArrowInvalid, match="va-views-only"):

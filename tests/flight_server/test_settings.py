@@ -60,3 +60,36 @@ def test_ingest_and_retention_settings():
     env = {"FLIGHTDECK_INGEST_BATCH": "200", "FLIGHTDECK_RAW_RETENTION_DAYS": "0"}
     s = build_settings(_parse(["--ingest-wait-ms", "20", "--raw-retention-days", "30"]), env)
     assert (s.ingest_batch, s.ingest_wait_ms, s.raw_retention_days) == (200, 20, 30)
+
+
+def test_reader_url_reaches_the_store():
+    env = {"FLIGHTDECK_DB_READ_URL": "postgresql://reader:pw@env/db"}
+    s = build_settings(_parse([]), env)
+    assert s.store_options().read_db == "postgresql://reader:pw@env/db"
+    s = build_settings(_parse(["--db-read-url", "postgresql://reader:pw@flag/db"]), env)
+    assert s.store_options().read_db == "postgresql://reader:pw@flag/db"
+    assert build_settings(_parse([]), {}).store_options().read_db is None
+
+
+def test_decoded_payload_limits():
+    s = build_settings(_parse([]), {})
+    assert (
+        s.max_put_batch_mb,
+        s.max_parameter_mb,
+        s.max_message_mb,
+        s.ingest_batch_mb,
+        s.max_deliveries,
+    ) == (64.0, 1.0, 16.0, 128.0, 5)
+    env = {
+        "FLIGHTDECK_MAX_PARAMETER_MB": "0.5",
+        "FLIGHTDECK_MAX_MESSAGE_MB": "4",
+        "FLIGHTDECK_INGEST_BATCH_MB": "32",
+        "FLIGHTDECK_MAX_DELIVERIES": "9",
+    }
+    s = build_settings(_parse(["--max-message-mb", "2", "--max-deliveries", "3"]), env)
+    assert (s.max_parameter_mb, s.max_message_mb, s.ingest_batch_mb, s.max_deliveries) == (
+        0.5,
+        2.0,
+        32.0,
+        3,
+    )

@@ -174,7 +174,7 @@ def test_string_view_text_is_accepted_like_string(client):
     assert _read(client, "va_pageview_aggregate").view_count.tolist() == [2]
 
 
-@pytest.mark.parametrize("text", ["{not json", "NaN"])
+@pytest.mark.parametrize("text", ["{not json", "NaN", "[" * 30_000 + "]" * 30_000])
 def test_properties_that_are_not_json_are_refused_naming_the_row(client, text):
     # Before, PostgreSQL refused these at insert and the client saw an INTERNAL error.
     table = pa.table(
@@ -190,3 +190,183 @@ def test_properties_that_are_not_json_are_refused_naming_the_row(client, text):
     message = str(err.value)
     assert "[json]" in message and "'properties'" in message and "row 1" in message
     assert _read(client, "va_pageview_event").empty
+
+
+# Values that poison clients (issue 14, item 10): a stored year 33658 crashed
+# `flightdeck query` and query_pandas; NUL or an overlong key failed PostgreSQL
+# with its own error, and only there. Each is refused before anything is written.
+
+_LIMITS = {  # bytes of UTF-8, as the README documents them
+    "event_id": 256,
+    "session_id": 256,
+    "user_id": 256,
+    "page_url": 2048,
+    "referrer": 2048,
+    "user_agent": 1024,
+    "properties": 65_536,
+}
+_GOOD = {
+    "event_id": "e",
+    "session_id": "s",
+    "user_id": "u",
+    "page_url": "/p",
+    "referrer": "https://example.com/",
+    "user_agent": "Mozilla/5.0",
+    "properties": '{"a": "b"}',
+}
+
+
+def _epoch(unit: str, year: int) -> int:
+    """`year`-01-01 in `unit` since 1970, past what Python's datetime can hold too."""
+
+    def days_before(y: int) -> int:  # proleptic Gregorian, from 0001-01-01
+        return 365 * (y - 1) + (y - 1) // 4 - (y - 1) // 100 + (y - 1) // 400
+
+    per_day = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400 * 10**9}[unit]
+    return (days_before(year) - days_before(1970)) * per_day
+
+
+def _one_bad(column: str, good, bad, type_: pa.DataType | None = None) -> pa.Table:
+    """Three events; the third carries `bad` in `column`."""
+    base = {
+        "session_id": ["a", "b", "c"],
+        "page_url": ["/"] * 3,
+        "recorded_at": ["2024-01-15T10:00:00Z"] * 3,
+    }
+    base[column] = pa.array([good, good, bad], type_)
+    return pa.table(base)
+
+
+def _bad_times() -> list:
+    cases = [
+        ("iso-2300", pa.string(), "2024-01-15T10:00:00Z", "2300-01-01T00:00:00Z"),
+        ("iso-1969", pa.string(), "2024-01-15T10:00:00Z", "1969-12-31T23:59:59Z"),
+        ("iso-year-1", pa.string(), "2024-01-15 10:00:00", "0001-01-01 00:00:00"),
+        ("iso-date-2262", pa.string(), "2024-01-15", "2262-01-01"),
+        ("iso-offset", pa.string(), "2024-01-15T10:00:00Z", "2261-12-31T23:30:00-01:00"),
+        ("date32", pa.date32(), dt.date(2024, 1, 15), dt.date(9999, 12, 31)),
+    ]
+    for unit in ("s", "ms", "us", "ns"):
+        for tz in (None, "UTC", "+05:00", "America/New_York"):
+            name = f"{unit}-{tz or 'naive'}"
+            type_ = pa.timestamp(unit, tz)
+            good = _epoch(unit, 2024)
+            late = _epoch(unit, 2262) if unit == "ns" else _epoch(unit, 33658)
+            cases.append((f"{name}-late", type_, good, late))
+            # One microsecond before the range: a nanosecond less would be refused as lossy.
+            early = _epoch(unit, 1970) - (1000 if unit == "ns" else 1)
+            cases.append((f"{name}-early", type_, good, early))
+    cases.append(("ms-year-287168", pa.timestamp("ms", "UTC"), 0, _epoch("ms", 287168)))
+    return cases
+
+
+def test_a_timestamp_outside_the_range_is_refused_naming_it(client):
+    # One server for every case: a fresh store per case cost a minute of the suite.
+    for case, type_, good, bad in _bad_times():
+        table = _one_bad("recorded_at", good, bad, type_)
+        _assert_refused(client, table, "recorded_at", "timestamp", case)
+
+
+def _assert_refused(client, table: pa.Table, column: str, rule: str, case: str = "") -> str:
+    """`table` is refused after a good batch: the row counts across the put (2 + 2)."""
+    stored = len(_read(client, "va_pageview_event"))
+    writer, meta = client.do_put(EVENTS, table.schema)
+    with pytest.raises(pa.ArrowInvalid) as err:
+        writer.write_batch(table.slice(0, 2).to_batches()[0])
+        writer.write_batch(table.to_batches()[0])
+        writer.done_writing()
+        meta.read()
+        writer.close()
+    message = str(err.value)
+    assert f"[{rule}]" in message and repr(column) in message and "row 4" in message, (
+        case,
+        message,
+    )
+    assert "INTERNAL" not in message, case
+    assert len(_read(client, "va_pageview_event")) == stored, case  # nothing of the put
+    good = _seed_batch(2).append_column("event_id", pa.array([f"{case}-{i}" for i in range(2)]))
+    assert _put(client, good)["accepted"] == 2, case  # and the server keeps serving
+    return message
+
+
+def test_the_timestamp_refusal_names_the_accepted_range(client):
+    message = _assert_refused(
+        client, _one_bad("recorded_at", "2024-01-15", "2300-01-01"), "recorded_at", "timestamp"
+    )
+    assert "1970-01-01T00:00:00Z" in message and "2262-01-01T00:00:00Z" in message
+    assert "2300-01-01" in message  # the value sent
+
+
+def test_a_duration_that_is_not_finite_or_negative_is_refused(client):
+    bad_values = [(float("inf"), "finite"), (float("-inf"), "finite"),
+                  (float("nan"), "finite"), (-1.5, "non-negative")]  # fmt: skip
+    for type_ in [pa.float64(), pa.float32(), pa.string()]:
+        for bad, rule in bad_values:
+            good = "1.5" if type_ == pa.string() else 1.5
+            sent = str(bad) if type_ == pa.string() else bad
+            table = _one_bad("duration_s", good, sent, type_)
+            _assert_refused(client, table, "duration_s", rule, f"{type_} {bad}")
+
+
+def test_nul_in_a_text_field_is_refused(client):
+    for column, good in _GOOD.items():
+        bad = '{"a": "b\x00"}' if column == "properties" else good + "\x00tail"
+        _assert_refused(client, _one_bad(column, good, bad), column, "text", column)
+    escaped = _one_bad("properties", "{}", '{"a": "\\u0000"}')  # jsonb refuses it
+    _assert_refused(client, escaped, "properties", "text", "escaped")
+
+
+def test_a_text_field_over_its_length_limit_is_refused(client):
+    for column, limit in _LIMITS.items():
+        # One byte over, in half as many characters: the limit counts bytes.
+        bad = '{"a": "' + "x" * limit + '"}' if column == "properties" else "/" + "é" * (limit // 2)
+        table = _one_bad(column, _GOOD[column], bad)
+        message = _assert_refused(client, table, column, "length", column)
+        assert f"{limit:,} bytes" in message
+
+
+def test_text_that_is_not_utf8_is_refused(client):
+    # Arrow does not check the UTF-8 of a string array it receives; PostgreSQL
+    # refused it with its own error and DuckDB stored what clients then failed to decode.
+    good = pa.array(["a", "b", "c"])
+    offsets, data = good.buffers()[1], pa.py_buffer(b"ab\xff")
+    bad = pa.Array.from_buffers(pa.string(), 3, [None, offsets, data])
+    table = pa.table(
+        {"session_id": bad, "page_url": ["/"] * 3, "recorded_at": ["2024-01-15T10:00:00Z"] * 3}
+    )
+    _assert_refused(client, table, "session_id", "text")
+
+
+def _random_text(rng: random.Random, size: int) -> str:
+    """Text that does not compress: PostgreSQL's index limit counts it in full."""
+    alphabet = [chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"\\']  # JSON as is
+    return "".join(rng.choice(alphabet) for _ in range(size))
+
+
+def test_values_at_the_limits_are_accepted_and_read_back(client):
+    rng = random.Random(14)
+    values = {name: "/" + _random_text(rng, limit - 1) for name, limit in _LIMITS.items()}
+    values["properties"] = json.dumps({"k": _random_text(rng, _LIMITS["properties"] - 12)})
+    table = pa.table(
+        {
+            **{name: [value, "x"] for name, value in values.items() if name != "event_id"},
+            "properties": [values["properties"], "{}"],
+            "recorded_at": pa.array(
+                [_epoch("us", 1970), _epoch("us", 2262) - 1], pa.timestamp("us", "UTC")
+            ),
+            "duration_s": [0.0, -0.0],
+        }
+    )  # no event_id: the one built from the content is longest
+    assert _put(client, table) == {"accepted": 2, "duplicates": 0}
+    events = client.do_get(flight.Ticket(b"va_pageview_event")).read_all()
+    times = sorted(events.column("recorded_at").to_pylist())
+    assert [t.isoformat() for t in times] == [
+        "1970-01-01T00:00:00+00:00",
+        "2261-12-31T23:59:59.999999+00:00",
+    ]
+    assert sorted(events.to_pandas().recorded_at.dt.year) == [1970, 2261]
+    (long,) = [row for row in events.to_pylist() if row["session_id"] != "x"]
+    assert {name: long[name] for name in values if name not in ("event_id", "properties")} == {
+        name: value for name, value in values.items() if name not in ("event_id", "properties")
+    }
+    assert json.loads(long["properties"]) == json.loads(values["properties"])

@@ -7,10 +7,12 @@ the schema differs between the puts of an example, not within one): required
 columns under their names or aliases, optional and extra columns, each column in
 a random Arrow encoding (string, large_string, string_view, dictionary, binary,
 int, timestamps of every unit with and without a zone, dates, ISO text with and
-without a zone, floats with NaN and inf, decimals, nested list/struct extras),
-nulls, empty and huge strings. About a third of the puts carry one defect
-(a missing or renamed required column, a null required value, a nested or
-non-UTF-8 value, a bad timestamp or number, properties that are not JSON text).
+without a zone, floats (NaN and inf only in ignored extras), decimals, nested
+list/struct extras), nulls, empty strings and strings at their length limits.
+About a third of the puts carry one defect (a missing or renamed required column,
+a null required value, a nested or non-UTF-8 value, a bad timestamp or number,
+properties that are not JSON text, a time outside the accepted range, a NaN or
+negative duration, NUL or an overlong key).
 
 The test knows the logical events behind the columns, so it knows the outcome:
 a clean put returns exactly the accepted/duplicates counts of its deduplicated
@@ -49,8 +51,10 @@ TABLES = [
     "tb_expired_day",
 ]
 DAY0 = dt.datetime(2024, 1, 14, tzinfo=dt.UTC)
-SESSIONS = ["s0", "s1", "session-3", "", "s\u00e9\u2603", "s" * 300]
-PAGES = ["/a", "/b", "/products?id=1", "", "/\U0001f600", "/" + "x" * 20_000]
+# The longest are at their limits (256 and 2,048 bytes of UTF-8).
+SESSIONS = ["s0", "s1", "session-3", "", "s\u00e9\u2603", "s" * 256]
+PAGES = ["/a", "/b", "/products?id=1", "", "/\U0001f600", "/" + "x" * 2047]
+FAR = dt.datetime(2262, 1, 1, tzinfo=dt.UTC)  # the first time past the accepted range
 USERS = [None, "u0", "2"]
 
 
@@ -114,9 +118,15 @@ DEFECTS = {
     "bad_duration": ("duration_s", "type"),
     "int_properties": ("properties", "type"),
     "bad_json": ("properties", "json"),
+    "far_time": ("recorded_at", "timestamp"),
+    "nan_duration": ("duration_s", "finite"),
+    "negative_duration": ("duration_s", "non-negative"),
+    "nul_page": ("page_url", "text"),
+    "long_session": ("session_id", "length"),
 }
 VALUE_DEFECTS = {"null_session", "null_page", "null_time", "bad_utf8_session", "bad_time_text",
-                 "bad_duration", "bad_json"}  # fmt: skip
+                 "bad_duration", "bad_json", "far_time", "nan_duration", "negative_duration",
+                 "nul_page", "long_session"}  # fmt: skip
 
 
 @st.composite
@@ -272,6 +282,8 @@ def _batch(shape: Shape, events: list[Event], rng: random.Random) -> pa.RecordBa
         columns["session_id"] = pa.array(
             [{"id": s} for s in sessions], pa.struct([("id", pa.string())])
         )
+    elif defect == "long_session":
+        columns["session_id"] = _strings(spoil(sessions, "s" * 257), shape.session)
     elif defect == "bad_utf8_session":
         raw = spoil([s.encode() for s in sessions], b"\xc3\x28")
         columns["session_id"] = pa.array(raw, pa.binary())
@@ -283,6 +295,8 @@ def _batch(shape: Shape, events: list[Event], rng: random.Random) -> pa.RecordBa
         columns["page_url"] = _strings(spoil(pages, None), shape.page)
     elif defect == "list_page":
         columns["page_url"] = pa.array([[p] for p in pages], pa.list_(pa.string()))
+    elif defect == "nul_page":
+        columns["page_url"] = _strings(spoil(pages, "/a\x00"), shape.page)
     elif defect == "renamed_page":
         columns["page"] = _strings(pages, shape.page)
     elif defect != "missing_page":
@@ -291,6 +305,8 @@ def _batch(shape: Shape, events: list[Event], rng: random.Random) -> pa.RecordBa
     times = [e.recorded_at for e in events]
     if defect == "null_time":
         columns[shape.time_name] = _times(spoil(times, None), shape.time)
+    elif defect == "far_time":
+        columns[shape.time_name] = _times(spoil(times, FAR), shape.time)
     elif defect == "bad_time_text":
         text = [t.isoformat() for t in times]
         columns[shape.time_name] = pa.array(spoil(text, "soon"), pa.string())
@@ -316,7 +332,7 @@ def _batch(shape: Shape, events: list[Event], rng: random.Random) -> pa.RecordBa
             values = [rng.choice([None, "", "Mozilla/5.0"]) for _ in events]
             columns[name] = pa.array(values, pa.string())
         elif name == "duration_float":
-            values = [rng.choice([None, 1.5, float("nan"), float("inf"), -0.0]) for _ in events]
+            values = [rng.choice([None, 1.5, 0.0, -0.0, 1e300]) for _ in events]
             columns["duration_s"] = pa.array(values, pa.float64())
         elif name == "duration_int":
             columns["duration_s"] = pa.array([rng.randrange(100) for _ in events], pa.int32())
@@ -329,6 +345,9 @@ def _batch(shape: Shape, events: list[Event], rng: random.Random) -> pa.RecordBa
             columns["properties"] = pa.array(values, pa.string())
     if defect == "bad_duration":
         columns["duration_s"] = pa.array(spoil(["1.5"] * n, "long"), pa.string())
+    elif defect in ("nan_duration", "negative_duration"):
+        bad = float("nan") if defect == "nan_duration" else -2.0
+        columns["duration_s"] = pa.array(spoil([1.5] * n, bad), pa.float64())
     elif defect == "int_properties":
         columns["properties"] = pa.array(list(range(n)), pa.int64())
     elif defect == "bad_json":

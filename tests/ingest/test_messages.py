@@ -7,10 +7,14 @@ paths end to end with a real nats-server and both stores.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pyarrow as pa
 import pytest
-from flightdeck.ingest.messages import ARROW_CONTENT_TYPE, Payload, decode
+from flightdeck.ingest.messages import ARROW_CONTENT_TYPE, Limits, Payload, decode
+
+LIMITS = Limits(message_bytes=16 * 2**20, batch_bytes=128 * 2**20)  # the defaults
 
 
 def _event(i: int, **extra: object) -> dict:
@@ -36,7 +40,7 @@ def _each_alone(payloads: list[Payload]) -> tuple[list, list]:
     """What decoding every message on its own gives, renumbered as in the batch."""
     rows, rejected = [], []
     for i, payload in enumerate(payloads):
-        alone = decode([payload])
+        alone = decode([payload], LIMITS)
         rows += [(i, row) for _, row in _rows(alone)]
         rejected += [(i, r.reason) for r in alone.rejected]
     return rows, rejected
@@ -88,7 +92,7 @@ def test_a_batch_decodes_exactly_as_its_messages_do_alone(spacing: int):
         datas += [json.dumps(_event(i * spacing + j)).encode() for j in range(spacing)]
         datas.append(tricky)
     payloads = _payloads(datas)
-    decoded = decode(payloads)
+    decoded = decode(payloads, LIMITS)
     rows, rejected = _each_alone(payloads)
     # repr: a NaN duration is equal to itself only in text.
     assert repr(sorted(_rows(decoded), key=lambda r: r[0])) == repr(rows)
@@ -100,7 +104,7 @@ def test_a_poison_message_mid_batch_is_rejected_alone_and_the_rest_decoded():
     datas = [json.dumps(_event(i, user_pk=i)).encode() for i in range(1000)]
     datas[500] = b'{"session_id": "s", "page_url": "/a", "timestamp": "2024-01-15" ,,}'
     datas[731] = json.dumps(_event(731, session_id={"nested": 1})).encode()
-    decoded = decode(_payloads(datas))
+    decoded = decode(_payloads(datas), LIMITS)
     assert [
         (r.index, r.reason.split(":")[0]) for r in sorted(decoded.rejected, key=lambda r: r.index)
     ] == [
@@ -120,7 +124,7 @@ def test_event_ids_default_to_the_stream_sequence_and_the_sender_s_id_wins():
         json.dumps(_event(2, event_id="")).encode(),
         json.dumps(_event(3, event_id=None)).encode(),
     ]
-    ids = [row["event_id"] for _, row in _rows(decode(_payloads(datas)))]
+    ids = [row["event_id"] for _, row in _rows(decode(_payloads(datas), LIMITS))]
     assert ids == ["nats:EVENTS:1", "mine", "nats:EVENTS:3", "nats:EVENTS:4"]
 
 
@@ -129,7 +133,7 @@ def test_a_null_field_lets_its_alias_count():
         json.dumps({**_event(0), "recorded_at": None, "user_pk": 5, "user_id": None}).encode(),
         json.dumps({**_event(1), "recorded_at": "2024-02-01T00:00:00Z", "user_pk": 5}).encode(),
     ]
-    rows = [row for _, row in _rows(decode(_payloads(datas)))]
+    rows = [row for _, row in _rows(decode(_payloads(datas), LIMITS))]
     assert [(str(r["recorded_at"].date()), r["user_id"]) for r in rows] == [
         ("2024-01-15", "5"),
         ("2024-02-01", "5"),
@@ -139,7 +143,7 @@ def test_a_null_field_lets_its_alias_count():
 def test_properties_are_kept_as_the_json_text_sent():
     props = {"b": 1, "a": [1, 2.5, None], "nested": {"z": "é"}}
     datas = [json.dumps(_event(i, properties=props if i % 2 else None)).encode() for i in range(6)]
-    rows = [row for _, row in _rows(decode(_payloads(datas)))]
+    rows = [row for _, row in _rows(decode(_payloads(datas), LIMITS))]
     assert [r["properties"] for r in rows] == [None, json.dumps(props)] * 3
 
 
@@ -160,7 +164,7 @@ def test_arrow_payloads_mix_with_json_ones():
         Payload(b"not json", None, "nats:EVENTS:3"),
         Payload(json.dumps(_event(3)).encode(), None, "nats:EVENTS:4"),
     ]
-    decoded = decode(payloads)
+    decoded = decode(payloads, LIMITS)
     assert sorted((owner, row["event_id"]) for owner, row in _rows(decoded)) == [
         (0, "nats:EVENTS:1"),
         (1, "nats:EVENTS:2:0"),
@@ -168,3 +172,27 @@ def test_arrow_payloads_mix_with_json_ones():
         (3, "nats:EVENTS:4"),
     ]
     assert [r.index for r in decoded.rejected] == [2]
+
+
+_DECODE_ONE = """
+import sys
+from flightdeck.ingest.messages import Limits, Payload, decode
+limits = Limits(message_bytes=16 * 2**20, batch_bytes=128 * 2**20)
+good = b'{"session_id": "s", "page_url": "/a", "timestamp": "2024-01-15T10:00:00Z"}'
+deep = good[:-1] + b', "properties": {"a": ' + b"[" * 50_000 + b"]" * 50_000 + b"}}"
+payloads = [Payload(good, None, "1"), Payload(deep, None, "2"), Payload(good, None, "3")]
+decoded = decode(payloads, limits)
+print(decoded.owners, [(r.index, r.reason) for r in decoded.rejected])
+"""
+
+
+def test_deeply_nested_json_is_rejected_not_a_crash():
+    # Arrow's JSON reader overflowed the stack and the process died (the server,
+    # under NATS, again on every redelivery); in a subprocess so the suite survives.
+    done = subprocess.run(
+        [sys.executable, "-c", _DECODE_ONE], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert (
+        done.stdout.strip() == "[0, 2] [(1, 'not JSON that can be read back: nested too deeply')]"
+    )

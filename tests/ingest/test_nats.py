@@ -160,6 +160,65 @@ def test_arrow_ipc_payloads_are_ingested_and_bad_ones_dead_lettered(live):
     assert "row 0" in dead.headers["Flightdeck-Reason"]
 
 
+def _epoch_us(year: int) -> int:
+    """`year`-01-01 in microseconds since 1970, past what Python's datetime can hold too."""
+
+    def days_before(y: int) -> int:  # proleptic Gregorian, from 0001-01-01
+        return 365 * (y - 1) + (y - 1) // 4 - (y - 1) // 100 + (y - 1) // 400
+
+    return (days_before(year) - days_before(1970)) * 86_400_000_000
+
+
+def _arrow_event(column: str, value, type_: pa.DataType) -> bytes:
+    event = {"session_id": ["s"], "page_url": ["/a"], "recorded_at": ["2024-01-15T10:00:00Z"]}
+    event[column] = pa.array([value], type_)
+    return _ipc(pa.table(event))
+
+
+def test_values_that_poison_clients_are_dead_lettered_not_retried(live):
+    # Issue 14, item 10. Before, these were stored (and then crashed clients), or
+    # PostgreSQL refused the commit and the whole batch was redelivered forever.
+    def event(**values: object) -> dict:
+        return {"session_id": "s", "page_url": "/a", "timestamp": "2024-01-15T10:00:00Z", **values}
+
+    def raw(duration: str) -> bytes:
+        return json.dumps(event()).encode()[:-1] + f', "duration_s": {duration}}}'.encode()
+
+    poison = [  # (message, column, rule)
+        (event(timestamp="2300-01-01T00:00:00Z"), "recorded_at", "timestamp"),
+        (event(timestamp="1969-12-31T23:59:59Z"), "recorded_at", "timestamp"),
+        (raw("NaN"), "duration_s", "finite"),
+        (raw("1e999"), "duration_s", "finite"),
+        (raw("-Infinity"), "duration_s", "finite"),
+        (event(duration_s=-3), "duration_s", "non-negative"),
+        (event(session_id="s\x00x"), "session_id", "text"),
+        (event(user_pk="u\x00"), "user_id", "text"),
+        (event(referrer="\x00"), "referrer", "text"),
+        (event(properties={"k": "\x00"}), "properties", "text"),
+        (event(page_url="/" + "x" * 2048), "page_url", "length"),
+        (event(event_id="e" * 257), "event_id", "length"),
+        (_arrow_event("recorded_at", 1_000_000_000_000, pa.timestamp("s")), "recorded_at",
+         "timestamp"),  # the year 33658
+        (_arrow_event("recorded_at", _epoch_us(287168) // 1000, pa.timestamp("ms", "UTC")),
+         "recorded_at", "timestamp"),
+        (_arrow_event("recorded_at", _epoch_us(2262) * 1000, pa.timestamp("ns", "+01:00")),
+         "recorded_at", "timestamp"),
+        (_arrow_event("duration_s", float("nan"), pa.float64()), "duration_s", "finite"),
+        (_arrow_event("page_url", "/\x00", pa.string()), "page_url", "text"),
+    ]  # fmt: skip
+    good = _seed_events(len(poison))
+    mixed = [m for pair in zip(good, (p for p, _, _ in poison), strict=True) for m in pair]
+    nats_client.publish(live.nats.url, mixed)
+    assert wait_for(lambda: _settled(live.nats.url), timeout=20)
+    assert _count(live.client) == len(good)  # none lost to a poisoned neighbour
+    dead = nats_client.messages(live.nats.url, "events.dead.pageview")
+    reasons = {int(m.headers["Flightdeck-Sequence"]): m.headers["Flightdeck-Reason"] for m in dead}
+    assert sorted(reasons) == list(range(2, 2 * len(poison) + 1, 2)), reasons
+    for number, (_, column, rule) in enumerate(poison):
+        reason = reasons[2 * number + 2]
+        assert f"[{rule}]" in reason and column in reason, (number, reason)
+
+
 def test_changed_rows_are_published_after_each_commit(live):
     nats_client.publish(live.nats.url, _seed_events(10))
     assert wait_for(lambda: _count(live.client) == 10, timeout=20)
@@ -175,7 +234,7 @@ def test_changed_rows_are_published_after_each_commit(live):
     assert daily.column("version").to_pylist() == [int(version)]
     hourly = pa.ipc.open_stream(by_view["va_pageview_hourly"].data).read_all()
     assert hourly.to_pylist() == _view(live.client, "va_pageview_hourly")
-    with live.store.read("SELECT count(*) AS n FROM tb_aggregate_outbox") as reader:
+    with live.store.read_internal("SELECT count(*) AS n FROM tb_aggregate_outbox") as reader:
         assert reader.read_all().column("n").to_pylist() == [0]
 
 
@@ -312,7 +371,7 @@ def test_commits_made_while_no_publisher_ran_are_published_later(store, nats_ser
     finally:
         background.stop()
     assert {m.headers["Flightdeck-Version"] for m in found()} == {str(version)}
-    with store.read("SELECT count(*) AS n FROM tb_aggregate_outbox") as reader:
+    with store.read_internal("SELECT count(*) AS n FROM tb_aggregate_outbox") as reader:
         assert reader.read_all().column("n").to_pylist() == [0]  # sent, so not sent again
 
 

@@ -91,10 +91,26 @@ ALLOWED = [
     ("SELECT * FROM range(5) AS t(i)", DUCKDB),
     ("SELECT * FROM unnest(ARRAY[1, 2, 3])", BOTH),
     ("SELECT pg_typeof(view_count) FROM va_pageview_aggregate LIMIT 1", POSTGRES),
-    # A CTE shadows the real table inside its own query, so this reads only va_.
+    # A recursive CTE may read itself anywhere in the part after UNION.
     (
-        "WITH tb_pageview_event AS (SELECT * FROM va_pageview_event) "
-        "SELECT count(*) FROM tb_pageview_event",
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION SELECT i + 1 FROM n WHERE i < 10) "
+        "SELECT count(*) FROM n",
+        BOTH,
+    ),
+    (
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM (SELECT * FROM n) AS s "
+        "WHERE i < 10 AND i IN (SELECT i FROM n)) SELECT count(*) FROM n",
+        DUCKDB,
+    ),
+    (
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL (WITH m AS (SELECT * FROM n) "
+        "SELECT i + 1 FROM m WHERE i < 10)) SELECT count(*) FROM n",
+        DUCKDB,
+    ),
+    # A nested WITH may reuse a name: its body reads the outer CTE of that name.
+    (
+        "WITH c AS (SELECT page_url FROM va_pageview_event) "
+        "SELECT * FROM (WITH c AS (SELECT * FROM c) SELECT * FROM c) AS s",
         BOTH,
     ),
     ("FROM va_pageview_event LIMIT 5", DUCKDB),
@@ -103,6 +119,7 @@ ALLOWED = [
 
 DROP = "DROP TABLE tb_pageview_event"
 TB = "tb_pageview_event"
+SD = "tb_session_day"
 
 # (sql, rule, what the message must name, dialects)
 REFUSED = [
@@ -261,6 +278,187 @@ REFUSED = [
     ),
     # A qualified name never means a CTE.
     (f"WITH {TB} AS (SELECT 1) SELECT * FROM main.{TB}", "va-views-only", TB, DUCKDB),
+    # A CTE's own name, in its own body, means the real relation everywhere except
+    # in the recursive part (after a plain UNION) of a WITH RECURSIVE: DuckDB binds the
+    # anchor (the part before UNION) to the real table, as it does for EXCEPT, BY NAME
+    # and a recursive CTE that is no UNION at all.
+    (
+        f"WITH RECURSIVE {SD} AS (SELECT * FROM {SD} UNION ALL SELECT * FROM {SD} WHERE false) "
+        f"SELECT * FROM {SD}",
+        "unverifiable",
+        SD,
+        BOTH,
+    ),
+    (
+        "WITH RECURSIVE duckdb_databases AS (SELECT * FROM duckdb_databases UNION ALL "
+        "SELECT * FROM duckdb_databases WHERE false) SELECT path FROM duckdb_databases",
+        "unverifiable",
+        "duckdb_databases",
+        DUCKDB,
+    ),
+    (
+        "WITH RECURSIVE duckdb_settings AS (SELECT * FROM duckdb_settings UNION ALL "
+        "SELECT * FROM duckdb_settings WHERE false) SELECT * FROM duckdb_settings",
+        "unverifiable",
+        "duckdb_settings",
+        DUCKDB,
+    ),
+    (
+        "WITH RECURSIVE pg_settings AS (SELECT * FROM pg_settings UNION ALL "
+        "SELECT * FROM pg_settings WHERE false) SELECT * FROM pg_settings",
+        "unverifiable",
+        "pg_settings",
+        POSTGRES,
+    ),
+    (
+        "WITH RECURSIVE c AS (SELECT * FROM c UNION ALL SELECT * FROM c WHERE false) "
+        "SELECT * FROM c",
+        "unverifiable",
+        "'c'",
+        BOTH,
+    ),
+    (  # UNION chains to the left: the anchor is everything before the last UNION.
+        "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT * FROM c "
+        "UNION ALL SELECT i + 1 FROM c WHERE i < 3) SELECT * FROM c",
+        "unverifiable",
+        "'c'",
+        BOTH,
+    ),
+    (
+        "WITH RECURSIVE c(i) AS ((SELECT * FROM c UNION ALL SELECT 1) "
+        "UNION ALL SELECT i + 1 FROM c WHERE i < 3) SELECT * FROM c",
+        "unverifiable",
+        "'c'",
+        BOTH,
+    ),
+    (
+        "WITH RECURSIVE c(i) AS (SELECT i FROM (SELECT * FROM c) AS s "
+        "UNION ALL SELECT i + 1 FROM c WHERE i < 3) SELECT * FROM c",
+        "unverifiable",
+        "'c'",
+        BOTH,
+    ),
+    (
+        f"WITH RECURSIVE {SD} AS (SELECT 1 AS n EXCEPT SELECT count(*) FROM {SD}) "
+        f"SELECT * FROM {SD}",
+        "unverifiable",
+        SD,
+        BOTH,
+    ),
+    (
+        f"WITH RECURSIVE {SD} AS (SELECT 1 AS n INTERSECT SELECT count(*) FROM {SD}) "
+        f"SELECT * FROM {SD}",
+        "unverifiable",
+        SD,
+        BOTH,
+    ),
+    (
+        f"WITH RECURSIVE {SD} AS (SELECT 1 AS n UNION ALL BY NAME SELECT count(*) AS n "
+        f"FROM {SD}) SELECT * FROM {SD}",
+        "unverifiable",
+        SD,
+        DUCKDB,
+    ),
+    (
+        "WITH RECURSIVE c(i) USING KEY (i) AS (SELECT * FROM c UNION "
+        "SELECT i + 1 FROM c WHERE i < 3) SELECT * FROM c",
+        "unverifiable",
+        "'c'",
+        DUCKDB,
+    ),
+    ("WITH RECURSIVE c AS (SELECT * FROM c) SELECT * FROM c", "unverifiable", "'c'", BOTH),
+    # ... wherever the WITH stands: in a subquery, a scalar subquery, EXISTS, a CTE.
+    (
+        "SELECT * FROM (WITH RECURSIVE c AS (SELECT * FROM c UNION ALL "
+        "SELECT * FROM c WHERE false) SELECT * FROM c) AS s",
+        "unverifiable",
+        "'c'",
+        BOTH,
+    ),
+    (
+        "SELECT (WITH RECURSIVE c AS (SELECT * FROM c UNION ALL SELECT * FROM c WHERE false) "
+        "SELECT count(*) FROM c) AS n",
+        "unverifiable",
+        "'c'",
+        BOTH,
+    ),
+    (
+        "SELECT * FROM va_pageview_event WHERE EXISTS (WITH RECURSIVE c AS "
+        "(SELECT * FROM c UNION ALL SELECT * FROM c WHERE false) SELECT 1 FROM c)",
+        "unverifiable",
+        "'c'",
+        BOTH,
+    ),
+    (
+        "WITH a AS (WITH RECURSIVE c AS (SELECT * FROM c UNION ALL SELECT * FROM c WHERE false) "
+        "SELECT * FROM c) SELECT * FROM a",
+        "unverifiable",
+        "'c'",
+        BOTH,
+    ),
+    (
+        "SELECT * FROM va_pageview_event AS v, LATERAL (WITH RECURSIVE c AS "
+        "(SELECT * FROM c UNION ALL SELECT * FROM c WHERE false) SELECT * FROM c) AS s",
+        "unverifiable",
+        "'c'",
+        BOTH,
+    ),
+    # An outer CTE of the same name does not make the anchor's reference provable.
+    (
+        "WITH c(i) AS (SELECT 1) SELECT * FROM (WITH RECURSIVE c(i) AS (SELECT * FROM c "
+        "UNION ALL SELECT i + 1 FROM c WHERE i < 3) SELECT * FROM c) AS s",
+        "unverifiable",
+        "'c'",
+        BOTH,
+    ),
+    # One WITH defining a name twice: which one a reference means is the engine's call.
+    (
+        "WITH c AS (SELECT 1 AS i), c AS (SELECT * FROM c) SELECT * FROM c",
+        "unverifiable",
+        "'c'",
+        BOTH,
+    ),
+    # A CTE named like a table or a system relation is refused outright, wherever it
+    # stands: where the engine and the guard disagree on scope, it could read the real one.
+    (
+        f"WITH {TB} AS (SELECT * FROM va_pageview_event) SELECT count(*) FROM {TB}",
+        "va-views-only",
+        TB,
+        BOTH,
+    ),
+    (
+        'WITH "TB_SESSION_DAY" AS (SELECT 1 AS n) SELECT * FROM "TB_SESSION_DAY"',
+        "va-views-only",
+        SD,
+        BOTH,
+    ),
+    (
+        "SELECT (WITH pg_class AS (SELECT 1 AS n) SELECT n FROM pg_class) AS n",
+        "va-views-only",
+        "pg_class",
+        BOTH,
+    ),
+    (
+        "SELECT * FROM va_pageview_event WHERE EXISTS "
+        "(WITH sqlite_master AS (SELECT 1 AS n) SELECT * FROM sqlite_master)",
+        "va-views-only",
+        "sqlite_master",
+        DUCKDB,
+    ),
+    (
+        "SELECT * FROM va_pageview_event AS v, LATERAL (WITH duckdb_settings AS "
+        "(SELECT 1 AS n) SELECT * FROM duckdb_settings) AS s",
+        "va-views-only",
+        "duckdb_settings",
+        DUCKDB,
+    ),
+    (
+        "WITH a AS (WITH pragma_database_list AS (SELECT 1 AS n) "
+        "SELECT * FROM pragma_database_list) SELECT * FROM a",
+        "va-views-only",
+        "pragma_database_list",
+        DUCKDB,
+    ),
     # Qualifiers
     ("SELECT * FROM other_db.main.va_pageview_event", "va-views-only", "other_db", DUCKDB),
     ("SELECT * FROM analytics.va_pageview_event", "va-views-only", "analytics", BOTH),
@@ -390,7 +588,7 @@ def _refusal(sql: str, dialect: str) -> InvalidQuery:
 
 
 def test_public_names() -> None:
-    assert guard.__all__ == ["check_query"]
+    assert guard.__all__ == ["TABLE_FUNCTIONS", "check_query", "is_forbidden_function"]
 
 
 @pytest.mark.parametrize(("dialect", "sql"), _params(ALLOWED))
@@ -504,3 +702,96 @@ def test_scope_analysis_failure_refuses(monkeypatch: pytest.MonkeyPatch) -> None
 def test_unknown_dialect_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="sqlite"):
         check_query("SELECT 1", "sqlite", KNOWN_VIEWS)
+
+
+# PostgreSQL reads `(x).f` and `x.f` as the call f(x) when f takes one argument, so a
+# forbidden function can be reached with no '(' after its name. Every shape of value
+# a field can be selected from: literal, cast, subquery, function result, row
+# constructor, parameter, column and whole row; and every clause it can sit in.
+FIELD_SELECTIONS = [
+    "SELECT ('/etc/passwd'::text).{f} AS f",
+    "SELECT (CAST('/etc' AS text)).{f}",
+    "SELECT ((SELECT 'x')).{f}",
+    "SELECT (lower('x')).{f}",
+    "SELECT (ROW('x')).{f}",
+    "SELECT (('x')).{f}",
+    "SELECT ('x')  .  {f}",
+    "SELECT ('x').\"{f}\"",
+    "SELECT ('/etc'::text).{f}[1]",
+    "SELECT (1::bigint).{f}",
+    "SELECT ($1).{f}",
+    "SELECT (e.page_url).{f} FROM va_pageview_event AS e",
+    "SELECT (e).{f} FROM va_pageview_event AS e",
+    "SELECT e.page_url.{f} FROM va_pageview_event AS e",
+    "SELECT e.{f}.x FROM va_pageview_event AS e",
+    "SELECT public.va_pageview_event.page_url.{f} FROM public.va_pageview_event",
+    "SELECT * FROM va_pageview_event WHERE ('x'::text).{f} IS NOT NULL",
+    "SELECT page_url FROM va_pageview_event ORDER BY (page_url).{f}",
+    "WITH c AS (SELECT ('x'::text).{f} AS v) SELECT v FROM c",
+    "SELECT count(*) FROM va_pageview_event GROUP BY page_url HAVING max((page_url).{f}) > ''",
+]
+
+# What the issue reached that way, and the families it belongs to: files, settings,
+# SQL run from text, locks (advisory ones included), large objects, the network.
+FIELD_SELECTED_FUNCTIONS = [
+    "pg_read_file", "pg_read_binary_file", "pg_ls_dir", "pg_stat_file", "current_setting",
+    "set_config", "ts_stat", "query_to_xml", "lo_from_bytea", "lo_export", "lo_import",
+    "lo_get", "lowrite", "loread", "pg_advisory_lock", "pg_advisory_xact_lock",
+    "pg_try_advisory_lock", "pg_advisory_lock_shared", "dblink", "txid_current", "nextval",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", FIELD_SELECTED_FUNCTIONS)
+@pytest.mark.parametrize("shape", FIELD_SELECTIONS)
+def test_functional_notation_is_refused_in_postgresql(shape: str, name: str) -> None:
+    sql = shape.format(f=name)
+    error = _refusal(sql, "postgresql")
+    assert error.rule in ("forbidden-function", "unverifiable"), (sql, error)
+    assert name in error.detail, (sql, error.detail)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT (ROW(1, 2)).f1",
+        "SELECT ((SELECT e FROM va_pageview_event AS e LIMIT 1)).page_url",
+        "SELECT (e).page_url FROM va_pageview_event AS e",
+        "SELECT (va_pageview_event.*).page_url FROM va_pageview_event",
+        "SELECT ('x'::text).my_own_function",
+        "SELECT (array['a'])[1].x",
+    ],
+)
+def test_field_selection_on_an_expression_is_unverifiable_in_postgresql(sql: str) -> None:
+    # Whether `.name` is a field or a call depends on the value's type and on which
+    # one-argument functions exist, which the guard cannot know: refuse them all.
+    error = _refusal(sql, "postgresql")
+    assert error.rule == "unverifiable", (sql, error)
+    assert "field" in error.detail
+
+
+def test_qualified_columns_stay_allowed_in_postgresql() -> None:
+    for sql in (
+        "SELECT e.page_url FROM va_pageview_event AS e",
+        "SELECT va_pageview_event.page_url FROM va_pageview_event",
+        "SELECT public.va_pageview_event.page_url FROM public.va_pageview_event",
+    ):
+        check_query(sql, "postgresql", KNOWN_VIEWS)
+
+
+# Functions that take locks, write large objects or change settings: refused as a
+# family (by prefix), whether or not they are listed one by one.
+LOCK_WRITE_SETTING_CALLS = [
+    "pg_advisory_lock", "pg_advisory_lock_shared", "pg_advisory_xact_lock",
+    "pg_advisory_xact_lock_shared", "pg_try_advisory_lock", "pg_try_advisory_xact_lock",
+    "pg_advisory_unlock", "pg_advisory_unlock_all", "lo_from_bytea", "lo_create", "lo_creat",
+    "lo_put", "lo_open", "lo_truncate", "lowrite", "loread", "lo_unlink", "set_config",
+    "current_setting", "pg_reload_conf", "pg_logical_emit_message", "bt_index_check",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", LOCK_WRITE_SETTING_CALLS)
+@pytest.mark.parametrize("dialect", BOTH)
+def test_lock_large_object_and_setting_functions_are_refused(dialect: str, name: str) -> None:
+    for sql in (f"SELECT {name}(1)", f"SELECT * FROM va_pageview_event WHERE {name}(1) > 0"):
+        error = _refusal(sql, dialect)
+        assert (error.rule, name in error.detail) == ("forbidden-function", True), sql

@@ -35,7 +35,20 @@ session are replayed. Each accepted
 string runs through the store's read path; its result must hold no marker, an
 error must not be the database stopping a write or a file read (the guard should
 have), and afterwards every table, view, sequence and session setting must be
-as it was.
+as it was. On PostgreSQL the read path logs in as the least-privilege reader
+role, so accepted strings run against that second wall too (the world checks the
+read path is that role, not the owner).
+
+The guard is not the only wall: `test_refused_dangerous_strings_are_stopped_by_
+the_database_alone` runs what the guard refuses because it is dangerous (the
+strings the generators flagged, and a corpus of the escape classes of issue 14:
+tb_ tables direct and through CTE shadowing, functional notation, catalogs,
+pg_shadow, file, setting, large-object, lock and SQL-running functions, dblink,
+writing statements) straight through the store's read path with the guard
+switched off. Each must fail in the database, or return no marker; afterwards no
+table, setting, lock, large object or file may have changed. On DuckDB that
+second wall is the store's check of the relations and table functions in
+DuckDB's own plan.
 """
 
 from __future__ import annotations
@@ -51,7 +64,7 @@ import pyarrow.compute as pc
 import pytest
 from flightdeck.ingest import ingest
 from flightdeck.views import catalog
-from flightdeck.views.errors import BackendError, InvalidQuery, NotFound
+from flightdeck.views.errors import BackendError, FlightdeckError, InvalidQuery, NotFound
 from flightdeck.views.guard import check_query
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -69,10 +82,14 @@ RANDOM_EXAMPLES = 3_500
 DB_EXAMPLES = 150  # per backend, on top of replaying what the guard-only tests accepted
 REPLAYED = 400  # per backend: about this many of the accepted strings are replayed
 
-# Strings checked by the guard-only tests (all, and distinct), and those accepted per dialect.
+REFUSED_REPLAYED = 300  # per backend: generated dangerous strings run with the guard off
+
+# Strings checked by the guard-only tests (all, and distinct), those accepted per
+# dialect, and those refused that the generators knew to be dangerous.
 CHECKS: collections.Counter[str] = collections.Counter()
 CHECKED: dict[str, set[str]] = collections.defaultdict(set)
 ACCEPTED: dict[str, set[str]] = {dialect: set() for dialect in DIALECTS}
+REFUSED_DANGEROUS: dict[str, set[str]] = {dialect: set() for dialect in DIALECTS}
 
 # Markers: values only a forbidden path can reach. No generator writes them.
 SECRET_TABLE_VALUE = "ZQX-MARKER-TABLE-41"
@@ -573,9 +590,13 @@ def _check(case: Case, test: str) -> None:
             check_query(case.text, dialect, KNOWN_VIEWS)
         except InvalidQuery as err:
             assert err.rule and err.detail and f"[{err.rule}]" in str(err), repr(err)
+            if case.dangerous:
+                REFUSED_DANGEROUS[dialect].add(case.text)
             continue
         except NotFound as err:
             assert err.kind == "view" and err.name.startswith(("va_", "VA_", "Va_")), repr(err)
+            if case.dangerous:
+                REFUSED_DANGEROUS[dialect].add(case.text)
             continue
         # Any other exception type propagates and fails the test.
         assert not case.dangerous, f"{dialect}: the guard accepted a dangerous query: {case.text!r}"
@@ -674,6 +695,13 @@ def test_at_least_10000_strings_were_checked() -> None:
 # Accepted means harmless, on the real stores
 
 SYSTEM_SCHEMAS = ("information_schema", "pg_catalog", "pg_toast")
+# Files the dangerous statements and functions would write.
+LEFTOVER_FILES = (
+    Path("/tmp/flightdeck-fuzz-out.csv"),
+    Path("/tmp/flightdeck-fuzz-export"),
+    Path("/tmp/flightdeck-fuzz.db"),
+    Path("/tmp/flightdeck-fuzz-lo.out"),
+)
 # What the database says when it stops a write or a file read the guard let through.
 STOPPED = (
     "read-only transaction",
@@ -724,12 +752,17 @@ class _World:
             conn.commit()
         self.views = catalog.view_names(store)
         assert set(self.views) == KNOWN_VIEWS
+        if store.backend == "postgresql":  # the read path is the least-privilege role
+            (who,) = self._rows("SELECT current_user AS who", internal=False)
+            assert who[0].startswith("flightdeck_reader_"), who
         self.light = self._light_snapshot()
         self.full = self._full_snapshot()
         self.ran = 0
 
-    def _rows(self, sql: str) -> list[tuple]:
-        with self.store.read(sql) as reader:
+    def _rows(self, sql: str, internal: bool = True) -> list[tuple]:
+        # The owner sees every table; session settings are looked at on the read path.
+        read = self.store.read_internal if internal else self.store.read
+        with read(sql) as reader:
             table = reader.read_all()
         return sorted((tuple(row.values()) for row in table.to_pylist()), key=repr)
 
@@ -745,11 +778,13 @@ class _World:
             for schema, name, kind in self._tables()
             if kind == "BASE TABLE"
         )
-        if self.store.backend == "postgresql":
+        postgres = self.store.backend == "postgresql"
+        if postgres:
             sequence = "SELECT last_value FROM sq_pageview_version"
             setting = (
                 "SELECT current_setting('default_transaction_read_only'), "
-                "current_setting('statement_timeout'), current_setting('search_path')"
+                "current_setting('statement_timeout'), current_setting('search_path'), "
+                "current_user"
             )
         else:
             sequence = "SELECT sequence_name, last_value FROM duckdb_sequences()"
@@ -761,10 +796,26 @@ class _World:
             self._tables(),
             self._rows(counts),
             self._rows(sequence),
-            self._rows(setting),
+            self._rows(setting, internal=not postgres),
+            self._leftovers(),
             self._rows(
                 "SELECT table_schema, table_name, view_definition FROM information_schema.views "
                 f"WHERE table_schema NOT IN {SYSTEM_SCHEMAS}"
+            ),
+        )
+
+    def _leftovers(self) -> tuple:
+        """Locks, large objects, roles and files a query could leave behind."""
+        files = tuple(path.exists() for path in LEFTOVER_FILES)
+        if self.store.backend != "postgresql":
+            return files
+        return (
+            files,
+            self._rows("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"),
+            self._rows("SELECT count(*) FROM pg_largeobject_metadata"),
+            self._rows(
+                "SELECT a.rolname, a.rolpassword, r.rolconfig FROM pg_authid a "
+                "JOIN pg_roles r ON r.oid = a.oid WHERE a.rolname LIKE 'flightdeck_reader%'"
             ),
         )
 
@@ -796,6 +847,30 @@ class _World:
                     assert not _contains(result, marker), f"{sql!r} read the marker {marker!r}"
         if verify:
             assert self._light_snapshot() == self.light, f"{sql!r} changed the store"
+
+    def run_unguarded(self, sql: str, verify: bool = True) -> None:
+        """Run `sql` on the read path with no guard: the database layer alone must hold."""
+        self.ran += 1
+        try:
+            with self.store.read(sql) as reader:
+                result = reader.read_all()
+        except FlightdeckError:
+            pass  # refused by the database, or by the store's check of the plan
+        else:
+            for marker in self._unguarded_markers():
+                if marker.lower() not in sql.lower():
+                    assert not _contains(result, marker), (
+                        f"with the guard off, {sql!r} read the marker {marker!r}"
+                    )
+        if verify:
+            assert self._light_snapshot() == self.light, f"{sql!r} changed the store"
+
+    def _unguarded_markers(self) -> tuple[str, ...]:
+        # PostgreSQL's catalogs are readable by every role by design (drivers read
+        # pg_type to log in): table names show there; contents, files do not.
+        if self.store.backend == "postgresql":
+            return tuple(m for m in MARKERS if m != CATALOG_MARKER_TABLE)
+        return MARKERS
 
     def assert_unchanged(self) -> None:
         assert self._light_snapshot() == self.light
@@ -851,3 +926,83 @@ def test_every_string_the_guard_accepted_is_harmless_on_a_real_store(store) -> N
         # Counts and settings every 10 strings (a change names one of 10); all at the end.
         world.run(sql, verify=number % 10 == 9)
     world.assert_unchanged()
+
+
+# The escape classes of issue 14 and their neighbours, each as a reader would send
+# it; the guard refuses every one (pinned below), the database must too.
+INGEST_LOCK_KEY = 0x666C6463  # the key ingest took turns on before it moved to a table lock
+# PostgreSQL reads (x).f as f(x); DuckDB has no such notation (a field of a text is
+# an error there), so its guard lets these through to fail in the binder.
+FUNCTIONAL_NOTATION = [
+    "SELECT ('/etc/passwd'::text).pg_read_file AS f",
+    f"SELECT ('{SECRET_FILE}'::text).pg_read_file AS f",
+    "SELECT ('.'::text).pg_ls_dir AS f",
+    "SELECT ('data_directory'::text).current_setting AS f",
+    "SELECT ('SELECT to_tsvector(secret) FROM tb_fuzz_secret'::text).ts_stat AS f",
+    "SELECT ('off'::text).set_config AS s",
+    f"SELECT ({INGEST_LOCK_KEY}::bigint).pg_advisory_lock AS l",
+]
+UNGUARDED_CORPUS = [
+    *(f"SELECT * FROM {source}" for source, _, _ in DANGEROUS_SOURCES),
+    *(
+        f"WITH {cte} AS (SELECT * FROM {source}) SELECT * FROM {cte}"
+        for source, cte, _ in DANGEROUS_SOURCES
+        if cte
+    ),
+    *(
+        f"WITH RECURSIVE {cte} AS (SELECT * FROM {cte} UNION ALL SELECT * FROM {cte} "
+        f"WHERE false) SELECT * FROM {cte}"
+        for cte in ("tb_fuzz_secret", "tb_session_day", "pg_class")
+    ),
+    *(f"SELECT {expression} AS x" for expression in DANGEROUS_EXPRESSIONS),
+    *(
+        statement.replace("{q}", "SELECT page_url FROM va_pageview_event")
+        for statement in DANGEROUS_STATEMENTS
+    ),
+    *(case.text for case in NASTY if case.dangerous),
+    *FUNCTIONAL_NOTATION,
+    "SELECT * FROM ts_stat('SELECT to_tsvector(session_id) FROM tb_session_day')",
+    "SELECT * FROM ts_stat('SELECT to_tsvector(rolname || rolpassword) FROM pg_shadow')",
+    "SELECT query_to_xml('SELECT * FROM tb_session_day', true, false, '') AS x",
+    "SELECT * FROM pg_shadow",
+    "SELECT rolname, rolpassword FROM pg_authid",
+    "SELECT * FROM pg_catalog.pg_settings",
+    "SELECT * FROM information_schema.columns",
+    "SELECT * FROM tb_reader_credential",
+    "SELECT set_config('default_transaction_read_only', 'off', false) AS s",
+    "SELECT set_config('statement_timeout', '0', false) AS s",
+    "SELECT set_config('search_path', 'pg_temp', false) AS s",
+    "SELECT lo_from_bytea(0, 'x') AS o",
+    "SELECT lo_export(lo_from_bytea(0, 'x'), '/tmp/flightdeck-fuzz-lo.out') AS o",
+    f"SELECT pg_advisory_lock({INGEST_LOCK_KEY}) AS l",
+    "LOCK TABLE tb_ingest_turn IN EXCLUSIVE MODE",
+    "SELECT * FROM dblink('dbname=postgres', 'SELECT * FROM tb_fuzz_secret') AS t(s text)",
+    "SELECT * FROM duckdb_databases()",
+    "SELECT * FROM duckdb_settings()",
+    "RESET ROLE",
+    "BEGIN",
+]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_the_guard_refuses_the_unguarded_corpus(dialect: str) -> None:
+    # Pinned, so the test below is about strings the guard really refuses.
+    for sql in UNGUARDED_CORPUS:
+        if dialect == "duckdb" and sql in FUNCTIONAL_NOTATION:
+            continue
+        with pytest.raises((InvalidQuery, NotFound)):
+            check_query(sql, dialect, KNOWN_VIEWS)
+
+
+def test_refused_dangerous_strings_are_stopped_by_the_database_alone(store) -> None:
+    generated = sorted(REFUSED_DANGEROUS[store.backend])
+    generated = generated[:: max(1, len(generated) // REFUSED_REPLAYED)]
+    for path in LEFTOVER_FILES:
+        path.unlink(missing_ok=True)
+    world = _World(store)
+    for number, sql in enumerate([*UNGUARDED_CORPUS, *generated]):
+        world.run_unguarded(sql, verify=number % 10 == 9)
+    world.assert_unchanged()
+    # The read path still serves, as the reader it was.
+    with store.read("SELECT count(*) AS n FROM va_pageview_event") as reader:
+        assert reader.read_all().column(0).to_pylist() == [24]

@@ -6,7 +6,7 @@ import threading
 
 import pyarrow as pa
 import pytest
-from flightdeck.views import BackendError, StoreOptions, open_store
+from flightdeck.views import BackendError, InvalidQuery, StoreOptions, migrations, open_store
 
 
 def test_read_streams_conformed_types(store):
@@ -53,10 +53,11 @@ def test_backend_error_keeps_the_backends_reason(store):
 
 
 def test_read_connections_cannot_write(store):
-    if store.backend == "duckdb":
-        pytest.skip("DuckDB has no read-only connections; the guard and locked config cover it")
+    # On DuckDB the engine check refuses a client's write first; flightdeck's own
+    # unchecked reads show the read-only transaction beneath it.
+    read = store.read_internal if store.backend == "duckdb" else store.read
     with pytest.raises(BackendError, match="read-only"):
-        with store.read("CREATE TABLE sneaky (a int)") as reader:
+        with read("CREATE TABLE sneaky (a int)") as reader:
             reader.read_all()
 
 
@@ -64,21 +65,25 @@ def test_duckdb_cannot_reach_files_even_unguarded(store):
     if store.backend != "duckdb":
         pytest.skip("DuckDB-only defence")
     for sql in ["SELECT * FROM read_csv('/etc/passwd')", "SELECT * FROM '/etc/hostname'"]:
+        with pytest.raises(InvalidQuery, match="engine-check"), store.read(sql) as reader:
+            reader.read_all()
+        # Even flightdeck's own, unchecked path cannot: external access is off for good.
         with pytest.raises(BackendError, match=r"(?i)permission|disabled|does not exist"):
-            with store.read(sql) as reader:
+            with store.read_internal(sql) as reader:
                 reader.read_all()
-    with pytest.raises(BackendError), store.read("SET enable_external_access = true") as reader:
-        reader.read_all()
+    with pytest.raises(BackendError):
+        with store.read_internal("SET enable_external_access = true") as reader:
+            reader.read_all()
 
 
 def test_duckdb_buffer_pool_is_bounded_by_the_setting(tmp_path):
     # DuckDB's own default is 80 % of RAM, kept full of every block a scan touched.
     store = open_store(StoreOptions(data_dir=tmp_path, duckdb_memory_limit="100MB"))
     try:
-        with store.read("SELECT current_setting('memory_limit') AS m") as reader:
+        with store.read_internal("SELECT current_setting('memory_limit') AS m") as reader:
             assert reader.read_all().column("m")[0].as_py() in ("95.3 MiB", "100.0 MB")
-        with pytest.raises(BackendError), store.read("SET memory_limit = '8GB'") as reader:
-            reader.read_all()  # and a query cannot raise it again
+        with pytest.raises(BackendError), store.read_internal("SET memory_limit = '8GB'") as r:
+            r.read_all()  # and no query, not even flightdeck's own, can raise it again
     finally:
         store.close()
 
@@ -90,6 +95,7 @@ def test_statement_timeout(db_url, backend, tmp_path):
     }[backend]
     store = open_store(StoreOptions(db=db_url, data_dir=tmp_path, statement_timeout_s=0.3))
     try:
+        migrations.apply(store, migrations.load_migrations(store.backend))  # the reader role
         with pytest.raises(BackendError) as err:
             with store.read(slow) as reader:
                 reader.read_all()

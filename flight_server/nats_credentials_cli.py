@@ -1,0 +1,58 @@
+"""`flightdeck nats-credentials`: the login a producer needs for the embedded nats-server."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from .nats_auth import ROLES, NatsAuth, NatsAuthError
+from .settings import build_settings
+
+__all__ = ["add_nats_credentials_command"]
+
+NATS_CREDENTIALS_HELP = """\
+Print a login of the embedded nats-server that `flightdeck serve` runs when
+started without --nats, as NATS_USER and NATS_PASSWORD lines (the variables
+the `nats` CLI reads). The writer may publish to events.<type> and nothing
+else (not the dead-letter subjects, not the update log, not the JetStream
+API); `--role flightdeck` prints the server's own login, which may do
+anything. The address is in serve's log: `serving … nats=nats://127.0.0.1:PORT`.
+
+examples:
+  flightdeck nats-credentials --data-dir ./flightdeck-data
+  eval "$(flightdeck nats-credentials)" && nats pub -s nats://127.0.0.1:PORT \\
+      --user "$NATS_USER" --password "$NATS_PASSWORD" events.pageview '{"session_id": …}'
+"""
+
+
+def add_nats_credentials_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "nats-credentials",
+        help="print the embedded NATS login for event producers",
+        description=NATS_CREDENTIALS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="serve's data folder (default ./flightdeck-data) [env FLIGHTDECK_DATA_DIR]",
+    )
+    parser.add_argument(
+        "--role", choices=ROLES, default="writer", help="whose login (default writer)"
+    )
+    parser.set_defaults(handler=_print_credentials)
+
+
+def _print_credentials(args: argparse.Namespace) -> int:
+    data_dir = build_settings(args, os.environ).data_dir
+    auth = NatsAuth.read(data_dir / "nats")
+    if auth is None:
+        raise NatsAuthError(
+            f"no embedded NATS credentials under {data_dir}: they are made the first time "
+            "`flightdeck serve` runs there without --nats"
+        )
+    login = auth.login(args.role)
+    print(f"NATS_USER={login.user}")
+    print(f"NATS_PASSWORD={login.password}")
+    return 0

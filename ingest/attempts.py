@@ -1,0 +1,75 @@
+"""Which NATS message a worker was handling alone when it went away, kept in JetStream.
+
+JetStream counts deliveries, but a delivery count cannot tell the message that
+killed a worker (an out-of-memory kill, a crash in a native library) from the
+neighbours it held at the time: all come back with one more delivery. So a
+message a worker died holding is handled on its own (decoded, or at the last
+decoded and committed) with a marker written to a key-value bucket first and
+removed after. A marker still there at the next delivery means a worker died
+handling that message and nothing else: it alone is to blame. The bucket is
+shared by every worker on the stream, as the consumer is.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError
+from nats.js.kv import KeyValue
+
+__all__ = ["Attempts"]
+
+log = logging.getLogger("flightdeck.ingest-worker")
+
+BUCKET = "flightdeck-ingest-attempts"
+_WEEK = 7 * 24 * 3600.0  # as long as EVENTS keeps its messages
+
+
+class Attempts:
+    def __init__(self, js: JetStreamContext, stream: str) -> None:
+        self._js = js
+        self._stream = stream
+        self._kv: KeyValue | None = None
+        self.durable = False  # False: the bucket is out of reach (NATS permissions)
+
+    async def open(self) -> Attempts:
+        try:
+            try:
+                self._kv = await self._js.key_value(BUCKET)
+            except BucketNotFoundError:
+                config = KeyValueConfig(
+                    bucket=BUCKET, history=1, ttl=_WEEK, storage=StorageType.FILE
+                )
+                self._kv = await self._js.create_key_value(config)
+            self.durable = True
+        except Exception as exc:  # e.g. credentials that may not create streams
+            log.warning(
+                "no key-value bucket %s (error=%r): a message redelivered past "
+                "--max-deliveries is dead-lettered on its count alone",
+                BUCKET,
+                exc,
+            )
+        return self
+
+    async def died_handling(self, sequence: int) -> bool:
+        """Whether a worker went away while handling this message alone."""
+        if self._kv is None:
+            return True  # no way to tell: blame the count
+        try:
+            await self._kv.get(self._key(sequence))
+            return True
+        except KeyNotFoundError:
+            return False
+
+    async def begin(self, sequence: int) -> None:
+        if self._kv is not None:
+            await self._kv.put(self._key(sequence), b"")
+
+    async def end(self, sequence: int) -> None:
+        if self._kv is not None:
+            await self._kv.purge(self._key(sequence))
+
+    def _key(self, sequence: int) -> str:
+        return f"{self._stream}.{sequence}"

@@ -1,0 +1,40 @@
+"""A NATS ingest worker that dies, SIGKILLed, whenever it decodes a poisoned message.
+
+Run as `python -m tests.faults.dying_worker DB NATS MAX_DELIVERIES`. It stands
+for a message that kills the worker's process (an out-of-memory kill, a crash
+in native code): the message is marked with a `Test-Poison` header, and the
+worker kills itself while holding it, before any ack, exactly where a real
+crash in decoding would land.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+
+import nats
+from flightdeck.ingest.nats_worker import IngestWorker, WorkerOptions
+from flightdeck.views import StoreOptions, migrations, open_store
+
+
+class DiesOnPoison(IngestWorker):
+    async def _decode(self, messages):
+        if any((m.headers or {}).get("Test-Poison") for m in messages):
+            print(f"dying holding {len(messages)} messages", flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+        return await super()._decode(messages)
+
+
+async def main(db: str, url: str, max_deliveries: int) -> None:
+    store = open_store(StoreOptions(db=db))
+    migrations.apply(store, migrations.load_migrations(store.backend))
+    nc = await nats.connect(url)
+    options = WorkerOptions(batch=100, wait_ms=50, ack_wait_s=1.0, max_deliveries=max_deliveries)
+    print("ingesting", flush=True)
+    await DiesOnPoison(store, nc, options).run()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))

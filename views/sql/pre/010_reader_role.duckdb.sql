@@ -1,0 +1,2 @@
+-- DuckDB: no roles. One process owns the file; the guard and DuckDB's own checks
+-- of each query's plan (DuckDBStore.read) are the walls.
