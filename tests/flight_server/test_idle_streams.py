@@ -153,10 +153,12 @@ def test_a_slow_but_steady_reader_is_not_cancelled(small_store, tmp_path):
         assert time.monotonic() - started > idle  # it did outlast the idle timeout
 
 
-def test_a_pool_wait_answers_unavailable_naming_pool_wait_and_flag(tmp_path, pg_admin_url):
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_pool_wait_answers_unavailable_naming_pool_wait_and_flag(tmp_path, db_url):
     # The pool alone, without the server: two held connections, a third asked for.
-    options = StoreOptions(db=pg_admin_url, data_dir=tmp_path, pool_size=2, pool_timeout_s=0.5)
+    options = StoreOptions(db=db_url, data_dir=tmp_path, pool_size=2, pool_timeout_s=0.5)
     store = open_store(options)
+    migrations.apply(store, migrations.load_migrations("postgresql"))
     try:
         with contextlib.ExitStack() as held:
             for _ in range(2):
