@@ -86,7 +86,9 @@ def test_a_message_that_kills_the_worker_is_dead_lettered_after_bounded_deliveri
     assert reason.startswith("[redelivered]") and "--max-deliveries" in reason, reason
     store = open_store(StoreOptions(db=db_url))
     try:
-        with store.read("SELECT page_url FROM tb_pageview_event ORDER BY page_url") as reader:
+        with store.read_internal(
+            "SELECT page_url FROM tb_pageview_event ORDER BY page_url"
+        ) as reader:
             pages = reader.read_all().column("page_url").to_pylist()
     finally:
         store.close()
