@@ -72,6 +72,15 @@ def consumer(url: str, stream: str = "EVENTS", name: str = "flightdeck-ingest") 
     return asyncio.run(go())
 
 
+def settled(url: str) -> bool:
+    """The worker's durable consumer exists and has every message delivered and acked."""
+    try:
+        info = consumer(url)
+    except nats.js.errors.NotFoundError:
+        return False
+    return info.num_pending == 0 and info.num_ack_pending == 0
+
+
 def purge(url: str, stream: str) -> None:
     """Drop every message of `stream`, as retention eventually does."""
 

@@ -15,7 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-import nats
 from flightdeck.views import StoreOptions, open_store
 
 from tests import nats_client
@@ -31,14 +30,6 @@ def _event(page: str, i: int) -> bytes:
     return json.dumps(event).encode()
 
 
-def _settled(url: str) -> bool:
-    try:
-        info = nats_client.consumer(url)
-    except nats.js.errors.NotFoundError:
-        return False
-    return info.num_pending == 0 and info.num_ack_pending == 0
-
-
 def _life(db_url: str, url: str, timeout: float = 60.0) -> bool:
     """Run one worker until it dies (True) or has settled every message (False)."""
     worker = subprocess.Popen(
@@ -52,7 +43,7 @@ def _life(db_url: str, url: str, timeout: float = 60.0) -> bool:
             if worker.poll() is not None:
                 assert worker.returncode == -signal.SIGKILL, worker.returncode
                 return True
-            if _settled(url):
+            if nats_client.settled(url):
                 time.sleep(0.5)  # a death after settling would still be a death
                 if worker.poll() is None:
                     return False

@@ -37,15 +37,6 @@ ROOT = Path(__file__).resolve().parents[2]
 KILLS = 5
 
 
-def _settled(url: str) -> bool:
-    """The durable consumer has every message delivered and acked."""
-    try:
-        info = nats_client.consumer(url)
-    except nats.js.errors.NotFoundError:
-        return False
-    return info.num_pending == 0 and info.num_ack_pending == 0
-
-
 def _store_query(db_url: str):
     store = open_store(StoreOptions(db=db_url))
 
@@ -82,7 +73,7 @@ def test_ingest_process_sigkilled_at_random_moments(db_url, nats_server, tmp_pat
             worker.kill()
         assert count(query) < len(events)  # every kill landed mid-ingest
         worker.start()
-        assert wait_for(lambda: _settled(nats_server.url), timeout=90), worker.log()
+        assert wait_for(lambda: nats_client.settled(nats_server.url), timeout=90), worker.log()
         found = assert_exact(query, events)
         assert set(found.event_id) == _ids(len(events))
         assert worker.kills == KILLS + 1
@@ -133,7 +124,7 @@ def test_worker_sigkilled_exactly_between_commit_and_ack(db_url, nats_server, tm
             assert nats_client.consumer(nats_server.url).num_ack_pending > 0
         assert committed < len(events)
         real.start()  # the real worker takes over and finishes
-        assert wait_for(lambda: _settled(nats_server.url), timeout=90), real.log()
+        assert wait_for(lambda: nats_client.settled(nats_server.url), timeout=90), real.log()
         found = assert_exact(query, events)
         assert set(found.event_id) == _ids(len(events))
         info = nats_client.consumer(nats_server.url)
@@ -165,7 +156,7 @@ def test_serve_on_duckdb_sigkilled_with_its_embedded_nats(tmp_path):
             serve.kill()
             serve.start()
         query = flight_query(serve.location)
-        assert wait_for(lambda: _settled(serve.nats_url), timeout=90), serve.log()
+        assert wait_for(lambda: nats_client.settled(serve.nats_url), timeout=90), serve.log()
         found = assert_exact(query, events)
         assert set(found.event_id) == _ids(len(events))
         assert serve.kills == KILLS

@@ -63,15 +63,6 @@ def _count(client, view: str = "va_pageview_event") -> int:
     return len(_view(client, view))
 
 
-def _settled(url: str) -> bool:
-    """The worker's consumer exists and has every message acked."""
-    try:
-        info = nats_client.consumer(url)
-    except nats.js.errors.NotFoundError:
-        return False
-    return info.num_pending == 0 and info.num_ack_pending == 0
-
-
 def test_seed_json_events_give_exact_daily_aggregates(live):
     nats_client.publish(live.nats.url, _seed_events(10))
     assert wait_for(lambda: _count(live.client) == 10, timeout=20)
@@ -85,7 +76,7 @@ def test_seed_json_events_give_exact_daily_aggregates(live):
     ] == [("/test-page", "2024-01-15", 10, 5)]
     hourly = _view(live.client, "va_pageview_hourly")
     assert [(r["view_count"], r["unique_visitors"]) for r in hourly] == [(10, 5)]
-    assert wait_for(lambda: _settled(live.nats.url))
+    assert wait_for(lambda: nats_client.settled(live.nats.url))
 
 
 def test_event_ids_come_from_stream_sequence_so_a_republish_counts_again(live):
@@ -98,7 +89,7 @@ def test_event_ids_come_from_stream_sequence_so_a_republish_counts_again(live):
     # A sender-supplied event_id is the dedupe key, across messages.
     dup = {**_seed_events(1)[0], "event_id": "e-1"}
     nats_client.publish(live.nats.url, [dup, dup])
-    assert wait_for(lambda: _settled(live.nats.url), timeout=20)
+    assert wait_for(lambda: nats_client.settled(live.nats.url), timeout=20)
     assert _count(live.client) == 3
 
 
@@ -114,7 +105,7 @@ def test_poison_messages_go_to_dead_letters_with_their_reason(live):
         {"session_id": "s", "page_url": "/a", "timestamp": "2024-01-15", "duration_s": 10**400},
     ]
     nats_client.publish(live.nats.url, [good[0], *poison[:3], good[1], *poison[3:], *good[2:]])
-    assert wait_for(lambda: _settled(live.nats.url), timeout=20)
+    assert wait_for(lambda: nats_client.settled(live.nats.url), timeout=20)
     assert _count(live.client) == 4  # the good ones, none lost to their neighbours
     dead = nats_client.messages(live.nats.url, "events.dead.pageview")
     reasons = [m.headers["Flightdeck-Reason"] for m in dead]
@@ -148,7 +139,7 @@ def test_arrow_ipc_payloads_are_ingested_and_bad_ones_dead_lettered(live):
     )
     bad = pa.table({"session_id": ["a"], "page_url": ["/x"], "recorded_at": ["soon"]})
     nats_client.publish(live.nats.url, [_ipc(table), _ipc(bad)])
-    assert wait_for(lambda: _settled(live.nats.url), timeout=20)
+    assert wait_for(lambda: nats_client.settled(live.nats.url), timeout=20)
     events = sorted(_view(live.client, "va_pageview_event"), key=lambda r: r["event_id"])
     assert [(e["event_id"], e["page_url"], e["user_id"]) for e in events] == [
         ("nats:EVENTS:1:0", "/x", "7"),
@@ -209,7 +200,7 @@ def test_values_that_poison_clients_are_dead_lettered_not_retried(live):
     good = _seed_events(len(poison))
     mixed = [m for pair in zip(good, (p for p, _, _ in poison), strict=True) for m in pair]
     nats_client.publish(live.nats.url, mixed)
-    assert wait_for(lambda: _settled(live.nats.url), timeout=20)
+    assert wait_for(lambda: nats_client.settled(live.nats.url), timeout=20)
     assert _count(live.client) == len(good)  # none lost to a poisoned neighbour
     dead = nats_client.messages(live.nats.url, "events.dead.pageview")
     reasons = {int(m.headers["Flightdeck-Sequence"]): m.headers["Flightdeck-Reason"] for m in dead}
@@ -423,7 +414,7 @@ def test_a_backlog_in_many_batches_counts_each_event_once_and_dead_letters_one(
     try:
         assert background.wait_ready(10)
         _fast_publish(nats_server.url, events)
-        assert wait_for(lambda: _settled(nats_server.url), timeout=60)
+        assert wait_for(lambda: nats_client.settled(nats_server.url), timeout=60)
         (row,) = _view(client, "va_pageview_aggregate")
         assert (row["view_count"], row["unique_visitors"]) == (1199, 5)
         (dead,) = nats_client.messages(nats_server.url, "events.dead.pageview")
@@ -463,7 +454,7 @@ def test_an_existing_consumer_is_used_as_it_is(store, nats_server, tmp_path):
     client = flight.connect(f"grpc://127.0.0.1:{server.port}")
     try:
         assert background.wait_ready(10)
-        assert wait_for(lambda: _settled(nats_server.url), timeout=30)
+        assert wait_for(lambda: nats_client.settled(nats_server.url), timeout=30)
         assert _count(client) == 50
         info = nats_client.consumer(nats_server.url)
         assert (info.config.max_ack_pending, info.config.ack_wait) == (8, 30.0)

@@ -69,14 +69,6 @@ def _pages(client) -> list[str]:
     return sorted(table.column("page_url").to_pylist())
 
 
-def _settled(url: str) -> bool:
-    try:
-        info = nats_client.consumer(url)
-    except nats.js.errors.NotFoundError:
-        return False
-    return info.num_pending == 0 and info.num_ack_pending == 0
-
-
 def _dead(url: str) -> list:
     return nats_client.messages(url, "events.dead.pageview")
 
@@ -84,7 +76,7 @@ def _dead(url: str) -> list:
 def test_a_json_message_over_the_limit_is_dead_lettered(small_messages, nats_server):
     big = {**_events(1, page="/big")[0], "properties": {"blob": "x" * 20_000}}
     nats_client.publish(nats_server.url, [*_events(2), big, *_events(2)])
-    assert wait_for(lambda: _settled(nats_server.url), timeout=20)
+    assert wait_for(lambda: nats_client.settled(nats_server.url), timeout=20)
     assert _pages(small_messages.client) == ["/ok"] * 4
     (dead,) = _dead(nats_server.url)
     reason = dead.headers["Flightdeck-Reason"]
@@ -96,13 +88,13 @@ def test_an_arrow_bomb_is_dead_lettered_unread(default_limits, nats_server):
     bomb = compressed_stream([event_bomb(GiB)])  # ~33 KB on the wire
     assert len(bomb) < 64 * 1024
     nats_client.publish(nats_server.url, _events(2))
-    assert wait_for(lambda: _settled(nats_server.url), timeout=20)
+    assert wait_for(lambda: nats_client.settled(nats_server.url), timeout=20)
     with peak_growth_mb() as growth:
         nats_client.publish(nats_server.url, [bomb])
         assert wait_for(lambda: len(_dead(nats_server.url)) == 1, timeout=20)
     assert growth[0] < 100, f"the worker grew {growth[0]:.0f} MB on a refused message"
     nats_client.publish(nats_server.url, _events(2))
-    assert wait_for(lambda: _settled(nats_server.url), timeout=20)
+    assert wait_for(lambda: nats_client.settled(nats_server.url), timeout=20)
     assert _pages(default_limits.client) == ["/ok"] * 4
     (dead,) = _dead(nats_server.url)
     reason = dead.headers["Flightdeck-Reason"]
@@ -131,7 +123,7 @@ def test_a_fetched_batch_is_committed_in_parts_within_its_decoded_budget(store, 
 
     asyncio.run(run())
     assert commits == [2, 2, 1]
-    assert _settled(nats_server.url)
+    assert nats_client.settled(nats_server.url)
     with store.read_internal("SELECT count(*) AS n FROM tb_pageview_event") as reader:
         assert reader.read_all().column("n").to_pylist() == [5]
     assert _dead(nats_server.url) == []
