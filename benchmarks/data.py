@@ -101,7 +101,8 @@ def events(
 
 
 def json_messages(table: pa.Table) -> list[bytes]:
-    """Seed-style JSON messages (DESIGN.md §3), one per row, encoded before any clock runs."""
+    """Seed-style JSON messages (README, "Publish events to NATS"), one per row, encoded
+    before any clock runs."""
     import json
 
     out = []

@@ -1,4 +1,7 @@
-"""The page-view event schema, and turning what senders send into it (DESIGN.md §3).
+"""The page-view event schema, and turning what senders send into it.
+
+The columns and the JSON shape are the README's ("Load events", "Publish events
+to NATS").
 
 All checks and casts are column-wise Arrow compute; only on the error path do
 we look at single values, to name the first bad row.

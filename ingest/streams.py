@@ -38,7 +38,7 @@ EVENTS = StreamConfig(
     storage=StorageType.FILE,
     max_age=_WEEK,
 )
-# The update log live subscribers resume from (DESIGN.md §7): a cursor is a
+# The update log live subscribers resume from (docs/live.md): a cursor is a
 # sequence in this stream. Nats-Msg-Id dedupes re-sends within the window.
 AGGREGATES = StreamConfig(
     name="AGGREGATES",

@@ -1,4 +1,6 @@
-"""DESIGN.md §4 metrics computed the slow, obvious way, to check the store's aggregates against.
+"""The metrics of docs/metrics.md, computed the slow, obvious way.
+
+The store's aggregates are checked against these.
 
 `events` holds one row per (already deduplicated) page view with at least
 `session_id`, `page_url` and a time-zone-aware `recorded_at`.

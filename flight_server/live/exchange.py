@@ -1,6 +1,6 @@
 """One live subscription over DoExchange: snapshot, then deltas and heartbeats.
 
-Order matters for exactness (DESIGN.md §7): the subscriber registers with the
+Order matters for exactness (docs/live.md): the subscriber registers with the
 hub first, so every update after the hub's cursor is collected; the snapshot
 read afterwards reflects at least everything up to that cursor; deltas then
 apply only where their row `version` is newer than what was sent. The hub

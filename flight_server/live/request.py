@@ -1,6 +1,6 @@
 """A live subscription request: parsed, checked against the view, ready to filter with.
 
-The request is the JSON of a DoExchange command descriptor (DESIGN.md §2):
+The request is the JSON of a DoExchange command descriptor (docs/live.md):
 `{"subscribe": "va_pageview_aggregate", "where": {"page_url": "/products"},
 "columns": [...], "changes_on": [...], "snapshot": true, "cursor": null}`.
 `where` conditions are on the view's key columns: a value (equality),

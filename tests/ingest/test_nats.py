@@ -29,7 +29,7 @@ from tests.services import wait_for
 
 
 def _seed_events(n: int = 10, page: str = "/test-page") -> list[dict]:
-    """The seed's message shape, unchanged (DESIGN.md §3)."""
+    """The seed's message shape, unchanged (the README, "Publish events to NATS")."""
     return [
         {
             "user_pk": 2,
