@@ -34,6 +34,7 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from .attempts import Attempts
+from .deliveries import Deliveries
 from .errors import InvalidBatch
 from .messages import Decoded, Limits, Payload, decode
 from .pipeline import IngestResult, ingest
@@ -83,7 +84,7 @@ class IngestWorker:
         self._batch = options.batch  # until the consumer's own limit is known
         self._limits = Limits(options.max_message_bytes, options.batch_bytes)
         self._attempts = Attempts(self._js, EVENTS.name)
-        self._naks: dict[int, int] = {}  # our own naks by stream sequence, since acked
+        self._deliveries = Deliveries()
 
     async def run(self) -> None:
         """Consume until cancelled; a failure (NATS restarting, store away) backs off, resumes."""
@@ -147,9 +148,8 @@ class IngestWorker:
                     await asyncio.shield(done)
 
     def _deaths(self, message: Msg) -> int:
-        """Deliveries that ended without an ack or a nak of ours: a worker went away."""
-        naks = self._naks.get(stream_sequence(message), 0)
-        return delivery_count(message) - 1 - naks
+        """Deliveries that ended in a worker that went away; not ours, nor a NATS restart."""
+        return self._deliveries.deaths(message)
 
     async def _decode_new(self, messages: list[Msg]) -> Decoded:
         """The leading messages no worker died holding, decoded together."""
@@ -172,6 +172,7 @@ class IngestWorker:
             used += sum(batch.nbytes for batch in alone.batches)
             if used >= self._limits.batch_bytes:
                 break
+        log.info("decoded %d messages one at a time: a worker went away holding them", out.taken)
         return out
 
     async def _handle_alone(self, message: Msg) -> None:
@@ -214,7 +215,8 @@ class IngestWorker:
         limit = info.config.max_ack_pending or 0
         fits = max(1, limit // _IN_HAND) if limit > 0 else self._options.batch
         self._batch = min(self._options.batch, fits)
-        return await Puller(self._nc, EVENTS.name, DURABLE).start()
+        puller = Puller(self._nc, EVENTS.name, DURABLE, deliveries=self._deliveries)
+        return await puller.start()
 
     async def _collect(self, puller: Puller) -> list[Msg]:
         """Up to `batch` messages: wait for the first, then at most `wait_ms` for the rest."""
@@ -268,16 +270,11 @@ class IngestWorker:
 
     async def _retry_later(self, messages: list[Msg], exc: Exception) -> None:
         log.warning("ingest failed, messages will be redelivered error=%s", exc)
-        for message in messages:  # not a death: their redelivery must not count as one
-            sequence = stream_sequence(message)
-            self._naks[sequence] = self._naks.get(sequence, 0) + 1
         await asyncio.gather(*(m.nak(delay=2.0) for m in messages))
 
     async def _acknowledge(self, messages: list[Msg]) -> None:
         for message in messages:
             await message.ack()
-            if self._naks:
-                self._naks.pop(stream_sequence(message), None)
 
     async def _dead_letter(self, message: Msg, reason: str) -> None:
         sequence = stream_sequence(message)

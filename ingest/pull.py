@@ -16,9 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from typing import TYPE_CHECKING
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+
+if TYPE_CHECKING:
+    from .deliveries import Deliveries
 
 __all__ = ["PullError", "Puller", "delivery_count", "stream_sequence"]
 
@@ -41,8 +45,18 @@ class PullError(Exception):
 
 
 class Puller:
-    def __init__(self, nc: Client, stream: str, consumer: str, api_prefix: str = "$JS.API") -> None:
+    def __init__(
+        self,
+        nc: Client,
+        stream: str,
+        consumer: str,
+        api_prefix: str = "$JS.API",
+        deliveries: Deliveries | None = None,
+    ) -> None:
+        """`deliveries` learns of every stream message as it arrives, handed out or not,
+        and of deliveries the server may have sent that never arrived."""
         self._nc = nc
+        self._deliveries = deliveries
         self._next = f"{api_prefix}.CONSUMER.MSG.NEXT.{stream}.{consumer}"
         self._inbox = nc.new_inbox()
         self._sub = None
@@ -60,6 +74,7 @@ class Puller:
     async def close(self) -> None:
         """Unsubscribe; messages delivered but never handed out are nak'd for redelivery."""
         left, self._ready = self._ready, []
+        self._lose_open_request()  # whatever it still sends goes to an inbox nobody reads
         with contextlib.suppress(Exception):
             if self._sub is not None:
                 await self._sub.unsubscribe()
@@ -100,13 +115,23 @@ class Puller:
     async def _request(self, count: int, now: float) -> None:
         if count <= 0 or (self._open > 0 and now < self._open_until):
             return  # enough buffered, or the open request still delivers
+        self._lose_open_request()
         request = {"batch": count, "expires": int(_REQUEST_S * 1e9)}
         await self._nc.publish(self._next, json.dumps(request).encode(), reply=self._inbox)
         self._open = count
         self._open_until = now + _REQUEST_S + _GRACE_S
 
+    def _lose_open_request(self) -> None:
+        """An open request that ends without the server saying so (NATS reconnected, or we
+        closed) may have had messages on their way: delivered to the server, never to us."""
+        if self._open > 0 and self._deliveries is not None:
+            self._deliveries.lost(self._open)
+        self._open = 0
+
     async def _arrived(self, msg: Msg) -> None:
         if msg.reply:  # a stream message: only those carry an ack subject
+            if self._deliveries is not None:
+                self._deliveries.received(msg)
             self._ready.append(msg)
             self._open -= 1
             # Wake the fetcher when it has enough, or when the request is satisfied

@@ -72,6 +72,9 @@ def test_nats_server_killed_mid_ingest_of_100k_events(backend, db_url, killable_
         assert set(found.event_id) == {f"nats:EVENTS:{seq}" for seq in range(1, EVENTS + 1)}
         assert serve.running()  # the worker resumed by itself
         assert any("nats disconnected" in line for line in serve.lines)
+        # The worker lived through the outage: what it held comes back in batches,
+        # not one message at a time as after a worker's death.
+        assert not any("one at a time" in line for line in serve.lines), serve.log()
     finally:
         serve.stop()
         if restarted is not None:
