@@ -85,7 +85,7 @@ def test_event_ids_come_from_stream_sequence_so_a_republish_counts_again(live):
     nats_client.publish(live.nats.url, _seed_events(1) * 2)
     assert wait_for(lambda: _count(live.client) == 2, timeout=20)
     ids = sorted(r["event_id"] for r in _view(live.client, "va_pageview_event"))
-    assert ids == ["nats:EVENTS:1", "nats:EVENTS:2"]
+    assert ids == [nats_client.default_id(live.nats.url, seq) for seq in (1, 2)]
     # A sender-supplied event_id is the dedupe key, across messages.
     dup = {**_seed_events(1)[0], "event_id": "e-1"}
     nats_client.publish(live.nats.url, [dup, dup])
@@ -141,10 +141,11 @@ def test_arrow_ipc_payloads_are_ingested_and_bad_ones_dead_lettered(live):
     nats_client.publish(live.nats.url, [_ipc(table), _ipc(bad)])
     assert wait_for(lambda: nats_client.settled(live.nats.url), timeout=20)
     events = sorted(_view(live.client, "va_pageview_event"), key=lambda r: r["event_id"])
+    first = nats_client.default_id(live.nats.url, 1)
     assert [(e["event_id"], e["page_url"], e["user_id"]) for e in events] == [
-        ("nats:EVENTS:1:0", "/x", "7"),
-        ("nats:EVENTS:1:1", "/y", "7"),
-        ("nats:EVENTS:1:2", "/x", None),
+        (f"{first}:0", "/x", "7"),
+        (f"{first}:1", "/y", "7"),
+        (f"{first}:2", "/x", None),
     ]
     (dead,) = nats_client.messages(live.nats.url, "events.dead.pageview")
     assert "[timestamp]" in dead.headers["Flightdeck-Reason"]
@@ -421,7 +422,8 @@ def test_a_backlog_in_many_batches_counts_each_event_once_and_dead_letters_one(
         assert dead.headers["Flightdeck-Sequence"] == "612"
         assert dead.headers["Flightdeck-Reason"].startswith("not JSON")
         ids = {r["event_id"] for r in _view(client, "va_pageview_event")}
-        assert len(ids) == 1199 and "nats:EVENTS:612" not in ids and "nats:EVENTS:1" in ids
+        first, poison = (nats_client.default_id(nats_server.url, seq) for seq in (1, 612))
+        assert len(ids) == 1199 and poison not in ids and first in ids
     finally:
         client.close()
         server.shutdown()
