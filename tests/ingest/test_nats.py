@@ -114,7 +114,7 @@ def test_poison_messages_go_to_dead_letters_with_their_reason(live):
     assert "missing 'page_url'" in reasons[1]
     assert "[timestamp] recorded_at" in reasons[2] and "next tuesday" in reasons[2]
     assert "not a JSON object" in reasons[3]
-    assert "'session_id' must be a string" in reasons[4]
+    assert "[type] session_id" in reasons[4] and "not dict" in reasons[4]
     assert "not convertible to Arrow" in reasons[5] and "surrogates" in reasons[5]
     assert reasons[6] == "'duration_s' is out of range for a float"
     assert dead[0].data == b"this is not json"  # the original payload, for inspection or replay
@@ -541,3 +541,34 @@ def test_nats_msg_id_is_the_event_id_unless_the_event_has_its_own(live):
     nats_client.publish(live.nats.url, [_ipc(table)], headers=headers)
     assert wait_for(lambda: _count(live.client) == 4, timeout=20)
     assert _ids(live.client) == ["e-own", "m-1", "m-3:0", "m-3:1"]
+
+
+def test_empty_texts_and_non_integer_ids_are_dead_lettered_like_doput_refuses_them(live):
+    # Issue 15, item 5: one rule for both entry points (tests/ingest/test_doput.py).
+    def event(**values: object) -> dict:
+        return {"session_id": "s", "page_url": "/a", "timestamp": "2024-01-15T10:00:00Z", **values}
+
+    poison = [  # (message, column, rule)
+        (event(page_url=""), "page_url", "not-empty"),
+        (event(page_url=" \t"), "page_url", "not-empty"),
+        (event(session_id=""), "session_id", "not-empty"),
+        (event(session_id="  "), "session_id", "not-empty"),
+        (event(session_id=1.5), "session_id", "type"),
+        (event(session_id=2.0), "session_id", "type"),
+        (event(session_id=True), "session_id", "type"),
+        (event(user_pk=1.5), "user_id", "type"),
+        (_arrow_event("session_id", 1.5, pa.float64()), "session_id", "type"),
+        (_arrow_event("page_url", "", pa.string()), "page_url", "not-empty"),
+    ]
+    good = [event(session_id=7, page_url=f"/int-{i}") for i in range(len(poison))]
+    mixed = [m for pair in zip(good, (p for p, _, _ in poison), strict=True) for m in pair]
+    nats_client.publish(live.nats.url, mixed)
+    assert wait_for(lambda: nats_client.settled(live.nats.url), timeout=20)
+    stored = _view(live.client, "va_pageview_event")
+    assert len(stored) == len(good) and {r["session_id"] for r in stored} == {"7"}
+    dead = nats_client.messages(live.nats.url, "events.dead.pageview")
+    reasons = {int(m.headers["Flightdeck-Sequence"]): m.headers["Flightdeck-Reason"] for m in dead}
+    assert sorted(reasons) == list(range(2, 2 * len(poison) + 1, 2)), reasons
+    for number, (_, column, rule) in enumerate(poison):
+        reason = reasons[2 * number + 2]
+        assert f"[{rule}]" in reason and column in reason, (number, reason)
