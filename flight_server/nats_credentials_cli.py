@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from .nats_address import read_url
 from .nats_auth import ROLES, NatsAuth, NatsAuthError
 from .settings import build_settings
 
@@ -14,14 +15,16 @@ __all__ = ["add_nats_credentials_command"]
 NATS_CREDENTIALS_HELP = """\
 Print a login of the embedded nats-server that `flightdeck serve` runs when
 started without --nats, as NATS_USER and NATS_PASSWORD lines (the variables
-the `nats` CLI reads). The writer may publish to events.<type> and nothing
+the `nats` CLI reads), and the server's address as NATS_URL (from the file
+DATA_DIR/nats/url, written at each start; the port stays the same across
+restarts unless another process took it). The writer may publish to events.<type> and nothing
 else (not the dead-letter subjects, not the update log, not the JetStream
 API); `--role flightdeck` prints the server's own login, which may do
-anything. The address is in serve's log: `serving … nats=nats://127.0.0.1:PORT`.
+anything.
 
 examples:
   flightdeck nats-credentials --data-dir ./flightdeck-data
-  eval "$(flightdeck nats-credentials)" && nats pub -s nats://127.0.0.1:PORT \\
+  eval "$(flightdeck nats-credentials)" && nats pub -s "$NATS_URL" \\
       --user "$NATS_USER" --password "$NATS_PASSWORD" events.pageview '{"session_id": …}'
 """
 
@@ -55,4 +58,7 @@ def _print_credentials(args: argparse.Namespace) -> int:
     login = auth.login(args.role)
     print(f"NATS_USER={login.user}")
     print(f"NATS_PASSWORD={login.password}")
+    url = read_url(data_dir / "nats")
+    if url is not None:  # None until serve has started the embedded NATS once
+        print(f"NATS_URL={url}")
     return 0

@@ -62,6 +62,7 @@ class NatsProcess:
         self.auth = auth
         self._proc: subprocess.Popen[str] | None = None
         self._lines: list[str] = []
+        self._said_ready = False
 
     @property
     def url(self) -> str:
@@ -76,6 +77,7 @@ class NatsProcess:
             write_private(config, self.auth.server_config())
             cmd += ["-c", str(config)]  # flags above win over the file; it holds only users
         self._lines = []
+        self._said_ready = False
         self._proc = subprocess.Popen(
             cmd,
             stdout=subprocess.DEVNULL,
@@ -85,7 +87,8 @@ class NatsProcess:
         )
         ready = threading.Event()
         threading.Thread(target=self._follow, args=(ready,), daemon=True).start()
-        if not ready.wait(timeout) or self._proc.poll() is not None:
+        # Its log ends before it can be reaped: whether it said "ready" is the sure sign.
+        if not ready.wait(timeout) or not self._said_ready or self._proc.poll() is not None:
             self.stop()
             raise NatsStartError("nats-server did not start:\n" + "\n".join(self._lines[-20:]))
         log.info("started url=%s store=%s", self.url, self.store_dir)
@@ -100,6 +103,7 @@ class NatsProcess:
             if match := _LISTENING.search(line):
                 self.port = int(match.group(1))
             if _READY in line:
+                self._said_ready = True
                 ready.set()
             log.debug("%s", line)
         ready.set()  # exited: let start() notice

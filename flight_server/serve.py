@@ -13,14 +13,16 @@ import logging
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from flightdeck.views import Store, migrations, open_store, view_names
 
 from .auth import Authenticator
 from .background import Background
 from .metrics import Metrics
+from .nats_address import URL_FILE, saved_port, write_url
 from .nats_auth import CREDENTIALS_FILE, NatsAuth, NatsLogin
-from .nats_process import NatsProcess
+from .nats_process import NatsProcess, NatsStartError
 from .nats_supervisor import NatsSupervisor
 from .server import FlightdeckServer
 from .settings import Settings
@@ -115,8 +117,9 @@ def _nats(settings: Settings, stack: contextlib.ExitStack) -> tuple[str, NatsLog
         return settings.nats, None
     folder = settings.data_dir / "nats"
     auth = NatsAuth.ensure(folder)
-    embedded = NatsSupervisor(NatsProcess(folder, auth=auth)).start()
+    embedded = _embedded_nats(folder, auth)
     stack.callback(embedded.stop)
+    write_url(folder, embedded.url)
     log.info(
         "embedded nats requires a login: writers publish to events.<type> as user=%s; "
         "`flightdeck nats-credentials --data-dir %s` prints it (file %s, mode 0600)",
@@ -125,6 +128,27 @@ def _nats(settings: Settings, stack: contextlib.ExitStack) -> tuple[str, NatsLog
         folder / CREDENTIALS_FILE,
     )
     return embedded.url, auth.internal
+
+
+def _embedded_nats(folder: Path, auth: NatsAuth) -> NatsSupervisor:
+    """Started on the port of the last start (producers keep their address), else
+    on a free one, saying so: the new address is in `folder`/url for them."""
+    saved = saved_port(folder)
+    if saved is not None:
+        try:
+            return NatsSupervisor(NatsProcess(folder, port=saved, auth=auth)).start()
+        except NatsStartError as exc:
+            log.debug("embedded nats could not reuse port %d: %s", saved, exc)
+    embedded = NatsSupervisor(NatsProcess(folder, auth=auth)).start()
+    if saved is not None:
+        log.warning(
+            "embedded nats could not listen on its last port %d again (in use?): now on %s; "
+            "producers must read the address again from %s",
+            saved,
+            embedded.url,
+            folder / URL_FILE,
+        )
+    return embedded
 
 
 def _metrics(settings: Settings, stack: contextlib.ExitStack) -> Metrics | None:

@@ -19,6 +19,8 @@ from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 from nats.js.kv import KeyValue
 
+from .streams import StreamIdentity
+
 __all__ = ["Attempts"]
 
 log = logging.getLogger("flightdeck.ingest-worker")
@@ -28,13 +30,16 @@ _WEEK = 7 * 24 * 3600.0  # as long as EVENTS keeps its messages
 
 
 class Attempts:
-    def __init__(self, js: JetStreamContext, stream: str) -> None:
+    def __init__(self, js: JetStreamContext) -> None:
         self._js = js
-        self._stream = stream
+        self._stream: StreamIdentity | None = None
         self._kv: KeyValue | None = None
         self.durable = False  # False: the bucket is out of reach (NATS permissions)
 
-    async def open(self) -> Attempts:
+    async def open(self, stream: StreamIdentity) -> Attempts:
+        """Markers for messages of `stream`: one left from a stream since made anew
+        must not blame the new message with its sequence."""
+        self._stream = stream
         try:
             try:
                 self._kv = await self._js.key_value(BUCKET)
@@ -72,4 +77,5 @@ class Attempts:
             await self._kv.purge(self._key(sequence))
 
     def _key(self, sequence: int) -> str:
-        return f"{self._stream}.{sequence}"
+        assert self._stream is not None, "open() first"
+        return f"{self._stream.name}.{self._stream.created}.{sequence}"

@@ -34,6 +34,8 @@ EVENT_SCHEMA = pa.schema(
     ]
 )
 REQUIRED = ("session_id", "page_url", "recorded_at")
+# Blank text is no page and no session: it would be counted as one.
+NOT_EMPTY = ("session_id", "page_url")
 # Senders' names for our columns (the seed's JSON uses `timestamp` and `user_pk`).
 ALIASES = {"timestamp": "recorded_at", "user_pk": "user_id"}
 
@@ -64,6 +66,8 @@ def normalise(batch: pa.RecordBatch, first_row: int = 0) -> pa.RecordBatch:
         given = _cast(given, EVENT_SCHEMA.field("event_id"), first_row)
     sent = {**out, "event_id": given} if given is not None else out
     check_values(sent, _plain(columns["recorded_at"]), first_row)
+    for name in NOT_EMPTY:  # after check_values: trimming needs valid UTF-8
+        _require_text(out[name], name, first_row)
     _check_json(out["properties"], first_row)  # after its length is known to be bounded
     out["event_id"] = _event_ids(given, out)
     return pa.RecordBatch.from_arrays([out[f.name] for f in EVENT_SCHEMA], schema=EVENT_SCHEMA)
@@ -95,6 +99,16 @@ def _cast(column: pa.Array, field: pa.Field, first_row: int) -> pa.Array:
         if not (_is_text(column.type) or pa.types.is_null(column.type)):
             raise InvalidBatch(field.name, None, "type", f"send JSON text, not {column.type}")
         column = column.cast(field.type)
+    elif field.type == pa.string() and _no_one_text_form(column.type):
+        # 1.0 or 1? true or True? Integers and binary (UTF-8) have one; and
+        # NATS's JSON refuses it the same way (json_events.py, _text).
+        row = _first_valid(column)
+        raise InvalidBatch(
+            field.name,
+            _at(first_row, row),
+            "type",
+            f"send text (ids may be integers), not {column.type}",
+        )
     try:
         return column.cast(field.type)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
@@ -201,6 +215,25 @@ def _first_failure(column: pa.Array, convert) -> int | None:
 
 def _at(first_row: int, row: int | None) -> int | None:
     return None if row is None else first_row + row
+
+
+def _no_one_text_form(type_: pa.DataType) -> bool:
+    return pa.types.is_floating(type_) or pa.types.is_decimal(type_) or pa.types.is_boolean(type_)
+
+
+def _first_valid(column: pa.Array) -> int | None:
+    found = pc.indices_nonzero(pc.is_valid(column))
+    return found[0].as_py() if len(found) else None
+
+
+def _require_text(column: pa.Array, name: str, first_row: int) -> None:
+    blank = pc.equal(pc.utf8_trim_whitespace(column), "")
+    found = pc.indices_nonzero(pc.fill_null(blank, False))
+    if len(found):
+        row = found[0].as_py()
+        raise InvalidBatch(
+            name, first_row + row, "not-empty", f"{column[row].as_py()!r} is blank; send a value"
+        )
 
 
 def _require_values(column: pa.Array, name: str, first_row: int) -> None:

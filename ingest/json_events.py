@@ -222,12 +222,16 @@ def _value(obj: dict, name: str) -> object:
     return None
 
 
+_NOT_TEXT = "send text (ids may be integers),"
+
+
 def _text(value: object, name: str) -> str | None:
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, int) and not isinstance(value, bool) and name != "recorded_at":
         return str(value)  # user and session ids arrive as numbers too
-    raise _Unusable(f"{name!r} must be a string, not {type(value).__name__}")
+    # The rule and words DoPut gives the same value (events.py, _cast).
+    raise _Unusable(f"[type] {name}: {_NOT_TEXT} not {type(value).__name__}")
 
 
 def _number(value: object, name: str) -> float | None:

@@ -39,7 +39,15 @@ from .errors import InvalidBatch
 from .messages import Decoded, Limits, Payload, decode
 from .pipeline import IngestResult, ingest
 from .pull import Puller, delivery_count, stream_sequence
-from .streams import DEAD_SUBJECT, EVENT_SUBJECT, EVENTS, ensure_consumer, ensure_stream
+from .streams import (
+    DEAD_SUBJECT,
+    EVENT_SUBJECT,
+    EVENTS,
+    StreamIdentity,
+    ensure_consumer,
+    ensure_stream,
+    stream_identity,
+)
 
 __all__ = ["DURABLE", "IngestWorker", "WorkerOptions"]
 
@@ -83,7 +91,8 @@ class IngestWorker:
         self._on_dead_letter = on_dead_letter
         self._batch = options.batch  # until the consumer's own limit is known
         self._limits = Limits(options.max_message_bytes, options.batch_bytes)
-        self._attempts = Attempts(self._js, EVENTS.name)
+        self._attempts = Attempts(self._js)
+        self._stream: StreamIdentity | None = None  # read at each (re)subscription
         self._deliveries = Deliveries()
 
     async def run(self) -> None:
@@ -197,7 +206,11 @@ class IngestWorker:
                 await self._attempts.end(sequence)
 
     async def _subscribe(self) -> Puller:
-        await ensure_stream(self._js, EVENTS)
+        # Read anew each time: a stream deleted under us ends the pull (its consumer
+        # goes with it) and brings us back here, to a new stream with new sequences.
+        stream = stream_identity(await ensure_stream(self._js, EVENTS))
+        if stream != self._stream:  # its sequences are new: what we received is no guide
+            self._stream, self._deliveries = stream, Deliveries()
         config = ConsumerConfig(
             name=DURABLE,
             durable_name=DURABLE,
@@ -209,7 +222,7 @@ class IngestWorker:
             filter_subject=EVENT_SUBJECT,
         )
         info = await ensure_consumer(self._js, EVENTS.name, config)
-        await self._attempts.open()
+        await self._attempts.open(self._stream)
         # A consumer made earlier (or by an operator) keeps its own limit: batches that
         # all fit under it keep the fetch ahead from stalling on unacked messages.
         limit = info.config.max_ack_pending or 0
@@ -234,7 +247,8 @@ class IngestWorker:
         """The first messages that fit the limits (`taken` of them), decoded.
 
         In a thread: Arrow's JSON reader lets go of the GIL, so the loop keeps receiving."""
-        return await asyncio.to_thread(decode, [_payload(m) for m in messages], self._limits)
+        payloads = [_payload(m, self._stream) for m in messages]
+        return await asyncio.to_thread(decode, payloads, self._limits)
 
     async def _commit(self, decoded: Decoded) -> _Outcome:
         """Commit what `decoded` holds; a message whose rows the store refuses is set aside."""
@@ -280,7 +294,7 @@ class IngestWorker:
         sequence = stream_sequence(message)
         log.warning("dead-lettered sequence=%d reason=%s", sequence, reason)
         headers = {
-            "Nats-Msg-Id": f"dead:{EVENTS.name}:{sequence}",
+            "Nats-Msg-Id": f"dead:{self._stream}:{sequence}",
             # One line, and short: headers are not the place for a whole payload.
             "Flightdeck-Reason": reason.replace("\r", " ").replace("\n", " ")[:_REASON_MAX],
             "Flightdeck-Subject": message.subject,
@@ -302,6 +316,11 @@ def _reason(exc: InvalidBatch) -> str:
     return f"[{exc.rule}] {exc.column}: {exc.detail}"
 
 
-def _payload(message: Msg) -> Payload:
-    default_id = f"nats:{EVENTS.name}:{stream_sequence(message)}"
+def _payload(message: Msg, stream: StreamIdentity | None) -> Payload:
+    """The sender's Nats-Msg-Id is the event_id of an event without one (its retries
+    are then duplicates even in another stream); else the stream's lifetime and the
+    message's sequence, so a redelivery is a duplicate and a new stream's message not."""
+    default_id = (message.headers or {}).get("Nats-Msg-Id") or (
+        f"nats:{stream}:{stream_sequence(message)}"
+    )
     return Payload(message.data, message.headers, default_id)

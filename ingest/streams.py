@@ -7,9 +7,18 @@ with their own limits or replicas, and we must not fight over its settings.
 from __future__ import annotations
 
 import dataclasses
+import datetime
+from dataclasses import dataclass
 
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, ConsumerInfo, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    ConsumerConfig,
+    ConsumerInfo,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+    StreamInfo,
+)
 from nats.js.errors import NotFoundError
 
 __all__ = [
@@ -18,8 +27,10 @@ __all__ = [
     "DEAD_SUBJECT",
     "EVENTS",
     "EVENT_SUBJECT",
+    "StreamIdentity",
     "ensure_consumer",
     "ensure_stream",
+    "stream_identity",
     "update_log",
 ]
 
@@ -55,11 +66,34 @@ def update_log(retention_hours: float) -> StreamConfig:
     return dataclasses.replace(AGGREGATES, max_age=retention_hours * 3600.0)
 
 
-async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> StreamInfo:
     try:
-        await js.stream_info(config.name)
+        return await js.stream_info(config.name)
     except NotFoundError:
-        await js.add_stream(config)
+        return await js.add_stream(config)
+
+
+@dataclass(frozen=True)
+class StreamIdentity:
+    """One stream's lifetime. Sequences restart at 1 in a new stream (another NATS,
+    a lost store, a stream deleted and made again), so a sequence names a message
+    only together with this."""
+
+    name: str
+    created: int  # microseconds since the epoch
+
+    def __str__(self) -> str:
+        return f"{self.name}:{self.created}"
+
+
+def stream_identity(info: StreamInfo) -> StreamIdentity:
+    created = info.created
+    if created is None:  # every JetStream server reports it; refuse to guess
+        raise RuntimeError(f"stream {info.config.name} reports no creation time")
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=datetime.UTC)
+    epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+    return StreamIdentity(info.config.name, (created - epoch) // datetime.timedelta(microseconds=1))
 
 
 async def ensure_consumer(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -90,3 +91,18 @@ def purge(url: str, stream: str) -> None:
         await nc.close()
 
     asyncio.run(go())
+
+
+def default_id(url: str, sequence: int, stream: str = "EVENTS") -> str:
+    """The event_id the worker gives an event without one, in message `sequence` of
+    `stream` as it is now: its creation time in microseconds, then the sequence."""
+
+    async def go() -> datetime.datetime:
+        nc = await nats.connect(url)
+        info = await nc.jetstream().stream_info(stream)
+        await nc.close()
+        return info.created
+
+    created = asyncio.run(go())
+    micros = (created - datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)).total_seconds()
+    return f"nats:{stream}:{round(micros * 1_000_000)}:{sequence}"

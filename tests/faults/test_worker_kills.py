@@ -47,8 +47,9 @@ def _store_query(db_url: str):
     return store, run
 
 
-def _ids(n: int) -> set[str]:
-    return {f"nats:EVENTS:{seq}" for seq in range(1, n + 1)}
+def _ids(url: str, n: int) -> set[str]:
+    first = nats_client.default_id(url, 1)
+    return {first[: -len(":1")] + f":{seq}" for seq in range(1, n + 1)}
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])
@@ -75,7 +76,7 @@ def test_ingest_process_sigkilled_at_random_moments(db_url, nats_server, tmp_pat
         worker.start()
         assert wait_for(lambda: nats_client.settled(nats_server.url), timeout=90), worker.log()
         found = assert_exact(query, events)
-        assert set(found.event_id) == _ids(len(events))
+        assert set(found.event_id) == _ids(nats_server.url, len(events))
         assert worker.kills == KILLS + 1
     finally:
         worker.stop()
@@ -126,7 +127,7 @@ def test_worker_sigkilled_exactly_between_commit_and_ack(db_url, nats_server, tm
         real.start()  # the real worker takes over and finishes
         assert wait_for(lambda: nats_client.settled(nats_server.url), timeout=90), real.log()
         found = assert_exact(query, events)
-        assert set(found.event_id) == _ids(len(events))
+        assert set(found.event_id) == _ids(nats_server.url, len(events))
         info = nats_client.consumer(nats_server.url)
         assert info.delivered.consumer_seq > len(events)  # killed batches came back
     finally:
@@ -158,7 +159,7 @@ def test_serve_on_duckdb_sigkilled_with_its_embedded_nats(tmp_path):
         query = flight_query(serve.location)
         assert wait_for(lambda: nats_client.settled(serve.nats_url), timeout=90), serve.log()
         found = assert_exact(query, events)
-        assert set(found.event_id) == _ids(len(events))
+        assert set(found.event_id) == _ids(serve.nats_url, len(events))
         assert serve.kills == KILLS
     finally:
         serve.stop()

@@ -370,3 +370,37 @@ def test_values_at_the_limits_are_accepted_and_read_back(client):
         name: value for name, value in values.items() if name not in ("event_id", "properties")
     }
     assert json.loads(long["properties"]) == json.loads(values["properties"])
+
+
+@pytest.mark.parametrize(
+    ("column", "bad"),
+    [("page_url", ""), ("page_url", "  \t"), ("session_id", ""), ("session_id", " ")],
+)
+def test_empty_page_urls_and_session_ids_are_refused(client, column, bad):
+    # Issue 15, item 5: the same rule as over NATS (tests/ingest/test_nats.py).
+    _assert_refused(client, _one_bad(column, "/x", bad), column, "not-empty")
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "type_"),
+    [
+        ("session_id", [1.5, 2.0, 3.0], pa.float64()),
+        ("session_id", [True, False, True], pa.bool_()),
+        ("user_id", [1.5, 2.0, 3.0], pa.float32()),
+    ],
+)
+def test_ids_that_are_neither_text_nor_integers_are_refused(client, column, values, type_):
+    stored = len(_read(client, "va_pageview_event"))
+    with pytest.raises(pa.ArrowInvalid) as err:
+        _put(client, _one_bad(column, values[0], values[2], type_))
+    message = str(err.value)
+    assert "[type]" in message and repr(column) in message and "row 0" in message, message
+    assert len(_read(client, "va_pageview_event")) == stored
+
+
+def test_integer_session_ids_are_stored_as_their_digits(client):
+    table = _one_bad("session_id", 41, 42, pa.int64())
+    table = table.append_column("event_id", pa.array(["int-a", "int-b", "int-c"]))
+    assert _put(client, table)["accepted"] == 3
+    stored = set(_read(client, "va_pageview_event")["session_id"])
+    assert {"41", "42"} <= stored

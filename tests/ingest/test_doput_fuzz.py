@@ -52,8 +52,8 @@ TABLES = [
 ]
 DAY0 = dt.datetime(2024, 1, 14, tzinfo=dt.UTC)
 # The longest are at their limits (256 and 2,048 bytes of UTF-8).
-SESSIONS = ["s0", "s1", "session-3", "", "s\u00e9\u2603", "s" * 256]
-PAGES = ["/a", "/b", "/products?id=1", "", "/\U0001f600", "/" + "x" * 2047]
+SESSIONS = ["s0", "s1", "session-3", "s\u00e9\u2603", "s" * 256]
+PAGES = ["/a", "/b", "/products?id=1", "/\U0001f600", "/" + "x" * 2047]
 FAR = dt.datetime(2262, 1, 1, tzinfo=dt.UTC)  # the first time past the accepted range
 USERS = [None, "u0", "2"]
 
@@ -123,10 +123,13 @@ DEFECTS = {
     "negative_duration": ("duration_s", "non-negative"),
     "nul_page": ("page_url", "text"),
     "long_session": ("session_id", "length"),
+    "blank_session": ("session_id", "not-empty"),
+    "blank_page": ("page_url", "not-empty"),
+    "float_session": ("session_id", "type"),
 }
 VALUE_DEFECTS = {"null_session", "null_page", "null_time", "bad_utf8_session", "bad_time_text",
                  "bad_duration", "bad_json", "far_time", "nan_duration", "negative_duration",
-                 "nul_page", "long_session"}  # fmt: skip
+                 "nul_page", "long_session", "blank_session", "blank_page"}  # fmt: skip
 
 
 @st.composite
@@ -284,6 +287,10 @@ def _batch(shape: Shape, events: list[Event], rng: random.Random) -> pa.RecordBa
         )
     elif defect == "long_session":
         columns["session_id"] = _strings(spoil(sessions, "s" * 257), shape.session)
+    elif defect == "blank_session":
+        columns["session_id"] = _strings(spoil(sessions, " "), shape.session)
+    elif defect == "float_session":
+        columns["session_id"] = pa.array([float(i) for i in range(len(sessions))])
     elif defect == "bad_utf8_session":
         raw = spoil([s.encode() for s in sessions], b"\xc3\x28")
         columns["session_id"] = pa.array(raw, pa.binary())
@@ -295,6 +302,8 @@ def _batch(shape: Shape, events: list[Event], rng: random.Random) -> pa.RecordBa
         columns["page_url"] = _strings(spoil(pages, None), shape.page)
     elif defect == "list_page":
         columns["page_url"] = pa.array([[p] for p in pages], pa.list_(pa.string()))
+    elif defect == "blank_page":
+        columns["page_url"] = _strings(spoil(pages, ""), shape.page)
     elif defect == "nul_page":
         columns["page_url"] = _strings(spoil(pages, "/a\x00"), shape.page)
     elif defect == "renamed_page":

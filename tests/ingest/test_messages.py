@@ -109,7 +109,7 @@ def test_a_poison_message_mid_batch_is_rejected_alone_and_the_rest_decoded():
         (r.index, r.reason.split(":")[0]) for r in sorted(decoded.rejected, key=lambda r: r.index)
     ] == [
         (500, "not JSON"),
-        (731, "'session_id' must be a string, not dict"),
+        (731, "[type] session_id"),
     ]
     rows = _rows(decoded)
     assert [owner for owner, _ in rows] == [i for i in range(1000) if i not in (500, 731)]

@@ -85,7 +85,7 @@ def test_event_ids_come_from_stream_sequence_so_a_republish_counts_again(live):
     nats_client.publish(live.nats.url, _seed_events(1) * 2)
     assert wait_for(lambda: _count(live.client) == 2, timeout=20)
     ids = sorted(r["event_id"] for r in _view(live.client, "va_pageview_event"))
-    assert ids == ["nats:EVENTS:1", "nats:EVENTS:2"]
+    assert ids == [nats_client.default_id(live.nats.url, seq) for seq in (1, 2)]
     # A sender-supplied event_id is the dedupe key, across messages.
     dup = {**_seed_events(1)[0], "event_id": "e-1"}
     nats_client.publish(live.nats.url, [dup, dup])
@@ -114,7 +114,7 @@ def test_poison_messages_go_to_dead_letters_with_their_reason(live):
     assert "missing 'page_url'" in reasons[1]
     assert "[timestamp] recorded_at" in reasons[2] and "next tuesday" in reasons[2]
     assert "not a JSON object" in reasons[3]
-    assert "'session_id' must be a string" in reasons[4]
+    assert "[type] session_id" in reasons[4] and "not dict" in reasons[4]
     assert "not convertible to Arrow" in reasons[5] and "surrogates" in reasons[5]
     assert reasons[6] == "'duration_s' is out of range for a float"
     assert dead[0].data == b"this is not json"  # the original payload, for inspection or replay
@@ -141,10 +141,11 @@ def test_arrow_ipc_payloads_are_ingested_and_bad_ones_dead_lettered(live):
     nats_client.publish(live.nats.url, [_ipc(table), _ipc(bad)])
     assert wait_for(lambda: nats_client.settled(live.nats.url), timeout=20)
     events = sorted(_view(live.client, "va_pageview_event"), key=lambda r: r["event_id"])
+    first = nats_client.default_id(live.nats.url, 1)
     assert [(e["event_id"], e["page_url"], e["user_id"]) for e in events] == [
-        ("nats:EVENTS:1:0", "/x", "7"),
-        ("nats:EVENTS:1:1", "/y", "7"),
-        ("nats:EVENTS:1:2", "/x", None),
+        (f"{first}:0", "/x", "7"),
+        (f"{first}:1", "/y", "7"),
+        (f"{first}:2", "/x", None),
     ]
     (dead,) = nats_client.messages(live.nats.url, "events.dead.pageview")
     assert "[timestamp]" in dead.headers["Flightdeck-Reason"]
@@ -421,7 +422,8 @@ def test_a_backlog_in_many_batches_counts_each_event_once_and_dead_letters_one(
         assert dead.headers["Flightdeck-Sequence"] == "612"
         assert dead.headers["Flightdeck-Reason"].startswith("not JSON")
         ids = {r["event_id"] for r in _view(client, "va_pageview_event")}
-        assert len(ids) == 1199 and "nats:EVENTS:612" not in ids and "nats:EVENTS:1" in ids
+        first, poison = (nats_client.default_id(nats_server.url, seq) for seq in (1, 612))
+        assert len(ids) == 1199 and poison not in ids and first in ids
     finally:
         client.close()
         server.shutdown()
@@ -462,3 +464,111 @@ def test_an_existing_consumer_is_used_as_it_is(store, nats_server, tmp_path):
         client.close()
         server.shutdown()
         background.stop()
+
+
+def _streams(url: str, action) -> None:
+    async def go() -> None:
+        nc = await nats.connect(url)
+        await action(nc.jetstream())
+        await nc.close()
+
+    asyncio.run(go())
+
+
+def _ids(client) -> list[str]:
+    return sorted(r["event_id"] for r in _view(client, "va_pageview_event"))
+
+
+def test_a_stream_recreated_under_a_running_store_counts_every_new_event(live):
+    # Sequences restart at 1 in a new EVENTS stream: ids from the sequence alone
+    # would make every new event a "duplicate" of an old one, dropped unseen.
+    url = live.nats.url
+    nats_client.publish(url, _seed_events(3))
+    nats_client.publish(url, _seed_events(1, "/sent-once"), headers={"Nats-Msg-Id": "m-1"})
+    assert wait_for(lambda: _count(live.client) == 4, timeout=20)
+    _streams(url, lambda js: js.delete_stream(EVENTS.name))
+    assert wait_for(lambda: nats_client.settled(url), timeout=20)  # the worker made it anew
+    nats_client.publish(url, _seed_events(2, "/after"))
+    # The sender's Nats-Msg-Id is its event_id: a re-send to the new stream is one view.
+    nats_client.publish(url, _seed_events(1, "/sent-once"), headers={"Nats-Msg-Id": "m-1"})
+    assert wait_for(lambda: nats_client.settled(url), timeout=20)
+    assert wait_for(lambda: _count(live.client) == 6, timeout=20), _ids(live.client)
+    ids = _ids(live.client)
+    assert "m-1" in ids and len(set(ids)) == 6
+    # Every message of the new stream delivered again (a new consumer reads from the
+    # start): each one a duplicate, nothing counted twice.
+    _streams(url, lambda js: js.delete_consumer(EVENTS.name, "flightdeck-ingest"))
+    assert wait_for(lambda: nats_client.settled(url), timeout=20)
+    assert nats_client.consumer(url).delivered.stream_seq == 3
+    assert _ids(live.client) == ids
+
+
+def test_a_fresh_nats_under_the_same_store_counts_every_new_event(store, tmp_path):
+    # Serve with one NATS, then the same store with another, fresh one (--nats B, or
+    # the embedded NATS's store lost): its sequences start again at 1.
+    settings = Settings(port=0, data_dir=tmp_path, ingest_wait_ms=20, raw_retention_days=0)
+    server = FlightdeckServer(settings, store)
+    client = flight.connect(f"grpc://127.0.0.1:{server.port}")
+    try:
+        _serve_on_new_nats(settings, store, tmp_path / "nats-a", _seed_events(3, "/first"))
+        assert _count(client) == 3
+        _serve_on_new_nats(settings, store, tmp_path / "nats-b", _seed_events(2, "/second"))
+        assert wait_for(lambda: _count(client) == 5, timeout=20), _ids(client)
+    finally:
+        client.close()
+        server.shutdown()
+
+
+def _serve_on_new_nats(settings, store, nats_dir, events: list[dict]) -> None:
+    """Run the worker on a fresh nats-server until `events`, published there, are acked."""
+    with NatsProcess(nats_dir) as nats_server:
+        background = Background(settings, store, nats_server.url, worker=True).start()
+        try:
+            assert background.wait_ready(10)
+            nats_client.publish(nats_server.url, events)
+            assert wait_for(lambda: nats_client.settled(nats_server.url), timeout=20)
+        finally:
+            background.stop()
+
+
+def test_nats_msg_id_is_the_event_id_unless_the_event_has_its_own(live):
+    table = pa.table({"session_id": ["a", "b"], "page_url": ["/x", "/y"], "recorded_at": [0, 0]})
+    table = table.set_column(2, "recorded_at", table["recorded_at"].cast(pa.timestamp("us")))
+    nats_client.publish(live.nats.url, _seed_events(1), headers={"Nats-Msg-Id": "m-1"})
+    own = {**_seed_events(1)[0], "event_id": "e-own"}
+    nats_client.publish(live.nats.url, [own], headers={"Nats-Msg-Id": "m-2"})
+    headers = {"Nats-Msg-Id": "m-3", "Content-Type": "application/vnd.apache.arrow.stream"}
+    nats_client.publish(live.nats.url, [_ipc(table)], headers=headers)
+    assert wait_for(lambda: _count(live.client) == 4, timeout=20)
+    assert _ids(live.client) == ["e-own", "m-1", "m-3:0", "m-3:1"]
+
+
+def test_empty_texts_and_non_integer_ids_are_dead_lettered_like_doput_refuses_them(live):
+    # Issue 15, item 5: one rule for both entry points (tests/ingest/test_doput.py).
+    def event(**values: object) -> dict:
+        return {"session_id": "s", "page_url": "/a", "timestamp": "2024-01-15T10:00:00Z", **values}
+
+    poison = [  # (message, column, rule)
+        (event(page_url=""), "page_url", "not-empty"),
+        (event(page_url=" \t"), "page_url", "not-empty"),
+        (event(session_id=""), "session_id", "not-empty"),
+        (event(session_id="  "), "session_id", "not-empty"),
+        (event(session_id=1.5), "session_id", "type"),
+        (event(session_id=2.0), "session_id", "type"),
+        (event(session_id=True), "session_id", "type"),
+        (event(user_pk=1.5), "user_id", "type"),
+        (_arrow_event("session_id", 1.5, pa.float64()), "session_id", "type"),
+        (_arrow_event("page_url", "", pa.string()), "page_url", "not-empty"),
+    ]
+    good = [event(session_id=7, page_url=f"/int-{i}") for i in range(len(poison))]
+    mixed = [m for pair in zip(good, (p for p, _, _ in poison), strict=True) for m in pair]
+    nats_client.publish(live.nats.url, mixed)
+    assert wait_for(lambda: nats_client.settled(live.nats.url), timeout=20)
+    stored = _view(live.client, "va_pageview_event")
+    assert len(stored) == len(good) and {r["session_id"] for r in stored} == {"7"}
+    dead = nats_client.messages(live.nats.url, "events.dead.pageview")
+    reasons = {int(m.headers["Flightdeck-Sequence"]): m.headers["Flightdeck-Reason"] for m in dead}
+    assert sorted(reasons) == list(range(2, 2 * len(poison) + 1, 2)), reasons
+    for number, (_, column, rule) in enumerate(poison):
+        reason = reasons[2 * number + 2]
+        assert f"[{rule}]" in reason and column in reason, (number, reason)

@@ -1,0 +1,70 @@
+"""The embedded nats-server keeps its address across restarts of `flightdeck serve`.
+
+Producers read it from DATA_DIR/nats/url (or `flightdeck nats-credentials`)
+instead of serve's log; a real `flightdeck serve` started again on one data
+dir comes back on the same port, and on a new one (written to the file, and
+logged) when another process holds the old one.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+from tests.faults.processes import Flightdeck
+
+CLI = [sys.executable, "-m", "flightdeck.cli"]
+
+
+def _serve(tmp_path) -> Flightdeck:
+    serve = Flightdeck(["serve", "--port", "0", "--data-dir", "data"], tmp_path)
+    serve.start()
+    return serve
+
+
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+def _printed_url(serve: Flightdeck) -> str:
+    done = subprocess.run(
+        [*CLI, "nats-credentials", "--data-dir", "data"],
+        cwd=serve.cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    pairs = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+    return pairs["NATS_URL"]
+
+
+def test_a_restart_keeps_the_port_and_a_taken_port_is_replaced_in_the_file(tmp_path):
+    serve = _serve(tmp_path)
+    try:
+        first = serve.ready_nats_url
+        url_file = serve.data_dir / "nats" / "url"
+        assert url_file.read_text().strip() == first
+        assert _printed_url(serve) == first
+    finally:
+        serve.stop()
+
+    serve.start()
+    try:
+        assert serve.ready_nats_url == first  # producers need not look again
+    finally:
+        serve.stop()
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", _port(first)))
+        squatter.listen()
+        serve.start()
+        try:
+            moved = serve.ready_nats_url
+            assert _port(moved) != _port(first)
+            assert url_file.read_text().strip() == moved
+            assert _printed_url(serve) == moved
+            assert f"port {_port(first)}" in serve.log(200), serve.log(200)  # and says so
+        finally:
+            serve.stop()
