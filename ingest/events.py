@@ -45,8 +45,25 @@ def normalise(batch: pa.RecordBatch, first_row: int = 0) -> pa.RecordBatch:
 
     Extra columns are ignored; missing optional ones become nulls; a missing or
     null event_id becomes a key built from the event's content, so re-sending
-    the same rows dedupes.
+    the same rows dedupes. Errors name a column as the batch did (`timestamp`, say).
     """
+    try:
+        return _normalise(batch, first_row)
+    except InvalidBatch as exc:
+        sent = _senders_name(batch.schema.names, exc.column)
+        if sent == exc.column:
+            raise
+        raise InvalidBatch(sent, exc.row, exc.rule, exc.detail) from None
+
+
+def _senders_name(names: list[str], column: str | None) -> str | None:
+    """The batch's own name for `column`: our name if it has it, else its alias."""
+    if column is None or column in names:
+        return column
+    return next((n for n in names if ALIASES.get(n) == column), column)
+
+
+def _normalise(batch: pa.RecordBatch, first_row: int) -> pa.RecordBatch:
     columns = _by_name(batch)
     for name in REQUIRED:
         if name not in columns:

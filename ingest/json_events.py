@@ -83,7 +83,7 @@ def decode_json(datas: Sequence[bytes], default_ids: Sequence[str]) -> JsonEvent
         order = pc.sort_indices(pa.array(owners, pa.int64()))
         events = pa.concat_tables(tables).take(order).combine_chunks()
         out.rows = sorted(owners)
-        out.batch = _normalised(events, out.rows, out.rejected)
+        out.batch = _normalised(events, out.rows, out.rejected, datas)
     return out
 
 
@@ -207,11 +207,20 @@ def _json_event(data: bytes, default_id: str) -> dict:
             raise _Unusable(f"missing {name!r} (required)")
     event["event_id"] = event["event_id"] or default_id
     event["duration_s"] = _number(obj.get("duration_s"), "duration_s")
-    properties = obj.get("properties")
-    if properties is not None and not isinstance(properties, dict):
-        raise _Unusable(f"'properties' must be a JSON object, not {type(properties).__name__}")
-    event["properties"] = None if properties is None else json.dumps(properties)
+    event["properties"] = _properties_text(obj.get("properties"))
     return event
+
+
+def _properties_text(properties: object) -> str | None:
+    """An object as JSON text; text as sent, judged by the rule DoPut's text meets
+    (events.py, `_check_json`): the README promises JSON text on both paths."""
+    if properties is None or isinstance(properties, str):
+        return properties
+    if isinstance(properties, dict):
+        return json.dumps(properties)
+    raise _Unusable(
+        f"[type] properties: send a JSON object or JSON text, not {type(properties).__name__}"
+    )
 
 
 def _value(obj: dict, name: str) -> object:
@@ -266,6 +275,18 @@ def _one_by_one(
     return None, []
 
 
+def _senders_name(column: str | None, data: bytes) -> str | None:
+    """The key the message used for `column` (`timestamp` for `recorded_at`, say):
+    a dead letter's reason is read by whoever wrote the message."""
+    if column not in _NAMES_OF:
+        return column
+    try:
+        obj = json.loads(data)
+    except (ValueError, RecursionError):
+        return column
+    return next((key for key in _NAMES_OF[column] if obj.get(key) is not None), column)
+
+
 def _unconvertible(rows: list[dict]) -> int:
     """Error path only: the first row Arrow cannot take (e.g. text with a lone surrogate)."""
     for i, row in enumerate(rows):
@@ -277,7 +298,7 @@ def _unconvertible(rows: list[dict]) -> int:
 
 
 def _normalised(
-    events: pa.Table, owners: list[int], rejected: list[tuple[int, str]]
+    events: pa.Table, owners: list[int], rejected: list[tuple[int, str]], datas: Sequence[bytes]
 ) -> pa.RecordBatch | None:
     """`events` normalised; a row the checks refuse is rejected and dropped (from
     `owners` too), then the rest is checked again."""
@@ -286,7 +307,8 @@ def _normalised(
             return normalise(events.to_batches()[0])
         except InvalidBatch as exc:
             bad = exc.row if exc.row is not None else 0  # batch-wide: one at a time
-            rejected.append((owners[bad], f"[{exc.rule}] {exc.column}: {exc.detail}"))
+            column = _senders_name(exc.column, datas[owners[bad]])
+            rejected.append((owners[bad], f"[{exc.rule}] {column}: {exc.detail}"))
             del owners[bad]
             events = pa.concat_tables([events.slice(0, bad), events.slice(bad + 1)])
             events = events.combine_chunks()

@@ -89,3 +89,13 @@ def test_readme_snippet_runs(server, workdir, title, code, capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         exec(compile(code, f"README.md ({title})", "exec"), {"__name__": "__readme__"})
+
+
+def test_snippets_use_dates_that_retention_keeps():
+    # Issue 15, item 5: fixed 2024 dates were deleted at the next start (default
+    # --raw-retention-days 90), and sending them again was refused.
+    python = _FENCE.findall(README.read_text())
+    fixed = [
+        m for code in python for m in re.findall(r"\b20\d\d-\d\d-\d\d\b|datetime\(20\d\d", code)
+    ]
+    assert fixed == []

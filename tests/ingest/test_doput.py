@@ -97,7 +97,7 @@ def test_aggregates_equal_full_recomputation_in_any_split_and_order(client, seed
                    "timestamp": ["2024-01-15T10:00:00Z"] * 2}), "session_id", 1, "not-null"),
         (pa.table({"session_id": ["a", "b", "c"], "page_url": ["/"] * 3,
                    "timestamp": ["2024-01-15T10:00:00Z", "2024-01-15T11:00:00Z", "soon"]}),
-         "recorded_at", 2, "timestamp"),
+         "timestamp", 2, "timestamp"),  # the sender's name for recorded_at
         (pa.table({"session_id": ["a", "b"], "page_url": ["/"] * 2,
                    "timestamp": ["2024-01-15T10:00:00Z"] * 2, "duration_s": ["1.5", "long"]}),
          "duration_s", 1, "type"),

@@ -112,7 +112,7 @@ def test_poison_messages_go_to_dead_letters_with_their_reason(live):
     assert len(reasons) == 7, reasons
     assert reasons[0].startswith("not JSON")
     assert "missing 'page_url'" in reasons[1]
-    assert "[timestamp] recorded_at" in reasons[2] and "next tuesday" in reasons[2]
+    assert "[timestamp] timestamp" in reasons[2] and "next tuesday" in reasons[2]
     assert "not a JSON object" in reasons[3]
     assert "[type] session_id" in reasons[4] and "not dict" in reasons[4]
     assert "not convertible to Arrow" in reasons[5] and "surrogates" in reasons[5]
@@ -177,16 +177,19 @@ def test_values_that_poison_clients_are_dead_lettered_not_retried(live):
         return json.dumps(event()).encode()[:-1] + f', "duration_s": {duration}}}'.encode()
 
     poison = [  # (message, column, rule)
-        (event(timestamp="2300-01-01T00:00:00Z"), "recorded_at", "timestamp"),
-        (event(timestamp="1969-12-31T23:59:59Z"), "recorded_at", "timestamp"),
+        # The reason uses the sender's words: `timestamp`, the seed's name for recorded_at.
+        (event(timestamp="2300-01-01T00:00:00Z"), "timestamp", "timestamp"),
+        (event(recorded_at="1969-12-31T23:59:59Z", timestamp=None), "recorded_at", "timestamp"),
         (raw("NaN"), "duration_s", "finite"),
         (raw("1e999"), "duration_s", "finite"),
         (raw("-Infinity"), "duration_s", "finite"),
         (event(duration_s=-3), "duration_s", "non-negative"),
         (event(session_id="s\x00x"), "session_id", "text"),
-        (event(user_pk="u\x00"), "user_id", "text"),
+        (event(user_pk="u\x00"), "user_pk", "text"),
         (event(referrer="\x00"), "referrer", "text"),
         (event(properties={"k": "\x00"}), "properties", "text"),
+        (event(properties='{"k": 1'), "properties", "json"),  # JSON text, but broken
+        (event(properties=[1, 2]), "properties", "type"),
         (event(page_url="/" + "x" * 2048), "page_url", "length"),
         (event(event_id="e" * 257), "event_id", "length"),
         (_arrow_event("recorded_at", 1_000_000_000_000, pa.timestamp("s")), "recorded_at",
@@ -572,3 +575,18 @@ def test_empty_texts_and_non_integer_ids_are_dead_lettered_like_doput_refuses_th
     for number, (_, column, rule) in enumerate(poison):
         reason = reasons[2 * number + 2]
         assert f"[{rule}]" in reason and column in reason, (number, reason)
+
+
+def test_properties_sent_as_json_text_count_as_over_doput(live):
+    # Issue 15, item 5: the README says JSON text; NATS dead-lettered text before.
+    base = _seed_events(2)
+    text = {**base[0], "event_id": "as-text", "properties": '{"ab": "variant-a", "n": [1, 2]}'}
+    obj = {**base[1], "event_id": "as-object", "properties": {"ab": "variant-a", "n": [1, 2]}}
+    nats_client.publish(live.nats.url, [text, obj])
+    assert wait_for(lambda: nats_client.settled(live.nats.url), timeout=20)
+    assert nats_client.messages(live.nats.url, "events.dead.pageview") == []
+    rows = {r["event_id"]: r for r in _view(live.client, "va_pageview_event")}
+    assert {k: json.loads(r["properties"]) for k, r in rows.items()} == {
+        "as-text": {"ab": "variant-a", "n": [1, 2]},
+        "as-object": {"ab": "variant-a", "n": [1, 2]},
+    }
