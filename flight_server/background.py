@@ -25,6 +25,7 @@ from flightdeck.ingest.streams import EVENTS, ensure_stream, update_log
 from flightdeck.ingest.update_signature import signing_key
 from flightdeck.views import Store
 
+from .ingest_health import IngestHealth
 from .live.hub import LiveHub
 from .log_limit import LogLimit
 from .metrics import Metrics
@@ -72,6 +73,7 @@ class Background:
         self._update_log = update_log(settings.update_log_hours)
         self._nc: nats.NATS | None = None
         self._metrics = metrics
+        self._ingest = IngestHealth(metrics.redelivered if metrics is not None else None)
         if metrics is not None:
             metrics.watch_live(self.hub)
 
@@ -94,6 +96,10 @@ class Background:
         """Thread-safe, read-only: "connected" or "disconnected" (for the health action)."""
         nc = self._nc
         return "connected" if nc is not None and nc.is_connected else "disconnected"
+
+    def ingest_status(self) -> str:
+        """Thread-safe: "ok", or the NATS batch that keeps failing (for the health action)."""
+        return self._ingest.status()
 
     def committed(self) -> None:
         """Thread-safe: a commit happened, publish its outbox entry now rather than at the sweep."""
@@ -152,6 +158,7 @@ class Background:
                     self._worker_options(),
                     self._on_commit,
                     self._metrics.dead_lettered if self._metrics is not None else None,
+                    self._ingest.batch_ended,
                 )
                 jobs.append(asyncio.create_task(worker.run()))
             await asyncio.gather(*jobs)

@@ -29,7 +29,7 @@ __all__ = ["HEALTH_ACTION", "Health"]
 
 HEALTH_ACTION = (
     "health",
-    "Server status as one JSON result: status (ok|degraded), backend, store, nats, "
+    "Server status as one JSON result: status (ok|degraded), backend, store, nats, ingest, "
     "version, uptime_s. Empty body.",
 )
 
@@ -43,13 +43,16 @@ class Health:
         *,
         timeout: float = 2.0,
         query_slots: Slots | None = None,
+        ingest_status: Callable[[], str] | None = None,
     ) -> None:
         """`nats_status` says "connected" or "disconnected"; None: this server has no NATS.
+        `ingest_status` says "ok" or which NATS batch keeps failing; None: no worker.
         `query_slots`: while every one is taken, queries are refused, so health says so."""
         self._store = store
         self._query_slots = query_slots
         self._version = version
         self._nats_status = nats_status
+        self._ingest_status = ingest_status
         self.timeout = timeout
         self._started = time.monotonic()
         self._lock = threading.Lock()
@@ -59,13 +62,16 @@ class Health:
         store = self._store_state()
         nats = self._nats_status() if self._nats_status is not None else "off"
         full = self._query_slots.exhausted() if self._query_slots is not None else None
+        ingest = self._ingest_status() if self._ingest_status is not None else "off"
         healthy = store == "ok" and nats != "disconnected" and full is None
+        healthy = healthy and ingest in ("ok", "off")
         return {
             "status": "ok" if healthy else "degraded",
             "backend": self._store.backend,
             "store": store,
             "queries": full or "ok",
             "nats": nats,
+            "ingest": ingest,
             "version": self._version,
             "uptime_s": round(time.monotonic() - self._started, 3),
         }

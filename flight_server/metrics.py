@@ -8,6 +8,7 @@ What is counted, and where it is fed in:
 - ingested rows, by the server's one ingest entry point (DoPut, Flight SQL) and
   by the NATS worker's commit callback, so `ingest/` never imports this module;
 - dead-lettered NATS messages, by the worker's dead-letter callback;
+- NATS messages handed back for redelivery, by the worker's batch-end callback;
 - live subscribers, their unsent rows and the updates dropped for a bad
   signature, read from the hub at scrape time.
 
@@ -84,6 +85,11 @@ class Metrics:
             "NATS messages that could never be ingested, sent to the dead-letter subject",
             registry=self.registry,
         )
+        self._redeliveries = Counter(
+            "flightdeck_ingest_redeliveries",
+            "NATS messages handed back for redelivery: their batch could not be committed",
+            registry=self.registry,
+        )
         # Zeros from the start: rate() needs a first sample before the first ingest.
         for source in INGEST_SOURCES:
             for outcome in ("accepted", "duplicate"):
@@ -109,6 +115,10 @@ class Metrics:
     def dead_lettered(self, reason: str = "") -> None:
         """One message sent to the dead-letter subject (the worker's callback)."""
         self._dead.inc()
+
+    def redelivered(self, count: int) -> None:
+        """`count` messages handed back to NATS, their batch not committed (worker callback)."""
+        self._redeliveries.inc(count)
 
     def watch_live(self, hub: _Live | None) -> None:
         """Report `hub`'s subscribers at each scrape (None: report none)."""

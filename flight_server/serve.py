@@ -57,6 +57,7 @@ def run(settings: Settings) -> None:
             hub=background.hub,
             metrics=metrics,
             nats_status=background.nats_status,
+            ingest_status=background.ingest_status,
         )
         scheme = settings.location.split("://")[0]
         log.info(

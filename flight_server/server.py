@@ -49,11 +49,13 @@ class FlightdeckServer(flight.FlightServerBase):
         hub: LiveHub | None = None,
         metrics: Metrics | None = None,
         nats_status: Callable[[], str] | None = None,
+        ingest_status: Callable[[], str] | None = None,
         **kwargs,
     ) -> None:
         """`committed` is called after each ingest commit (it wakes the NATS publisher);
         `hub` serves live subscriptions (none: DoExchange answers UNAVAILABLE);
-        `metrics` counts RPCs and ingested rows; `nats_status` feeds the health action."""
+        `metrics` counts RPCs and ingested rows; `nats_status` and
+        `ingest_status` (the NATS worker's batches) feed the health action."""
         authenticator = _authenticator(settings)
         middleware = {AUTH_MIDDLEWARE: AuthMiddlewareFactory(authenticator)}
         if metrics is not None:  # adds "metrics"; counts the calls auth refuses too
@@ -89,7 +91,11 @@ class FlightdeckServer(flight.FlightServerBase):
         )
         self._metrics = metrics
         self._health = Health(
-            store, version("flightdeck"), nats_status, query_slots=self._query_slots
+            store,
+            version("flightdeck"),
+            nats_status,
+            query_slots=self._query_slots,
+            ingest_status=ingest_status,
         )
 
     def list_flights(

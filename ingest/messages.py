@@ -65,12 +65,18 @@ class Decoded:
 
     def without(self, message: int, reason: str) -> Decoded:
         """The same, with `message`'s rows set aside as rejected."""
-        keep = pa.array([owner != message for owner in self.owners])
+        kept = self.only(set(self.owners) - {message})
+        return Decoded(
+            kept.batches, kept.owners, [*self.rejected, Rejected(message, reason)], kept.taken
+        )
+
+    def only(self, messages: set[int]) -> Decoded:
+        """The rows of `messages` alone (nothing rejected: a subset to try)."""
+        keep = pa.array([owner in messages for owner in self.owners], pa.bool_())
         table = pa.Table.from_batches(self.batches, schema=EVENT_SCHEMA).filter(keep)
-        owners = [owner for owner in self.owners if owner != message]
-        rejected = [*self.rejected, Rejected(message, reason)]
+        owners = [owner for owner in self.owners if owner in messages]
         batches = table.combine_chunks().to_batches() if owners else []
-        return Decoded(batches, owners, rejected, self.taken)
+        return Decoded(batches, owners, [], self.taken)
 
 
 class _Unusable(ValueError):

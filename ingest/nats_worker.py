@@ -39,6 +39,7 @@ from .errors import InvalidBatch
 from .messages import Decoded, Limits, Payload, decode
 from .pipeline import IngestResult, ingest
 from .pull import Puller, delivery_count, stream_sequence
+from .refusals import find_refused
 from .streams import (
     DEAD_SUBJECT,
     EVENT_SUBJECT,
@@ -79,9 +80,12 @@ class IngestWorker:
         options: WorkerOptions = WorkerOptions(),
         on_commit: Callable[[IngestResult], None] | None = None,
         on_dead_letter: Callable[[str], None] | None = None,
+        on_batch_end: Callable[[int, str | None], None] | None = None,
     ) -> None:
         """`on_commit` gets each commit's result, `on_dead_letter` each dead letter's
-        reason (the server counts them; this package knows nothing of metrics). The
+        reason, `on_batch_end` each batch's end: how many messages go back for
+        redelivery and why, or (0, None) when it was acked (the server counts them and
+        reports a batch that keeps failing; this package knows nothing of metrics). The
         connection itself, not only its JetStream context: pull requests are sent on it."""
         self._store = store
         self._nc = nc
@@ -89,6 +93,7 @@ class IngestWorker:
         self._options = options
         self._on_commit = on_commit
         self._on_dead_letter = on_dead_letter
+        self._on_batch_end = on_batch_end
         self._batch = options.batch  # until the consumer's own limit is known
         self._limits = Limits(options.max_message_bytes, options.batch_bytes)
         self._attempts = Attempts(self._js)
@@ -251,7 +256,9 @@ class IngestWorker:
         return await asyncio.to_thread(decode, payloads, self._limits)
 
     async def _commit(self, decoded: Decoded) -> _Outcome:
-        """Commit what `decoded` holds; a message whose rows the store refuses is set aside."""
+        """Commit what `decoded` holds; a message whose rows the store refuses is set
+        aside: a rule's refusal names its row, the store's is found by bisecting."""
+        searched = False
         while decoded.batches:
             try:
                 result = await asyncio.to_thread(ingest, self._store, decoded.batches)
@@ -261,9 +268,25 @@ class IngestWorker:
                     return _Outcome(decoded, None, exc)
                 # e.g. a day retention closed: that message only
                 decoded = decoded.without(decoded.owners[exc.row], _reason(exc))
-            except BackendError as exc:  # not the messages' fault: retry once the store is back
-                return _Outcome(decoded, None, exc)
+            except BackendError as exc:
+                # Not the messages' fault (store away, a lock conflict): retry once it is
+                # back. A search already made that still fails: the store changed; later.
+                if not exc.data_refused or searched:
+                    return _Outcome(decoded, None, exc)
+                searched = True
+                try:
+                    decoded = await self._set_refused_aside(decoded)
+                except (BackendError, InvalidBatch) as again:
+                    return _Outcome(decoded, None, again)
         return _Outcome(decoded, None)
+
+    async def _set_refused_aside(self, decoded: Decoded) -> Decoded:
+        refusals = await asyncio.to_thread(find_refused, self._store, decoded)
+        for refusal in refusals:
+            error = refusal.error
+            reason = f"[store] {error.backend} refused it ({error.sqlstate}): {error.reason}"
+            decoded = decoded.without(refusal.message, reason)
+        return decoded
 
     async def _finish_after(self, messages: list[Msg], commit: asyncio.Task[_Outcome]) -> None:
         await self._finish(messages, await commit)
@@ -281,10 +304,16 @@ class IngestWorker:
             if self._on_commit is not None:
                 self._on_commit(result)
         await self._acknowledge(messages)
+        if self._on_batch_end is not None:
+            self._on_batch_end(0, None)
 
     async def _retry_later(self, messages: list[Msg], exc: Exception) -> None:
-        log.warning("ingest failed, messages will be redelivered error=%s", exc)
+        first = stream_sequence(messages[0]) if messages else 0
+        reason = f"batch of {len(messages)} from sequence {first}: {exc}"
+        log.warning("ingest failed, messages will be redelivered %s", reason)
         await asyncio.gather(*(m.nak(delay=2.0) for m in messages))
+        if self._on_batch_end is not None:
+            self._on_batch_end(len(messages), reason)
 
     async def _acknowledge(self, messages: list[Msg]) -> None:
         for message in messages:

@@ -54,11 +54,14 @@ class Repair:
         return self.daily_changed + self.hourly_changed + self.removed
 
 
-def ingest(store: Store, batches: Iterable[pa.RecordBatch]) -> IngestResult:
+def ingest(
+    store: Store, batches: Iterable[pa.RecordBatch], *, dry_run: bool = False
+) -> IngestResult:
     """Ingest `batches` atomically; InvalidBatch (nothing written) on the first bad row.
 
     Events of a day whose raw events retention deleted are refused: recomputing
-    that day from what remains would lose its kept aggregates.
+    that day from what remains would lose its kept aggregates. With `dry_run`
+    everything is done and then rolled back: whether the store would take them.
     """
     with store.write(staging=True) as conn, conn.cursor() as cursor:
         expired = retention.expired_days(cursor)
@@ -72,7 +75,10 @@ def ingest(store: Store, batches: Iterable[pa.RecordBatch]) -> IngestResult:
         accepted = _append_new(cursor, store.backend)
         version = _recompute(cursor, store.backend) if accepted else None
         _drop(cursor, _STAGE, _NEW)
-        conn.commit()
+        if dry_run:
+            conn.rollback()
+        else:
+            conn.commit()
     return IngestResult(accepted, staged - accepted, version)
 
 

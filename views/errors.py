@@ -47,13 +47,28 @@ class BackendError(FlightdeckError):
 
     `kind` says what the caller can do about it: "invalid" (fix the query),
     "timeout" (it ran too long), "unavailable" (retry later), "failed" (other).
+    `sqlstate` is the SQL standard's code of the error (DuckDB's error type mapped
+    to its class), None when unknown.
     """
 
-    def __init__(self, backend: str, reason: str, kind: str = "failed") -> None:
+    def __init__(
+        self, backend: str, reason: str, kind: str = "failed", sqlstate: str | None = None
+    ) -> None:
         self.backend = backend
         self.reason = reason
         self.kind = kind
+        self.sqlstate = sqlstate
         super().__init__(f"{backend} error: {reason}")
+
+    @property
+    def data_refused(self) -> bool:
+        """The data written is at fault, not the store: a data exception (22), an
+        integrity constraint (23) or a program limit such as an index row's size (54).
+        The same write fails again however often it is retried; other writes succeed."""
+        return self.sqlstate is not None and self.sqlstate[:2] in _DATA_CLASSES
+
+
+_DATA_CLASSES = frozenset({"22", "23", "54"})
 
 
 class Unsupported(FlightdeckError):

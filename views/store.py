@@ -91,9 +91,29 @@ _DUCKDB_USER_ERRORS = (
 )
 
 
+# DuckDB sets no SQLSTATE; its error types name the class.
+_DUCKDB_SQLSTATES = {
+    "Constraint Error": "23000",
+    "Conversion Error": "22000",
+    "Invalid Input Error": "22000",
+    "Out of Range Error": "22003",
+}
+
+
+def _sqlstate(exc: Exception) -> str | None:
+    state = getattr(exc, "sqlstate", None)
+    if state:
+        return state
+    text = _reason(exc)
+    return next((code for label, code in _DUCKDB_SQLSTATES.items() if text.startswith(label)), None)
+
+
 def _backend_error(backend: str, exc: Exception) -> BackendError:
     text = str(exc)
-    if "timeout" in text.lower() or "CANCELLED" in text or "INTERRUPT" in text.upper():
+    sqlstate = _sqlstate(exc)
+    if sqlstate is not None and sqlstate[:2] in ("22", "23", "54"):
+        kind = "invalid"  # the data's fault: PostgreSQL reports some as OperationalError
+    elif "timeout" in text.lower() or "CANCELLED" in text or "INTERRUPT" in text.upper():
         kind = "timeout"
     elif isinstance(exc, (dbapi.ProgrammingError, dbapi.NotSupportedError)) or any(
         marker in text for marker in _DUCKDB_USER_ERRORS
@@ -103,7 +123,7 @@ def _backend_error(backend: str, exc: Exception) -> BackendError:
         kind = "unavailable"
     else:
         kind = "failed"
-    return BackendError(backend, _reason(exc), kind)
+    return BackendError(backend, _reason(exc), kind, sqlstate)
 
 
 def _reason(exc: Exception) -> str:

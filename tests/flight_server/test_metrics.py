@@ -178,6 +178,7 @@ def _monitored(store, nats_url: str, tmp_path, **options):
             hub=background.hub,
             metrics=metrics,
             nats_status=background.nats_status,
+            ingest_status=background.ingest_status,
         )
         try:
             yield f"grpc://127.0.0.1:{server.port}", endpoint.url
@@ -432,3 +433,29 @@ def test_serve_with_auth_on_a_public_host_guards_its_metrics(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_health_is_degraded_and_redeliveries_counted_while_a_batch_keeps_failing(
+    store, nats_server, tmp_path
+):
+    # Issue 15, item 2: a batch redelivered every 2 s forever left health "ok".
+    with _monitored(store, nats_server.url, tmp_path, ingest_wait_ms=20) as (location, url):
+        client = flight.connect(location)
+        assert _health(client)["ingest"] == "ok"
+        with store.write() as conn, conn.cursor() as cursor:  # the store fails every commit
+            cursor.execute("ALTER TABLE tb_aggregate_outbox RENAME TO tb_test_outbox_away")
+            conn.commit()
+        nats_client.publish(nats_server.url, [{"session_id": "s", "page_url": "/p",
+                                               "timestamp": "2024-01-15T10:00:00Z"}])  # fmt: skip
+        assert wait_for(lambda: _health(client)["status"] == "degraded", timeout=20)
+        report = _health(client)
+        assert report["ingest"].startswith("failing") and "sequence 1" in report["ingest"]
+        assert wait_for(
+            lambda: _value(_scrape(url), "flightdeck_ingest_redeliveries_total") >= 2, timeout=20
+        )
+        with store.write() as conn, conn.cursor() as cursor:
+            cursor.execute("ALTER TABLE tb_test_outbox_away RENAME TO tb_aggregate_outbox")
+            conn.commit()
+        assert wait_for(lambda: _health(client)["status"] == "ok", timeout=20)
+        assert _health(client)["ingest"] == "ok"
+        client.close()

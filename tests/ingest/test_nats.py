@@ -590,3 +590,70 @@ def test_properties_sent_as_json_text_count_as_over_doput(live):
         "as-text": {"ab": "variant-a", "n": [1, 2]},
         "as-object": {"ab": "variant-a", "n": [1, 2]},
     }
+
+
+# Issue 15, item 2: one message the store refuses blocked its whole batch forever
+# (PostgreSQL: "index row size exceeds maximum"), the good events never counted.
+_TAKEN = "https://taken.example/"
+
+
+def _refusing_store(store) -> None:
+    """Make the store itself refuse some values that pass every ingest rule, as an
+    operator's index can: a unique index (both backends) and, on PostgreSQL, a btree
+    whose rows can outgrow the page (values within limits, together too long)."""
+    with store.write() as conn, conn.cursor() as cursor:
+        cursor.execute("CREATE UNIQUE INDEX ux_test_referrer ON tb_pageview_event (referrer)")
+        if store.backend == "postgresql":
+            cursor.execute("CREATE INDEX ix_test_wide ON tb_pageview_event (page_url, user_agent)")
+        conn.commit()
+    ingest(store, [pa.RecordBatch.from_pylist([_event(0, referrer=_TAKEN)])])
+
+
+def _event(i: int, **values: object) -> dict:
+    return {"session_id": f"s{i}", "page_url": "/p", "timestamp": "2024-01-15T10:00:00Z",
+            "event_id": f"e{i}", **values}  # fmt: skip
+
+
+def _random_text(n: int, seed: int) -> str:
+    import random
+    import string
+
+    pick = random.Random(seed).choice
+    return "/" + "".join(pick(string.ascii_letters + string.digits) for _ in range(n))
+
+
+def test_a_message_the_store_refuses_is_dead_lettered_and_its_batch_commits(live):
+    _refusing_store(live.store)
+    refused = [_event(100, referrer=_TAKEN)]  # a duplicate under the unique index
+    wide = _event(101, page_url=_random_text(2000, 1), user_agent=_random_text(1000, 2))
+    if live.store.backend == "postgresql":
+        refused.append(wide)  # its index row is over PostgreSQL's 2,704 bytes
+    good = [_event(i) for i in range(1, 21)]
+    messages = good[:7] + refused[:1] + good[7:14] + refused[1:] + good[14:]
+    nats_client.publish(live.nats.url, messages)
+    assert wait_for(lambda: nats_client.settled(live.nats.url), timeout=20)
+    stored = {row["event_id"] for row in _view(live.client, "va_pageview_event")}
+    assert stored - {"e0"} == {e["event_id"] for e in good}
+    dead = nats_client.messages(live.nats.url, "events.dead.pageview")
+    refused_at = sorted(messages.index(e) + 1 for e in refused)  # stream sequences
+    assert sorted(int(m.headers["Flightdeck-Sequence"]) for m in dead) == refused_at
+    for message in dead:
+        reason = message.headers["Flightdeck-Reason"]
+        assert reason.startswith("[store]") and live.store.backend in reason, reason
+    daily = _view(live.client, "va_pageview_aggregate")
+    assert sum(r["view_count"] for r in daily) == len(stored)  # each counted once
+
+
+def test_a_store_that_fails_every_batch_keeps_them_for_later_and_dead_letters_none(live):
+    # Not the messages' fault (a table gone, the store away): redelivered, never dead-lettered.
+    with live.store.write() as conn, conn.cursor() as cursor:
+        cursor.execute("ALTER TABLE tb_aggregate_outbox RENAME TO tb_test_outbox_away")
+        conn.commit()
+    nats_client.publish(live.nats.url, [_event(i) for i in range(5)])
+    assert wait_for(lambda: nats_client.consumer(live.nats.url).num_redelivered > 0, timeout=20)
+    with live.store.write() as conn, conn.cursor() as cursor:
+        cursor.execute("ALTER TABLE tb_test_outbox_away RENAME TO tb_aggregate_outbox")
+        conn.commit()
+    assert wait_for(lambda: nats_client.settled(live.nats.url), timeout=20)
+    assert _count(live.client) == 5
+    assert nats_client.messages(live.nats.url, "events.dead.pageview") == []
