@@ -146,7 +146,7 @@ def _check_json(column: pa.Array, first_row: int) -> None:
     """
     for value in pc.unique(column.drop_null()).to_pylist():
         try:
-            json.loads(value, parse_constant=_not_json)
+            parsed = json.loads(value, parse_constant=_not_json)
         except RecursionError:
             row = pc.index(column, value).as_py()
             raise InvalidBatch(
@@ -157,6 +157,22 @@ def _check_json(column: pa.Array, first_row: int) -> None:
             raise InvalidBatch(
                 "properties", _at(first_row, row), "json", f"not JSON text ({exc}): {value[:60]!r}"
             ) from None
+        _check_no_lone_surrogate(column, value, parsed, first_row)
+
+
+def _check_no_lone_surrogate(column: pa.Array, value: str, parsed: object, first_row: int) -> None:
+    """An escaped lone surrogate ("\\ud800") is no character: DuckDB refuses it mid-commit,
+    PostgreSQL stores it, and no client can read it back as UTF-8."""
+    try:
+        json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        row = pc.index(column, value).as_py()
+        raise InvalidBatch(
+            "properties",
+            _at(first_row, row),
+            "text",
+            f"holds an escaped lone surrogate, which is no character: {value[:60]!r}",
+        ) from None
 
 
 def _not_json(constant: str) -> None:

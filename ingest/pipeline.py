@@ -21,6 +21,7 @@ from flightdeck.views import Store
 from . import aggregates, retention
 from .events import EVENT_SCHEMA, check_not_expired, normalise
 from .scalar import scalar
+from .store_refusal import StoreRefusals
 from .turns import take_turn
 
 __all__ = ["IngestResult", "Repair", "ingest", "reaggregate"]
@@ -64,21 +65,19 @@ def ingest(
     everything is done and then rolled back: whether the store would take them.
     """
     with store.write(staging=True) as conn, conn.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")  # left by a put whose store went away
         expired = retention.expired_days(cursor)
         staged = _stage(cursor, batches, _STAGE_ROWS[store.backend], expired)
         if staged == 0:
             conn.rollback()
             return IngestResult(0, 0, None)
         store.end_staging(conn)  # a client still sending held no other writer up
-        take_turn(cursor, store.backend)
-        retention.recheck(cursor, _STAGE, expired)  # retention may have run since we looked
-        accepted = _append_new(cursor, store.backend)
-        version = _recompute(cursor, store.backend) if accepted else None
-        _drop(cursor, _STAGE, _NEW)
+        refusals = StoreRefusals(conn, cursor, store.backend, _STAGE)
+        accepted, version = refusals.run(lambda: _write(cursor, store.backend, expired), staged)
         if dry_run:
             conn.rollback()
-        else:
-            conn.commit()
+        _drop(cursor, _STAGE, _NEW)  # the stage was committed: see store_refusal.py
+        conn.commit()
     return IngestResult(accepted, staged - accepted, version)
 
 
@@ -120,6 +119,14 @@ def _stage(
         reader = pa.Table.from_batches([staged]).to_reader(max_chunksize=chunk_rows)
         cursor.adbc_ingest(_STAGE, reader, mode="create_append", temporary=True)
     return rows
+
+
+def _write(cursor, backend: str, expired: frozenset[dt.date]) -> tuple[int, int | None]:
+    """In our turn, append what the stage holds that is new; the commit's version, if any."""
+    take_turn(cursor, backend)
+    retention.recheck(cursor, _STAGE, expired)  # retention may have run since we looked
+    accepted = _append_new(cursor, backend)
+    return accepted, _recompute(cursor, backend) if accepted else None
 
 
 def _append_new(cursor, backend: str) -> int:
@@ -185,4 +192,4 @@ def _date(day: dt.date) -> str:
 
 def _drop(cursor, *tables: str) -> None:
     for table in tables:
-        cursor.execute(f"DROP TABLE {table}")
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")

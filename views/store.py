@@ -27,7 +27,7 @@ from .conform import conform_batch, conform_schema
 from .duckdb_check import EngineCheck
 from .errors import BackendError
 
-__all__ = ["Store", "StoreOptions", "open_store"]
+__all__ = ["Store", "StoreOptions", "backend_errors", "open_store"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,12 @@ def _backend_errors(backend: str) -> Iterator[None]:
         yield
     except (dbapi.Error, adbc_driver_manager.Error) as exc:
         raise _backend_error(backend, exc) from exc
+
+
+def backend_errors(backend: str) -> contextlib.AbstractContextManager[None]:
+    """Driver errors raised inside become BackendErrors, before the transaction ends:
+    for a writer that must tell the data's fault from the store's and go on (ingest)."""
+    return _backend_errors(backend)
 
 
 # DuckDB reports most mistakes in a query as INTERNAL; its own labels say better.

@@ -314,6 +314,8 @@ def test_nul_in_a_text_field_is_refused(client):
         _assert_refused(client, _one_bad(column, good, bad), column, "text", column)
     escaped = _one_bad("properties", "{}", '{"a": "\\u0000"}')  # jsonb refuses it
     _assert_refused(client, escaped, "properties", "text", "escaped")
+    lone = _one_bad("properties", "{}", '{"a": "\\ud800"}')  # DuckDB refuses it, mid-commit
+    _assert_refused(client, lone, "properties", "text", "lone surrogate")
 
 
 def test_a_text_field_over_its_length_limit_is_refused(client):

@@ -103,13 +103,15 @@ def test_poison_messages_go_to_dead_letters_with_their_reason(live):
         {"session_id": {"nested": 1}, "page_url": "/a", "timestamp": "2024-01-15T10:00:00Z"},
         b'{"session_id": "s", "page_url": "\\ud800", "timestamp": "2024-01-15T10:00:00Z"}',
         {"session_id": "s", "page_url": "/a", "timestamp": "2024-01-15", "duration_s": 10**400},
-    ]
+        {"session_id": "s", "page_url": "/a", "timestamp": "2024-01-15",
+         "properties": '{"a": "\\ud800"}'},  # DuckDB refused it mid-commit, PostgreSQL not
+    ]  # fmt: skip
     nats_client.publish(live.nats.url, [good[0], *poison[:3], good[1], *poison[3:], *good[2:]])
     assert wait_for(lambda: nats_client.settled(live.nats.url), timeout=20)
     assert _count(live.client) == 4  # the good ones, none lost to their neighbours
     dead = nats_client.messages(live.nats.url, "events.dead.pageview")
     reasons = [m.headers["Flightdeck-Reason"] for m in dead]
-    assert len(reasons) == 7, reasons
+    assert len(reasons) == 8, reasons
     assert reasons[0].startswith("not JSON")
     assert "missing 'page_url'" in reasons[1]
     assert "[timestamp] timestamp" in reasons[2] and "next tuesday" in reasons[2]
@@ -117,6 +119,7 @@ def test_poison_messages_go_to_dead_letters_with_their_reason(live):
     assert "[type] session_id" in reasons[4] and "not dict" in reasons[4]
     assert "not convertible to Arrow" in reasons[5] and "surrogates" in reasons[5]
     assert reasons[6] == "'duration_s' is out of range for a float"
+    assert reasons[7].startswith("[text] properties") and "lone surrogate" in reasons[7]
     assert dead[0].data == b"this is not json"  # the original payload, for inspection or replay
     assert {m.headers["Flightdeck-Subject"] for m in dead} == {"events.pageview"}
 
