@@ -18,7 +18,15 @@ from flightdeck.flight_server import FlightdeckServer, Settings
 from flightdeck.flight_server.nats_process import NatsProcess
 from flightdeck.views import Store, StoreOptions, migrations, open_store
 
+from tests import budget
 from tests.services import postgres_server
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """`make test` (slow tests selected) runs property tests in full: see tests/budget.py."""
+    marks = config.getoption("markexpr") or ""
+    budget.run_everything("slow" in marks.replace("not slow", ""))
+
 
 BACKENDS = ["duckdb", "postgresql"]
 _db_numbers = itertools.count()

@@ -38,8 +38,9 @@ from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import strategies as st
 
 from tests import reference
+from tests.budget import examples
 
-EXAMPLES = 50  # per backend
+EXAMPLES = examples(50)  # per backend; a quarter under a bare pytest
 EVENTS = flight.FlightDescriptor.for_path("events", "pageview")
 TABLES = [
     "tb_pageview_event",

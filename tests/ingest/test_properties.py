@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, Phase, example, given, note, settings
 from hypothesis import strategies as st
 
 from tests import reference
+from tests.budget import examples
 
 SESSIONS = ["s0", "s1", "s2", "s3"]
 PAGES = ["/a", "/b", "/c"]
@@ -180,7 +181,8 @@ _CONFLICT_IN_ONE_PUT = [
 
 
 @settings(
-    max_examples=100,  # about 25 s on DuckDB and 12 s on PostgreSQL on a 2-core machine
+    # In full about 25 s on DuckDB and 12 s on PostgreSQL on a 2-core machine.
+    max_examples=examples(100),
     deadline=None,
     database=None,  # no example database; failures are pinned with @example instead
     phases=[Phase.explicit, Phase.generate, Phase.shrink],
