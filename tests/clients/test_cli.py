@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -13,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.clients.conftest import pageviews, store_far_times
+from tests.clients.test_errors import slow_commit  # noqa: F401 (a fixture)
 
 CLI = [sys.executable, "-m", "flightdeck.cli"]
 
@@ -162,3 +164,29 @@ def test_query_prints_times_past_9999_in_iso_form(store, location, tmp_path):
         ("far", "+33658-01-01T01:00:00.000005+00:00", "+33658-01-01"),
         ("farther", "+287168-01-01T01:00:00.000005+00:00", "+287168-01-01"),
     ]
+
+
+def test_ctrl_c_while_the_server_commits_aborts_the_load_and_says_so(
+    location, tmp_path, slow_commit, fd
+):
+    pq.write_table(pageviews(300), tmp_path / "events.parquet")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("FLIGHTDECK_")}
+    load = subprocess.Popen(
+        [*CLI, "load", str(tmp_path / "events.parquet"), "--location", location],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environ,
+    )
+    assert slow_commit.reached.wait(60), "the load never reached the server's commit"
+    load.send_signal(signal.SIGINT)
+    try:
+        load.wait(2)  # the interrupt is handled at once, not after the commit
+    except subprocess.TimeoutExpired:
+        pass
+    slow_commit.set()
+    out, err = load.communicate(timeout=30)
+    assert load.returncode == 130, err
+    assert "interrupted: the put was aborted, nothing was committed" in err
+    assert "committing" in err  # the bar shows the commit as its own phase
+    assert fd.query("SELECT count(*) AS n FROM va_pageview_event").to_pylist() == [{"n": 0}]
