@@ -166,7 +166,7 @@ def test_an_explicit_commit_put_commits_only_when_the_client_confirms(client):
     writer, _ = client.do_put(EVENTS, table.schema)
     writer.write_metadata(_meta({"protocol": "explicit-commit"}))
     writer.write_table(table)
-    with pytest.raises(pa.ArrowInvalid, match=r"\[aborted\].*without a commit"):
+    with pytest.raises(pa.ArrowInvalid, match=r"\[aborted\].*before the client asked to commit"):
         writer.close()
     assert _read(client, "va_pageview_event").empty
 
