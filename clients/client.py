@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import pyarrow as pa
 import pyarrow.flight as flight
 
+from . import load_put
 from .errors import LoadError, QueryError, converted, from_arrow
 from .far_dates import first_far
 from .load import LoadResult, LoadSource, Source, open_source
@@ -219,19 +220,10 @@ class Client:
         metadata: flight.FlightMetadataReader,
         bar: Any,
     ) -> tuple[int, pa.Buffer | None]:
-        rows = 0
         try:
-            for batch in _read(opened):
-                writer.write_batch(batch)
-                rows += batch.num_rows
-                bar.update(batch.num_rows)
-            writer.done_writing()
-            reply = metadata.read()
-        except BaseException as exc:
-            _abort(writer, exc)
-            if isinstance(exc, pa.ArrowException):  # the server refused the put
-                raise from_arrow(exc, "load", self.location) from exc
-            raise
+            rows, reply = load_put.send(writer, metadata, _read(opened), bar)
+        except pa.ArrowException as exc:  # the server refused the put
+            raise from_arrow(exc, "load", self.location) from exc
         with converted("load", self.location):
             writer.close()
         return rows, reply
@@ -319,21 +311,6 @@ def _read(opened: Source) -> Iterator[pa.RecordBatch]:
         ) from exc
 
 
-def _abort(writer: flight.FlightStreamWriter, exc: BaseException) -> None:
-    """End a put so that the server commits nothing of it.
-
-    pyarrow offers no way to cancel a DoPut: closing the writer ends the stream
-    normally, and the server would commit what it received. So a put that fails
-    on our side (a file that turns unreadable, Ctrl-C) first tells the server,
-    with app_metadata `{"abort": reason}`, which rolls the whole put back.
-    """
-    reason = f"{type(exc).__name__}: {exc}"[:200]
-    with contextlib.suppress(Exception):
-        writer.write_metadata(pa.py_buffer(json.dumps({"abort": reason}).encode()))
-    with contextlib.suppress(Exception):
-        writer.close()
-
-
 @contextlib.contextmanager
 def _progress_bar(total: int | None, show: bool) -> Iterator[Any]:
     if not show:
@@ -349,4 +326,7 @@ def _progress_bar(total: int | None, show: bool) -> Iterator[Any]:
 
 class _NoBar:
     def update(self, n: int) -> None:
+        pass
+
+    def set_description(self, text: str) -> None:
         pass

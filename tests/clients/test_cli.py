@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -14,7 +15,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.clients.conftest import pageviews, store_far_times
-from tests.clients.test_errors import slow_commit  # noqa: F401 (a fixture)
 
 CLI = [sys.executable, "-m", "flightdeck.cli"]
 
@@ -180,12 +180,10 @@ def test_ctrl_c_while_the_server_commits_aborts_the_load_and_says_so(
     )
     assert slow_commit.reached.wait(60), "the load never reached the server's commit"
     load.send_signal(signal.SIGINT)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         load.wait(2)  # the interrupt is handled at once, not after the commit
-    except subprocess.TimeoutExpired:
-        pass
     slow_commit.set()
-    out, err = load.communicate(timeout=30)
+    _, err = load.communicate(timeout=30)
     assert load.returncode == 130, err
     assert "interrupted: the put was aborted, nothing was committed" in err
     assert "committing" in err  # the bar shows the commit as its own phase

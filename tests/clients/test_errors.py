@@ -20,7 +20,6 @@ from flightdeck import (
     connect,
 )
 from flightdeck.errors import LoadInterrupted, clean_message, from_arrow
-from flightdeck.ingest import pipeline
 
 from tests.clients.conftest import pageviews
 
@@ -173,23 +172,6 @@ def test_ctrl_c_during_a_load_commits_nothing(fd):
     with pytest.raises(KeyboardInterrupt):
         fd.load(pa.RecordBatchReader.from_batches(good.schema, batches()), progress=False)
     assert fd.query("SELECT count(*) AS n FROM va_pageview_event").to_pylist() == [{"n": 0}]
-
-
-@pytest.fixture
-def slow_commit(monkeypatch) -> threading.Event:
-    """The in-process server pauses where it recomputes the aggregates, just before it
-    commits a put, until the test sets the returned event; `reached` tells when."""
-    release = threading.Event()
-    release.reached = threading.Event()
-    recompute = pipeline._recompute
-
-    def paused(*args, **kwargs):
-        release.reached.set()
-        release.wait(30)
-        return recompute(*args, **kwargs)
-
-    monkeypatch.setattr(pipeline, "_recompute", paused)
-    return release
 
 
 def test_ctrl_c_while_the_server_commits_commits_nothing(fd, slow_commit):
