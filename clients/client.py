@@ -105,6 +105,7 @@ class Client:
         self._options = flight.FlightCallOptions(headers=headers)
         self._flight = flight.connect(location)
         self._elsewhere: dict[str, flight.FlightClient] = {}
+        self._open: set[flight.FlightStreamReader] = set()
 
     # -- reading ---------------------------------------------------------------
 
@@ -255,6 +256,13 @@ class Client:
 
     # -- lifecycle -------------------------------------------------------------
 
+    def cancel(self) -> None:
+        """Cancel the query streams open on this client (safe from another thread): the
+        server stops their queries, and their readers raise."""
+        for stream in list(self._open):
+            with contextlib.suppress(pa.ArrowException):
+                stream.cancel()
+
     def close(self) -> None:
         for other in self._elsewhere.values():
             other.close()
@@ -270,7 +278,9 @@ class Client:
     # -- helpers ---------------------------------------------------------------
 
     def _stream(self, endpoint: flight.FlightEndpoint) -> flight.FlightStreamReader:
-        return self._client_for(endpoint).do_get(endpoint.ticket, self._options)
+        stream = self._client_for(endpoint).do_get(endpoint.ticket, self._options)
+        self._open.add(stream)
+        return stream
 
     def _client_for(self, endpoint: flight.FlightEndpoint) -> flight.FlightClient:
         uris = [loc.uri.decode() for loc in endpoint.locations]
@@ -299,6 +309,7 @@ class Client:
                 if stream is not None:  # abandoned half-way: let the server stop its query
                     with contextlib.suppress(pa.ArrowException):
                         stream.cancel()
+                self._open.clear()
 
 
 def _read(opened: Source) -> Iterator[pa.RecordBatch]:

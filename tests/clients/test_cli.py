@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 
 import pyarrow.parquet as pq
 import pytest
@@ -188,3 +189,29 @@ def test_ctrl_c_while_the_server_commits_aborts_the_load_and_says_so(
     assert "interrupted: the put was aborted, nothing was committed" in err
     assert "committing" in err  # the bar shows the commit as its own phase
     assert fd.query("SELECT count(*) AS n FROM va_pageview_event").to_pylist() == [{"n": 0}]
+
+
+@pytest.mark.slow  # the server finishes the cancelled query before it shuts down
+def test_ctrl_c_cancels_a_running_query_at_once(loaded):
+    # Four copies of 300 events: 8.1e9 rows to count, far longer than the test waits.
+    sql = (
+        "SELECT count(*) AS n FROM va_pageview_event a, va_pageview_event b, "
+        "va_pageview_event c, va_pageview_event d"
+    )
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("FLIGHTDECK_")}
+    query = subprocess.Popen(
+        [*CLI, "query", sql, "--location", loaded],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environ,
+    )
+    time.sleep(2)  # started, and running on the server
+    assert query.poll() is None, query.communicate()
+    query.send_signal(signal.SIGINT)
+    try:
+        _, err = query.communicate(timeout=5)
+    finally:
+        query.kill()
+    assert query.returncode == 130, err
+    assert "interrupted: the query was cancelled" in err
