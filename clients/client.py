@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import pyarrow as pa
 import pyarrow.flight as flight
 
+from . import load_put
 from .errors import LoadError, QueryError, converted, from_arrow
 from .far_dates import first_far
 from .load import LoadResult, LoadSource, Source, open_source
@@ -104,6 +105,7 @@ class Client:
         self._options = flight.FlightCallOptions(headers=headers)
         self._flight = flight.connect(location)
         self._elsewhere: dict[str, flight.FlightClient] = {}
+        self._open: set[flight.FlightStreamReader] = set()
 
     # -- reading ---------------------------------------------------------------
 
@@ -219,19 +221,10 @@ class Client:
         metadata: flight.FlightMetadataReader,
         bar: Any,
     ) -> tuple[int, pa.Buffer | None]:
-        rows = 0
         try:
-            for batch in _read(opened):
-                writer.write_batch(batch)
-                rows += batch.num_rows
-                bar.update(batch.num_rows)
-            writer.done_writing()
-            reply = metadata.read()
-        except BaseException as exc:
-            _abort(writer, exc)
-            if isinstance(exc, pa.ArrowException):  # the server refused the put
-                raise from_arrow(exc, "load", self.location) from exc
-            raise
+            rows, reply = load_put.send(writer, metadata, _read(opened), bar)
+        except pa.ArrowException as exc:  # the server refused the put
+            raise from_arrow(exc, "load", self.location) from exc
         with converted("load", self.location):
             writer.close()
         return rows, reply
@@ -263,6 +256,13 @@ class Client:
 
     # -- lifecycle -------------------------------------------------------------
 
+    def cancel(self) -> None:
+        """Cancel the query streams open on this client (safe from another thread): the
+        server stops their queries, and their readers raise."""
+        for stream in list(self._open):
+            with contextlib.suppress(pa.ArrowException):
+                stream.cancel()
+
     def close(self) -> None:
         for other in self._elsewhere.values():
             other.close()
@@ -278,7 +278,9 @@ class Client:
     # -- helpers ---------------------------------------------------------------
 
     def _stream(self, endpoint: flight.FlightEndpoint) -> flight.FlightStreamReader:
-        return self._client_for(endpoint).do_get(endpoint.ticket, self._options)
+        stream = self._client_for(endpoint).do_get(endpoint.ticket, self._options)
+        self._open.add(stream)
+        return stream
 
     def _client_for(self, endpoint: flight.FlightEndpoint) -> flight.FlightClient:
         uris = [loc.uri.decode() for loc in endpoint.locations]
@@ -307,6 +309,7 @@ class Client:
                 if stream is not None:  # abandoned half-way: let the server stop its query
                     with contextlib.suppress(pa.ArrowException):
                         stream.cancel()
+                self._open.clear()
 
 
 def _read(opened: Source) -> Iterator[pa.RecordBatch]:
@@ -317,21 +320,6 @@ def _read(opened: Source) -> Iterator[pa.RecordBatch]:
         raise LoadError(
             f"cannot read {opened.name}: {exc}; nothing was loaded", rule="source"
         ) from exc
-
-
-def _abort(writer: flight.FlightStreamWriter, exc: BaseException) -> None:
-    """End a put so that the server commits nothing of it.
-
-    pyarrow offers no way to cancel a DoPut: closing the writer ends the stream
-    normally, and the server would commit what it received. So a put that fails
-    on our side (a file that turns unreadable, Ctrl-C) first tells the server,
-    with app_metadata `{"abort": reason}`, which rolls the whole put back.
-    """
-    reason = f"{type(exc).__name__}: {exc}"[:200]
-    with contextlib.suppress(Exception):
-        writer.write_metadata(pa.py_buffer(json.dumps({"abort": reason}).encode()))
-    with contextlib.suppress(Exception):
-        writer.close()
 
 
 @contextlib.contextmanager
@@ -349,4 +337,7 @@ def _progress_bar(total: int | None, show: bool) -> Iterator[Any]:
 
 class _NoBar:
     def update(self, n: int) -> None:
+        pass
+
+    def set_description(self, text: str) -> None:
         pass

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+import threading
 
 from .connection_flags import add_client_command, connection_from
 from .output import FORMATS, write_csv, write_json_lines, write_parquet, write_table_text
@@ -37,13 +39,46 @@ def _query(args: argparse.Namespace) -> int:
     if args.format == "parquet" and not args.output:
         raise SystemExit("flightdeck query: --format parquet writes a file: add --output FILE")
     with connection_from(args, os.environ).client() as client:
-        reader = client.query_reader(args.sql)
-        if args.output:
-            rows = _write_file(reader, args.format, args.output)
-            print(f"wrote {rows:,} rows to {args.output}", file=sys.stderr)
-        else:
-            _write_stdout(reader, args.format)
+        _interruptible(client, lambda: _run(client, args))
     return 0
+
+
+def _run(client, args: argparse.Namespace) -> None:
+    reader = client.query_reader(args.sql)
+    if args.output:
+        rows = _write_file(reader, args.format, args.output)
+        print(f"wrote {rows:,} rows to {args.output}", file=sys.stderr)
+    else:
+        _write_stdout(reader, args.format)
+
+
+def _interruptible(client, work) -> None:
+    """Run `work` in a thread, so that Ctrl-C stops the query at once: pyarrow's calls
+    block in C++, where Python would handle the signal only when the result came."""
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:
+            failed.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.1)
+    except KeyboardInterrupt:
+        client.cancel()
+        # Leave at once: the worker may still be inside a call that cannot be cancelled
+        # (GetFlightInfo), and Python's normal exit under a live pyarrow call can abort
+        # the process. The server sees the connection go.
+        with contextlib.suppress(OSError):
+            sys.stdout.flush()
+        print("interrupted: the query was cancelled", file=sys.stderr, flush=True)
+        os._exit(130)
+    if failed:
+        raise failed[0]
 
 
 def _write_file(reader, fmt: str, path: str) -> int:

@@ -24,6 +24,7 @@ from flightdeck.views.query import Query
 
 __all__ = [
     "MetadataTicket",
+    "PutStream",
     "batch_from_text",
     "batch_to_text",
     "check_put_target",
@@ -118,21 +119,66 @@ def check_put_target(descriptor: flight.FlightDescriptor) -> None:
 def put_batches(
     reader: flight.MetadataRecordBatchReader, max_bytes: int
 ) -> Iterator[pa.RecordBatch]:
-    """The record batches of a DoPut, until the client ends it or aborts it.
+    """The record batches of a DoPut, until the client ends it or aborts it (see PutStream)."""
+    return PutStream(reader, None, max_bytes).batches()
+
+
+class PutStream:
+    """One DoPut: its record batches and, for clients that ask for it, an explicit commit.
 
     A batch over `max_bytes` (--max-put-batch-mb) refuses the put: the server
     holds one batch at a time, so this bounds what a put costs in memory.
 
     pyarrow gives clients no way to cancel a DoPut: closing the writer ends the
-    stream normally. A loader whose source fails half-way sends app_metadata
-    `{"abort": "<reason>"}` instead; raising here rolls the whole put back.
+    stream normally. So a client sends app_metadata `{"abort": "<reason>"}` to
+    roll the whole put back. A plain client's put commits when its stream ends,
+    and a Ctrl-C that comes after the last batch can no longer stop it. A client
+    that first sends `{"protocol": "explicit-commit"}` gets a two-phase end:
+    after its batches it sends `{"prepare": true}`; the server does all the work
+    of the commit, answers `{"prepared": true}` and commits only if the next
+    message is `{"commit": true}`. An abort, or a stream that ends, instead rolls
+    the put back.
     """
-    for chunk in reader:
-        if chunk.app_metadata is not None:
-            _check_abort(chunk.app_metadata.to_pybytes())
-        if chunk.data is not None:
-            _check_batch_size(chunk.data, max_bytes)
-            yield chunk.data
+
+    def __init__(
+        self,
+        reader: flight.MetadataRecordBatchReader,
+        writer: flight.FlightMetadataWriter | None,
+        max_bytes: int,
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._max_bytes = max_bytes
+        self.explicit = False
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        for chunk in self._reader:
+            if chunk.app_metadata is not None:
+                control = _control(chunk.app_metadata.to_pybytes())
+                _check_abort(control)
+                if control.get("protocol") == "explicit-commit" and self._writer is not None:
+                    self.explicit = True
+                if self.explicit and control.get("prepare") is True:
+                    return
+            if chunk.data is not None:
+                _check_batch_size(chunk.data, self._max_bytes)
+                yield chunk.data
+        if self.explicit:
+            raise _aborted("the put ended before the client asked to commit it")
+
+    def confirm(self) -> None:
+        """Called once all is ready to commit: an explicit-commit client says yes or no."""
+        if not self.explicit or self._writer is None:
+            return
+        self._writer.write(pa.py_buffer(json.dumps({"prepared": True}).encode()))
+        try:
+            chunk = self._reader.read_chunk()
+        except StopIteration:
+            raise _aborted("the put ended before the client confirmed the commit") from None
+        control = _control(chunk.app_metadata.to_pybytes()) if chunk.app_metadata else {}
+        _check_abort(control)
+        if control.get("commit") is not True:
+            raise _aborted(f"expected {{'commit': true}} after 'prepared', got {control!r}")
 
 
 def _check_batch_size(batch: pa.RecordBatch, max_bytes: int) -> None:
@@ -149,15 +195,23 @@ def _check_batch_size(batch: pa.RecordBatch, max_bytes: int) -> None:
         )
 
 
-def _check_abort(metadata: bytes) -> None:
+def _control(metadata: bytes) -> dict:
+    """A put's app_metadata as a control message; anything else is ignored."""
     try:
-        reason = json.loads(metadata).get("abort")
-    except (ValueError, AttributeError):
-        return
+        control = json.loads(metadata)
+    except ValueError:
+        return {}
+    return control if isinstance(control, dict) else {}
+
+
+def _check_abort(control: dict) -> None:
+    reason = control.get("abort")
     if reason is not None:
-        raise InvalidBatch(
-            None, None, "aborted", f"the client aborted the put ({reason}); nothing was committed"
-        )
+        raise _aborted(f"the client aborted the put ({reason})")
+
+
+def _aborted(why: str) -> InvalidBatch:
+    return InvalidBatch(None, None, "aborted", f"{why}; nothing was committed")
 
 
 def batch_to_text(batch: pa.RecordBatch) -> str:

@@ -157,7 +157,8 @@ class FlightdeckServer(flight.FlightServerBase):
                 return
             require(context, "writer", "DoPut (loading events)")
             descriptors.check_put_target(descriptor)
-            result = self._ingest(descriptors.put_batches(reader, self._max_batch_bytes))
+            put = descriptors.PutStream(reader, writer, self._max_batch_bytes)
+            result = self._ingest(put.batches(), confirm=put.confirm)
             summary = {"accepted": result.accepted, "duplicates": result.duplicates}
             writer.write(pa.py_buffer(json.dumps(summary).encode()))
 
@@ -213,9 +214,14 @@ class FlightdeckServer(flight.FlightServerBase):
         with self._query_slots.take():
             return queries.schema(self.store, query)
 
-    def _ingest(self, batches: Iterator[pa.RecordBatch], source: str = "doput") -> IngestResult:
+    def _ingest(
+        self,
+        batches: Iterator[pa.RecordBatch],
+        source: str = "doput",
+        confirm: Callable[[], None] | None = None,
+    ) -> IngestResult:
         """One atomic ingest; a commit wakes the publisher of live updates."""
-        result = ingest(self.store, batches)
+        result = ingest(self.store, batches, confirm)
         if self._metrics is not None:
             self._metrics.ingested(source, result)
         if result.version is not None and self._committed is not None:

@@ -12,7 +12,7 @@ The commit also writes an outbox entry naming its version; the publisher
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -54,8 +54,15 @@ class Repair:
         return self.daily_changed + self.hourly_changed + self.removed
 
 
-def ingest(store: Store, batches: Iterable[pa.RecordBatch]) -> IngestResult:
+def ingest(
+    store: Store,
+    batches: Iterable[pa.RecordBatch],
+    confirm: Callable[[], None] | None = None,
+) -> IngestResult:
     """Ingest `batches` atomically; InvalidBatch (nothing written) on the first bad row.
+
+    `confirm`, if given, is called when all is done but the commit: what it raises
+    rolls everything back (a client that stopped wanting the put).
 
     Events of a day whose raw events retention deleted are refused: recomputing
     that day from what remains would lose its kept aggregates.
@@ -72,6 +79,8 @@ def ingest(store: Store, batches: Iterable[pa.RecordBatch]) -> IngestResult:
         accepted = _append_new(cursor, store.backend)
         version = _recompute(cursor, store.backend) if accepted else None
         _drop(cursor, _STAGE, _NEW)
+        if confirm is not None:
+            confirm()
         conn.commit()
     return IngestResult(accepted, staged - accepted, version)
 

@@ -9,6 +9,7 @@ import flightdeck
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
+from flightdeck.flight_server.descriptors import PutStream
 
 
 class _Headers(flight.ServerMiddlewareFactory):
@@ -45,7 +46,10 @@ class _Shard(flight.FlightServerBase):
         yield flight.FlightInfo(_SCHEMA, descriptor, [], 42, -1)
 
     def do_put(self, context, descriptor, reader, writer):
-        self.put.append(reader.read_all())
+        # The client's loads speak flightdeck's explicit-commit protocol.
+        put = PutStream(reader, writer, max_bytes=1 << 30)
+        self.put.append(pa.Table.from_batches(list(put.batches()), reader.schema))
+        put.confirm()
         rows = self.put[-1].num_rows
         writer.write(pa.py_buffer(json.dumps({"accepted": rows, "duplicates": 0}).encode()))
 

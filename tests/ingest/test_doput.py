@@ -155,6 +155,43 @@ def test_client_abort_rolls_the_put_back(client):
     assert _put(client, table) == {"accepted": 10, "duplicates": 0}
 
 
+def _meta(body: dict) -> pa.Buffer:
+    return pa.py_buffer(json.dumps(body).encode())
+
+
+def test_an_explicit_commit_put_commits_only_when_the_client_confirms(client):
+    # A client that announced the protocol and then ends the stream (a writer closed
+    # after Ctrl-C) meant no commit; neither does one that goes after "prepared".
+    table = _seed_batch()
+    writer, _ = client.do_put(EVENTS, table.schema)
+    writer.write_metadata(_meta({"protocol": "explicit-commit"}))
+    writer.write_table(table)
+    with pytest.raises(pa.ArrowInvalid, match=r"\[aborted\].*before the client asked to commit"):
+        writer.close()
+    assert _read(client, "va_pageview_event").empty
+
+    writer, meta = client.do_put(EVENTS, table.schema)
+    writer.write_metadata(_meta({"protocol": "explicit-commit"}))
+    writer.write_table(table)
+    writer.write_metadata(_meta({"prepare": True}))
+    assert json.loads(meta.read().to_pybytes()) == {"prepared": True}
+    writer.write_metadata(_meta({"abort": "KeyboardInterrupt"}))
+    with pytest.raises(pa.ArrowInvalid, match=r"\[aborted\].*KeyboardInterrupt"):
+        writer.close()
+    assert _read(client, "va_pageview_event").empty
+
+    writer, meta = client.do_put(EVENTS, table.schema)
+    writer.write_metadata(_meta({"protocol": "explicit-commit"}))
+    writer.write_table(table)
+    writer.write_metadata(_meta({"prepare": True}))
+    assert json.loads(meta.read().to_pybytes()) == {"prepared": True}
+    writer.write_metadata(_meta({"commit": True}))
+    writer.done_writing()
+    assert json.loads(meta.read().to_pybytes()) == {"accepted": 10, "duplicates": 0}
+    writer.close()
+    assert len(_read(client, "va_pageview_event")) == 10
+
+
 # Found by fuzzing (tests/ingest/test_doput_fuzz.py).
 
 
