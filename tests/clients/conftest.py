@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import flightdeck
@@ -10,7 +9,6 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from flightdeck.flight_server import FlightdeckServer
-from flightdeck.ingest import pipeline
 
 from tests.conftest import insert
 
@@ -82,20 +80,3 @@ def store_far_times(store) -> None:
             }
         ),
     )
-
-
-@pytest.fixture
-def slow_commit(monkeypatch) -> threading.Event:
-    """The in-process server pauses where it recomputes the aggregates, just before it
-    commits a put, until the test sets the returned event; `reached` tells when."""
-    release = threading.Event()
-    release.reached = threading.Event()
-    recompute = pipeline._recompute
-
-    def paused(*args, **kwargs):
-        release.reached.set()
-        release.wait(30)
-        return recompute(*args, **kwargs)
-
-    monkeypatch.setattr(pipeline, "_recompute", paused)
-    return release

@@ -190,6 +190,22 @@ def test_ctrl_c_while_the_server_commits_commits_nothing(fd, slow_commit):
     assert fd.load(pageviews(100), progress=False).accepted == 100  # the server carries on
 
 
+def test_ctrl_c_after_the_commit_says_the_put_was_committed(fd, slow_answer):
+    # The narrowest race: the server committed and has not answered yet.
+    def interrupt():
+        slow_answer.reached.wait(30)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.5)
+        slow_answer.set()
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    with pytest.raises(LoadInterrupted, match="the put was committed") as e:
+        fd.load(pageviews(100), progress=False)
+    assert e.value.committed is True
+    assert e.value.result == {"accepted": 100, "duplicates": 0}
+    assert fd.query("SELECT count(*) AS n FROM va_pageview_event").to_pylist() == [{"n": 100}]
+
+
 def test_unknown_files_are_refused_before_connecting(tmp_path):
     (tmp_path / "events.json").write_text("{}")
     with connect("grpc://127.0.0.1:1") as fd:
