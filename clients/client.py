@@ -202,8 +202,11 @@ class Client:
         started = time.perf_counter()
         with _progress_bar(opened.total_rows, progress) as bar:
             with converted("load", self.location):
-                writer, metadata = self._flight.do_put(_EVENTS, opened.schema, self._options)
-            rows, reply = self._send(opened, writer, metadata, bar)
+                put = load_put.Put(self._flight, _EVENTS, self._options)
+            try:
+                reply = put.run(opened.schema, _read(opened), bar, self.load_status)
+            except pa.ArrowException as exc:  # the server refused the put
+                raise from_arrow(exc, "load", self.location) from exc
         seconds = time.perf_counter() - started
         try:
             summary = json.loads(reply.to_pybytes()) if reply is not None else {}
@@ -212,22 +215,15 @@ class Client:
             raise LoadError(
                 f"the server sent no load summary (got {reply!r}); is this a flightdeck server?"
             ) from exc
-        return LoadResult(accepted, duplicates, rows, seconds)
+        return LoadResult(accepted, duplicates, put.rows, seconds)
 
-    def _send(
-        self,
-        opened: Source,
-        writer: flight.FlightStreamWriter,
-        metadata: flight.FlightMetadataReader,
-        bar: Any,
-    ) -> tuple[int, pa.Buffer | None]:
-        try:
-            rows, reply = load_put.send(writer, metadata, _read(opened), bar)
-        except pa.ArrowException as exc:  # the server refused the put
-            raise from_arrow(exc, "load", self.location) from exc
-        with converted("load", self.location):
-            writer.close()
-        return rows, reply
+    def load_status(self, load_id: str) -> dict:
+        """Whether the load `load_id` (LoadInterrupted.load_id) was committed:
+        `{"load_id", "committed"}`, with `"accepted"` and `"duplicates"` when it was."""
+        action = flight.Action("load-status", load_id.encode())
+        with converted("load-status", self.location):
+            (result,) = self._flight.do_action(action, self._options)
+        return json.loads(result.body.to_pybytes())
 
     # -- live ------------------------------------------------------------------
 

@@ -77,13 +77,20 @@ class LoadInterrupted(KeyboardInterrupt):
 
     `committed` is False when the put was aborted (nothing of it is stored), True
     when the server had committed it already (`result` then says what it stored),
-    None when the answer never came (check with a query before loading again).
+    None when the answer never came: `Client.load_status(load_id)` asks again.
     """
 
-    def __init__(self, message: str, committed: bool | None, result: object = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        committed: bool | None,
+        result: dict | None = None,
+        load_id: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.committed = committed
         self.result = result
+        self.load_id = load_id
 
 
 class NotFoundError(Error):

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.flight as flight
 from flightdeck.ingest import InvalidBatch
 from flightdeck.ingest.ipc_size import OverLimit, batch_size, read_bounded
+from flightdeck.ingest.loads import check_load_id
 from flightdeck.views import InvalidQuery, NotFound, Store, view_names
 from flightdeck.views import query as queries
 from flightdeck.views.query import Query
@@ -124,61 +125,47 @@ def put_batches(
 
 
 class PutStream:
-    """One DoPut: its record batches and, for clients that ask for it, an explicit commit.
+    """One load's stream (DoPut, or DoExchange for clients that may cancel): its record
+    batches, its load id, and whether its client still wants it.
 
     A batch over `max_bytes` (--max-put-batch-mb) refuses the put: the server
     holds one batch at a time, so this bounds what a put costs in memory.
 
-    pyarrow gives clients no way to cancel a DoPut: closing the writer ends the
-    stream normally. So a client sends app_metadata `{"abort": "<reason>"}` to
-    roll the whole put back. A plain client's put commits when its stream ends,
-    and a Ctrl-C that comes after the last batch can no longer stop it. A client
-    that first sends `{"protocol": "explicit-commit"}` gets a two-phase end:
-    after its batches it sends `{"prepare": true}`; the server does all the work
-    of the commit, answers `{"prepared": true}` and commits only if the next
-    message is `{"commit": true}`. An abort, or a stream that ends, instead rolls
-    the put back.
+    app_metadata `{"load_id": "<id>"}` names the load: its commit records the id
+    (action "load-status" answers for it). `{"abort": "<reason>"}` rolls the put
+    back: a DoPut client cannot cancel its call from pyarrow. The server reads
+    nothing from the client after its stream ends, and commits only if the call
+    is not cancelled by then (`check_wanted`), so no client ever holds a commit up.
     """
 
     def __init__(
         self,
         reader: flight.MetadataRecordBatchReader,
-        writer: flight.FlightMetadataWriter | None,
+        context: flight.ServerCallContext | None,
         max_bytes: int,
     ) -> None:
         self._reader = reader
-        self._writer = writer
+        self._context = context
         self._max_bytes = max_bytes
-        self.explicit = False
+        self.load_id: str | None = None
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         for chunk in self._reader:
             if chunk.app_metadata is not None:
-                control = _control(chunk.app_metadata.to_pybytes())
-                _check_abort(control)
-                if control.get("protocol") == "explicit-commit" and self._writer is not None:
-                    self.explicit = True
-                if self.explicit and control.get("prepare") is True:
-                    return
+                self._take(_control(chunk.app_metadata.to_pybytes()))
             if chunk.data is not None:
                 _check_batch_size(chunk.data, self._max_bytes)
                 yield chunk.data
-        if self.explicit:
-            raise _aborted("the put ended before the client asked to commit it")
 
-    def confirm(self) -> None:
-        """Called once all is ready to commit: an explicit-commit client says yes or no."""
-        if not self.explicit or self._writer is None:
-            return
-        self._writer.write(pa.py_buffer(json.dumps({"prepared": True}).encode()))
-        try:
-            chunk = self._reader.read_chunk()
-        except StopIteration:
-            raise _aborted("the put ended before the client confirmed the commit") from None
-        control = _control(chunk.app_metadata.to_pybytes()) if chunk.app_metadata else {}
+    def check_wanted(self) -> None:
+        """Called right before the commit: a client gone or cancelled rolls it back."""
+        if self._context is not None and self._context.is_cancelled():
+            raise _aborted("the client cancelled the put or went away before its commit")
+
+    def _take(self, control: dict) -> None:
         _check_abort(control)
-        if control.get("commit") is not True:
-            raise _aborted(f"expected {{'commit': true}} after 'prepared', got {control!r}")
+        if "load_id" in control:
+            self.load_id = check_load_id(control["load_id"])
 
 
 def _check_batch_size(batch: pa.RecordBatch, max_bytes: int) -> None:

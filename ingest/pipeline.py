@@ -12,13 +12,13 @@ The commit also writes an outbox entry naming its version; the publisher
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
 from flightdeck.views import Store
 
-from . import aggregates, retention
+from . import aggregates, loads, retention
 from .events import EVENT_SCHEMA, check_not_expired, normalise
 from .scalar import scalar
 from .turns import take_turn
@@ -57,12 +57,14 @@ class Repair:
 def ingest(
     store: Store,
     batches: Iterable[pa.RecordBatch],
-    confirm: Callable[[], None] | None = None,
+    control: loads.PutControl | None = None,
 ) -> IngestResult:
     """Ingest `batches` atomically; InvalidBatch (nothing written) on the first bad row.
 
-    `confirm`, if given, is called when all is done but the commit: what it raises
-    rolls everything back (a client that stopped wanting the put).
+    `control`, if given, is asked right before the commit whether the put is still
+    wanted (what it raises rolls everything back), and its load id is recorded in
+    the same transaction. Nothing in here waits on a client: the batches have all
+    arrived before the writer turn is taken.
 
     Events of a day whose raw events retention deleted are refused: recomputing
     that day from what remains would lose its kept aggregates.
@@ -79,10 +81,18 @@ def ingest(
         accepted = _append_new(cursor, store.backend)
         version = _recompute(cursor, store.backend) if accepted else None
         _drop(cursor, _STAGE, _NEW)
-        if confirm is not None:
-            confirm()
+        if control is not None:
+            _before_commit(cursor, control, accepted, staged - accepted)
         conn.commit()
     return IngestResult(accepted, staged - accepted, version)
+
+
+def _before_commit(cursor, control: loads.PutControl, accepted: int, duplicates: int) -> None:
+    # A client gone or cancelled during the work rolls it back. One that goes after
+    # this check finds its load committed, by its load id.
+    control.check_wanted()
+    if control.load_id is not None:
+        loads.record(cursor, control.load_id, accepted, duplicates)
 
 
 def reaggregate(store: Store, days: Sequence[dt.date] | None, *, apply: bool = True) -> Repair:
