@@ -201,7 +201,7 @@ class Client:
         opened = open_source(source, batch_rows)
         started = time.perf_counter()
         with _progress_bar(opened.total_rows, progress) as bar:
-            with converted("load", self.location):
+            with converted("load", self.location), load_put.nothing_sent_yet():
                 put = load_put.Put(self._flight, _EVENTS, self._options)
             try:
                 reply = put.run(opened.schema, _read(opened), bar, self.load_status)

@@ -16,7 +16,7 @@ import contextlib
 import json
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import pyarrow as pa
@@ -24,7 +24,7 @@ import pyarrow.flight as flight
 
 from .errors import LoadInterrupted
 
-__all__ = ["Put"]
+__all__ = ["Put", "interruptible", "nothing_sent_yet"]
 
 _POLL_S = 0.1
 # After a cancel, how long the worker gets to see its call end.
@@ -44,6 +44,9 @@ class Put:
     ) -> None:
         self.load_id = uuid.uuid4().hex
         self.rows = 0
+        # Until our stream ends the server cannot commit: it commits a put only once
+        # its stream has ended and the call is not cancelled.
+        self._ending = False
         self._done = threading.Event()  # the worker is out of pyarrow's calls
         self._writer, self._reader = client.do_exchange(descriptor, options)
 
@@ -60,6 +63,11 @@ class Put:
             return interruptible(lambda: self._send(schema, batches, bar))
         except KeyboardInterrupt:
             self._reader.cancel()
+        if not self._ending:
+            raise LoadInterrupted(
+                "the put was aborted, nothing was committed", committed=False, load_id=self.load_id
+            )
+        bar.set_description("cancelling")  # the answer waits until the server rolled back
         self._settle()
         raise _interrupted(self.load_id, status)
 
@@ -72,6 +80,7 @@ class Put:
                 self.rows += batch.num_rows
                 bar.update(batch.num_rows)
             bar.set_description("committing")
+            self._ending = True
             self._writer.done_writing()
             answer = self._reader.read_chunk().app_metadata
         except pa.ArrowException:
@@ -103,6 +112,17 @@ class Put:
         """Wait for the cancelled call to end in the worker (a second Ctrl-C stops waiting)."""
         with contextlib.suppress(KeyboardInterrupt):
             self._done.wait(_SETTLE_S)
+
+
+@contextlib.contextmanager
+def nothing_sent_yet() -> Iterator[None]:
+    """A Ctrl-C here, before the put's call exists, says that nothing was committed."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise LoadInterrupted(
+            "the load was stopped before it was sent, nothing was committed", committed=False
+        ) from None
 
 
 def interruptible(work: Callable[[], T]) -> T:

@@ -61,10 +61,10 @@ def ingest(
 ) -> IngestResult:
     """Ingest `batches` atomically; InvalidBatch (nothing written) on the first bad row.
 
-    `control`, if given, is asked right before the commit whether the put is still
-    wanted (what it raises rolls everything back), and its load id is recorded in
-    the same transaction. Nothing in here waits on a client: the batches have all
-    arrived before the writer turn is taken.
+    `control`, if given, is asked whether the put is still wanted (what it raises
+    rolls everything back) between the steps and last right before the commit; its
+    load id is recorded in the same transaction. Nothing in here waits on a client:
+    the batches have all arrived before the writer turn is taken.
 
     Events of a day whose raw events retention deleted are refused: recomputing
     that day from what remains would lose its kept aggregates.
@@ -75,10 +75,12 @@ def ingest(
         if staged == 0:
             conn.rollback()
             return IngestResult(0, 0, None)
+        _check_wanted(control)  # a cancelled put need not wait for the turn
         store.end_staging(conn)  # a client still sending held no other writer up
         take_turn(cursor, store.backend)
         retention.recheck(cursor, _STAGE, expired)  # retention may have run since we looked
         accepted = _append_new(cursor, store.backend)
+        _check_wanted(control)  # recomputing is the long part: skip it for nothing
         version = _recompute(cursor, store.backend) if accepted else None
         _drop(cursor, _STAGE, _NEW)
         if control is not None:
@@ -90,9 +92,14 @@ def ingest(
 def _before_commit(cursor, control: loads.PutControl, accepted: int, duplicates: int) -> None:
     # A client gone or cancelled during the work rolls it back. One that goes after
     # this check finds its load committed, by its load id.
-    control.check_wanted()
+    _check_wanted(control)
     if control.load_id is not None:
         loads.record(cursor, control.load_id, accepted, duplicates)
+
+
+def _check_wanted(control: loads.PutControl | None) -> None:
+    if control is not None:
+        control.check_wanted()
 
 
 def reaggregate(store: Store, days: Sequence[dt.date] | None, *, apply: bool = True) -> Repair:
