@@ -291,6 +291,7 @@ class Client:
         self, first: flight.FlightStreamReader, rest: list[flight.FlightEndpoint]
     ) -> Iterator[pa.RecordBatch]:
         stream = first
+        opened = [first]
         with converted("query", self.location):
             try:
                 while True:
@@ -301,11 +302,12 @@ class Client:
                         stream = None
                         return
                     stream = self._stream(rest.pop(0))
+                    opened.append(stream)
             finally:
                 if stream is not None:  # abandoned half-way: let the server stop its query
                     with contextlib.suppress(pa.ArrowException):
                         stream.cancel()
-                self._open.clear()
+                self._open.difference_update(opened)  # other queries' streams stay cancellable
 
 
 def _read(opened: Source) -> Iterator[pa.RecordBatch]:

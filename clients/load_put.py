@@ -17,20 +17,18 @@ import json
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.flight as flight
 
 from .errors import LoadInterrupted
+from .interruptible import interruptible
 
-__all__ = ["Put", "interruptible", "nothing_sent_yet"]
+__all__ = ["Put", "nothing_sent_yet"]
 
-_POLL_S = 0.1
 # After a cancel, how long the worker gets to see its call end.
 _SETTLE_S = 5.0
-
-T = TypeVar("T")
 
 
 class Put:
@@ -123,27 +121,6 @@ def nothing_sent_yet() -> Iterator[None]:
         raise LoadInterrupted(
             "the load was stopped before it was sent, nothing was committed", committed=False
         ) from None
-
-
-def interruptible(work: Callable[[], T]) -> T:
-    """`work()` run in a thread: pyarrow blocks in C++, where Python would see a Ctrl-C
-    only once the call returned. KeyboardInterrupt here leaves the thread running."""
-    result: list[T] = []
-    failed: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            result.append(work())
-        except BaseException as exc:
-            failed.append(exc)
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    while worker.is_alive():
-        worker.join(_POLL_S)
-    if failed:
-        raise failed[0]
-    return result[0]
 
 
 def _interrupted(load_id: str, status: Callable[[str], dict]) -> LoadInterrupted:

@@ -6,9 +6,9 @@ import argparse
 import contextlib
 import os
 import sys
-import threading
 
 from .connection_flags import add_client_command, connection_from
+from .interruptible import interruptible
 from .output import FORMATS, write_csv, write_json_lines, write_parquet, write_table_text
 
 __all__ = ["add_query_command"]
@@ -53,21 +53,9 @@ def _run(client, args: argparse.Namespace) -> None:
 
 
 def _interruptible(client, work) -> None:
-    """Run `work` in a thread, so that Ctrl-C stops the query at once: pyarrow's calls
-    block in C++, where Python would handle the signal only when the result came."""
-    failed: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            work()
-        except BaseException as exc:
-            failed.append(exc)
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
+    """Run `work` so that Ctrl-C stops the query at once, not when the result comes."""
     try:
-        while worker.is_alive():
-            worker.join(0.1)
+        interruptible(work)
     except KeyboardInterrupt:
         client.cancel()
         # Leave at once: the worker may still be inside a call that cannot be cancelled
@@ -77,8 +65,6 @@ def _interruptible(client, work) -> None:
             sys.stdout.flush()
         print("interrupted: the query was cancelled", file=sys.stderr, flush=True)
         os._exit(130)
-    if failed:
-        raise failed[0]
 
 
 def _write_file(reader, fmt: str, path: str) -> int:
