@@ -10,6 +10,7 @@ from .client import Client, LiveMessage, LiveSubscription, ViewInfo, connect
 from .errors import (
     Error,
     LoadError,
+    LoadInterrupted,
     NotFoundError,
     QueryError,
     ServerError,
@@ -27,6 +28,7 @@ __all__ = [
     "LiveMessage",
     "LiveSubscription",
     "LoadError",
+    "LoadInterrupted",
     "LoadResult",
     "NotFoundError",
     "QueryError",

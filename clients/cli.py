@@ -63,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         # is all a user needs, not a traceback.
         print(f"flightdeck: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        # A load says what became of its put (LoadInterrupted): never leave that unsaid.
+        print(f"interrupted: {exc}" if str(exc) else "interrupted", file=sys.stderr)
         return 130
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import pyarrow as pa
 import pyarrow.flight as flight
 
+from . import load_put
 from .errors import LoadError, QueryError, converted, from_arrow
 from .far_dates import first_far
 from .load import LoadResult, LoadSource, Source, open_source
@@ -104,6 +105,7 @@ class Client:
         self._options = flight.FlightCallOptions(headers=headers)
         self._flight = flight.connect(location)
         self._elsewhere: dict[str, flight.FlightClient] = {}
+        self._open: set[flight.FlightStreamReader] = set()
 
     # -- reading ---------------------------------------------------------------
 
@@ -199,9 +201,12 @@ class Client:
         opened = open_source(source, batch_rows)
         started = time.perf_counter()
         with _progress_bar(opened.total_rows, progress) as bar:
-            with converted("load", self.location):
-                writer, metadata = self._flight.do_put(_EVENTS, opened.schema, self._options)
-            rows, reply = self._send(opened, writer, metadata, bar)
+            with converted("load", self.location), load_put.nothing_sent_yet():
+                put = load_put.Put(self._flight, _EVENTS, self._options)
+            try:
+                reply = put.run(opened.schema, _read(opened), bar, self.load_status)
+            except pa.ArrowException as exc:  # the server refused the put
+                raise from_arrow(exc, "load", self.location) from exc
         seconds = time.perf_counter() - started
         try:
             summary = json.loads(reply.to_pybytes()) if reply is not None else {}
@@ -210,31 +215,15 @@ class Client:
             raise LoadError(
                 f"the server sent no load summary (got {reply!r}); is this a flightdeck server?"
             ) from exc
-        return LoadResult(accepted, duplicates, rows, seconds)
+        return LoadResult(accepted, duplicates, put.rows, seconds)
 
-    def _send(
-        self,
-        opened: Source,
-        writer: flight.FlightStreamWriter,
-        metadata: flight.FlightMetadataReader,
-        bar: Any,
-    ) -> tuple[int, pa.Buffer | None]:
-        rows = 0
-        try:
-            for batch in _read(opened):
-                writer.write_batch(batch)
-                rows += batch.num_rows
-                bar.update(batch.num_rows)
-            writer.done_writing()
-            reply = metadata.read()
-        except BaseException as exc:
-            _abort(writer, exc)
-            if isinstance(exc, pa.ArrowException):  # the server refused the put
-                raise from_arrow(exc, "load", self.location) from exc
-            raise
-        with converted("load", self.location):
-            writer.close()
-        return rows, reply
+    def load_status(self, load_id: str) -> dict:
+        """Whether the load `load_id` (LoadInterrupted.load_id) was committed:
+        `{"load_id", "committed"}`, with `"accepted"` and `"duplicates"` when it was."""
+        action = flight.Action("load-status", load_id.encode())
+        with converted("load-status", self.location):
+            (result,) = self._flight.do_action(action, self._options)
+        return json.loads(result.body.to_pybytes())
 
     # -- live ------------------------------------------------------------------
 
@@ -263,6 +252,13 @@ class Client:
 
     # -- lifecycle -------------------------------------------------------------
 
+    def cancel(self) -> None:
+        """Cancel the query streams open on this client (safe from another thread): the
+        server stops their queries, and their readers raise."""
+        for stream in list(self._open):
+            with contextlib.suppress(pa.ArrowException):
+                stream.cancel()
+
     def close(self) -> None:
         for other in self._elsewhere.values():
             other.close()
@@ -278,7 +274,9 @@ class Client:
     # -- helpers ---------------------------------------------------------------
 
     def _stream(self, endpoint: flight.FlightEndpoint) -> flight.FlightStreamReader:
-        return self._client_for(endpoint).do_get(endpoint.ticket, self._options)
+        stream = self._client_for(endpoint).do_get(endpoint.ticket, self._options)
+        self._open.add(stream)
+        return stream
 
     def _client_for(self, endpoint: flight.FlightEndpoint) -> flight.FlightClient:
         uris = [loc.uri.decode() for loc in endpoint.locations]
@@ -293,6 +291,7 @@ class Client:
         self, first: flight.FlightStreamReader, rest: list[flight.FlightEndpoint]
     ) -> Iterator[pa.RecordBatch]:
         stream = first
+        opened = [first]
         with converted("query", self.location):
             try:
                 while True:
@@ -303,10 +302,12 @@ class Client:
                         stream = None
                         return
                     stream = self._stream(rest.pop(0))
+                    opened.append(stream)
             finally:
                 if stream is not None:  # abandoned half-way: let the server stop its query
                     with contextlib.suppress(pa.ArrowException):
                         stream.cancel()
+                self._open.difference_update(opened)  # other queries' streams stay cancellable
 
 
 def _read(opened: Source) -> Iterator[pa.RecordBatch]:
@@ -317,21 +318,6 @@ def _read(opened: Source) -> Iterator[pa.RecordBatch]:
         raise LoadError(
             f"cannot read {opened.name}: {exc}; nothing was loaded", rule="source"
         ) from exc
-
-
-def _abort(writer: flight.FlightStreamWriter, exc: BaseException) -> None:
-    """End a put so that the server commits nothing of it.
-
-    pyarrow offers no way to cancel a DoPut: closing the writer ends the stream
-    normally, and the server would commit what it received. So a put that fails
-    on our side (a file that turns unreadable, Ctrl-C) first tells the server,
-    with app_metadata `{"abort": reason}`, which rolls the whole put back.
-    """
-    reason = f"{type(exc).__name__}: {exc}"[:200]
-    with contextlib.suppress(Exception):
-        writer.write_metadata(pa.py_buffer(json.dumps({"abort": reason}).encode()))
-    with contextlib.suppress(Exception):
-        writer.close()
 
 
 @contextlib.contextmanager
@@ -349,4 +335,7 @@ def _progress_bar(total: int | None, show: bool) -> Iterator[Any]:
 
 class _NoBar:
     def update(self, n: int) -> None:
+        pass
+
+    def set_description(self, text: str) -> None:
         pass

@@ -20,6 +20,7 @@ import pyarrow.flight as flight
 __all__ = [
     "Error",
     "LoadError",
+    "LoadInterrupted",
     "NotFoundError",
     "QueryError",
     "ServerError",
@@ -69,6 +70,27 @@ class QueryError(Error):
 
 class LoadError(Error):
     """A load refused as a whole: nothing of it was committed."""
+
+
+class LoadInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or another KeyboardInterrupt) stopped a load; the message says what became of it.
+
+    `committed` is False when the put was aborted (nothing of it is stored), True
+    when the server had committed it already (`result` then says what it stored),
+    None when the answer never came: `Client.load_status(load_id)` asks again.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        committed: bool | None,
+        result: dict | None = None,
+        load_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.committed = committed
+        self.result = result
+        self.load_id = load_id
 
 
 class NotFoundError(Error):

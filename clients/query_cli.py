@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
 from .connection_flags import add_client_command, connection_from
+from .interruptible import interruptible
 from .output import FORMATS, write_csv, write_json_lines, write_parquet, write_table_text
 
 __all__ = ["add_query_command"]
@@ -37,13 +39,32 @@ def _query(args: argparse.Namespace) -> int:
     if args.format == "parquet" and not args.output:
         raise SystemExit("flightdeck query: --format parquet writes a file: add --output FILE")
     with connection_from(args, os.environ).client() as client:
-        reader = client.query_reader(args.sql)
-        if args.output:
-            rows = _write_file(reader, args.format, args.output)
-            print(f"wrote {rows:,} rows to {args.output}", file=sys.stderr)
-        else:
-            _write_stdout(reader, args.format)
+        _interruptible(client, lambda: _run(client, args))
     return 0
+
+
+def _run(client, args: argparse.Namespace) -> None:
+    reader = client.query_reader(args.sql)
+    if args.output:
+        rows = _write_file(reader, args.format, args.output)
+        print(f"wrote {rows:,} rows to {args.output}", file=sys.stderr)
+    else:
+        _write_stdout(reader, args.format)
+
+
+def _interruptible(client, work) -> None:
+    """Run `work` so that Ctrl-C stops the query at once, not when the result comes."""
+    try:
+        interruptible(work)
+    except KeyboardInterrupt:
+        client.cancel()
+        # Leave at once: the worker may still be inside a call that cannot be cancelled
+        # (GetFlightInfo), and Python's normal exit under a live pyarrow call can abort
+        # the process. The server sees the connection go.
+        with contextlib.suppress(OSError):
+            sys.stdout.flush()
+        print("interrupted: the query was cancelled", file=sys.stderr, flush=True)
+        os._exit(130)
 
 
 def _write_file(reader, fmt: str, path: str) -> int:

@@ -18,12 +18,14 @@ import pyarrow as pa
 import pyarrow.flight as flight
 from flightdeck.ingest import InvalidBatch
 from flightdeck.ingest.ipc_size import OverLimit, batch_size, read_bounded
+from flightdeck.ingest.loads import check_load_id
 from flightdeck.views import InvalidQuery, NotFound, Store, view_names
 from flightdeck.views import query as queries
 from flightdeck.views.query import Query
 
 __all__ = [
     "MetadataTicket",
+    "PutStream",
     "batch_from_text",
     "batch_to_text",
     "check_put_target",
@@ -118,21 +120,52 @@ def check_put_target(descriptor: flight.FlightDescriptor) -> None:
 def put_batches(
     reader: flight.MetadataRecordBatchReader, max_bytes: int
 ) -> Iterator[pa.RecordBatch]:
-    """The record batches of a DoPut, until the client ends it or aborts it.
+    """The record batches of a DoPut, until the client ends it or aborts it (see PutStream)."""
+    return PutStream(reader, None, max_bytes).batches()
+
+
+class PutStream:
+    """One load's stream (DoPut, or DoExchange for clients that may cancel): its record
+    batches, its load id, and whether its client still wants it.
 
     A batch over `max_bytes` (--max-put-batch-mb) refuses the put: the server
     holds one batch at a time, so this bounds what a put costs in memory.
 
-    pyarrow gives clients no way to cancel a DoPut: closing the writer ends the
-    stream normally. A loader whose source fails half-way sends app_metadata
-    `{"abort": "<reason>"}` instead; raising here rolls the whole put back.
+    app_metadata `{"load_id": "<id>"}` names the load: its commit records the id
+    (action "load-status" answers for it). `{"abort": "<reason>"}` rolls the put
+    back: a DoPut client cannot cancel its call from pyarrow. The server reads
+    nothing from the client after its stream ends, and commits only if the call
+    is not cancelled by then (`check_wanted`), so no client ever holds a commit up.
     """
-    for chunk in reader:
-        if chunk.app_metadata is not None:
-            _check_abort(chunk.app_metadata.to_pybytes())
-        if chunk.data is not None:
-            _check_batch_size(chunk.data, max_bytes)
-            yield chunk.data
+
+    def __init__(
+        self,
+        reader: flight.MetadataRecordBatchReader,
+        context: flight.ServerCallContext | None,
+        max_bytes: int,
+    ) -> None:
+        self._reader = reader
+        self._context = context
+        self._max_bytes = max_bytes
+        self.load_id: str | None = None
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        for chunk in self._reader:
+            if chunk.app_metadata is not None:
+                self._take(_control(chunk.app_metadata.to_pybytes()))
+            if chunk.data is not None:
+                _check_batch_size(chunk.data, self._max_bytes)
+                yield chunk.data
+
+    def check_wanted(self) -> None:
+        """Called right before the commit: a client gone or cancelled rolls it back."""
+        if self._context is not None and self._context.is_cancelled():
+            raise _aborted("the client cancelled the put or went away before its commit")
+
+    def _take(self, control: dict) -> None:
+        _check_abort(control)
+        if "load_id" in control:
+            self.load_id = check_load_id(control["load_id"])
 
 
 def _check_batch_size(batch: pa.RecordBatch, max_bytes: int) -> None:
@@ -149,15 +182,23 @@ def _check_batch_size(batch: pa.RecordBatch, max_bytes: int) -> None:
         )
 
 
-def _check_abort(metadata: bytes) -> None:
+def _control(metadata: bytes) -> dict:
+    """A put's app_metadata as a control message; anything else is ignored."""
     try:
-        reason = json.loads(metadata).get("abort")
-    except (ValueError, AttributeError):
-        return
+        control = json.loads(metadata)
+    except ValueError:
+        return {}
+    return control if isinstance(control, dict) else {}
+
+
+def _check_abort(control: dict) -> None:
+    reason = control.get("abort")
     if reason is not None:
-        raise InvalidBatch(
-            None, None, "aborted", f"the client aborted the put ({reason}); nothing was committed"
-        )
+        raise _aborted(f"the client aborted the put ({reason})")
+
+
+def _aborted(why: str) -> InvalidBatch:
+    return InvalidBatch(None, None, "aborted", f"{why}; nothing was committed")
 
 
 def batch_to_text(batch: pa.RecordBatch) -> str:

@@ -10,7 +10,7 @@ from importlib.metadata import version
 
 import pyarrow as pa
 import pyarrow.flight as flight
-from flightdeck.ingest import IngestResult, ingest
+from flightdeck.ingest import IngestResult, ingest, loads
 from flightdeck.views import BackendError, Store, describe
 from flightdeck.views import query as queries
 
@@ -31,6 +31,7 @@ from .limits import Slots
 from .live.exchange import stream_subscription
 from .live.hub import LiveHub
 from .live.schemas import LiveSchemas
+from .load_status import LOAD_STATUS_ACTION
 from .metrics import Metrics
 from .settings import Settings
 
@@ -162,14 +163,13 @@ class FlightdeckServer(flight.FlightServerBase):
                 self._sql.put(command, reader, writer)
                 return
             require(context, "writer", "DoPut (loading events)")
-            descriptors.check_put_target(descriptor)
-            result = self._ingest(descriptors.put_batches(reader, self._max_batch_bytes))
-            summary = {"accepted": result.accepted, "duplicates": result.duplicates}
-            writer.write(pa.py_buffer(json.dumps(summary).encode()))
+            writer.write(self._load(context, descriptor, reader))
 
     def list_actions(self, context: flight.ServerCallContext) -> list[tuple[str, str]]:
         require(context, "reader", "ListActions")
-        return self._sql.actions() + list(ADMIN_ACTIONS.items()) + [HEALTH_ACTION]
+        return (
+            self._sql.actions() + list(ADMIN_ACTIONS.items()) + [HEALTH_ACTION, LOAD_STATUS_ACTION]
+        )
 
     def do_action(
         self, context: flight.ServerCallContext, action: flight.Action
@@ -185,6 +185,11 @@ class FlightdeckServer(flight.FlightServerBase):
         require(context, "reader", f"action {action.type!r}")
         if action.type == "health":  # never raises: a failing store reports "degraded"
             return iter([self._health.body()])
+        if action.type == LOAD_STATUS_ACTION[0]:
+            require(context, "writer", f"action {action.type!r}")
+            with flight_errors("DoAction"):
+                status = loads.load_status(self.store, body.decode("utf-8", "replace"))
+            return iter([json.dumps(status.as_dict()).encode()])
         with flight_errors("DoAction"):
             results = self._sql.action(action.type, body)
         return iter(results)
@@ -196,6 +201,12 @@ class FlightdeckServer(flight.FlightServerBase):
         reader: flight.MetadataRecordBatchReader,
         writer: flight.MetadataRecordBatchWriter,
     ) -> None:
+        if descriptor.descriptor_type == flight.DescriptorType.PATH:
+            # A load a client can cancel: pyarrow offers no cancel for DoPut.
+            require(context, "writer", "DoExchange (loading events)")
+            with flight_errors("DoExchange"):
+                writer.write_metadata(self._load(context, descriptor, reader))
+            return
         require(context, "reader", "DoExchange (live updates)")
         with flight_errors("DoExchange"):
             if self._hub is None:
@@ -219,9 +230,27 @@ class FlightdeckServer(flight.FlightServerBase):
         with self._query_slots.take():
             return queries.schema(self.store, query)
 
-    def _ingest(self, batches: Iterator[pa.RecordBatch], source: str = "doput") -> IngestResult:
+    def _load(
+        self,
+        context: flight.ServerCallContext,
+        descriptor: flight.FlightDescriptor,
+        reader: flight.MetadataRecordBatchReader,
+    ) -> pa.Buffer:
+        """One load of events (DoPut or DoExchange); its summary as JSON."""
+        descriptors.check_put_target(descriptor)
+        put = descriptors.PutStream(reader, context, self._max_batch_bytes)
+        result = self._ingest(put.batches(), control=put)
+        summary = {"accepted": result.accepted, "duplicates": result.duplicates}
+        return pa.py_buffer(json.dumps(summary).encode())
+
+    def _ingest(
+        self,
+        batches: Iterator[pa.RecordBatch],
+        source: str = "doput",
+        control: loads.PutControl | None = None,
+    ) -> IngestResult:
         """One atomic ingest; a commit wakes the publisher of live updates."""
-        result = ingest(self.store, batches)
+        result = ingest(self.store, batches, control)
         if self._metrics is not None:
             self._metrics.ingested(source, result)
         if result.version is not None and self._committed is not None:

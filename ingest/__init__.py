@@ -1,6 +1,6 @@
 """The write path: validate, dedupe, append raw events, keep aggregates exact, publish."""
 
-from . import retention
+from . import loads, retention
 from .errors import InvalidBatch
 from .events import EVENT_SCHEMA, normalise
 from .pipeline import IngestResult, Repair, ingest, reaggregate
@@ -11,6 +11,7 @@ __all__ = [
     "InvalidBatch",
     "Repair",
     "ingest",
+    "loads",
     "normalise",
     "reaggregate",
     "retention",

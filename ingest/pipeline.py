@@ -12,13 +12,14 @@ The commit also writes an outbox entry naming its version; the publisher
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
 from flightdeck.views import Store
 
-from . import aggregates, retention
+from . import aggregates, loads, retention
 from .events import EVENT_SCHEMA, check_not_expired, normalise
 from .scalar import scalar
 from .store_refusal import StoreRefusals
@@ -56,9 +57,18 @@ class Repair:
 
 
 def ingest(
-    store: Store, batches: Iterable[pa.RecordBatch], *, dry_run: bool = False
+    store: Store,
+    batches: Iterable[pa.RecordBatch],
+    control: loads.PutControl | None = None,
+    *,
+    dry_run: bool = False,
 ) -> IngestResult:
     """Ingest `batches` atomically; InvalidBatch (nothing written) on the first bad row.
+
+    `control`, if given, is asked whether the put is still wanted (what it raises
+    rolls everything back) between the steps and last right before the commit; its
+    load id is recorded in the same transaction. Nothing in here waits on a client:
+    the batches have all arrived before the writer turn is taken.
 
     Events of a day whose raw events retention deleted are refused: recomputing
     that day from what remains would lose its kept aggregates. With `dry_run`
@@ -71,14 +81,31 @@ def ingest(
         if staged == 0:
             conn.rollback()
             return IngestResult(0, 0, None)
+        _check_wanted(control)  # a cancelled put need not wait for the turn
         store.end_staging(conn)  # a client still sending held no other writer up
         refusals = StoreRefusals(conn, cursor, store.backend, _STAGE)
-        accepted, version = refusals.run(lambda: _write(cursor, store.backend, expired), staged)
+        write = functools.partial(_write, cursor, store.backend, expired, control)
+        accepted, version = refusals.run(write, staged)
         if dry_run:
             conn.rollback()
+        elif control is not None:
+            _before_commit(cursor, control, accepted, staged - accepted)
         _drop(cursor, _STAGE, _NEW)  # the stage was committed: see store_refusal.py
         conn.commit()
     return IngestResult(accepted, staged - accepted, version)
+
+
+def _before_commit(cursor, control: loads.PutControl, accepted: int, duplicates: int) -> None:
+    # A client gone or cancelled during the work rolls it back. One that goes after
+    # this check finds its load committed, by its load id.
+    _check_wanted(control)
+    if control.load_id is not None:
+        loads.record(cursor, control.load_id, accepted, duplicates)
+
+
+def _check_wanted(control: loads.PutControl | None) -> None:
+    if control is not None:
+        control.check_wanted()
 
 
 def reaggregate(store: Store, days: Sequence[dt.date] | None, *, apply: bool = True) -> Repair:
@@ -121,11 +148,14 @@ def _stage(
     return rows
 
 
-def _write(cursor, backend: str, expired: frozenset[dt.date]) -> tuple[int, int | None]:
+def _write(
+    cursor, backend: str, expired: frozenset[dt.date], control: loads.PutControl | None
+) -> tuple[int, int | None]:
     """In our turn, append what the stage holds that is new; the commit's version, if any."""
     take_turn(cursor, backend)
     retention.recheck(cursor, _STAGE, expired)  # retention may have run since we looked
     accepted = _append_new(cursor, backend)
+    _check_wanted(control)  # recomputing is the long part: skip it for nothing
     return accepted, _recompute(cursor, backend) if accepted else None
 
 

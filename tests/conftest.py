@@ -7,6 +7,7 @@ backends, so each runs once on DuckDB and once on PostgreSQL.
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,9 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 from flightdeck.flight_server import FlightdeckServer, Settings
+from flightdeck.flight_server import server as flight_server_module
 from flightdeck.flight_server.nats_process import NatsProcess
+from flightdeck.ingest import pipeline
 from flightdeck.views import Store, StoreOptions, migrations, open_store
 
 from tests import budget
@@ -107,3 +110,37 @@ def nats_server(tmp_path: Path) -> Iterator[NatsProcess]:
     """A real nats-server with JetStream on a free loopback port, store under tmp_path."""
     with NatsProcess(tmp_path / "nats") as server:
         yield server
+
+
+def _pause(monkeypatch, owner, name: str, after: bool) -> threading.Event:
+    """Pause `owner.name` (before or after it runs) until the returned event is set;
+    its `reached` event tells when the pause began."""
+    release = threading.Event()
+    release.reached = threading.Event()
+    real = getattr(owner, name)
+
+    def paused(*args, **kwargs):
+        if not after:
+            release.reached.set()
+            release.wait(30)
+        result = real(*args, **kwargs)
+        if after:
+            release.reached.set()
+            release.wait(30)
+        return result
+
+    monkeypatch.setattr(owner, name, paused)
+    return release
+
+
+@pytest.fixture
+def slow_commit(monkeypatch) -> threading.Event:
+    """The in-process server pauses where it recomputes the aggregates, inside a put's
+    transaction just before its commit, until the test sets the returned event."""
+    return _pause(monkeypatch, pipeline, "_recompute", after=False)
+
+
+@pytest.fixture
+def slow_answer(monkeypatch) -> threading.Event:
+    """The in-process server pauses after a put has committed, before it answers."""
+    return _pause(monkeypatch, flight_server_module, "ingest", after=True)

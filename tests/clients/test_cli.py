@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import pyarrow.parquet as pq
 import pytest
@@ -162,3 +165,53 @@ def test_query_prints_times_past_9999_in_iso_form(store, location, tmp_path):
         ("far", "+33658-01-01T01:00:00.000005+00:00", "+33658-01-01"),
         ("farther", "+287168-01-01T01:00:00.000005+00:00", "+287168-01-01"),
     ]
+
+
+def test_ctrl_c_while_the_server_commits_aborts_the_load_and_says_so(
+    location, tmp_path, slow_commit, fd
+):
+    pq.write_table(pageviews(300), tmp_path / "events.parquet")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("FLIGHTDECK_")}
+    load = subprocess.Popen(
+        [*CLI, "load", str(tmp_path / "events.parquet"), "--location", location],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environ,
+    )
+    assert slow_commit.reached.wait(60), "the load never reached the server's commit"
+    load.send_signal(signal.SIGINT)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        load.wait(2)  # the interrupt is handled at once, not after the commit
+    slow_commit.set()
+    _, err = load.communicate(timeout=30)
+    assert load.returncode == 130, err
+    assert "interrupted: the put was aborted, nothing was committed" in err
+    assert "committing" in err  # the bar shows the commit as its own phase
+    assert fd.query("SELECT count(*) AS n FROM va_pageview_event").to_pylist() == [{"n": 0}]
+
+
+@pytest.mark.slow  # the server finishes the cancelled query before it shuts down
+def test_ctrl_c_cancels_a_running_query_at_once(loaded):
+    # Four copies of 300 events: 8.1e9 rows to count, far longer than the test waits.
+    sql = (
+        "SELECT count(*) AS n FROM va_pageview_event a, va_pageview_event b, "
+        "va_pageview_event c, va_pageview_event d"
+    )
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("FLIGHTDECK_")}
+    query = subprocess.Popen(
+        [*CLI, "query", sql, "--location", loaded],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environ,
+    )
+    time.sleep(2)  # started, and running on the server
+    assert query.poll() is None, query.communicate()
+    query.send_signal(signal.SIGINT)
+    try:
+        _, err = query.communicate(timeout=5)
+    finally:
+        query.kill()
+    assert query.returncode == 130, err
+    assert "interrupted: the query was cancelled" in err

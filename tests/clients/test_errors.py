@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
+
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
@@ -14,7 +19,7 @@ from flightdeck import (
     ServerUnavailable,
     connect,
 )
-from flightdeck.errors import clean_message, from_arrow
+from flightdeck.errors import LoadInterrupted, clean_message, from_arrow
 
 from tests.clients.conftest import pageviews
 
@@ -167,6 +172,38 @@ def test_ctrl_c_during_a_load_commits_nothing(fd):
     with pytest.raises(KeyboardInterrupt):
         fd.load(pa.RecordBatchReader.from_batches(good.schema, batches()), progress=False)
     assert fd.query("SELECT count(*) AS n FROM va_pageview_event").to_pylist() == [{"n": 0}]
+
+
+def test_ctrl_c_while_the_server_commits_commits_nothing(fd, slow_commit):
+    # The late Ctrl-C: every batch sent, the server at work on its commit.
+    def interrupt():
+        slow_commit.reached.wait(30)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.5)  # the client reacts while the server is still busy
+        slow_commit.set()
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    with pytest.raises(LoadInterrupted, match="the put was aborted, nothing was committed") as e:
+        fd.load(pageviews(100), progress=False)
+    assert e.value.committed is False
+    assert fd.query("SELECT count(*) AS n FROM va_pageview_event").to_pylist() == [{"n": 0}]
+    assert fd.load(pageviews(100), progress=False).accepted == 100  # the server carries on
+
+
+def test_ctrl_c_after_the_commit_says_the_put_was_committed(fd, slow_answer):
+    # The narrowest race: the server committed and has not answered yet.
+    def interrupt():
+        slow_answer.reached.wait(30)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.5)
+        slow_answer.set()
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    with pytest.raises(LoadInterrupted, match="the put was committed") as e:
+        fd.load(pageviews(100), progress=False)
+    assert e.value.committed is True
+    assert e.value.result == {"accepted": 100, "duplicates": 0}
+    assert fd.query("SELECT count(*) AS n FROM va_pageview_event").to_pylist() == [{"n": 100}]
 
 
 def test_unknown_files_are_refused_before_connecting(tmp_path):

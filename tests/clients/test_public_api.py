@@ -17,6 +17,7 @@ def test_public_names_are_pinned():
             "LiveMessage",
             "LiveSubscription",
             "LoadError",
+            "LoadInterrupted",
             "LoadResult",
             "NotFoundError",
             "QueryError",

@@ -9,6 +9,7 @@ import flightdeck
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
+from flightdeck.flight_server.descriptors import PutStream
 
 
 class _Headers(flight.ServerMiddlewareFactory):
@@ -44,10 +45,14 @@ class _Shard(flight.FlightServerBase):
         descriptor = flight.FlightDescriptor.for_path("va_shards")
         yield flight.FlightInfo(_SCHEMA, descriptor, [], 42, -1)
 
-    def do_put(self, context, descriptor, reader, writer):
-        self.put.append(reader.read_all())
+    def do_exchange(self, context, descriptor, reader, writer):
+        # The client loads over DoExchange, the call it can cancel.
+        put = PutStream(reader, context, max_bytes=1 << 30)
+        self.put.append(pa.Table.from_batches(list(put.batches()), reader.schema))
         rows = self.put[-1].num_rows
-        writer.write(pa.py_buffer(json.dumps({"accepted": rows, "duplicates": 0}).encode()))
+        writer.write_metadata(
+            pa.py_buffer(json.dumps({"accepted": rows, "duplicates": 0}).encode())
+        )
 
 
 _SCHEMA = pa.schema([("shard", pa.string())])
@@ -85,7 +90,7 @@ def test_a_token_goes_with_every_call_to_every_server(shards):
         "GET_FLIGHT_INFO",
         "DO_GET",
         "LIST_FLIGHTS",
-        "DO_PUT",
+        "DO_EXCHANGE",
     }
     assert second.headers.seen, "the second endpoint was not asked"
     assert all(auth == ["Bearer s3cret"] for _, auth in calls)

@@ -178,6 +178,7 @@ def test_list_actions_names_every_action(client):
         "ClosePreparedStatement",
         "CreatePreparedStatement",
         "health",
+        "load-status",
         "reaggregate",
         "retention",
     ]

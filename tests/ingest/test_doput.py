@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import random
+import signal
+import subprocess
+import sys
+import threading
+import time
 
 import pandas as pd
 import pyarrow as pa
@@ -153,6 +159,100 @@ def test_client_abort_rolls_the_put_back(client):
         writer.close()
     assert _read(client, "va_pageview_event").empty
     assert _put(client, table) == {"accepted": 10, "duplicates": 0}
+
+
+def _meta(body: dict) -> pa.Buffer:
+    return pa.py_buffer(json.dumps(body).encode())
+
+
+def _load_status(client, load_id: str) -> dict:
+    (result,) = client.do_action(flight.Action("load-status", load_id.encode()))
+    return json.loads(result.body.to_pybytes())
+
+
+def test_a_put_records_its_load_id_in_its_commit(client):
+    # The load id is how a client interrupted at the last moment learns what happened.
+    table = _seed_batch()
+    writer, meta = client.do_put(EVENTS, table.schema)
+    writer.write_metadata(_meta({"load_id": "load-1"}))
+    writer.write_table(table)
+    writer.done_writing()
+    assert json.loads(meta.read().to_pybytes()) == {"accepted": 10, "duplicates": 0}
+    writer.close()
+    assert _load_status(client, "load-1") == {
+        "load_id": "load-1",
+        "committed": True,
+        "accepted": 10,
+        "duplicates": 0,
+    }
+    assert _load_status(client, "load-2") == {"load_id": "load-2", "committed": False}
+    with pytest.raises(pa.ArrowInvalid, match="load-id"):
+        _load_status(client, "no spaces; please")
+
+
+# The client runs in its own process: it sends everything, then dies while the server
+# commits, as a loader does when the user hits Ctrl-C or closes the terminal.
+_DYING_LOADER = """
+import json, sys, time
+import pyarrow as pa, pyarrow.flight as flight
+client = flight.connect(sys.argv[1])
+table = pa.table({"session_id": ["s"] * 10, "page_url": ["/p"] * 10,
+                  "recorded_at": [f"2024-01-15T10:0{i}:00Z" for i in range(10)]})
+writer, meta = client.do_put(flight.FlightDescriptor.for_path("events", "pageview"),
+                             table.schema)
+writer.write_metadata(pa.py_buffer(json.dumps({"load_id": "dying"}).encode()))
+writer.write_table(table)
+writer.done_writing()
+print("sent", flush=True)
+meta.read()
+"""
+
+
+def test_a_put_whose_client_goes_before_the_commit_commits_nothing(server, client, slow_commit):
+    loader = subprocess.Popen(
+        [sys.executable, "-c", _DYING_LOADER, f"grpc://127.0.0.1:{server.port}"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert loader.stdout.readline() == "sent\n"
+        assert slow_commit.reached.wait(30), "the put never reached its commit"
+        loader.send_signal(signal.SIGKILL)
+        loader.wait(10)
+    finally:
+        loader.kill()
+    slow_commit.set()
+    # The server finishes its work, sees the caller gone and rolls back; then it is
+    # free for the next writer.
+    assert _put(client, _seed_batch(3)) == {"accepted": 3, "duplicates": 0}
+    assert len(_read(client, "va_pageview_event")) == 3
+    assert _load_status(client, "dying")["committed"] is False
+
+
+def _writes_within(client, table: pa.Table, seconds: float) -> dict:
+    answer: list[dict] = []
+    other = threading.Thread(target=lambda: answer.append(_put(client, table)), daemon=True)
+    other.start()
+    other.join(seconds)
+    assert answer, f"another writer was still blocked after {seconds} s"
+    return answer[0]
+
+
+@pytest.mark.parametrize("silent", ["mid-put", "after-the-last-batch"])
+def test_a_client_that_stops_talking_blocks_no_other_writer(server, client, silent):
+    table = _seed_batch()
+    with flight.connect(f"grpc://127.0.0.1:{server.port}") as quiet:
+        writer, _ = quiet.do_put(EVENTS, table.schema)
+        writer.write_metadata(_meta({"load_id": "quiet"}))
+        writer.write_table(table.slice(0, 5))
+        if silent == "after-the-last-batch":
+            writer.write_table(table.slice(5))
+            writer.done_writing()  # and never reads the answer
+        time.sleep(0.5)
+        answer = _writes_within(client, _seed_batch(3), 20)
+        assert answer["accepted"] + answer["duplicates"] == 3
+        with contextlib.suppress(pa.ArrowException):
+            writer.close()
 
 
 # Found by fuzzing (tests/ingest/test_doput_fuzz.py).
