@@ -23,10 +23,6 @@ class Interrupt:
         self._cancel: Callable[[], object] | None = None
         self._fired = False
 
-    @property
-    def fired(self) -> bool:
-        return self._fired
-
     def fire(self) -> None:
         """Interrupt the bound statement now, or the next one bound."""
         with self._lock:
