@@ -11,7 +11,7 @@ from importlib.metadata import version
 import pyarrow as pa
 import pyarrow.flight as flight
 from flightdeck.ingest import IngestResult, ingest, loads
-from flightdeck.views import BackendError, Store, describe
+from flightdeck.views import BackendError, Interrupt, Store, describe
 from flightdeck.views import query as queries
 
 from . import descriptors, streaming
@@ -139,7 +139,10 @@ class FlightdeckServer(flight.FlightServerBase):
             query = descriptors.decode_ticket(ticket.ticket, self._max_parameter_bytes)
             if isinstance(query, descriptors.MetadataTicket):
                 return flight.RecordBatchStream(self._sql.metadata(query))
-            run = queries.run(self.store, query, max_bytes=self.settings.max_query_bytes)
+            interrupt = Interrupt()
+            run = queries.run(
+                self.store, query, max_bytes=self.settings.max_query_bytes, interrupt=interrupt
+            )
             opened = _limited(self._query_slots, run)
             return streaming.stream(
                 context,
@@ -147,6 +150,7 @@ class FlightdeckServer(flight.FlightServerBase):
                 self.settings.batch_rows,
                 self.settings.batch_bytes,
                 self.settings.stream_idle_timeout,
+                interrupt,
             )
 
     def do_put(

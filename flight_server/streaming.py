@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 
 import pyarrow as pa
 import pyarrow.flight as flight
+from flightdeck.views import Interrupt
 
 from .errors import flight_errors
+from .query_watch import QueryWatch
 from .read_ahead import ReadAhead, Stalled
 
 __all__ = ["rebatch", "stream"]
@@ -62,6 +64,7 @@ def stream(
     max_rows: int,
     max_bytes: int,
     idle_timeout: float,
+    interrupt: Interrupt | None = None,
 ) -> flight.GeneratorStream:
     """A DoGet stream over an opened store reader, closed (and cancelled) when done.
 
@@ -69,9 +72,19 @@ def stream(
     are then read and regrouped on a helper thread, which closes the reader. A
     client that takes no batch for `idle_timeout` seconds (--stream-idle-timeout)
     loses the stream, and with it the query slot and the store connection.
+
+    `interrupt`, the one `opened` was given, stops the query in the store: fired
+    by a watcher the moment the client cancels or leaves (even while the store
+    is still computing the first batch), and whenever the stream ends early.
     """
+    interrupt = interrupt or Interrupt()
+    watch = QueryWatch(context, interrupt)
     exits = contextlib.ExitStack()
-    reader = exits.enter_context(opened)
+    try:
+        reader = exits.enter_context(opened)
+    except BaseException:
+        watch.stop()
+        raise
 
     def finish(ended: bool) -> None:
         if ended:
@@ -87,25 +100,47 @@ def stream(
         cancelled=context.is_cancelled,
     )
 
+    def stop() -> None:
+        """The call ends: stop watching it, and the query if it still runs."""
+        watch.stop()
+        ahead.stop()
+        if not ended_cleanly:
+            interrupt.fire()
+
+    ended_cleanly = False
+
     def batches() -> Iterator[pa.RecordBatch]:
-        with flight_errors("DoGet"):
-            try:
-                for batch in ahead:
-                    if context.is_cancelled():
-                        return  # stopping the read-ahead cancels the backend query
-                    yield batch
-            except Stalled as stalled:
-                raise flight.FlightTimedOutError(
-                    f"the stream was cancelled: the client read nothing for {stalled.seconds:g} s "
-                    "(--stream-idle-timeout), so its query slot and connection were given back; "
-                    "read results as they arrive, or run the query again"
-                ) from None
+        nonlocal ended_cleanly
+        try:
+            with flight_errors("DoGet"):
+                ended_cleanly = yield from _delivered(ahead, context)
+        finally:
+            stop()
 
     generator = batches()
     # A stream the client abandons before its first batch never runs the
-    # generator's body; the finalizer still stops the read-ahead.
-    weakref.finalize(generator, ahead.stop)
+    # generator's body; the finalizer still stops the watcher, read-ahead and query.
+    weakref.finalize(generator, stop)
     return flight.GeneratorStream(reader.schema, generator)
+
+
+def _delivered(
+    ahead: ReadAhead[pa.RecordBatch], context: flight.ServerCallContext
+) -> Generator[pa.RecordBatch, None, bool]:
+    """The read-ahead's batches; True when they all went, False when the client
+    left first (the caller's stop() then interrupts the query in the store)."""
+    try:
+        for batch in ahead:
+            if context.is_cancelled():
+                return False
+            yield batch
+    except Stalled as stalled:
+        raise flight.FlightTimedOutError(
+            f"the stream was cancelled: the client read nothing for {stalled.seconds:g} s "
+            "(--stream-idle-timeout), so its query slot and connection were given back; "
+            "read results as they arrive, or run the query again"
+        ) from None
+    return True
 
 
 class _Abandoned(Exception):

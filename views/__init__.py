@@ -2,11 +2,13 @@
 
 from .catalog import ViewInfo, describe, view_names
 from .errors import BackendError, FlightdeckError, InvalidQuery, NotFound, Unsupported
+from .interrupt import Interrupt
 from .store import Store, StoreOptions, open_store
 
 __all__ = [
     "BackendError",
     "FlightdeckError",
+    "Interrupt",
     "InvalidQuery",
     "NotFound",
     "Store",

@@ -15,6 +15,7 @@ import pyarrow as pa
 from . import catalog, guard
 from .complexity import MAX_QUERY_BYTES, check_size
 from .errors import NotFound
+from .interrupt import Interrupt
 from .parameters import bind_style, check_bound
 from .store import Store
 
@@ -74,12 +75,17 @@ def schema(store: Store, query: Query) -> pa.Schema:
 
 @contextlib.contextmanager
 def run(
-    store: Store, query: Query, *, max_bytes: int = MAX_QUERY_BYTES
+    store: Store,
+    query: Query,
+    *,
+    max_bytes: int = MAX_QUERY_BYTES,
+    interrupt: Interrupt | None = None,
 ) -> Iterator[pa.RecordBatchReader]:
-    """Check `query` again and stream its result from the store."""
+    """Check `query` again and stream its result from the store; `interrupt`
+    stops it in the store from another thread."""
     if query.view:
         checked = for_view(store, query.view)
     else:
         checked = for_sql(store, query.sql, query.parameters, max_bytes=max_bytes)
-    with store.read(checked.sql, checked.parameters) as reader:
+    with store.read(checked.sql, checked.parameters, interrupt=interrupt) as reader:
         yield reader

@@ -26,6 +26,7 @@ from . import reader_role
 from .conform import conform_batch, conform_schema
 from .duckdb_check import EngineCheck
 from .errors import BackendError
+from .interrupt import Interrupt
 
 __all__ = ["Store", "StoreOptions", "backend_errors", "open_store"]
 
@@ -48,7 +49,11 @@ class Store(Protocol):
     schema_name: str  # where flightdeck's tables and views live
 
     def read(
-        self, sql: str, parameters: pa.RecordBatch | None = None
+        self,
+        sql: str,
+        parameters: pa.RecordBatch | None = None,
+        *,
+        interrupt: Interrupt | None = None,
     ) -> contextlib.AbstractContextManager[pa.RecordBatchReader]: ...
     def schema(self, sql: str, parameters: pa.RecordBatch | None = None) -> pa.Schema: ...
     def read_internal(
@@ -141,22 +146,35 @@ def _reason(exc: Exception) -> str:
 
 
 def _stream(
-    cursor: dbapi.Cursor, sql: str, parameters: pa.RecordBatch | None, backend: str
+    cursor: dbapi.Cursor,
+    sql: str,
+    parameters: pa.RecordBatch | None,
+    backend: str,
+    interrupt: Interrupt | None = None,
 ) -> Iterator[pa.RecordBatchReader]:
-    """Run `sql` on `cursor` and yield its conformed reader; cancel if left early."""
-    with _backend_errors(backend):
-        cursor.execute(sql, parameters)
-        reader = cursor.fetch_record_batch()
-    finished = False
+    """Run `sql` on `cursor` and yield its conformed reader; cancel if left early.
+
+    `interrupt` may cancel the statement from another thread while it runs, even
+    while `execute` blocks (PostgreSQL's does until the first row is ready)."""
+    reader = None
     try:
-        yield _conformed(reader, backend)
-        finished = True
+        with (interrupt or Interrupt()).bound(cursor.adbc_cancel):
+            with _backend_errors(backend):
+                cursor.execute(sql, parameters)
+                reader = cursor.fetch_record_batch()
+            finished = False
+            try:
+                yield _conformed(reader, backend)
+                finished = True
+            finally:
+                if not finished:
+                    with contextlib.suppress(Exception):
+                        cursor.adbc_cancel()
     finally:
-        if not finished:
+        # Unbound by now: a late interrupt never reaches a closed statement.
+        if reader is not None:
             with contextlib.suppress(Exception):
-                cursor.adbc_cancel()
-        with contextlib.suppress(Exception):
-            reader.close()
+                reader.close()
 
 
 def _schema(
@@ -250,10 +268,14 @@ class DuckDBStore:
 
     @contextlib.contextmanager
     def read(
-        self, sql: str, parameters: pa.RecordBatch | None = None
+        self,
+        sql: str,
+        parameters: pa.RecordBatch | None = None,
+        *,
+        interrupt: Interrupt | None = None,
     ) -> Iterator[pa.RecordBatchReader]:
         """A client's query, refused (InvalidQuery) unless it reads only va_ views."""
-        yield from self._read(sql, parameters, checked=True)
+        yield from self._read(sql, parameters, checked=True, interrupt=interrupt)
 
     @contextlib.contextmanager
     def read_internal(
@@ -263,7 +285,12 @@ class DuckDBStore:
         yield from self._read(sql, parameters, checked=False)
 
     def _read(
-        self, sql: str, parameters: pa.RecordBatch | None, *, checked: bool
+        self,
+        sql: str,
+        parameters: pa.RecordBatch | None,
+        *,
+        checked: bool,
+        interrupt: Interrupt | None = None,
     ) -> Iterator[pa.RecordBatchReader]:
         conn = self._connect()
         try:
@@ -274,7 +301,7 @@ class DuckDBStore:
                 if checked:
                     with _backend_errors(self.backend):
                         self._engine_check.check(cursor, sql, parameters)
-                yield from _stream(cursor, sql, parameters, self.backend)
+                yield from _stream(cursor, sql, parameters, self.backend, interrupt)
         finally:
             conn.close()
 
@@ -516,10 +543,14 @@ class PostgresStore:
 
     @contextlib.contextmanager
     def read(
-        self, sql: str, parameters: pa.RecordBatch | None = None
+        self,
+        sql: str,
+        parameters: pa.RecordBatch | None = None,
+        *,
+        interrupt: Interrupt | None = None,
     ) -> Iterator[pa.RecordBatchReader]:
         with self._readers.connection() as conn, conn.cursor() as cursor:
-            yield from _stream(cursor, sql, parameters, self.backend)
+            yield from _stream(cursor, sql, parameters, self.backend, interrupt)
 
     @contextlib.contextmanager
     def read_internal(
