@@ -8,9 +8,12 @@ logged) when another process holds the old one.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 
 from tests.faults.processes import Flightdeck
 
@@ -40,6 +43,26 @@ def _printed_url(serve: Flightdeck) -> str:
     return pairs["NATS_URL"]
 
 
+@contextlib.contextmanager
+def _squat(port: int) -> Iterator[None]:
+    """Listen on `port`, as another program would. The stopped nats-server's last
+    connections may keep it in TIME_WAIT (which a listener with SO_REUSEADDR may
+    share, as nats-server's does), or its process may still be closing."""
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                squatter.bind(("127.0.0.1", port))
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        squatter.listen()
+        yield
+
+
 def test_a_restart_keeps_the_port_and_a_taken_port_is_replaced_in_the_file(tmp_path):
     serve = _serve(tmp_path)
     try:
@@ -56,9 +79,7 @@ def test_a_restart_keeps_the_port_and_a_taken_port_is_replaced_in_the_file(tmp_p
     finally:
         serve.stop()
 
-    with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", _port(first)))
-        squatter.listen()
+    with _squat(_port(first)):
         serve.start()
         try:
             moved = serve.ready_nats_url
