@@ -12,6 +12,7 @@ from .errors import Error
 from .load_cli import add_load_command
 from .query_cli import add_query_command
 from .tail import add_tail_command
+from .terminal import say_failed
 from .views_cli import add_views_command
 
 __all__ = ["build_parser", "main"]
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     except (Error, OSError) as exc:
         # The client's errors carry the server's sentence (or the file's problem): that
         # is all a user needs, not a traceback.
-        print(f"flightdeck: {exc}", file=sys.stderr)
+        say_failed(exc)
         return 1
     except KeyboardInterrupt as exc:
         # A load says what became of its put (LoadInterrupted): never leave that unsaid.

@@ -15,7 +15,8 @@ from . import load_put
 from .errors import LoadError, QueryError, converted, from_arrow
 from .far_dates import first_far
 from .load import LoadResult, LoadSource, Source, open_source
-from .view_sql import select_view
+from .view_sql import refused, select_view
+from .where import WhereError, parse_where, where_json
 
 if TYPE_CHECKING:
     import pandas
@@ -60,15 +61,17 @@ class LiveMessage(NamedTuple):
 class LiveSubscription:
     """An iterator of LiveMessage; `close()` (or leaving a `with` block) ends the call."""
 
-    def __init__(self, writer: flight.FlightStreamWriter, reader) -> None:
+    def __init__(self, writer: flight.FlightStreamWriter, reader, location: str = "") -> None:
         self._writer = writer
         self._reader = reader
+        self._location = location
         self.cursor: int | None = None
 
     def __iter__(self) -> Iterator[LiveMessage]:
         while True:
             try:
-                chunk = self._reader.read_chunk()
+                with converted("query", self._location):  # the server refuses on first read
+                    chunk = self._reader.read_chunk()
             except StopIteration:
                 return
             meta = json.loads(chunk.app_metadata.to_pybytes()) if chunk.app_metadata else {}
@@ -239,16 +242,22 @@ class Client:
     ) -> LiveSubscription:
         """Follow `view` live: a snapshot (unless `snapshot=False`), then updates.
 
-        `where` maps key columns to a value, `{"in": [...]}` or a range such as
-        `{">=": "2024-01-01"}`; pass the last `cursor` you saw to resume.
+        `where` takes the shape `view()` takes, on the view's key columns; pass the
+        last `cursor` you saw to resume.
         """
-        request = {"subscribe": view, "snapshot": snapshot, "cursor": cursor}
-        for name, value in (("where", where), ("columns", columns), ("changes_on", changes_on)):
+        request: dict[str, Any] = {"subscribe": view, "snapshot": snapshot, "cursor": cursor}
+        if where is not None:
+            try:
+                request["where"] = where_json(parse_where(where))
+            except WhereError as exc:
+                raise refused(exc) from None
+        for name, value in (("columns", columns), ("changes_on", changes_on)):
             if value is not None:
                 request[name] = value
         descriptor = flight.FlightDescriptor.for_command(json.dumps(request).encode())
-        writer, reader = self._flight.do_exchange(descriptor, self._options)
-        return LiveSubscription(writer, reader)
+        with converted("query", self.location):
+            writer, reader = self._flight.do_exchange(descriptor, self._options)
+        return LiveSubscription(writer, reader, self.location)
 
     # -- lifecycle -------------------------------------------------------------
 

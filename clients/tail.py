@@ -21,7 +21,7 @@ examples:
   flightdeck tail va_pageview_hourly --where "hour>=2024-01-15T00:00:00Z" --no-snapshot
   flightdeck tail va_pageview_aggregate --columns view_count,unique_visitors --cursor 42
 """
-_CONDITION = re.compile(r"^(\w+)(>=|<=|=|>|<)(.*)$")
+_CONDITION = re.compile(r"^(\w+)(!=|>=|<=|=|>|<)(.*)$")
 
 
 def add_tail_command(commands: argparse._SubParsersAction) -> None:
@@ -29,7 +29,9 @@ def add_tail_command(commands: argparse._SubParsersAction) -> None:
         commands, "tail", "print a view's rows live as they change", TAIL_HELP, _tail
     )
     tail.add_argument("view")
-    tail.add_argument("--where", action="append", default=[], help="COLUMN=VALUE, or >=, >, <=, <")
+    tail.add_argument(
+        "--where", action="append", default=[], help="COLUMN=VALUE, or !=, >=, >, <=, <"
+    )
     tail.add_argument("--columns", help="comma-separated columns to show (keys always shown)")
     tail.add_argument("--no-snapshot", action="store_true", help="only changes from now on")
     tail.add_argument("--cursor", type=int, help="resume after this cursor")

@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import sys
 
 from flightdeck.ingest import reaggregate, retention
+from flightdeck.terminal import say_failed
 from flightdeck.views import FlightdeckError, migrations, open_store
 
 from .auth import AuthFileError, load_auth_file
 from .auth_cli import add_auth_command
 from .nats_credentials_cli import add_nats_credentials_command
+from .nats_process import NatsStartError
 from .serve import configure_logging, run, run_worker
 from .settings import add_arguments, build_settings
 
@@ -225,10 +226,11 @@ def handle_errors(handler, args: argparse.Namespace) -> int:
         return handler(args)
     except AuthFileError as exc:
         # A configuration error, like a bad flag: exit 2, one line, no traceback.
-        print(f"flightdeck: {exc}", file=sys.stderr)
+        say_failed(exc)
         return 2
-    except (FlightdeckError, UsageError) as exc:
-        print(f"flightdeck: {exc}", file=sys.stderr)
+    except (FlightdeckError, UsageError, NatsStartError, ValueError) as exc:
+        # ValueError: a setting's value that does not convert to its type.
+        say_failed(exc)
         return 1
     except KeyboardInterrupt:
         return 130

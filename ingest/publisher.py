@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 from flightdeck.views import Store
+from flightdeck.views.live_views import LIVE_KEYS
 from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 
@@ -24,12 +25,10 @@ from .messages import ARROW_CONTENT_TYPE
 from .streams import AGGREGATE_SUBJECT, AGGREGATES, ensure_stream
 from .update_signature import SIGNATURE_HEADER, sign
 
-__all__ = ["LIVE_VIEWS", "OutboxPublisher", "Update", "updates_for"]
+__all__ = ["OutboxPublisher", "Update", "updates_for"]
 
 log = logging.getLogger("flightdeck.publisher")
 
-# The views whose rows carry `version` and are published on change.
-LIVE_VIEWS = ("va_pageview_aggregate", "va_pageview_hourly")
 # NATS refuses payloads over 1 MiB by default; stay well under it.
 _MAX_PAYLOAD = 512 * 1024
 
@@ -64,7 +63,7 @@ class Update:
 def updates_for(store: Store, version: int) -> list[Update]:
     """The messages that carry every row `version` wrote (none when a later one overwrote all)."""
     updates = []
-    for view in LIVE_VIEWS:
+    for view in LIVE_KEYS:
         sql = f"SELECT * FROM {view} WHERE version = {int(version)}"
         with store.read_internal(sql) as reader:
             payloads = [_ipc(piece) for batch in reader for piece in _pieces(batch)]

@@ -3,9 +3,10 @@
 The request is the JSON of a DoExchange command descriptor (docs/live.md):
 `{"subscribe": "va_pageview_aggregate", "where": {"page_url": "/products"},
 "columns": [...], "changes_on": [...], "snapshot": true, "cursor": null}`.
-`where` conditions are on the view's key columns: a value (equality),
-`{"in": [...]}`, or a range `{">=": a, "<": b}` (also `>`, `<=`). Every
-mistake is refused with the rule broken and the user's own words.
+`where` is the language `Client.view` takes (flightdeck/where.py), on the
+view's key columns only: a row filtered on another column could leave the
+selection without the client being told. Every mistake is refused with the rule
+broken and the user's own words.
 """
 
 from __future__ import annotations
@@ -17,38 +18,20 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 from flightdeck.views import InvalidQuery
+from flightdeck.views.live_views import LIVE_KEYS
+from flightdeck.where import Condition, WhereError, parse_where, where_sql
 
-__all__ = ["LIVE_KEYS", "Condition", "Subscription", "parse_subscription"]
+__all__ = ["Subscription", "parse_subscription"]
 
-# Views that carry `version` and are published on change, with the columns that
-# identify a row: updates to the same key replace each other.
-LIVE_KEYS = {
-    "va_pageview_aggregate": ("page_url", "date"),
-    "va_pageview_hourly": ("page_url", "hour"),
-}
 _FIELDS = {"subscribe", "where", "columns", "changes_on", "snapshot", "cursor"}
-_RANGE = {">=": pc.greater_equal, ">": pc.greater, "<=": pc.less_equal, "<": pc.less}
-
-
-@dataclass(frozen=True)
-class Condition:
-    column: str
-    op: str  # "=", "in", ">=", ">", "<=", "<"
-    values: tuple[pa.Scalar, ...]
-
-    def expression(self) -> pc.Expression:
-        field = pc.field(self.column)
-        if self.op == "=":
-            return field == self.values[0]
-        if self.op == "in":
-            return field.isin(pa.array([v.as_py() for v in self.values], self.values[0].type))
-        return _RANGE[self.op](field, self.values[0])
-
-    def sql(self) -> str:
-        column = f'"{self.column}"'
-        if self.op == "in":
-            return f"{column} IN ({', '.join(_literal(v) for v in self.values)})"
-        return f"{column} {self.op} {_literal(self.values[0])}"
+_COMPARE = {
+    "=": pc.equal,
+    "!=": pc.not_equal,
+    ">=": pc.greater_equal,
+    ">": pc.greater,
+    "<=": pc.less_equal,
+    "<": pc.less,
+}
 
 
 @dataclass(frozen=True)
@@ -65,9 +48,10 @@ class Subscription:
         """The rows of `table` (the view's columns) that the subscription selects."""
         if not self.where:
             return table
-        expression = self.where[0].expression()
-        for condition in self.where[1:]:
-            expression = expression & condition.expression()
+        expressions = [_expression(c, table.schema.field(c.column).type) for c in self.where]
+        expression = expressions[0]
+        for more in expressions[1:]:
+            expression = expression & more
         return table.filter(expression)
 
     @property
@@ -85,7 +69,7 @@ class Subscription:
     def snapshot_sql(self) -> str:
         """The view's selected rows, as `carried` names them."""
         columns = ", ".join(f'"{c}"' for c in self.carried)
-        where = " AND ".join(c.sql() for c in self.where)
+        where = where_sql(self.where)
         return f'SELECT {columns} FROM "{self.view}"' + (f" WHERE {where}" if where else "")
 
 
@@ -138,57 +122,50 @@ def _names(value: object, schema: pa.Schema, what: str) -> tuple[str, ...]:
 
 
 def _conditions(where: object, schema: pa.Schema, keys: tuple[str, ...]) -> list[Condition]:
-    if where is None:
-        return []
-    if not isinstance(where, dict):
-        raise InvalidQuery("where", "'where' must be an object of column: condition")
-    out = []
-    for column, test in where.items():
-        if column not in keys:
+    try:
+        conditions = parse_where(where)
+    except WhereError as exc:
+        raise InvalidQuery(exc.rule, exc.detail) from None
+    for condition in conditions:
+        if condition.column not in keys:
             raise InvalidQuery(
-                "unknown-column", f"where: {column!r} is not a key column; filter on {list(keys)}"
+                "unknown-column",
+                f"where: {condition.column!r} is not a key column; filter on {list(keys)}",
             )
-        field = schema.field(column)
-        if not isinstance(test, dict):
-            out.append(Condition(column, "=", (_value(test, field),)))
-            continue
-        for op, operand in test.items():
-            if op == "in":
-                if not isinstance(operand, list) or not operand:
-                    raise InvalidQuery("where", f"{column}: 'in' takes a non-empty list")
-                out.append(Condition(column, "in", tuple(_value(v, field) for v in operand)))
-            elif op in _RANGE:
-                out.append(Condition(column, op, (_value(operand, field),)))
-            else:
-                raise InvalidQuery(
-                    "operator", f"{column}: unknown operator {op!r}; use in, >=, >, <=, <"
-                )
-    return out
+    # Typed as the column is, so that the SQL and the Arrow filter compare alike.
+    return [
+        Condition(c.column, c.op, tuple(_value(v, schema.field(c.column)) for v in c.values))
+        for c in conditions
+    ]
 
 
-def _value(value: object, field: pa.Field) -> pa.Scalar:
+def _value(value: object, field: pa.Field) -> object:
+    if value is None:
+        return None
     try:
         if pa.types.is_date(field.type) and isinstance(value, str):
             value = dt.date.fromisoformat(value)
         elif pa.types.is_timestamp(field.type) and isinstance(value, str):
             value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
             value = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-        return pa.scalar(value, field.type)
+        return pa.scalar(value, field.type).as_py()
     except (ValueError, TypeError, pa.ArrowException) as exc:
         raise InvalidQuery(
-            "value", f"{field.name}: {value!r} is not a {field.type}: {exc}"
+            "value", f"where {field.name!r}: {value!r} is not a {field.type}: {exc}"
         ) from None
 
 
-def _literal(value: pa.Scalar) -> str:
-    py = value.as_py()
-    if isinstance(py, str):
-        return "'" + py.replace("'", "''") + "'"
-    if isinstance(py, dt.datetime):
-        return f"CAST('{py.isoformat()}' AS TIMESTAMPTZ)"
-    if isinstance(py, dt.date):
-        return f"DATE '{py.isoformat()}'"
-    return str(py)
+def _expression(condition: Condition, type_: pa.DataType) -> pc.Expression:
+    """`condition` as an Arrow filter that keeps the rows its SQL keeps (never NULLs
+    unless asked for, as SQL's comparisons never match them)."""
+    field = pc.field(condition.column)
+    present = [v for v in condition.values if v is not None]
+    if condition.op == "in":
+        matched = field.isin(pa.array(present, type_)) if present else pc.scalar(False)
+        return matched | field.is_null() if len(present) < len(condition.values) else matched
+    if not present:
+        return field.is_valid() if condition.op == "!=" else field.is_null()
+    return _COMPARE[condition.op](field, pa.scalar(present[0], type_))
 
 
 def _flag(value: object) -> bool:

@@ -16,8 +16,9 @@ from collections.abc import Callable
 
 import pyarrow as pa
 from flightdeck.views import InvalidQuery, Store, describe
+from flightdeck.views.live_views import LIVE_KEYS
 
-from .request import LIVE_KEYS, Subscription, parse_subscription
+from .request import Subscription, parse_subscription
 
 __all__ = ["LiveSchemas"]
 

@@ -58,7 +58,7 @@ def test_a_full_request_is_parsed_and_filters_like_its_sql():
     assert sub.matches(table).column("view_count").to_pylist() == [2]
     assert sub.snapshot_sql() == (
         'SELECT "page_url", "date", "view_count", "version" FROM "va_pageview_aggregate" '
-        "WHERE \"page_url\" IN ('/x', '/y') AND \"date\" >= DATE '2024-01-16'"
+        "WHERE \"page_url\" IN ('/x', '/y') AND \"date\" >= '2024-01-16'"
     )
 
 
