@@ -7,8 +7,9 @@ import datetime as dt
 import os
 import sys
 
+from flightdeck.base_error import FlightdeckError
 from flightdeck.ingest import reaggregate, retention
-from flightdeck.views import FlightdeckError, migrations, open_store
+from flightdeck.views import migrations, open_store
 
 from .auth import AuthFileError, load_auth_file
 from .auth_cli import add_auth_command

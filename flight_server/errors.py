@@ -14,8 +14,9 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 import pyarrow.flight as flight
+from flightdeck.base_error import FlightdeckError
 from flightdeck.ingest import InvalidBatch
-from flightdeck.views import BackendError, FlightdeckError, InvalidQuery, NotFound, Unsupported
+from flightdeck.views import BackendError, InvalidQuery, NotFound, Unsupported
 
 __all__ = ["flight_errors", "to_flight_error"]
 
