@@ -19,6 +19,8 @@ from flightdeck.base_error import FlightdeckError
 from flightdeck.ingest import InvalidBatch
 from flightdeck.views import BackendError, InvalidQuery, NotFound, Unsupported
 
+from .refusals import InvalidAction, InvalidTarget
+
 __all__ = ["flight_errors", "to_flight_error"]
 
 log = logging.getLogger("flightdeck.server")
@@ -58,7 +60,7 @@ class NotFoundError(_WithoutTraceback, KeyError):
 def to_flight_error(exc: FlightdeckError) -> Exception:
     """The Flight exception (and so the gRPC status) for one of our errors."""
     message = str(exc)
-    if isinstance(exc, (InvalidQuery, InvalidBatch)):
+    if isinstance(exc, (InvalidQuery, InvalidBatch, InvalidAction, InvalidTarget)):
         return InvalidArgument(message)
     if isinstance(exc, NotFound):
         return NotFoundError(message)
