@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flightdeck.base_error import FlightdeckError
 
-__all__ = ["InvalidBatch"]
+__all__ = ["InvalidBatch", "RetentionRace"]
 
 
 class InvalidBatch(FlightdeckError):
@@ -18,3 +18,12 @@ class InvalidBatch(FlightdeckError):
         super().__init__(
             f"batch refused [{rule}]{prefix}: {detail}", rule=rule, column=column, row=row
         )
+
+
+class RetentionRace(InvalidBatch):
+    """Retention deleted a day of this put while it was being ingested: the put is
+    refused as a whole (no row is at fault). The only refusal a retry can cure: the
+    NATS worker decodes the messages again and sets that day's events aside."""
+
+    def __init__(self, *, detail: str) -> None:
+        super().__init__("recorded_at", None, "retention", detail)
