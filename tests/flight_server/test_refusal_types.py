@@ -1,4 +1,4 @@
-"""A refused request says what was refused: an action's body is not a batch, nor is a put's target."""
+"""A refused request says what was refused: an action body or a put target is no batch."""
 
 from __future__ import annotations
 
