@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.flight as flight
 
 from . import load_put
-from .errors import LoadError, QueryError, converted, from_arrow
+from .errors import DETAIL_TRAILERS, LoadError, QueryError, converted, from_arrow
 from .far_dates import first_far
 from .load import LoadResult, LoadSource, Source, open_source
 from .view_sql import refused, select_view
@@ -106,7 +106,7 @@ class Client:
         headers = [(b"authorization", f"Bearer {token}".encode())] if token else None
         # One options object for every call, so no call can forget the token.
         self._options = flight.FlightCallOptions(headers=headers)
-        self._flight = flight.connect(location)
+        self._flight = flight.connect(location, middleware=[DETAIL_TRAILERS])
         self._elsewhere: dict[str, flight.FlightClient] = {}
         self._open: set[flight.FlightStreamReader] = set()
 
@@ -209,7 +209,7 @@ class Client:
             try:
                 reply = put.run(opened.schema, _read(opened), bar, self.load_status)
             except pa.ArrowException as exc:  # the server refused the put
-                raise from_arrow(exc, "load", self.location) from exc
+                raise from_arrow(exc, "load", self.location, DETAIL_TRAILERS.last_detail()) from exc
         seconds = time.perf_counter() - started
         try:
             summary = json.loads(reply.to_pybytes()) if reply is not None else {}
@@ -293,7 +293,7 @@ class Client:
         if uri is None:
             return self._flight
         if uri not in self._elsewhere:
-            self._elsewhere[uri] = flight.connect(uri)
+            self._elsewhere[uri] = flight.connect(uri, middleware=[DETAIL_TRAILERS])
         return self._elsewhere[uri]
 
     def _batches(

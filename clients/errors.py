@@ -5,19 +5,25 @@ status (ArrowInvalid is INVALID_ARGUMENT, ArrowKeyError is NOT_FOUND, ...) and
 whose message is the server's sentence followed by pyarrow's transport notes:
 `. Detail: Python exception: Traceback ...`, `. gRPC client debug context: ...`,
 `. Client context: IOError: ...`. Users should read the server's sentence only.
+What the sentence names (rule, column, row, view) comes as data in a trailer of
+the call (see error_detail.py), which `DETAIL_TRAILERS` keeps for `converted()`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
+import threading
 from collections.abc import Iterator
 from typing import Literal
 
 import pyarrow as pa
 import pyarrow.flight as flight
 
+from .error_detail import TRAILER, ErrorDetail, decode
+
 __all__ = [
+    "DETAIL_TRAILERS",
     "Error",
     "LoadError",
     "LoadInterrupted",
@@ -39,9 +45,9 @@ class Error(Exception):
     """Base class of every flightdeck client error.
 
     `message` is the server's own words. Where the server named them, `rule`
-    (e.g. `va-views-only`, `required-column`), `column` and `row` (counted from
-    0 across a load) say what was refused; `code` is the gRPC status name, or
-    None when the client refused before sending anything.
+    (e.g. `va-views-only`, `required-column`), `column`, `row` (counted from
+    0 across a load) and `view` say what was refused; `code` is the gRPC status
+    name, or None when the client refused before sending anything.
     """
 
     def __init__(
@@ -52,6 +58,7 @@ class Error(Exception):
         rule: str | None = None,
         column: str | None = None,
         row: int | None = None,
+        view: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -59,6 +66,7 @@ class Error(Exception):
         self.rule = rule
         self.column = column
         self.row = row
+        self.view = view
 
     def __str__(self) -> str:
         return self.message
@@ -125,9 +133,6 @@ _NOISE = re.compile(
     re.DOTALL,
 )
 _TRANSPORT_PREFIX = re.compile(r"^Flight returned [\w ]+ error, with message: ")
-_REFUSAL = re.compile(r"^(?:query|batch) refused \[(?P<rule>[\w-]+)\](?: \((?P<where>[^)]*)\))?:")
-_COLUMN = re.compile(r"column (['\"])(?P<name>.*?)\1")
-_ROW = re.compile(r"\brow (?P<row>\d+)\b")
 
 _CODES: list[tuple[type[BaseException], str, type[Error]]] = [
     # Flight's own classes first: FlightError subclasses ArrowException too.
@@ -152,12 +157,18 @@ def clean_message(text: str) -> str:
     return _TRANSPORT_PREFIX.sub("", text.strip()).strip()
 
 
-def from_arrow(exc: BaseException, during: Operation = "other", location: str = "") -> Error:
+def from_arrow(
+    exc: BaseException,
+    during: Operation = "other",
+    location: str = "",
+    detail: ErrorDetail | None = None,
+) -> Error:
     """The client error for a pyarrow (or Flight) exception raised by a call.
 
     `during` says what the call was doing, because INVALID_ARGUMENT means a bad
     query on a read and a refused batch on a load. `location` names the server in
-    the message when none answered. The caller keeps `exc` as `__cause__`.
+    the message when none answered; `detail` is what the server named, sent beside
+    its sentence. The caller keeps `exc` as `__cause__`.
     """
     code, kind = "UNKNOWN", ServerError
     for arrow_type, status, error_type in _CODES:
@@ -170,20 +181,49 @@ def from_arrow(exc: BaseException, during: Operation = "other", location: str = 
         kind = LoadError
     if kind is ServerUnavailable and _TRANSPORT_PREFIX.match(raw) and location:
         message = f"cannot reach a flightdeck server at {location}: {message}"
-    return kind(message, code=code, **_named_parts(message))
+    named = detail or ErrorDetail()
+    return kind(
+        message,
+        code=code,
+        rule=named.rule,
+        column=named.column,
+        row=named.row,
+        view=named.view,
+    )
 
 
-def _named_parts(message: str) -> dict:
-    refusal = _REFUSAL.match(message)
-    if refusal is None:
-        return {}
-    where = refusal.group("where") or ""
-    column, row = _COLUMN.search(where), _ROW.search(where)
-    return {
-        "rule": refusal.group("rule"),
-        "column": column.group("name") if column else None,
-        "row": int(row.group("row")) if row else None,
-    }
+class _DetailReader(flight.ClientMiddleware):
+    def __init__(self) -> None:
+        self.detail = ErrorDetail()
+
+    def received_headers(self, headers: dict) -> None:
+        # Called for the headers and again for the trailers, where the detail is.
+        values = headers.get(TRAILER)
+        if values:
+            self.detail = decode(values[-1])
+
+
+class _DetailTrailers(flight.ClientMiddlewareFactory):
+    """Keeps the error detail of the call a thread made last, for `converted()`.
+
+    A call starts on the thread that makes it, and its error surfaces there too;
+    the trailers may arrive on another thread, so each call has its own reader.
+    """
+
+    def __init__(self) -> None:
+        self._calls = threading.local()
+
+    def start_call(self, info: flight.CallInfo) -> flight.ClientMiddleware:
+        self._calls.last = _DetailReader()
+        return self._calls.last
+
+    def last_detail(self) -> ErrorDetail:
+        last = getattr(self._calls, "last", None)
+        return last.detail if last is not None else ErrorDetail()
+
+
+# Every FlightClient the client opens takes it as middleware.
+DETAIL_TRAILERS = _DetailTrailers()
 
 
 @contextlib.contextmanager
@@ -192,4 +232,4 @@ def converted(during: Operation = "other", location: str = "") -> Iterator[None]
     try:
         yield
     except pa.ArrowException as exc:
-        raise from_arrow(exc, during, location) from exc
+        raise from_arrow(exc, during, location, DETAIL_TRAILERS.last_detail()) from exc

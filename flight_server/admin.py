@@ -9,9 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from flightdeck.ingest import InvalidBatch, reaggregate, retention
+from flightdeck.ingest import reaggregate, retention
 from flightdeck.views import Store
 
+from .refusals import InvalidAction
 from .settings import Settings
 
 __all__ = ["ADMIN_ACTIONS", "AdminResult", "run_admin_action"]
@@ -46,11 +47,9 @@ def _reaggregate(store: Store, request: dict) -> AdminResult:
         try:
             days = [dt.date.fromisoformat(d) for d in request["dates"]]
         except (KeyError, TypeError, ValueError):
-            raise InvalidBatch(
-                None,
-                None,
-                "action-body",
-                'reaggregate takes {"dates": ["2024-01-15", ...]} or {"all": true}',
+            raise InvalidAction(
+                rule="action-body",
+                detail='reaggregate takes {"dates": ["2024-01-15", ...]} or {"all": true}',
             ) from None
     check = bool(request.get("check"))
     repair = reaggregate(store, days, apply=not check)
@@ -72,5 +71,5 @@ def _request(body: bytes, kind: str) -> dict:
     except ValueError:
         request = None
     if not isinstance(request, dict):
-        raise InvalidBatch(None, None, "action-body", f"the {kind} action takes a JSON object")
+        raise InvalidAction(rule="action-body", detail=f"the {kind} action takes a JSON object")
     return request

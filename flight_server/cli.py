@@ -6,9 +6,10 @@ import argparse
 import datetime as dt
 import os
 
+from flightdeck.base_error import FlightdeckError
 from flightdeck.ingest import reaggregate, retention
 from flightdeck.terminal import say_failed
-from flightdeck.views import FlightdeckError, migrations, open_store
+from flightdeck.views import migrations, open_store
 
 from .auth import AuthFileError, load_auth_file
 from .auth_cli import add_auth_command

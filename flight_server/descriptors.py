@@ -23,6 +23,8 @@ from flightdeck.views import InvalidQuery, NotFound, Store, view_names
 from flightdeck.views import query as queries
 from flightdeck.views.query import Query
 
+from .refusals import InvalidTarget
+
 __all__ = [
     "MetadataTicket",
     "PutStream",
@@ -109,11 +111,9 @@ def check_put_target(descriptor: flight.FlightDescriptor) -> None:
     path = tuple(p.decode("utf-8", "replace") for p in (descriptor.path or []))
     if descriptor.descriptor_type != flight.DescriptorType.PATH or path not in PUT_TARGETS:
         shown = list(path) if path else descriptor.command
-        raise InvalidBatch(
-            None,
-            None,
-            "put-path",
-            f"cannot put to {shown!r}; send events to ['events', 'pageview']",
+        raise InvalidTarget(
+            rule="put-path",
+            detail=f"cannot put to {shown!r}; send events to ['events', 'pageview']",
         )
 
 

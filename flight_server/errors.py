@@ -14,8 +14,12 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 import pyarrow.flight as flight
+from flightdeck import error_detail
+from flightdeck.base_error import FlightdeckError
 from flightdeck.ingest import InvalidBatch
-from flightdeck.views import BackendError, FlightdeckError, InvalidQuery, NotFound, Unsupported
+from flightdeck.views import BackendError, InvalidQuery, NotFound, Unsupported
+
+from .refusals import InvalidAction, InvalidTarget
 
 __all__ = ["flight_errors", "to_flight_error"]
 
@@ -56,7 +60,7 @@ class NotFoundError(_WithoutTraceback, KeyError):
 def to_flight_error(exc: FlightdeckError) -> Exception:
     """The Flight exception (and so the gRPC status) for one of our errors."""
     message = str(exc)
-    if isinstance(exc, (InvalidQuery, InvalidBatch)):
+    if isinstance(exc, (InvalidQuery, InvalidBatch, InvalidAction, InvalidTarget)):
         return InvalidArgument(message)
     if isinstance(exc, NotFound):
         return NotFoundError(message)
@@ -79,12 +83,16 @@ def _backend(exc: BackendError) -> Exception:
 
 
 @contextlib.contextmanager
-def flight_errors(rpc: str) -> Iterator[None]:
-    """Wrap one RPC: our errors become Flight errors; anything else is logged and internal."""
+def flight_errors(rpc: str, context: flight.ServerCallContext) -> Iterator[None]:
+    """Wrap one RPC: our errors become Flight errors, what they name travels beside
+    the sentence as structured detail; anything else is logged and internal."""
     try:
         yield
     except FlightdeckError as exc:
         log.info("rpc=%s refused error=%r", rpc, str(exc))
+        detail = exc.error_detail
+        if detail:
+            context.add_trailer(error_detail.TRAILER, error_detail.encode(detail))
         raise to_flight_error(exc) from None
     except (flight.FlightError, pa.ArrowException):
         raise

@@ -24,7 +24,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from flightdeck.views import FlightdeckError
+from flightdeck.base_error import FlightdeckError
 
 __all__ = [
     "CREDENTIALS_FILE",

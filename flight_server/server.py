@@ -103,7 +103,7 @@ class FlightdeckServer(flight.FlightServerBase):
         self, context: flight.ServerCallContext, criteria: bytes
     ) -> Iterator[flight.FlightInfo]:
         require(context, "reader", "ListFlights")
-        with flight_errors("ListFlights"):
+        with flight_errors("ListFlights", context):
             views = describe(self.store)
         for view in views:
             descriptor = flight.FlightDescriptor.for_path(view.name)
@@ -113,7 +113,7 @@ class FlightdeckServer(flight.FlightServerBase):
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
         require(context, "reader", "GetFlightInfo")
-        with flight_errors("GetFlightInfo"):
+        with flight_errors("GetFlightInfo", context):
             command = _flight_sql(descriptor)
             if command is not None:
                 return self._sql.flight_info(descriptor, command)
@@ -124,7 +124,7 @@ class FlightdeckServer(flight.FlightServerBase):
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
     ) -> flight.SchemaResult:
         require(context, "reader", "GetSchema")
-        with flight_errors("GetSchema"):
+        with flight_errors("GetSchema", context):
             command = _flight_sql(descriptor)
             if command is not None:
                 return flight.SchemaResult(self._sql.schema(command))
@@ -135,7 +135,7 @@ class FlightdeckServer(flight.FlightServerBase):
         self, context: flight.ServerCallContext, ticket: flight.Ticket
     ) -> flight.FlightDataStream:
         require(context, "reader", "DoGet")
-        with flight_errors("DoGet"):
+        with flight_errors("DoGet", context):
             query = descriptors.decode_ticket(ticket.ticket, self._max_parameter_bytes)
             if isinstance(query, descriptors.MetadataTicket):
                 return flight.RecordBatchStream(self._sql.metadata(query))
@@ -160,7 +160,7 @@ class FlightdeckServer(flight.FlightServerBase):
         reader: flight.MetadataRecordBatchReader,
         writer: flight.FlightMetadataWriter,
     ) -> None:
-        with flight_errors("DoPut"):
+        with flight_errors("DoPut", context):
             command = _flight_sql(descriptor)
             if command is not None:
                 require(context, self._sql.put_role(command), f"DoPut {type(command).__name__}")
@@ -181,7 +181,7 @@ class FlightdeckServer(flight.FlightServerBase):
         body = action.body.to_pybytes() if action.body is not None else b""
         if action.type in ADMIN_ACTIONS:
             require(context, "admin", f"action {action.type!r}")
-            with flight_errors("DoAction"):
+            with flight_errors("DoAction", context):
                 result = run_admin_action(self.store, self.settings, action.type, body)
             if result.wrote and self._committed is not None:
                 self._committed()
@@ -191,10 +191,10 @@ class FlightdeckServer(flight.FlightServerBase):
             return iter([self._health.body()])
         if action.type == LOAD_STATUS_ACTION[0]:
             require(context, "writer", f"action {action.type!r}")
-            with flight_errors("DoAction"):
+            with flight_errors("DoAction", context):
                 status = loads.load_status(self.store, body.decode("utf-8", "replace"))
             return iter([json.dumps(status.as_dict()).encode()])
-        with flight_errors("DoAction"):
+        with flight_errors("DoAction", context):
             results = self._sql.action(action.type, body)
         return iter(results)
 
@@ -208,11 +208,11 @@ class FlightdeckServer(flight.FlightServerBase):
         if descriptor.descriptor_type == flight.DescriptorType.PATH:
             # A load a client can cancel: pyarrow offers no cancel for DoPut.
             require(context, "writer", "DoExchange (loading events)")
-            with flight_errors("DoExchange"):
+            with flight_errors("DoExchange", context):
                 writer.write_metadata(self._load(context, descriptor, reader))
             return
         require(context, "reader", "DoExchange (live updates)")
-        with flight_errors("DoExchange"):
+        with flight_errors("DoExchange", context):
             if self._hub is None:
                 raise BackendError(
                     "nats", "live updates need NATS; none is connected", "unavailable"

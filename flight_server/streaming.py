@@ -112,7 +112,7 @@ def stream(
     def batches() -> Iterator[pa.RecordBatch]:
         nonlocal ended_cleanly
         try:
-            with flight_errors("DoGet"):
+            with flight_errors("DoGet", context):
                 ended_cleanly = yield from _delivered(ahead, context)
         finally:
             stop()

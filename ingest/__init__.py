@@ -1,7 +1,7 @@
 """The write path: validate, dedupe, append raw events, keep aggregates exact, publish."""
 
 from . import loads, retention
-from .errors import InvalidBatch
+from .errors import InvalidBatch, RetentionRace
 from .events import EVENT_SCHEMA, normalise
 from .pipeline import IngestResult, Repair, ingest, reaggregate
 
@@ -10,6 +10,7 @@ __all__ = [
     "IngestResult",
     "InvalidBatch",
     "Repair",
+    "RetentionRace",
     "ingest",
     "loads",
     "normalise",

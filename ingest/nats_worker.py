@@ -35,7 +35,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from .attempts import Attempts
 from .deliveries import Deliveries
-from .errors import InvalidBatch
+from .errors import InvalidBatch, RetentionRace
 from .messages import Decoded, Limits, Payload, decode
 from .pipeline import IngestResult, ingest
 from .pull import Puller, delivery_count, stream_sequence
@@ -50,7 +50,7 @@ from .streams import (
     stream_identity,
 )
 
-__all__ = ["DURABLE", "IngestWorker", "WorkerOptions"]
+__all__ = ["DURABLE", "IngestWorker", "WorkerOptions", "refused"]
 
 log = logging.getLogger("flightdeck.ingest-worker")
 
@@ -263,11 +263,10 @@ class IngestWorker:
             try:
                 result = await asyncio.to_thread(ingest, self._store, decoded.batches)
                 return _Outcome(decoded, result)
+            except RetentionRace as exc:  # retention ran meanwhile: look again later
+                return _Outcome(decoded, None, exc)
             except InvalidBatch as exc:
-                if exc.row is None:  # retention ran meanwhile: look again later
-                    return _Outcome(decoded, None, exc)
-                # e.g. a day retention closed: that message only
-                decoded = decoded.without(decoded.owners[exc.row], _reason(exc))
+                decoded = refused(decoded, exc)
             except BackendError as exc:
                 # Not the messages' fault (store away, a lock conflict): retry once it is
                 # back. A search already made that still fails: the store changed; later.
@@ -339,6 +338,17 @@ class _Outcome:
     decoded: Decoded  # as committed: messages the store refused are among `rejected`
     result: IngestResult | None
     retry: Exception | None = None  # set: nothing was committed, redeliver the batch
+
+
+def refused(decoded: Decoded, exc: InvalidBatch) -> Decoded:
+    """`decoded` without the messages `exc` refuses: the one owning its row, or every
+    one when it names no row. Never a retry: only a RetentionRace says a retry helps,
+    and a refusal that leaves a field out must not keep messages coming back forever."""
+    if exc.row is not None:  # e.g. a day retention closed: that message only
+        return decoded.without(decoded.owners[exc.row], _reason(exc))
+    for message in sorted(set(decoded.owners)):
+        decoded = decoded.without(message, _reason(exc))
+    return decoded
 
 
 def _reason(exc: InvalidBatch) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from flightdeck.views import Store
 
 from .aggregates import day_of
-from .errors import InvalidBatch
+from .errors import RetentionRace
 from .scalar import scalar
 from .turns import take_turn
 
@@ -79,10 +79,7 @@ def recheck(cursor, staged: str, seen: frozenset[dt.date]) -> None:
         return
     days = ", ".join(f"DATE '{d.isoformat()}'" for d in sorted(late))
     if scalar(cursor, f"SELECT count(*) FROM {staged} WHERE {_DAY} IN ({days})"):
-        raise InvalidBatch(
-            "recorded_at",
-            None,
-            "retention",
-            "retention deleted the raw events of a day in this put while it was being "
+        raise RetentionRace(
+            detail="retention deleted the raw events of a day in this put while it was being "
             f"ingested ({', '.join(str(d) for d in sorted(late))}); those days are final",
         )

@@ -8,26 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["BackendError", "FlightdeckError", "InvalidQuery", "NotFound", "Unsupported"]
+from flightdeck.base_error import FlightdeckError
 
-
-class FlightdeckError(Exception):
-    """Base class: something the caller should be told about, in plain words."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
+__all__ = ["BackendError", "InvalidQuery", "NotFound", "Unsupported"]
 
 
 class InvalidQuery(FlightdeckError):
     """A query refused before it reached the store; `rule` names the rule broken."""
 
     def __init__(self, rule: str, detail: str) -> None:
-        super().__init__(f"query refused [{rule}]: {detail}")
-        self.rule = rule
+        super().__init__(f"query refused [{rule}]: {detail}", rule=rule)
         self.detail = detail
 
 
@@ -39,7 +29,8 @@ class NotFound(FlightdeckError):
         self.name = name
         self.available = sorted(available)
         hint = f"; available: {', '.join(self.available)}" if self.available else ""
-        super().__init__(f"unknown {kind} {name!r}{hint}")
+        view = name if kind == "view" else None
+        super().__init__(f"unknown {kind} {name!r}{hint}", view=view)
 
 
 class BackendError(FlightdeckError):

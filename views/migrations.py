@@ -18,8 +18,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from flightdeck.base_error import FlightdeckError
+
 from . import reader_role
-from .errors import FlightdeckError
 from .store import Store
 
 __all__ = [

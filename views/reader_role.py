@@ -25,8 +25,7 @@ import secrets
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import adbc_driver_manager.dbapi as dbapi
-
-from .errors import FlightdeckError
+from flightdeck.base_error import FlightdeckError
 
 __all__ = [
     "CREDENTIALS",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Protocol
 import adbc_driver_manager
 import adbc_driver_manager.dbapi as dbapi
 import pyarrow as pa
+from adbc_driver_manager import AdbcStatusCode
 
 from . import reader_role
 from .conform import conform_batch, conform_schema
@@ -90,51 +92,76 @@ def backend_errors(backend: str) -> contextlib.AbstractContextManager[None]:
     return _backend_errors(backend)
 
 
-# DuckDB reports most mistakes in a query as INTERNAL; its own labels say better.
-_DUCKDB_USER_ERRORS = (
-    "Binder Error",
-    "Parser Error",
-    "Catalog Error",
-    "Conversion Error",
-    "Permission Error",
-    "Invalid Input Error",
-    "Out of Range Error",
+# DuckDB reports most mistakes in a query as INTERNAL, and mid-stream errors reach
+# Python as a bare OSError; the error type DuckDB names at the start of every message
+# ("Binder Error: ...", its ErrorType) says what happened. Only that label is read,
+# never the words after it.
+_DUCKDB_TYPE = re.compile(r"^(?P<type>[A-Za-z ]+?) Error: ")
+_DUCKDB_USER_TYPES = frozenset(
+    {"Binder", "Parser", "Catalog", "Conversion", "Permission", "Invalid Input", "Out of Range"}
 )
-
+_DUCKDB_INTERRUPTED = frozenset({"INTERRUPT", "Interrupt"})
 
 # DuckDB sets no SQLSTATE; its error types name the class.
 _DUCKDB_SQLSTATES = {
-    "Constraint Error": "23000",
-    "Conversion Error": "22000",
-    "Invalid Input Error": "22000",
-    "Out of Range Error": "22003",
+    "Constraint": "23000",
+    "Conversion": "22000",
+    "Invalid Input": "22000",
+    "Out of Range": "22003",
 }
 
+# ADBC's status codes that mean the statement itself is wrong.
+_INVALID_STATUSES = frozenset(
+    {
+        AdbcStatusCode.INVALID_ARGUMENT,
+        AdbcStatusCode.NOT_FOUND,
+        AdbcStatusCode.ALREADY_EXISTS,
+        AdbcStatusCode.INVALID_DATA,
+        AdbcStatusCode.NOT_IMPLEMENTED,
+        AdbcStatusCode.INTEGRITY,
+    }
+)
+_DATA_CLASSES = ("22", "23", "54")  # the data's fault (BackendError.data_refused)
+_TIMEOUT_SQLSTATES = frozenset({"57014"})  # query_canceled: statement timeout or cancel
+# connection exception (08), operator intervention: shutdown, crash, cannot connect now
+_GONE_CLASSES = ("08", "57P")
 
-def _sqlstate(exc: Exception) -> str | None:
-    state = getattr(exc, "sqlstate", None)
-    if state:
-        return state
-    text = _reason(exc)
-    return next((code for label, code in _DUCKDB_SQLSTATES.items() if text.startswith(label)), None)
+
+def _duckdb_type(exc: Exception) -> str | None:
+    label = _DUCKDB_TYPE.match(_reason(exc))
+    return label.group("type") if label else None
+
+
+def _sqlstate(exc: Exception, duckdb_type: str | None) -> str | None:
+    return getattr(exc, "sqlstate", None) or _DUCKDB_SQLSTATES.get(duckdb_type or "")
 
 
 def _backend_error(backend: str, exc: Exception) -> BackendError:
-    text = str(exc)
-    sqlstate = _sqlstate(exc)
-    if sqlstate is not None and sqlstate[:2] in ("22", "23", "54"):
-        kind = "invalid"  # the data's fault: PostgreSQL reports some as OperationalError
-    elif "timeout" in text.lower() or "CANCELLED" in text or "INTERRUPT" in text.upper():
-        kind = "timeout"
-    elif isinstance(exc, (dbapi.ProgrammingError, dbapi.NotSupportedError)) or any(
-        marker in text for marker in _DUCKDB_USER_ERRORS
-    ):
-        kind = "invalid"
-    elif isinstance(exc, dbapi.OperationalError) or "connection" in text.lower():
-        kind = "unavailable"
-    else:
-        kind = "failed"
+    """Classified by what the driver gives: ADBC's status code, the SQLSTATE, and
+    DuckDB's error type; never by the words of the message."""
+    duckdb_type = _duckdb_type(exc) if backend == "duckdb" else None
+    sqlstate = _sqlstate(exc, duckdb_type)
+    kind = _kind(getattr(exc, "status_code", None), sqlstate, duckdb_type)
     return BackendError(backend, _reason(exc), kind, sqlstate)
+
+
+def _kind(status: AdbcStatusCode | None, sqlstate: str | None, duckdb_type: str | None) -> str:
+    state = sqlstate or ""
+    if state.startswith(_DATA_CLASSES):
+        return "invalid"  # before the status: PostgreSQL reports some as IO or INTERNAL
+    if state in _TIMEOUT_SQLSTATES or status in (AdbcStatusCode.CANCELLED, AdbcStatusCode.TIMEOUT):
+        return "timeout"
+    if duckdb_type in _DUCKDB_INTERRUPTED:
+        return "timeout"
+    if state.startswith(_GONE_CLASSES):
+        return "unavailable"
+    if state.startswith("42") or status in _INVALID_STATUSES:
+        return "invalid"
+    if duckdb_type in _DUCKDB_USER_TYPES:
+        return "invalid"
+    if status in (AdbcStatusCode.IO, AdbcStatusCode.UNAUTHENTICATED):
+        return "unavailable"
+    return "failed"
 
 
 def _reason(exc: Exception) -> str:
@@ -161,7 +188,7 @@ def _stream(
         with (interrupt or Interrupt()).bound(cursor.adbc_cancel):
             with _backend_errors(backend):
                 cursor.execute(sql, parameters)
-                reader = cursor.fetch_record_batch()
+                reader = _driver_reader(cursor)
             finished = False
             try:
                 yield _conformed(reader, backend)
@@ -175,6 +202,15 @@ def _stream(
         if reader is not None:
             with contextlib.suppress(Exception):
                 reader.close()
+
+
+def _driver_reader(cursor: dbapi.Cursor) -> pa.RecordBatchReader:
+    """The result as the driver's own reader, whose mid-stream errors keep ADBC's
+    status code and SQLSTATE (PostgreSQL's statement timeout arrives mid-stream).
+    `fetch_record_batch()` returns the bare pyarrow reader beneath it (apache/arrow-adbc
+    #1523), whose errors are an OSError with only the text."""
+    cursor.fetch_record_batch()  # the checks it makes (executed, not yet consumed)
+    return cursor._results.reader  # the wrapper fetch_record_batch() unwraps
 
 
 def _schema(

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import tomli_w
-from flightdeck.views import FlightdeckError
+from flightdeck.base_error import FlightdeckError
 
 from .passwords import hash_password, is_password_hash
 

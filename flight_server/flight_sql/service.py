@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 
 import pyarrow as pa
 import pyarrow.flight as flight
-from flightdeck.ingest import IngestResult, InvalidBatch
+from flightdeck.ingest import IngestResult
 from flightdeck.views import Store, Unsupported, describe
 from flightdeck.views import query as queries
 from flightdeck.views.parameters import check_bound, parameter_schema
@@ -20,6 +20,7 @@ from google.protobuf.message import Message
 
 from .. import descriptors
 from ..limits import Slots
+from ..refusals import InvalidAction, InvalidTarget
 from . import messages as pb
 from . import metadata, sql_info
 from .commands import pack, unpack
@@ -230,8 +231,8 @@ def _no_transaction(message: Message) -> None:
 def _expect(body: bytes, message_class: type[Message], action_type: str) -> Message:
     message = unpack(body)
     if not isinstance(message, message_class):
-        raise InvalidBatch(
-            None, None, "action-body", f"{action_type} expects {message_class.DESCRIPTOR.name}"
+        raise InvalidAction(
+            rule="action-body", detail=f"{action_type} expects {message_class.DESCRIPTOR.name}"
         )
     return message
 
@@ -252,24 +253,20 @@ def _check_ingest(command: pb.CommandStatementIngest, schema_name: str) -> None:
             p for p in (_optional(command, "catalog"), _optional(command, "schema")) if p
         )
         shown = f"{target}.{command.table}" if target else command.table
-        raise InvalidBatch(
-            None,
-            None,
-            "ingest-target",
-            f"cannot ingest into {shown!r}; bulk ingest appends page-view events to "
+        raise InvalidTarget(
+            rule="ingest-target",
+            detail=f"cannot ingest into {shown!r}; bulk ingest appends page-view events to "
             f"{INGEST_TABLE!r} only",
         )
     if command.temporary:
-        raise InvalidBatch(None, None, "ingest-target", "temporary tables are not supported")
+        raise InvalidTarget(rule="ingest-target", detail="temporary tables are not supported")
     _no_transaction(command)
     if command.table_definition_options.if_exists not in (
         pb.TABLE_EXISTS_OPTION_APPEND,
         pb.TABLE_EXISTS_OPTION_UNSPECIFIED,
     ):
-        raise InvalidBatch(
-            None,
-            None,
-            "ingest-mode",
-            f"{INGEST_TABLE} exists and is only appended to; use mode 'append' "
+        raise InvalidTarget(
+            rule="ingest-mode",
+            detail=f"{INGEST_TABLE} exists and is only appended to; use mode 'append' "
             "(replace would discard accepted events, create fails on an existing table)",
         )

@@ -19,6 +19,7 @@ from flightdeck import (
     ServerUnavailable,
     connect,
 )
+from flightdeck.error_detail import TRAILER, ErrorDetail, decode
 from flightdeck.errors import LoadInterrupted, clean_message, from_arrow
 
 from tests.clients.conftest import pageviews
@@ -87,9 +88,12 @@ def test_from_arrow_picks_the_class_and_the_named_parts():
     refused = pa.ArrowInvalid(
         "batch refused [not-null] (column 'session_id', row 12): a value is required"
     )
-    load = from_arrow(refused, "load")
+    sent = ErrorDetail(rule="not-null", column="session_id", row=12)
+    load = from_arrow(refused, "load", detail=sent)
     assert type(load) is LoadError and load.code == "INVALID_ARGUMENT"
     assert (load.rule, load.column, load.row) == ("not-null", "session_id", 12)
+    # What the error names is data the server sent, never words read from the sentence.
+    assert from_arrow(refused, "load").rule is None
     assert type(from_arrow(refused, "query")) is QueryError
     assert type(from_arrow(pa.ArrowKeyError("unknown view 'va_x'"))) is NotFoundError
     assert type(from_arrow(flight.FlightInternalError("boom"))) is ServerError
@@ -122,6 +126,7 @@ def test_an_unknown_view_is_not_found_and_lists_the_views(fd):
     with pytest.raises(NotFoundError) as missing:
         fd.query("SELECT * FROM va_nope")
     assert "va_nope" in str(missing.value) and "va_pageview_event" in str(missing.value)
+    assert missing.value.view == "va_nope"
     _quiet(missing.value)
 
 
@@ -223,3 +228,29 @@ def test_no_server_is_server_unavailable_naming_the_location():
             fd.views()
     assert str(down.value).startswith("cannot reach a flightdeck server at grpc://127.0.0.1:1")
     _quiet(down.value)
+
+
+class _Trailers(flight.ClientMiddlewareFactory):
+    """What a plain pyarrow.flight client receives in the trailers of its calls."""
+
+    def __init__(self) -> None:
+        self.received: list[dict] = []
+
+    def start_call(self, info):
+        received = self.received
+
+        class Reader(flight.ClientMiddleware):
+            def received_headers(self, headers):
+                received.append(headers)
+
+        return Reader()
+
+
+def test_a_plain_flight_client_receives_the_detail_intact(location):
+    trailers = _Trailers()
+    with flight.connect(location, middleware=[trailers]) as client:
+        sql = b"SELECT * FROM tb_pageview_event"
+        with pytest.raises(pa.ArrowInvalid, match=r"query refused \[va-views-only\]"):
+            client.get_flight_info(flight.FlightDescriptor.for_command(sql))
+    sent = [h[TRAILER][-1] for h in trailers.received if TRAILER in h]
+    assert [decode(value) for value in sent] == [ErrorDetail(rule="va-views-only")]

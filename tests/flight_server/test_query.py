@@ -245,3 +245,10 @@ def test_error_messages_carry_no_server_traceback(client):
             refuse()
         assert "Traceback" not in str(err.value)
         assert ".py" not in str(err.value)
+
+
+def test_missing_column_named_timeout_is_invalid_argument(client, seeded):
+    # Found as a DuckDB Binder Error answered TIMED_OUT: the word, not the error, decided.
+    sql = b"SELECT timeout FROM va_pageview_event"
+    with pytest.raises(pa.ArrowInvalid, match="timeout"):
+        client.get_flight_info(flight.FlightDescriptor.for_command(sql))

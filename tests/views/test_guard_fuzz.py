@@ -62,9 +62,10 @@ from typing import NamedTuple
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from flightdeck.base_error import FlightdeckError
 from flightdeck.ingest import ingest
 from flightdeck.views import catalog
-from flightdeck.views.errors import BackendError, FlightdeckError, InvalidQuery, NotFound
+from flightdeck.views.errors import BackendError, InvalidQuery, NotFound
 from flightdeck.views.guard import check_query
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st

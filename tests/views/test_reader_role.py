@@ -16,8 +16,9 @@ from pathlib import Path
 import adbc_driver_postgresql.dbapi as pg
 import pyarrow as pa
 import pytest
+from flightdeck.base_error import FlightdeckError
 from flightdeck.ingest import ingest
-from flightdeck.views import FlightdeckError, StoreOptions, migrations, open_store
+from flightdeck.views import StoreOptions, migrations, open_store
 from flightdeck.views.reader_role import ReaderRoleError
 
 SECRET = "ZQX-READER-SECRET-51"  # only in tb_ tables

@@ -144,3 +144,12 @@ def test_unreachable_postgres_is_a_clear_error(tmp_path):
     with pytest.raises(BackendError) as err:
         open_store(StoreOptions(db=url, data_dir=tmp_path))
     assert err.value.backend == "postgresql"
+
+
+def test_driver_errors_are_classified_by_code_not_by_words(store):
+    # A column named like a kind of failure is still a mistake in the query.
+    for column in ("timeout", "connection", "cancelled", "interrupt"):
+        with pytest.raises(BackendError) as err:
+            with store.read(f"SELECT {column} FROM va_pageview_event") as reader:
+                reader.read_all()
+        assert err.value.kind == "invalid", (column, err.value.reason)
