@@ -6,8 +6,10 @@ neighbours it held at the time: all come back with one more delivery. So a
 message a worker died holding is handled on its own (decoded, or at the last
 decoded and committed) with a marker written to a key-value bucket first and
 removed after. A marker still there at the next delivery means a worker died
-handling that message and nothing else: it alone is to blame. The bucket is
-shared by every worker on the stream, as the consumer is.
+handling that message and nothing else; the marker counts such deaths, and a
+message is to blame once it has `BLAME` of them (a worker killed from outside
+at a random moment may once happen to be handling an innocent message alone).
+The bucket is shared by every worker on the stream, as the consumer is.
 """
 
 from __future__ import annotations
@@ -21,11 +23,15 @@ from nats.js.kv import KeyValue
 
 from .streams import StreamIdentity
 
-__all__ = ["Attempts"]
+__all__ = ["BLAME", "Attempts"]
 
 log = logging.getLogger("flightdeck.ingest-worker")
 
 BUCKET = "flightdeck-ingest-attempts"
+# Deaths while handling a message alone that make it the culprit. One could be
+# chance (a worker killed for another reason while that message was in hand);
+# a message that kills every worker handling it does so again at once.
+BLAME = 2
 _WEEK = 7 * 24 * 3600.0  # as long as EVENTS keeps its messages
 
 
@@ -58,19 +64,30 @@ class Attempts:
             )
         return self
 
-    async def died_handling(self, sequence: int) -> bool:
-        """Whether a worker went away while handling this message alone."""
+    async def died_handling(self, sequence: int) -> int:
+        """How many workers went away while handling this message alone, at least
+        (a worker's death is counted when the next one begins handling it)."""
         if self._kv is None:
-            return True  # no way to tell: blame the count
-        try:
-            await self._kv.get(self._key(sequence))
-            return True
-        except KeyNotFoundError:
-            return False
+            return BLAME  # no way to tell: blame the count
+        marker = await self._marker(sequence)
+        return 0 if marker is None else marker + 1
 
     async def begin(self, sequence: int) -> None:
+        """Mark the message as handled alone; a marker already there means the last
+        worker to do so went away meanwhile, and is counted."""
         if self._kv is not None:
-            await self._kv.put(self._key(sequence), b"")
+            deaths = await self.died_handling(sequence)
+            await self._kv.put(self._key(sequence), str(deaths).encode())
+
+    async def _marker(self, sequence: int) -> int | None:
+        try:
+            entry = await self._kv.get(self._key(sequence))
+        except KeyNotFoundError:
+            return None
+        try:
+            return int(entry.value or b"0")
+        except ValueError:
+            return 0
 
     async def end(self, sequence: int) -> None:
         if self._kv is not None:

@@ -33,7 +33,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from .attempts import Attempts
+from .attempts import BLAME, Attempts
 from .deliveries import Deliveries
 from .errors import InvalidBatch, RetentionRace
 from .messages import Decoded, Limits, Payload, decode
@@ -193,7 +193,7 @@ class IngestWorker:
         """A message workers died holding --max-deliveries times: dead-lettered if one
         died handling it, else handled wholly alone (its commit may be what kills)."""
         sequence = stream_sequence(message)
-        if await self._attempts.died_handling(sequence):
+        if await self._attempts.died_handling(sequence) >= BLAME:
             limit = self._options.max_deliveries
             await self._dead_letter(
                 message,
