@@ -75,6 +75,9 @@ def test_ingest_process_sigkilled_at_random_moments(db_url, nats_server, tmp_pat
         assert count(query) < len(events)  # every kill landed mid-ingest
         worker.start()
         assert wait_for(lambda: nats_client.settled(nats_server.url), timeout=90), worker.log()
+        # Killed from outside, no message is to blame: none may be dead-lettered.
+        dead = nats_client.messages(nats_server.url, "events.dead.pageview")
+        assert [m.headers.get("Flightdeck-Reason") for m in dead] == [], worker.log()
         found = assert_exact(query, events)
         assert set(found.event_id) == _ids(nats_server.url, len(events))
         assert worker.kills == KILLS + 1
