@@ -15,10 +15,10 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 setup: $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e '.[server]'
 
 setup-dev: $(BIN)/python postgres
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[server,dev]'
 
 # Tests start a real PostgreSQL 15 themselves; make sure its binaries are here.
 postgres:
@@ -45,5 +45,5 @@ proto: setup-dev
 
 # Benchmarks, side by side in one run (see benchmarks/RESULTS.md); ARGS="--quick" for < 3 min.
 bench: setup-dev
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/pip install --quiet -e '.[server,dev,bench]'
 	$(BIN)/python -m benchmarks $(ARGS)

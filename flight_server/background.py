@@ -19,7 +19,7 @@ import threading
 
 import nats
 from flightdeck.ingest import IngestResult, retention
-from flightdeck.ingest.nats_worker import IngestWorker, WorkerOptions
+from flightdeck.ingest.nats_worker import IngestWorker
 from flightdeck.ingest.publisher import OutboxPublisher
 from flightdeck.ingest.streams import EVENTS, ensure_stream, update_log
 from flightdeck.ingest.update_signature import signing_key
@@ -65,11 +65,7 @@ class Background:
         self._login = login
         self._errors = LogLimit()
         self._key = signing_key(store)
-        self.hub = LiveHub(
-            settings.live_buffer_rows,
-            int(settings.max_message_mb * 1024 * 1024),
-            key=self._key,
-        )
+        self.hub = LiveHub(settings.live_buffer_rows, settings.max_message_bytes, key=self._key)
         self._update_log = update_log(settings.update_log_hours)
         self._nc: nats.NATS | None = None
         self._metrics = metrics
@@ -155,7 +151,7 @@ class Background:
                 worker = IngestWorker(
                     self._store,
                     nc,
-                    self._worker_options(),
+                    self._settings.worker_options(),
                     self._on_commit,
                     self._metrics.dead_lettered if self._metrics is not None else None,
                     self._ingest.batch_ended,
@@ -188,17 +184,6 @@ class Background:
             self._metrics.ingested("nats", result)
         if self._publisher is not None:
             self._publisher.wake()
-
-    def _worker_options(self) -> WorkerOptions:
-        s = self._settings
-        return WorkerOptions(
-            batch=s.ingest_batch,
-            wait_ms=s.ingest_wait_ms,
-            ack_wait_s=s.ingest_ack_wait,
-            max_message_bytes=int(s.max_message_mb * 1024 * 1024),
-            batch_bytes=int(s.ingest_batch_mb * 1024 * 1024),
-            max_deliveries=s.max_deliveries,
-        )
 
     async def _connect(self) -> nats.NATS:
         """Connect, retrying until NATS is there; afterwards nats-py reconnects by itself."""

@@ -16,7 +16,7 @@ from .auth_cli import add_auth_command
 from .nats_credentials_cli import add_nats_credentials_command
 from .nats_process import NatsStartError
 from .serve import configure_logging, run, run_worker
-from .settings import add_arguments, build_settings
+from .settings import SettingsError, add_arguments, build_settings
 
 __all__ = ["add_commands"]
 
@@ -79,9 +79,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     migrate.add_argument(
         "action", nargs="?", default="all", choices=["all", "pre", "post", "status", "dry-run"]
     )
-    add_arguments(migrate, network=False, ingest=False, retention=False)
+    add_arguments(migrate, "migrate")
     worker = _command(commands, "ingest", "run the NATS ingest worker alone", INGEST_HELP, _ingest)
-    add_arguments(worker, network=False)
+    add_arguments(worker, "ingest")
     repair = _command(
         commands,
         "reaggregate",
@@ -95,11 +95,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     scope.add_argument("--all", action="store_true", help="every day that has raw events")
     repair.add_argument("--check", action="store_true", help="report differences, write nothing")
-    add_arguments(repair, network=False, ingest=False, retention=False)
+    add_arguments(repair, "reaggregate")
     expire = _command(
         commands, "retention", "delete expired raw events", RETENTION_HELP, _retention
     )
-    add_arguments(expire, network=False, ingest=False)
+    add_arguments(expire, "retention")
     add_auth_command(commands)
     add_nats_credentials_command(commands)
 
@@ -225,7 +225,7 @@ class UsageError(Exception):
 def handle_errors(handler, args: argparse.Namespace) -> int:
     try:
         return handler(args)
-    except AuthFileError as exc:
+    except (AuthFileError, SettingsError) as exc:
         # A configuration error, like a bad flag: exit 2, one line, no traceback.
         say_failed(exc)
         return 2

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 
 from .nats_address import read_url
 from .nats_auth import ROLES, NatsAuth, NatsAuthError
-from .settings import build_settings
+from .settings import add_arguments, build_settings
 
 __all__ = ["add_nats_credentials_command"]
 
@@ -36,11 +35,7 @@ def add_nats_credentials_command(commands: argparse._SubParsersAction) -> None:
         description=NATS_CREDENTIALS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        help="serve's data folder (default ./flightdeck-data) [env FLIGHTDECK_DATA_DIR]",
-    )
+    add_arguments(parser, "nats-credentials")
     parser.add_argument(
         "--role", choices=ROLES, default="writer", help="whose login (default writer)"
     )

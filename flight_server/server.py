@@ -227,6 +227,7 @@ class FlightdeckServer(flight.FlightServerBase):
                     schema,
                     writer,
                     self.settings.heartbeat,
+                    self.settings.batch_rows,
                 )
 
     def _schema(self, query: queries.Query) -> pa.Schema:

@@ -1,102 +1,316 @@
-"""The one settings object: built once from flags, then environment, then defaults."""
+"""The one settings object: built once from flags, then environment, then defaults.
+
+Each option is declared once, as a field of `Settings` made by `option()`: its type
+(the annotation), default, environment variable, help and the commands that take it.
+The flags, the environment mapping and README's configuration table
+(settings_readme.py) are all generated from these declarations.
+"""
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from flightdeck.ingest.nats_worker import WorkerOptions
 from flightdeck.views import StoreOptions
 
-__all__ = ["ENVIRONMENT", "Settings", "add_arguments", "build_settings"]
+__all__ = [
+    "COMMANDS",
+    "ENVIRONMENT",
+    "Option",
+    "Settings",
+    "SettingsError",
+    "add_arguments",
+    "build_settings",
+    "options",
+]
 
-# setting name -> environment variable; flags of the same name win over these.
-ENVIRONMENT = {
-    "host": "FLIGHTDECK_HOST",
-    "port": "FLIGHTDECK_PORT",
-    "db": "FLIGHTDECK_DB",
-    "db_read_url": "FLIGHTDECK_DB_READ_URL",
-    "data_dir": "FLIGHTDECK_DATA_DIR",
-    "nats": "NATS_URL",
-    "nats_creds": "NATS_CREDS",
-    "views_dir": "FLIGHTDECK_VIEWS_DIR",
-    "query_timeout": "FLIGHTDECK_QUERY_TIMEOUT",
-    "pool_size": "FLIGHTDECK_POOL_SIZE",
-    "pool_timeout": "FLIGHTDECK_POOL_TIMEOUT",
-    "stream_idle_timeout": "FLIGHTDECK_STREAM_IDLE_TIMEOUT",
-    "duckdb_memory_limit": "FLIGHTDECK_DUCKDB_MEMORY_LIMIT",
-    "advertise": "FLIGHTDECK_ADVERTISE",
-    "ingest_batch": "FLIGHTDECK_INGEST_BATCH",
-    "ingest_wait_ms": "FLIGHTDECK_INGEST_WAIT_MS",
-    "ingest_ack_wait": "FLIGHTDECK_INGEST_ACK_WAIT",
-    "raw_retention_days": "FLIGHTDECK_RAW_RETENTION_DAYS",
-    "heartbeat": "FLIGHTDECK_HEARTBEAT",
-    "live_buffer_rows": "FLIGHTDECK_LIVE_BUFFER_ROWS",
-    "update_log_hours": "FLIGHTDECK_UPDATE_LOG_HOURS",
-    "log_level": "FLIGHTDECK_LOG_LEVEL",
-    "auth_file": "FLIGHTDECK_AUTH_FILE",
-    "insecure": "FLIGHTDECK_INSECURE",
-    "tls_cert": "FLIGHTDECK_TLS_CERT",
-    "tls_key": "FLIGHTDECK_TLS_KEY",
-    "tls_client_ca": "FLIGHTDECK_TLS_CLIENT_CA",
-    "max_queries": "FLIGHTDECK_MAX_QUERIES",
-    "max_subscribers": "FLIGHTDECK_MAX_SUBSCRIBERS",
-    "max_put_batch_mb": "FLIGHTDECK_MAX_PUT_BATCH_MB",
-    "max_parameter_mb": "FLIGHTDECK_MAX_PARAMETER_MB",
-    "max_message_mb": "FLIGHTDECK_MAX_MESSAGE_MB",
-    "ingest_batch_mb": "FLIGHTDECK_INGEST_BATCH_MB",
-    "max_deliveries": "FLIGHTDECK_MAX_DELIVERIES",
-    "max_query_kb": "FLIGHTDECK_MAX_QUERY_KB",
-    "metrics_port": "FLIGHTDECK_METRICS_PORT",
-}
+_MiB = 1024 * 1024
+
+# Which server commands take an option.
+SERVE = frozenset({"serve"})
+RUNNING = frozenset({"serve", "ingest"})  # the processes that run NATS and the worker
+RETENTION = frozenset({"serve", "ingest", "retention"})
+STORE = frozenset({"serve", "ingest", "migrate", "reaggregate", "retention"})
+COMMANDS = STORE | {"nats-credentials"}
+
+
+class SettingsError(ValueError):
+    """A flag or environment value its option cannot take; the message names which."""
+
+
+@dataclass(frozen=True)
+class Option:
+    env: str  # the environment variable; the flag is the field's name, dashed
+    help: str  # what it sets; the flag's help adds the default and the variable
+    commands: frozenset[str]
+    group: str | None  # the heading it is listed under in --help
+    unit: str = ""  # shown after the default
+    unset: str = "none"  # what an option whose default is None does when not set
+    note: str = ""  # more for README's table, too long for --help
+
+
+def option(
+    default: object,
+    env: str,
+    help: str,
+    commands: frozenset[str] = SERVE,
+    group: str | None = None,
+    **more: str,
+) -> typing.Any:
+    return field(default=default, metadata={"option": Option(env, help, commands, group, **more)})
 
 
 @dataclass(frozen=True)
 class Settings:
-    host: str = "127.0.0.1"
-    port: int = 8815
-    db: str | None = None  # None: the embedded DuckDB file under data_dir
-    db_read_url: str | None = None  # PostgreSQL: an operator-made reader role; None: our own
-    data_dir: Path = Path("flightdeck-data")
-    nats: str | None = None  # None: start an embedded nats-server under data_dir
-    nats_creds: Path | None = None  # a NATS .creds file (JWT + NKey) for --nats
-    views_dir: tuple[Path, ...] = field(default=())  # extra folders of va_*.sql files
-    query_timeout: float = 300.0  # seconds a query may run in the store
-    pool_size: int = 8  # PostgreSQL connections per pool
-    pool_timeout: float = 10.0  # seconds a request waits for a free PostgreSQL connection
-    # Seconds a result stream waits for its client to take the next batch, then is
-    # cancelled: shorter than query_timeout, as an idle stream holds a slot and a connection.
-    stream_idle_timeout: float = 30.0
-    duckdb_memory_limit: str | None = None  # DuckDB's buffer pool, e.g. "2GB"; None: DuckDB's
+    db: str | None = option(
+        StoreOptions.db,
+        "FLIGHTDECK_DB",
+        "postgresql://… or a DuckDB file path",
+        STORE,
+        "store",
+        unset="the DuckDB file DATA_DIR/flightdeck.duckdb",
+    )
+    db_read_url: str | None = option(
+        StoreOptions.read_db,
+        "FLIGHTDECK_DB_READ_URL",
+        "postgresql://… of a reader role you created, for queries",
+        STORE,
+        "store",
+        unset="the server creates its own reader role",
+        note="On PostgreSQL, client queries log in as the reader role "
+        "(see [Security](#security-and-operations)).",
+    )
+    data_dir: Path = option(
+        StoreOptions.data_dir, "FLIGHTDECK_DATA_DIR", "embedded data folder", COMMANDS, "store"
+    )
+    views_dir: tuple[Path, ...] = option(
+        (),
+        "FLIGHTDECK_VIEWS_DIR",
+        "extra folder of va_*.sql view files (repeatable; the variable takes a "
+        f"{os.pathsep}-separated list)",
+        STORE,
+        "store",
+    )
+    host: str = option("127.0.0.1", "FLIGHTDECK_HOST", "interface to bind", group="network")
+    port: int = option(8815, "FLIGHTDECK_PORT", "port to listen on", group="network")
+    advertise: str | None = option(
+        None,
+        "FLIGHTDECK_ADVERTISE",
+        "location clients should use, e.g. grpc://host:8815",
+        group="network",
+        unset="endpoints tell clients to reuse their channel",
+    )
+    heartbeat: float = option(
+        5.0,
+        "FLIGHTDECK_HEARTBEAT",
+        "seconds between heartbeats on a quiet live subscription",
+        group="network",
+        unit="s",
+    )
+    live_buffer_rows: int = option(
+        100_000,
+        "FLIGHTDECK_LIVE_BUFFER_ROWS",
+        "unsent rows (distinct keys) a live subscriber may lag by before it is closed",
+        group="network",
+    )
+    auth_file: Path | None = option(
+        None,
+        "FLIGHTDECK_AUTH_FILE",
+        "TOML file of users and tokens (see `flightdeck auth`)",
+        group="security",
+        unset="no users, loopback only",
+    )
+    insecure: bool = option(
+        False,
+        "FLIGHTDECK_INSECURE",
+        "allow --host other than loopback without --auth-file",
+        group="security",
+    )
+    tls_cert: Path | None = option(
+        None,
+        "FLIGHTDECK_TLS_CERT",
+        "PEM certificate chain: serve grpc+tls://",
+        group="security",
+        unset="plain grpc://",
+    )
+    tls_key: Path | None = option(
+        None, "FLIGHTDECK_TLS_KEY", "PEM private key of --tls-cert", group="security"
+    )
+    tls_client_ca: Path | None = option(
+        None,
+        "FLIGHTDECK_TLS_CLIENT_CA",
+        "PEM CA: require client certificates signed by it (mutual TLS)",
+        group="security",
+        unset="no client certificates asked",
+    )
+    query_timeout: float = option(
+        StoreOptions.statement_timeout_s,
+        "FLIGHTDECK_QUERY_TIMEOUT",
+        "seconds a query may run in the store",
+        group="limits",
+        unit="s",
+    )
+    max_queries: int = option(
+        32,
+        "FLIGHTDECK_MAX_QUERIES",
+        "concurrent query streams (and schemas that run a query)",
+        group="limits",
+    )
+    max_subscribers: int = option(
+        1000, "FLIGHTDECK_MAX_SUBSCRIBERS", "concurrent live subscriptions", group="limits"
+    )
+    max_put_batch_mb: float = option(
+        64.0,
+        "FLIGHTDECK_MAX_PUT_BATCH_MB",
+        "one record batch of a DoPut, decoded, at most",
+        group="limits",
+        unit="MB",
+    )
+    max_parameter_mb: float = option(
+        1.0,
+        "FLIGHTDECK_MAX_PARAMETER_MB",
+        "bound query parameters (tickets, handles, DoPut), decoded, at most",
+        group="limits",
+        unit="MB",
+    )
+    max_query_kb: int = option(
+        256,
+        "FLIGHTDECK_MAX_QUERY_KB",
+        "SQL text of one query (UTF-8); longer text is refused unread",
+        group="limits",
+        unit="KB",
+    )
+    # Shorter than query_timeout: an idle stream holds a slot and a connection.
+    stream_idle_timeout: float = option(
+        30.0,
+        "FLIGHTDECK_STREAM_IDLE_TIMEOUT",
+        "seconds a query stream waits for its client to read on before it is cancelled "
+        "and its slot freed",
+        group="limits",
+        unit="s",
+    )
+    pool_size: int = option(
+        StoreOptions.pool_size,
+        "FLIGHTDECK_POOL_SIZE",
+        "PostgreSQL connections per pool",
+        group="limits",
+    )
+    pool_timeout: float = option(
+        StoreOptions.pool_timeout_s,
+        "FLIGHTDECK_POOL_TIMEOUT",
+        "seconds a request waits for a free PostgreSQL connection, then UNAVAILABLE",
+        group="limits",
+        unit="s",
+    )
+    duckdb_memory_limit: str | None = option(
+        StoreOptions.duckdb_memory_limit,
+        "FLIGHTDECK_DUCKDB_MEMORY_LIMIT",
+        "cap the embedded DuckDB's buffer pool, e.g. 2GB",
+        group="limits",
+        unset="DuckDB's own, 80% of RAM",
+        note="The buffer pool otherwise keeps the blocks queries touched (most of the "
+        "server's memory above its ~215 MB baseline). Primary-key indexes must fit in it "
+        "for ingest, and a big `GROUP BY` needs room: `256MB` failed a 300 k-row put into "
+        "a 600 k-row store, `64MB` a `GROUP BY` over 10 M rows.",
+    )
+    nats: str | None = option(
+        None,
+        "NATS_URL",
+        "nats://… of an external NATS server (a cluster: comma-separated)",
+        RUNNING,
+        "ingest",
+        unset="an embedded nats-server under the data dir",
+    )
+    nats_creds: Path | None = option(
+        None,
+        "NATS_CREDS",
+        "NATS credentials file (.creds, JWT + NKey) for --nats",
+        RUNNING,
+        "ingest",
+    )
+    update_log_hours: float = option(
+        168.0,
+        "FLIGHTDECK_UPDATE_LOG_HOURS",
+        "hours of aggregate updates kept: how far back a live cursor can resume",
+        RUNNING,
+        "ingest",
+        unit="h",
+    )
+    ingest_batch: int = option(
+        20_000,
+        "FLIGHTDECK_INGEST_BATCH",
+        "NATS messages per ingest commit, at most (a batch fills only under backlog)",
+        RUNNING,
+        "ingest",
+    )
+    ingest_wait_ms: int = option(
+        100,
+        "FLIGHTDECK_INGEST_WAIT_MS",
+        "how long a NATS batch may wait to fill",
+        RUNNING,
+        "ingest",
+        unit="ms",
+    )
+    ingest_batch_mb: float = option(
+        128.0,
+        "FLIGHTDECK_INGEST_BATCH_MB",
+        "decoded NATS messages per ingest commit, at most",
+        RUNNING,
+        "ingest",
+        unit="MB",
+    )
+    max_message_mb: float = option(
+        16.0,
+        "FLIGHTDECK_MAX_MESSAGE_MB",
+        "one NATS message (events and live updates), decoded; larger events are dead-lettered",
+        RUNNING,
+        "ingest",
+        unit="MB",
+    )
+    max_deliveries: int = option(
+        5,
+        "FLIGHTDECK_MAX_DELIVERIES",
+        "deliveries of a NATS message the worker died handling, before it is dead-lettered",
+        RUNNING,
+        "ingest",
+    )
+    ingest_ack_wait: float = option(
+        60.0,
+        "FLIGHTDECK_INGEST_ACK_WAIT",
+        "seconds before a batch a crashed worker took is redelivered",
+        RUNNING,
+        "ingest",
+        unit="s",
+        note="Applies when the consumer is created.",
+    )
+    raw_retention_days: int = option(
+        90,
+        "FLIGHTDECK_RAW_RETENTION_DAYS",
+        "keep raw events this many whole UTC days; aggregates stay; 0 keeps all",
+        RETENTION,
+    )
+    log_level: str = option(
+        "INFO", "FLIGHTDECK_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR", RUNNING
+    )
+    metrics_port: int | None = option(
+        None,
+        "FLIGHTDECK_METRICS_PORT",
+        "serve Prometheus metrics at http://HOST:PORT/metrics (0: a free port)",
+        RUNNING,
+        unset="off",
+        note="Listens on `--host` only with `--auth-file` (bearer token required) or "
+        "`--insecure`, else on loopback.",
+    )
+    # Not options: the shape of every result stream.
     batch_rows: int = 65_536  # rows per Flight message, at most
-    batch_bytes: int = (
-        2 * 1024 * 1024
-    )  # bytes per Flight message, at most (gRPC clients cap at 4 MB)
-    advertise: str | None = None  # location put in FlightInfo endpoints; None: reuse the channel
-    ingest_batch: int = 20_000  # NATS messages per ingest commit, at most (fills under backlog)
-    ingest_wait_ms: int = 100  # how long a NATS batch may wait to fill
-    ingest_ack_wait: float = 60.0  # seconds before an unacked NATS batch is redelivered
-    raw_retention_days: int = 90  # raw events kept this many whole UTC days; 0 keeps all
-    heartbeat: float = 5.0  # seconds between heartbeats on a quiet live subscription
-    live_buffer_rows: int = 100_000  # unsent rows (distinct keys) a live subscriber may lag by
-    update_log_hours: float = 168.0  # how far back a live cursor can resume (AGGREGATES max age)
-    log_level: str = "INFO"
-    auth_file: Path | None = None  # users and tokens; None: no auth, loopback only
-    insecure: bool = False  # allow a non-loopback host without auth
-    tls_cert: Path | None = None  # PEM certificate chain: serve grpc+tls://
-    tls_key: Path | None = None  # its PEM private key
-    tls_client_ca: Path | None = None  # PEM CA: require client certificates signed by it
-    max_queries: int = 32  # concurrent DoGet streams
-    max_subscribers: int = 1000  # concurrent live subscriptions
-    max_put_batch_mb: float = 64.0  # one record batch of a DoPut, decoded, at most
-    max_parameter_mb: float = 1.0  # bound query parameters (tickets, handles, DoPut), decoded
-    max_message_mb: float = 16.0  # one NATS event message, decoded, at most
-    ingest_batch_mb: float = 128.0  # decoded NATS messages per ingest commit, at most
-    max_deliveries: int = 5  # a NATS message the worker died handling is dead-lettered after
-    max_query_kb: int = 256  # SQL text of one query, at most (UTF-8 KB); read by the guard
-    metrics_port: int | None = None  # Prometheus /metrics on this port; 0: a free one; None: off
+    batch_bytes: int = 2 * _MiB  # bytes per Flight message, at most (gRPC clients cap at 4 MB)
 
     @property
     def location(self) -> str:
@@ -106,6 +320,10 @@ class Settings:
     @property
     def max_query_bytes(self) -> int:
         return self.max_query_kb * 1024
+
+    @property
+    def max_message_bytes(self) -> int:
+        return int(self.max_message_mb * _MiB)
 
     @property
     def loopback(self) -> bool:
@@ -159,189 +377,95 @@ class Settings:
             read_db=self.db_read_url,
         )
 
+    def worker_options(self) -> WorkerOptions:
+        return WorkerOptions(
+            batch=self.ingest_batch,
+            wait_ms=self.ingest_wait_ms,
+            ack_wait_s=self.ingest_ack_wait,
+            max_message_bytes=self.max_message_bytes,
+            batch_bytes=int(self.ingest_batch_mb * _MiB),
+            max_deliveries=self.max_deliveries,
+        )
 
-def add_arguments(
-    parser: argparse.ArgumentParser,
-    *,
-    network: bool = True,
-    ingest: bool = True,
-    retention: bool = True,
-) -> None:
-    """The flags that set Settings; every default is None so environment can fill in.
 
-    `network`: the Flight listener's flags; `ingest`: NATS and the worker's;
-    `retention`: how long raw events are kept.
-    """
-    store = parser.add_argument_group("store")
-    store.add_argument("--db", help="postgresql://… or a DuckDB file path [env FLIGHTDECK_DB]")
-    store.add_argument(
-        "--db-read-url",
-        help="postgresql://… of a reader role you created, for queries (default: the server "
-        "creates one) [env FLIGHTDECK_DB_READ_URL]",
-    )
-    store.add_argument(
-        "--data-dir", type=Path, help="embedded data folder (default ./flightdeck-data)"
-    )
-    store.add_argument(
-        "--views-dir",
-        type=Path,
-        action="append",
-        help="extra folder of va_*.sql view files (repeatable) [env FLIGHTDECK_VIEWS_DIR]",
-    )
-    if network:
-        net = parser.add_argument_group("network")
-        net.add_argument("--host", help="interface to bind (default 127.0.0.1)")
-        net.add_argument("--port", type=int, help="port to listen on (default 8815)")
-        net.add_argument("--advertise", help="location clients should use, e.g. grpc://host:8815")
-        net.add_argument(
-            "--heartbeat", type=float, help="seconds between live heartbeats when quiet (default 5)"
-        )
-        net.add_argument(
-            "--live-buffer-rows",
-            type=int,
-            help="unsent rows a live subscriber may lag by before it is closed (default 100000)",
-        )
-        security = parser.add_argument_group("security")
-        security.add_argument(
-            "--auth-file",
-            type=Path,
-            help="TOML file of users and tokens (see `flightdeck auth`) [env FLIGHTDECK_AUTH_FILE]",
-        )
-        security.add_argument(
-            "--insecure",
-            action="store_true",
-            default=None,
-            help="allow --host other than loopback without --auth-file",
-        )
-        security.add_argument("--tls-cert", type=Path, help="PEM certificate: serve grpc+tls://")
-        security.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
-        security.add_argument(
-            "--tls-client-ca", type=Path, help="PEM CA: require client certificates (mutual TLS)"
-        )
-        limits = parser.add_argument_group("limits")
-        limits.add_argument(
-            "--query-timeout", type=float, help="seconds a query may run (default 300)"
-        )
-        limits.add_argument("--max-queries", type=int, help="concurrent query streams (default 32)")
-        limits.add_argument(
-            "--max-subscribers", type=int, help="concurrent live subscriptions (default 1000)"
-        )
-        limits.add_argument(
-            "--max-put-batch-mb",
-            type=float,
-            help="MB per DoPut record batch, decoded (default 64)",
-        )
-        limits.add_argument(
-            "--max-parameter-mb",
-            type=float,
-            help="MB of bound query parameters, decoded (default 1)",
-        )
-        limits.add_argument(
-            "--max-query-kb",
-            type=int,
-            help="KB of SQL text per query; longer text is refused unread (default 256)",
-        )
-        limits.add_argument(
-            "--stream-idle-timeout",
-            type=float,
-            help="seconds a query stream waits for its client to read on before it is "
-            "cancelled and its slot freed (default 30)",
-        )
-        limits.add_argument(
-            "--pool-size", type=int, help="PostgreSQL connections per pool (default 8)"
-        )
-        limits.add_argument(
-            "--pool-timeout",
-            type=float,
-            help="seconds a request waits for a free PostgreSQL connection (default 10)",
-        )
-        limits.add_argument(
-            "--duckdb-memory-limit",
-            help="cap the embedded DuckDB's buffer pool, e.g. 2GB (default: DuckDB's, 80%% of RAM)",
-        )
-    if ingest:
-        write = parser.add_argument_group("ingest")
-        write.add_argument(
-            "--nats", help="nats://… of an external NATS server (default: embedded) [env NATS_URL]"
-        )
-        write.add_argument(
-            "--nats-creds",
-            type=Path,
-            help="NATS credentials file (.creds) for --nats [env NATS_CREDS]",
-        )
-        write.add_argument(
-            "--update-log-hours",
-            type=float,
-            help="hours of aggregate updates kept for live resume (default 168)",
-        )
-        write.add_argument(
-            "--ingest-batch", type=int, help="NATS messages per ingest commit (default 20000)"
-        )
-        write.add_argument(
-            "--ingest-wait-ms", type=int, help="ms a NATS batch may wait to fill (default 100)"
-        )
-        write.add_argument(
-            "--ingest-batch-mb",
-            type=float,
-            help="MB of decoded NATS messages per ingest commit (default 128)",
-        )
-        write.add_argument(
-            "--max-message-mb",
-            type=float,
-            help="MB per NATS event message, decoded; larger ones are dead-lettered (default 16)",
-        )
-        write.add_argument(
-            "--max-deliveries",
-            type=int,
-            help="deliveries of a NATS message the worker died handling, before it is "
-            "dead-lettered (default 5)",
-        )
-        write.add_argument(
-            "--ingest-ack-wait",
-            type=float,
-            help="seconds before a batch a crashed worker took is redelivered (default 60)",
-        )
-    if retention:
-        parser.add_argument(
-            "--raw-retention-days",
-            type=int,
-            help="keep raw events this many UTC days; aggregates stay (default 90, 0: forever)",
-        )
-    if network or ingest:
-        parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
-        parser.add_argument(
-            "--metrics-port",
-            type=int,
-            help="serve Prometheus metrics at http://HOST:PORT/metrics (0: a free port; "
-            "default off) [env FLIGHTDECK_METRICS_PORT]",
+def options() -> list[tuple[str, Option, object]]:
+    """Every option in declaration order: (field name, declaration, default)."""
+    return [(f.name, f.metadata["option"], f.default) for f in fields(Settings) if f.metadata]
+
+
+# setting name -> environment variable; flags of the same name win over these.
+ENVIRONMENT = {name: o.env for name, o, _ in options()}
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def shown_default(o: Option, default: object) -> str:
+    if default is None or default == ():
+        return o.unset
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    return f"{default} {o.unit}".strip()
+
+
+def add_arguments(parser: argparse.ArgumentParser, command: str = "serve") -> None:
+    """The flags of `command` that set Settings; every default is None so the
+    environment can fill in. Values are converted (and refused) by build_settings."""
+    groups: dict[str | None, argparse._ActionsContainer] = {None: parser}
+    for name, o, default in options():
+        if command not in o.commands:
+            continue
+        if o.group not in groups:
+            groups[o.group] = parser.add_argument_group(o.group)
+        text = f"{o.help} (default: {shown_default(o, default)}) [env {o.env}]"
+        kind = _kind(name)
+        extra: dict = {"action": "store_true"} if kind is bool else {"metavar": name.upper()}
+        if kind is tuple:
+            extra["action"] = "append"
+        groups[o.group].add_argument(
+            flag(name), dest=name, default=None, help=text.replace("%", "%%"), **extra
         )
 
 
 def build_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
-    """Flags over environment over defaults, each value converted to its field's type."""
+    """Flags over environment over defaults, each value converted to its option's type."""
     values = {}
-    for f in fields(Settings):
-        flag = getattr(args, f.name, None)
-        raw = flag if flag is not None else environ.get(ENVIRONMENT.get(f.name, ""), None)
+    for name, o, _ in options():
+        given = getattr(args, name, None)
+        source, raw = (flag(name), given) if given is not None else (o.env, environ.get(o.env))
         if raw is None or raw == "":
             continue
-        values[f.name] = _convert(f.name, raw)
+        values[name] = _convert(name, source, raw)
     return Settings(**values)
 
 
-def _convert(name: str, raw: object) -> object:
-    default = getattr(Settings, name, None)
-    if name == "views_dir":
-        items = raw if isinstance(raw, list) else str(raw).split(":")
+def _kind(name: str) -> type:
+    """The option's type, None stripped: `int | None` is int."""
+    hint = typing.get_type_hints(Settings)[name]
+    if isinstance(hint, types.UnionType):
+        (hint,) = (a for a in typing.get_args(hint) if a is not type(None))
+    return typing.get_origin(hint) or hint
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _convert(name: str, source: str, raw: object) -> object:
+    kind = _kind(name)
+    if kind is tuple:
+        items = raw if isinstance(raw, list) else str(raw).split(os.pathsep)
         return tuple(Path(p) for p in items)
-    if name in ("data_dir", "auth_file", "tls_cert", "tls_key", "tls_client_ca", "nats_creds"):
-        return Path(raw)
-    if name == "metrics_port":  # its default, None, says nothing of its type
-        return int(raw)
-    if isinstance(default, bool):
-        return str(raw).lower() in ("1", "true", "yes")
-    if isinstance(default, int):
-        return int(raw)
-    if isinstance(default, float):
-        return float(raw)
-    return raw
+    if kind is bool:
+        if raw is True or str(raw).lower() in _TRUE:
+            return True
+        if str(raw).lower() in _FALSE:
+            return False
+        raise SettingsError(f"{source}: {raw!r} is not one of {', '.join(_TRUE + _FALSE)}")
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise SettingsError(f"{source}: {raw!r} is not a number ({kind.__name__})") from None
+    if isinstance(value, int | float) and value < 0:
+        raise SettingsError(f"{source}: {raw!r} is negative")
+    return value

@@ -62,14 +62,14 @@ _MiB = 1024 * 1024
 
 @dataclass(frozen=True)
 class WorkerOptions:
-    # Messages per commit, at most; a batch fills only under backlog. A commit has a
-    # fixed cost, a small share at 20,000; four batches of 200-byte events are 16 MB.
-    batch: int = 20_000
-    wait_ms: int = 100  # how long a batch may wait to fill after its first message
-    ack_wait_s: float = 60.0  # redelivery after this long without an ack
-    max_message_bytes: int = 16 * _MiB  # one message, decoded; larger ones are dead-lettered
-    batch_bytes: int = 128 * _MiB  # decoded messages per commit, at most
-    max_deliveries: int = 5  # deliveries of a message the worker died handling alone
+    """Built from the server's settings (Settings.worker_options), which hold the defaults."""
+
+    batch: int  # messages per commit, at most; a batch fills only under backlog
+    wait_ms: int  # how long a batch may wait to fill after its first message
+    ack_wait_s: float  # redelivery after this long without an ack
+    max_message_bytes: int  # one message, decoded; larger ones are dead-lettered
+    batch_bytes: int  # decoded messages per commit, at most
+    max_deliveries: int  # deliveries of a message the worker died handling alone
 
 
 class IngestWorker:
@@ -77,7 +77,7 @@ class IngestWorker:
         self,
         store: Store,
         nc: Client,
-        options: WorkerOptions = WorkerOptions(),
+        options: WorkerOptions,
         on_commit: Callable[[IngestResult], None] | None = None,
         on_dead_letter: Callable[[str], None] | None = None,
         on_batch_end: Callable[[int, str | None], None] | None = None,

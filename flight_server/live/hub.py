@@ -36,10 +36,9 @@ log = logging.getLogger("flightdeck.live")
 
 
 class LiveHub:
-    def __init__(
-        self, buffer_keys: int = 100_000, max_update_bytes: int = 16 * 2**20, *, key: bytes
-    ) -> None:
-        """`max_update_bytes`: an update decoding to more is skipped unread (ours are
+    def __init__(self, buffer_keys: int, max_update_bytes: int, *, key: bytes) -> None:
+        """`buffer_keys`: unsent rows a subscriber may lag by (--live-buffer-rows).
+        `max_update_bytes`: an update decoding to more is skipped unread (ours are
         pieces of at most 512 KB; anything bigger on the update log is not ours).
         `key`: what the publisher signs updates with (update_signature.signing_key)."""
         self._buffer_keys = buffer_keys

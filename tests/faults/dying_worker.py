@@ -15,7 +15,8 @@ import signal
 import sys
 
 import nats
-from flightdeck.ingest.nats_worker import IngestWorker, WorkerOptions
+from flightdeck.flight_server.settings import Settings
+from flightdeck.ingest.nats_worker import IngestWorker
 from flightdeck.views import StoreOptions, migrations, open_store
 
 
@@ -31,7 +32,9 @@ async def main(db: str, url: str, max_deliveries: int) -> None:
     store = open_store(StoreOptions(db=db))
     migrations.apply(store, migrations.load_migrations(store.backend))
     nc = await nats.connect(url)
-    options = WorkerOptions(batch=100, wait_ms=50, ack_wait_s=1.0, max_deliveries=max_deliveries)
+    options = Settings(
+        ingest_batch=100, ingest_wait_ms=50, ingest_ack_wait=1.0, max_deliveries=max_deliveries
+    ).worker_options()
     print("ingesting", flush=True)
     await DiesOnPoison(store, nc, options).run()
 

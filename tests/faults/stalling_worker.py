@@ -11,7 +11,8 @@ import asyncio
 import sys
 
 import nats
-from flightdeck.ingest.nats_worker import IngestWorker, WorkerOptions
+from flightdeck.flight_server.settings import Settings
+from flightdeck.ingest.nats_worker import IngestWorker
 from flightdeck.views import StoreOptions, open_store
 
 
@@ -25,7 +26,9 @@ async def main(db: str, url: str, batch: int) -> None:
     store = open_store(StoreOptions(db=db))
     nc = await nats.connect(url)
     print("ingesting", flush=True)
-    await StallBeforeAck(store, nc, WorkerOptions(batch=batch, wait_ms=20)).run()
+    await StallBeforeAck(
+        store, nc, Settings(ingest_batch=batch, ingest_wait_ms=20).worker_options()
+    ).run()
 
 
 if __name__ == "__main__":

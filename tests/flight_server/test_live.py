@@ -402,3 +402,16 @@ def test_subscriber_limit_refuses_the_extra_subscription_by_name(store, nats_ser
             extra_writer.close()  # the refusal is reported here once more
         _leave(writer, reader)
         client.close()
+
+
+def test_live_record_batches_are_cut_at_the_servers_batch_rows(store, nats_server, tmp_path):
+    with _server(store, nats_server.url, tmp_path, batch_rows=2) as where:
+        client = flight.connect(where)
+        _put(client, ["/a", "/b", "/c", "/d", "/e"])
+        writer, reader = _subscribe(client, subscribe="va_pageview_aggregate")
+        messages = _messages(reader, lambda meta, _: meta["type"] == "snapshot_end")
+        snapshots = [rows for meta, rows in messages if meta["type"] == "snapshot"]
+        assert sum(len(rows) for rows in snapshots) == 5
+        assert max(len(rows) for rows in snapshots) == 2
+        _leave(writer, reader)
+        client.close()

@@ -9,6 +9,7 @@ import json
 
 import pyarrow as pa
 import pytest
+from flightdeck.flight_server import Settings
 from flightdeck.flight_server.live.group import Group
 from flightdeck.flight_server.live.hub import LiveHub
 from flightdeck.flight_server.live.pending import Pending, Sent
@@ -177,7 +178,7 @@ def test_subscriptions_share_a_group_only_when_they_select_and_carry_the_same_ro
 
 
 def test_hub_offers_each_member_of_a_group_the_same_rows():
-    hub = LiveHub(buffer_keys=10, key=KEY)
+    hub = LiveHub(buffer_keys=10, max_update_bytes=Settings().max_message_bytes, key=KEY)
     first = hub.register(_parse(subscribe="va_pageview_aggregate", where={"page_url": "/x"}))
     second = hub.register(_parse(subscribe="va_pageview_aggregate", where={"page_url": "/x"}))
     other = hub.register(_parse(subscribe="va_pageview_aggregate", where={"page_url": "/y"}))

@@ -262,7 +262,12 @@ def _exchanges(samples: dict[tuple, float]) -> dict[str, float]:
 
 def test_pending_rows_of_a_lagging_subscriber_are_reported(store):
     """A subscriber that has not taken its updates yet: the gauges read the hub at scrape."""
-    hub = LiveHub(key=b"any key: nothing is published here")
+    defaults = Settings()
+    hub = LiveHub(
+        defaults.live_buffer_rows,
+        defaults.max_message_bytes,
+        key=b"any key: nothing is published here",
+    )
     schemas = {v.name: v.schema for v in describe(store)}
     slow = hub.register(parse_subscription(b'{"subscribe": "va_pageview_aggregate"}', schemas))
     hub.register(parse_subscription(b'{"subscribe": "va_pageview_aggregate"}', schemas))

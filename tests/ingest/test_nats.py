@@ -19,7 +19,7 @@ from flightdeck.flight_server import FlightdeckServer, Settings
 from flightdeck.flight_server.background import Background
 from flightdeck.flight_server.nats_process import NatsProcess
 from flightdeck.ingest import ingest
-from flightdeck.ingest.nats_worker import IngestWorker, WorkerOptions
+from flightdeck.ingest.nats_worker import IngestWorker
 from flightdeck.ingest.publisher import updates_for
 from flightdeck.ingest.streams import AGGREGATE_SUBJECT, AGGREGATES, EVENTS, ensure_stream
 from nats.js.api import AckPolicy, ConsumerConfig
@@ -263,7 +263,7 @@ class _CrashBeforeAck(IngestWorker):
 
 
 def test_a_worker_killed_between_commit_and_ack_changes_nothing(store, nats_server, tmp_path):
-    options = WorkerOptions(batch=100, wait_ms=50, ack_wait_s=1.0)
+    options = Settings(ingest_batch=100, ingest_wait_ms=50, ingest_ack_wait=1.0).worker_options()
 
     async def crash_after_commit() -> None:
         nc = await nats.connect(nats_server.url)

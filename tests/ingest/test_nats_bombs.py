@@ -17,7 +17,7 @@ import pyarrow.flight as flight
 import pytest
 from flightdeck.flight_server import FlightdeckServer, Settings
 from flightdeck.flight_server.background import Background
-from flightdeck.ingest.nats_worker import IngestWorker, WorkerOptions
+from flightdeck.ingest.nats_worker import IngestWorker
 from flightdeck.ingest.streams import AGGREGATE_SUBJECT
 from flightdeck.ingest.update_signature import SIGNATURE_HEADER, sign
 
@@ -106,7 +106,7 @@ def test_a_fetched_batch_is_committed_in_parts_within_its_decoded_budget(store, 
     """Five Arrow messages of 3 MB decoded each (tiny compressed), a budget of 8 MB:
     every event is ingested, none dead-lettered, in three commits of at most two."""
     message = compressed_stream([event_bomb(3 * MiB)])
-    options = WorkerOptions(batch=100, wait_ms=200, batch_bytes=8 * MiB)
+    options = Settings(ingest_batch=100, ingest_wait_ms=200, ingest_batch_mb=8).worker_options()
     commits: list[int] = []
 
     async def run() -> None:
@@ -129,9 +129,9 @@ def test_a_fetched_batch_is_committed_in_parts_within_its_decoded_budget(store, 
     assert _dead(nats_server.url) == []
 
 
-def test_settings_carry_the_nats_limits_to_the_worker(store):
+def test_settings_carry_the_nats_limits_to_the_worker():
     settings = Settings(max_message_mb=2, ingest_batch_mb=3, max_deliveries=7)
-    options = Background(settings, store, "nats://127.0.0.1:1", worker=True)._worker_options()
+    options = settings.worker_options()
     assert (options.max_message_bytes, options.batch_bytes, options.max_deliveries) == (
         2 * MiB,
         3 * MiB,
