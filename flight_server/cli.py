@@ -225,12 +225,11 @@ class UsageError(Exception):
 def handle_errors(handler, args: argparse.Namespace) -> int:
     try:
         return handler(args)
-    except (AuthFileError, SettingsError) as exc:
-        # A configuration error, like a bad flag: exit 2, one line, no traceback.
+    except AuthFileError as exc:
+        # An unusable auth file, like a bad flag: exit 2, one line, no traceback.
         say_failed(exc)
         return 2
-    except (FlightdeckError, UsageError, NatsStartError, ValueError) as exc:
-        # ValueError: a setting's value that does not convert to its type.
+    except (FlightdeckError, SettingsError, UsageError, NatsStartError) as exc:
         say_failed(exc)
         return 1
     except KeyboardInterrupt:

@@ -103,7 +103,7 @@ def test_the_cli_answers_a_bad_value_in_one_line(tmp_path, argv, env, named):
         env={**os.environ, **env},
         timeout=60,
     )
-    assert run.returncode == 2, run.stderr
+    assert run.returncode == 1, run.stderr
     assert "Traceback" not in run.stderr
     (line,) = run.stderr.strip().splitlines()
     assert line.startswith("flightdeck: ") and named in line
