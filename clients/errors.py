@@ -20,6 +20,7 @@ from typing import Literal
 import pyarrow as pa
 import pyarrow.flight as flight
 
+from .base_error import FlightdeckError
 from .error_detail import TRAILER, ErrorDetail, decode
 
 __all__ = [
@@ -41,7 +42,7 @@ __all__ = [
 Operation = Literal["query", "load", "other"]
 
 
-class Error(Exception):
+class Error(FlightdeckError):
     """Base class of every flightdeck client error.
 
     `message` is the server's own words. Where the server named them, `rule`
@@ -60,16 +61,8 @@ class Error(Exception):
         row: int | None = None,
         view: str | None = None,
     ) -> None:
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, rule=rule, column=column, row=row, view=view)
         self.code = code
-        self.rule = rule
-        self.column = column
-        self.row = row
-        self.view = view
-
-    def __str__(self) -> str:
-        return self.message
 
 
 class QueryError(Error):
