@@ -85,6 +85,20 @@ class Flightdeck:
         as an operator inspecting or tuning streams and consumers would use it."""
         return nats_client.embedded_url(self.ready_nats_url, self.data_dir)
 
+    def nats_credentials(self) -> dict[str, str]:
+        """What `flightdeck nats-credentials` prints for this data dir, as a producer
+        reads it: NATS_USER, NATS_PASSWORD, NATS_URL."""
+        command = ["nats-credentials", "--data-dir", str(self.data_dir)]
+        done = subprocess.run(
+            [sys.executable, "-m", "flightdeck.cli", *command],
+            cwd=self.cwd,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+
     @property
     def data_dir(self) -> Path:
         if "--data-dir" in self.args:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import nats
@@ -22,7 +20,6 @@ from tests.faults.processes import Flightdeck
 from tests.faults.workload import count, flight_query
 from tests.services import wait_for
 
-CLI = [sys.executable, "-m", "flightdeck.cli"]
 EVENT = {"session_id": "w", "page_url": "/from-writer", "timestamp": "2024-01-15T10:00:00Z"}
 FORGED = b"view_count=999999999"
 
@@ -63,15 +60,7 @@ async def _quiet(exc: Exception) -> None:
 
 def _writer_login(serve: Flightdeck) -> dict[str, str]:
     """What a writer does: ask flightdeck for the embedded NATS's publish-only login."""
-    done = subprocess.run(
-        [*CLI, "nats-credentials", "--data-dir", "data"],
-        cwd=serve.cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    pairs = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+    pairs = serve.nats_credentials()
     return {"user": pairs["NATS_USER"], "password": pairs["NATS_PASSWORD"]}
 
 

@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
 from tests.faults.processes import Flightdeck
-
-CLI = [sys.executable, "-m", "flightdeck.cli"]
 
 
 def _serve(tmp_path) -> Flightdeck:
@@ -31,15 +27,7 @@ def _port(url: str) -> int:
 
 
 def _printed_url(serve: Flightdeck) -> str:
-    done = subprocess.run(
-        [*CLI, "nats-credentials", "--data-dir", "data"],
-        cwd=serve.cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    pairs = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+    pairs = serve.nats_credentials()
     return pairs["NATS_URL"]
 
 
