@@ -170,6 +170,24 @@ def _arrow_event(column: str, value, type_: pa.DataType) -> bytes:
     return _ipc(pa.table(event))
 
 
+def _publish_between(url: str, good: list, bad: list) -> None:
+    """Each bad message after a good one, so every bad one has good neighbours."""
+    mixed = [m for pair in zip(good, bad, strict=True) for m in pair]
+    nats_client.publish(url, mixed)
+    assert wait_for(lambda: nats_client.settled(url), timeout=20)
+
+
+def _assert_dead_lettered_by_rule(url: str, poison: list[tuple]) -> None:
+    """Exactly the bad messages (every second one) were dead-lettered, each with a
+    reason naming its (message, column, rule)'s rule and column."""
+    dead = nats_client.messages(url, "events.dead.pageview")
+    reasons = {int(m.headers["Flightdeck-Sequence"]): m.headers["Flightdeck-Reason"] for m in dead}
+    assert sorted(reasons) == list(range(2, 2 * len(poison) + 1, 2)), reasons
+    for number, (_, column, rule) in enumerate(poison):
+        reason = reasons[2 * number + 2]
+        assert f"[{rule}]" in reason and column in reason, (number, reason)
+
+
 def test_values_that_poison_clients_are_dead_lettered_not_retried(live):
     # Issue 14, item 10. Before, these were stored (and then crashed clients), or
     # PostgreSQL refused the commit and the whole batch was redelivered forever.
@@ -205,16 +223,9 @@ def test_values_that_poison_clients_are_dead_lettered_not_retried(live):
         (_arrow_event("page_url", "/\x00", pa.string()), "page_url", "text"),
     ]  # fmt: skip
     good = _seed_events(len(poison))
-    mixed = [m for pair in zip(good, (p for p, _, _ in poison), strict=True) for m in pair]
-    nats_client.publish(live.nats.url, mixed)
-    assert wait_for(lambda: nats_client.settled(live.nats.url), timeout=20)
+    _publish_between(live.nats.url, good, [message for message, _, _ in poison])
     assert _count(live.client) == len(good)  # none lost to a poisoned neighbour
-    dead = nats_client.messages(live.nats.url, "events.dead.pageview")
-    reasons = {int(m.headers["Flightdeck-Sequence"]): m.headers["Flightdeck-Reason"] for m in dead}
-    assert sorted(reasons) == list(range(2, 2 * len(poison) + 1, 2)), reasons
-    for number, (_, column, rule) in enumerate(poison):
-        reason = reasons[2 * number + 2]
-        assert f"[{rule}]" in reason and column in reason, (number, reason)
+    _assert_dead_lettered_by_rule(live.nats.url, poison)
 
 
 def test_changed_rows_are_published_after_each_commit(live):
@@ -567,17 +578,10 @@ def test_empty_texts_and_non_integer_ids_are_dead_lettered_like_doput_refuses_th
         (_arrow_event("page_url", "", pa.string()), "page_url", "not-empty"),
     ]
     good = [event(session_id=7, page_url=f"/int-{i}") for i in range(len(poison))]
-    mixed = [m for pair in zip(good, (p for p, _, _ in poison), strict=True) for m in pair]
-    nats_client.publish(live.nats.url, mixed)
-    assert wait_for(lambda: nats_client.settled(live.nats.url), timeout=20)
+    _publish_between(live.nats.url, good, [message for message, _, _ in poison])
     stored = _view(live.client, "va_pageview_event")
     assert len(stored) == len(good) and {r["session_id"] for r in stored} == {"7"}
-    dead = nats_client.messages(live.nats.url, "events.dead.pageview")
-    reasons = {int(m.headers["Flightdeck-Sequence"]): m.headers["Flightdeck-Reason"] for m in dead}
-    assert sorted(reasons) == list(range(2, 2 * len(poison) + 1, 2)), reasons
-    for number, (_, column, rule) in enumerate(poison):
-        reason = reasons[2 * number + 2]
-        assert f"[{rule}]" in reason and column in reason, (number, reason)
+    _assert_dead_lettered_by_rule(live.nats.url, poison)
 
 
 def test_properties_sent_as_json_text_count_as_over_doput(live):
