@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ from flightdeck.views import BackendError, Interrupt, Store, describe
 from flightdeck.views import query as queries
 
 from . import descriptors, streaming
+from .actions import Action, ActionTable
 from .admin import ADMIN_ACTIONS, run_admin_action
 from .auth import (
     AUTH_MIDDLEWARE,
@@ -98,6 +100,7 @@ class FlightdeckServer(flight.FlightServerBase):
             query_slots=self._query_slots,
             ingest_status=ingest_status,
         )
+        self._actions = self._action_table()
 
     def list_flights(
         self, context: flight.ServerCallContext, criteria: bytes
@@ -171,32 +174,42 @@ class FlightdeckServer(flight.FlightServerBase):
 
     def list_actions(self, context: flight.ServerCallContext) -> list[tuple[str, str]]:
         require(context, "reader", "ListActions")
-        return (
-            self._sql.actions() + list(ADMIN_ACTIONS.items()) + [HEALTH_ACTION, LOAD_STATUS_ACTION]
-        )
+        return self._actions.listing()
 
     def do_action(
         self, context: flight.ServerCallContext, action: flight.Action
     ) -> Iterator[bytes]:
         body = action.body.to_pybytes() if action.body is not None else b""
-        if action.type in ADMIN_ACTIONS:
-            require(context, "admin", f"action {action.type!r}")
-            with flight_errors("DoAction"):
-                result = run_admin_action(self.store, self.settings, action.type, body)
-            if result.wrote and self._committed is not None:
-                self._committed()
-            return iter([result.body])
         require(context, "reader", f"action {action.type!r}")
-        if action.type == "health":  # never raises: a failing store reports "degraded"
-            return iter([self._health.body()])
-        if action.type == LOAD_STATUS_ACTION[0]:
-            require(context, "writer", f"action {action.type!r}")
-            with flight_errors("DoAction"):
-                status = loads.load_status(self.store, body.decode("utf-8", "replace"))
-            return iter([json.dumps(status.as_dict()).encode()])
         with flight_errors("DoAction"):
-            results = self._sql.action(action.type, body)
-        return iter(results)
+            served = self._actions.get(action.type)
+        require(context, served.role, f"action {action.type!r}")
+        with flight_errors("DoAction"):
+            return iter(list(served.run(body)))
+
+    def _action_table(self) -> ActionTable:
+        sql = [
+            Action(name, text, "reader", functools.partial(self._sql.action, name))
+            for name, text in self._sql.actions()
+        ]
+        admin = [
+            Action(name, text, "admin", functools.partial(self._admin_action, name))
+            for name, text in ADMIN_ACTIONS.items()
+        ]
+        # health never raises: a failing store reports "degraded".
+        health = Action(*HEALTH_ACTION, "reader", lambda _body: [self._health.body()])
+        load_status = Action(*LOAD_STATUS_ACTION, "writer", self._load_status)
+        return ActionTable([*sql, *admin, health, load_status])
+
+    def _admin_action(self, kind: str, body: bytes) -> list[bytes]:
+        result = run_admin_action(self.store, self.settings, kind, body)
+        if result.wrote and self._committed is not None:
+            self._committed()
+        return [result.body]
+
+    def _load_status(self, body: bytes) -> list[bytes]:
+        status = loads.load_status(self.store, body.decode("utf-8", "replace"))
+        return [json.dumps(status.as_dict()).encode()]
 
     def do_exchange(
         self,

@@ -274,3 +274,10 @@ def test_statement_query_info_schema_equals_stream_schema(client, store):
     assert info_schema.equals(table.schema)
     assert info_schema.field("hour").type == pa.timestamp("us", "UTC")
     assert client.get_schema(_cmd(message)).schema.equals(info_schema)
+
+
+def test_unknown_action_names_every_action_the_server_has(client):
+    with pytest.raises(pa.ArrowNotImplementedError, match="bogus") as info:
+        list(client.do_action(flight.Action("bogus", b"")))
+    for action in client.list_actions():
+        assert action.type in str(info.value), (action.type, str(info.value))
