@@ -91,6 +91,7 @@ class FlightdeckServer(flight.FlightServerBase):
             query_slots=self._query_slots,
             max_query_bytes=settings.max_query_bytes,
             max_parameter_bytes=self._max_parameter_bytes,
+            statement_timeout_s=settings.query_timeout,
         )
         self._metrics = metrics
         self._health = Health(
