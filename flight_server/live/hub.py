@@ -93,7 +93,8 @@ class LiveHub:
         self, subscription: Subscription, after: int, upto: int, timeout: float = 30.0
     ) -> pa.Table | None:
         """From a DoExchange thread: the newest row per key of `subscription`'s updates
-        in (after, upto]; None when the log no longer holds them all (resync)."""
+        in (after, upto]; None when the log no longer holds them all, or when `after`
+        is past `upto` (a cursor from another log or a wiped one): both mean resync."""
         assert self._loop is not None, "follow() first"
         future = asyncio.run_coroutine_threadsafe(
             self._replay(subscription, after, upto), self._loop
@@ -101,6 +102,9 @@ class LiveHub:
         return future.result(timeout)
 
     async def _replay(self, subscription: Subscription, after: int, upto: int):
+        if after > upto:
+            log.info("a subscriber resumed from cursor %d, past this log's %d: resync", after, upto)
+            return None
         info = await self._js.stream_info(AGGREGATES.name)
         if after + 1 < info.state.first_seq:
             return None
