@@ -200,7 +200,7 @@ class FlightdeckServer(flight.FlightServerBase):
         # health never raises: a failing store reports "degraded".
         health = Action(*HEALTH_ACTION, "reader", lambda _body: [self._health.body()])
         load_status = Action(*LOAD_STATUS_ACTION, "writer", self._load_status)
-        return ActionTable([*sql, *admin, health, load_status])
+        return ActionTable([*sql, *admin, health, load_status, _CLOSE_SESSION])
 
     def _admin_action(self, kind: str, body: bytes) -> list[bytes]:
         result = run_admin_action(self.store, self.settings, kind, body)
@@ -286,6 +286,17 @@ class FlightdeckServer(flight.FlightServerBase):
     ) -> flight.FlightInfo:
         endpoint = flight.FlightEndpoint(descriptors.encode_ticket(query), self._endpoint_locations)
         return flight.FlightInfo(schema, descriptor, [endpoint], -1, -1)
+
+
+# Flight's CloseSession, which ADBC sends as it disconnects. flightdeck keeps no
+# session state, so there is nothing to close: the answer is CloseSessionResult
+# {status: CLOSED}, written by hand (field 1, varint 1) as pyarrow has no message for it.
+_CLOSE_SESSION = Action(
+    "CloseSession",
+    "End a Flight session (flightdeck keeps no session state: always CLOSED)",
+    "reader",
+    lambda _body: [b"\x08\x01"],
+)
 
 
 def _flight_sql(descriptor: flight.FlightDescriptor):

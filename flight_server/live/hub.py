@@ -14,6 +14,7 @@ anything else on the subject, live or replayed, is dropped, counted and logged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 
@@ -53,6 +54,7 @@ class LiveHub:
         self.position = 0  # the newest update-log sequence the hub has seen
         self.ready = threading.Event()
         self._js: JetStreamContext | None = None
+        self._following: JetStreamContext.PushSubscription | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def follow(self, js: JetStreamContext) -> None:
@@ -60,7 +62,7 @@ class LiveHub:
         self._js, self._loop = js, asyncio.get_running_loop()
         info = await js.stream_info(AGGREGATES.name)
         self.position = info.state.last_seq
-        await js.subscribe(
+        self._following = await js.subscribe(
             AGGREGATE_SUBJECT,
             stream=AGGREGATES.name,
             ordered_consumer=True,
@@ -68,6 +70,14 @@ class LiveHub:
             cb=self._on_update,
         )
         self.ready.set()
+
+    async def unfollow(self) -> None:
+        """Stop following (on the NATS loop). Closing the connection would leave the
+        ordered consumer's heartbeat and flow-control tasks pending; unsubscribing ends them."""
+        following, self._following = self._following, None
+        if following is not None:
+            with contextlib.suppress(Exception):  # a connection already lost has nothing to end
+                await following.unsubscribe()
 
     def register(self, subscription: Subscription) -> Pending:
         """From a DoExchange thread: start collecting updates for `subscription` now."""
