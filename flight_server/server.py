@@ -6,6 +6,8 @@ import contextlib
 import functools
 import json
 import logging
+import threading
+import weakref
 from collections.abc import Callable, Iterator
 from importlib.metadata import version
 
@@ -40,6 +42,12 @@ from .settings import Settings
 __all__ = ["FlightdeckServer"]
 
 log = logging.getLogger("flightdeck.server")
+
+# How long a stop (SIGTERM, Ctrl-C) waits for running calls before it interrupts the
+# queries among them: a dashboard's query finishes, while the stop stays well inside
+# the 30 s a supervisor such as Kubernetes gives before SIGKILL. A fixed constant until
+# the settings table can carry it (--query-timeout alone could hold a stop for minutes).
+SHUTDOWN_GRACE_S = 20.0
 
 
 class FlightdeckServer(flight.FlightServerBase):
@@ -102,6 +110,8 @@ class FlightdeckServer(flight.FlightServerBase):
             ingest_status=ingest_status,
         )
         self._actions = self._action_table()
+        # Every running query's interrupt; each leaves as its stream lets it go.
+        self._interrupts: weakref.WeakSet[Interrupt] = weakref.WeakSet()
 
     def list_flights(
         self, context: flight.ServerCallContext, criteria: bytes
@@ -144,6 +154,7 @@ class FlightdeckServer(flight.FlightServerBase):
             if isinstance(query, descriptors.MetadataTicket):
                 return flight.RecordBatchStream(self._sql.metadata(query))
             interrupt = Interrupt()
+            self._interrupts.add(interrupt)  # a stop past its grace fires it
             run = queries.run(
                 self.store, query, max_bytes=self.settings.max_query_bytes, interrupt=interrupt
             )
@@ -275,11 +286,36 @@ class FlightdeckServer(flight.FlightServerBase):
             self._committed()
         return result
 
-    def shutdown(self) -> None:
-        """End live subscriptions first: gRPC waits for every call to finish."""
+    def running_queries(self) -> int:
+        return self._query_slots.in_use()
+
+    def shutdown(self, grace_s: float = SHUTDOWN_GRACE_S) -> None:
+        """End live subscriptions first: gRPC waits for every call to finish. Running
+        queries and loads get `grace_s` seconds; then the queries are interrupted."""
         if self._hub is not None:
             self._hub.close()
-        super().shutdown()
+        busy = self.running_queries()
+        if busy:
+            log.info(
+                "waiting up to %.0f s for %d running %s to finish; new calls are refused",
+                grace_s,
+                busy,
+                "query" if busy == 1 else "queries",
+            )
+        stopping = threading.Thread(target=super().shutdown, name="flight-shutdown", daemon=True)
+        stopping.start()
+        stopping.join(grace_s)
+        if stopping.is_alive():
+            log.warning(
+                "calls still running after %.0f s: interrupting %d queries",
+                grace_s,
+                self.running_queries(),
+            )
+            for interrupt in list(self._interrupts):
+                interrupt.fire()
+            stopping.join(grace_s)
+        if stopping.is_alive():  # a load whose client neither sends nor leaves
+            log.warning("calls still running after the grace period; stopping without them")
 
     def _info(
         self, descriptor: flight.FlightDescriptor, query: queries.Query, schema: pa.Schema
