@@ -162,6 +162,7 @@ class Background:
             for job in jobs:
                 job.cancel()
             await asyncio.gather(*jobs, return_exceptions=True)
+            await self.hub.unfollow()
             with contextlib.suppress(Exception):
                 await nc.close()
 

@@ -40,6 +40,10 @@ class Slots:
                 self._taken -= 1
             self._free.release()
 
+    def in_use(self) -> int:
+        with self._lock:
+            return self._taken
+
     def exhausted(self) -> str | None:
         """Why the next call would be refused, or None while a slot is free."""
         with self._lock:

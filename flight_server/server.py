@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
+import threading
+import weakref
 from collections.abc import Callable, Iterator
 from importlib.metadata import version
 
@@ -15,6 +18,7 @@ from flightdeck.views import BackendError, Interrupt, Store, describe
 from flightdeck.views import query as queries
 
 from . import descriptors, streaming
+from .actions import Action, ActionTable
 from .admin import ADMIN_ACTIONS, run_admin_action
 from .auth import (
     AUTH_MIDDLEWARE,
@@ -38,6 +42,12 @@ from .settings import Settings
 __all__ = ["FlightdeckServer"]
 
 log = logging.getLogger("flightdeck.server")
+
+# How long a stop (SIGTERM, Ctrl-C) waits for running calls before it interrupts the
+# queries among them: a dashboard's query finishes, while the stop stays well inside
+# the 30 s a supervisor such as Kubernetes gives before SIGKILL. A fixed constant until
+# the settings table can carry it (--query-timeout alone could hold a stop for minutes).
+SHUTDOWN_GRACE_S = 20.0
 
 
 class FlightdeckServer(flight.FlightServerBase):
@@ -89,6 +99,7 @@ class FlightdeckServer(flight.FlightServerBase):
             query_slots=self._query_slots,
             max_query_bytes=settings.max_query_bytes,
             max_parameter_bytes=self._max_parameter_bytes,
+            statement_timeout_s=settings.query_timeout,
         )
         self._metrics = metrics
         self._health = Health(
@@ -98,6 +109,9 @@ class FlightdeckServer(flight.FlightServerBase):
             query_slots=self._query_slots,
             ingest_status=ingest_status,
         )
+        self._actions = self._action_table()
+        # Every running query's interrupt; each leaves as its stream lets it go.
+        self._interrupts: weakref.WeakSet[Interrupt] = weakref.WeakSet()
 
     def list_flights(
         self, context: flight.ServerCallContext, criteria: bytes
@@ -140,6 +154,7 @@ class FlightdeckServer(flight.FlightServerBase):
             if isinstance(query, descriptors.MetadataTicket):
                 return flight.RecordBatchStream(self._sql.metadata(query))
             interrupt = Interrupt()
+            self._interrupts.add(interrupt)  # a stop past its grace fires it
             run = queries.run(
                 self.store, query, max_bytes=self.settings.max_query_bytes, interrupt=interrupt
             )
@@ -171,32 +186,42 @@ class FlightdeckServer(flight.FlightServerBase):
 
     def list_actions(self, context: flight.ServerCallContext) -> list[tuple[str, str]]:
         require(context, "reader", "ListActions")
-        return (
-            self._sql.actions() + list(ADMIN_ACTIONS.items()) + [HEALTH_ACTION, LOAD_STATUS_ACTION]
-        )
+        return self._actions.listing()
 
     def do_action(
         self, context: flight.ServerCallContext, action: flight.Action
     ) -> Iterator[bytes]:
         body = action.body.to_pybytes() if action.body is not None else b""
-        if action.type in ADMIN_ACTIONS:
-            require(context, "admin", f"action {action.type!r}")
-            with flight_errors("DoAction", context):
-                result = run_admin_action(self.store, self.settings, action.type, body)
-            if result.wrote and self._committed is not None:
-                self._committed()
-            return iter([result.body])
         require(context, "reader", f"action {action.type!r}")
-        if action.type == "health":  # never raises: a failing store reports "degraded"
-            return iter([self._health.body()])
-        if action.type == LOAD_STATUS_ACTION[0]:
-            require(context, "writer", f"action {action.type!r}")
-            with flight_errors("DoAction", context):
-                status = loads.load_status(self.store, body.decode("utf-8", "replace"))
-            return iter([json.dumps(status.as_dict()).encode()])
         with flight_errors("DoAction", context):
-            results = self._sql.action(action.type, body)
-        return iter(results)
+            served = self._actions.get(action.type)
+        require(context, served.role, f"action {action.type!r}")
+        with flight_errors("DoAction", context):
+            return iter(list(served.run(body)))
+
+    def _action_table(self) -> ActionTable:
+        sql = [
+            Action(name, text, "reader", functools.partial(self._sql.action, name))
+            for name, text in self._sql.actions()
+        ]
+        admin = [
+            Action(name, text, "admin", functools.partial(self._admin_action, name))
+            for name, text in ADMIN_ACTIONS.items()
+        ]
+        # health never raises: a failing store reports "degraded".
+        health = Action(*HEALTH_ACTION, "reader", lambda _body: [self._health.body()])
+        load_status = Action(*LOAD_STATUS_ACTION, "writer", self._load_status)
+        return ActionTable([*sql, *admin, health, load_status, _CLOSE_SESSION])
+
+    def _admin_action(self, kind: str, body: bytes) -> list[bytes]:
+        result = run_admin_action(self.store, self.settings, kind, body)
+        if result.wrote and self._committed is not None:
+            self._committed()
+        return [result.body]
+
+    def _load_status(self, body: bytes) -> list[bytes]:
+        status = loads.load_status(self.store, body.decode("utf-8", "replace"))
+        return [json.dumps(status.as_dict()).encode()]
 
     def do_exchange(
         self,
@@ -262,17 +287,53 @@ class FlightdeckServer(flight.FlightServerBase):
             self._committed()
         return result
 
-    def shutdown(self) -> None:
-        """End live subscriptions first: gRPC waits for every call to finish."""
+    def running_queries(self) -> int:
+        return self._query_slots.in_use()
+
+    def shutdown(self, grace_s: float = SHUTDOWN_GRACE_S) -> None:
+        """End live subscriptions first: gRPC waits for every call to finish. Running
+        queries and loads get `grace_s` seconds; then the queries are interrupted."""
         if self._hub is not None:
             self._hub.close()
-        super().shutdown()
+        busy = self.running_queries()
+        if busy:
+            log.info(
+                "waiting up to %.0f s for %d running %s to finish; new calls are refused",
+                grace_s,
+                busy,
+                "query" if busy == 1 else "queries",
+            )
+        stopping = threading.Thread(target=super().shutdown, name="flight-shutdown", daemon=True)
+        stopping.start()
+        stopping.join(grace_s)
+        if stopping.is_alive():
+            log.warning(
+                "calls still running after %.0f s: interrupting %d queries",
+                grace_s,
+                self.running_queries(),
+            )
+            for interrupt in list(self._interrupts):
+                interrupt.fire()
+            stopping.join(grace_s)
+        if stopping.is_alive():  # a load whose client neither sends nor leaves
+            log.warning("calls still running after the grace period; stopping without them")
 
     def _info(
         self, descriptor: flight.FlightDescriptor, query: queries.Query, schema: pa.Schema
     ) -> flight.FlightInfo:
         endpoint = flight.FlightEndpoint(descriptors.encode_ticket(query), self._endpoint_locations)
         return flight.FlightInfo(schema, descriptor, [endpoint], -1, -1)
+
+
+# Flight's CloseSession, which ADBC sends as it disconnects. flightdeck keeps no
+# session state, so there is nothing to close: the answer is CloseSessionResult
+# {status: CLOSED}, written by hand (field 1, varint 1) as pyarrow has no message for it.
+_CLOSE_SESSION = Action(
+    "CloseSession",
+    "End a Flight session (flightdeck keeps no session state: always CLOSED)",
+    "reader",
+    lambda _body: [b"\x08\x01"],
+)
 
 
 def _flight_sql(descriptor: flight.FlightDescriptor):

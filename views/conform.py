@@ -5,6 +5,12 @@ JSON and NUMERIC, `Etc/UTC` vs `UTC`, view types in newer releases, and
 driver metadata. Flight SQL clients (JDBC above all) reject view types, and a
 FlightInfo schema must equal the stream's schema, so everything leaving the
 store passes through here.
+
+Numbers follow one rule on both stores: an exact number of unbounded size
+(PostgreSQL NUMERIC without a precision, DuckDB HUGEINT, which it hands over as
+decimal128(38, 0)) becomes float64. That is what SUM of integers gives, and
+PostgreSQL reports SUM(bigint) and AVG(bigint) as the same untyped NUMERIC, so
+the schema alone cannot keep sums integral on one store and not the other.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from __future__ import annotations
 import pyarrow as pa
 
 __all__ = ["conform_batch", "conform_schema"]
+
+_UNBOUNDED_INTEGER = pa.decimal128(38, 0)  # DuckDB's HUGEINT (SUM of integers)
 
 
 def _conform_type(t: pa.DataType) -> pa.DataType:
@@ -21,6 +29,8 @@ def _conform_type(t: pa.DataType) -> pa.DataType:
         return pa.string()
     if t == pa.binary_view() or t == pa.large_binary():
         return pa.binary()
+    if t == _UNBOUNDED_INTEGER:
+        return pa.float64()
     if pa.types.is_timestamp(t) and t.tz is not None:
         return pa.timestamp(t.unit, tz="UTC")
     if pa.types.is_list(t) or pa.types.is_large_list(t):
@@ -48,7 +58,7 @@ def _numeric_type(metadata: dict[bytes, bytes]) -> pa.DataType:
     if typmod < 4:
         return pa.float64()
     precision, scale = (typmod - 4) >> 16, (typmod - 4) & 0xFFFF
-    return pa.decimal128(precision, scale) if precision <= 38 else pa.float64()
+    return _conform_type(pa.decimal128(precision, scale)) if precision <= 38 else pa.float64()
 
 
 def conform_schema(schema: pa.Schema) -> pa.Schema:

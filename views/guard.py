@@ -8,7 +8,6 @@ dialect, and whatever the guard cannot see through is refused rather than guesse
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Collection, Iterator
 
 from sqlglot import exp
@@ -20,6 +19,7 @@ from sqlglot.tokens import Token, TokenType
 
 from .complexity import MAX_QUERY_BYTES, check_nesting, check_size, too_complex
 from .errors import InvalidQuery, NotFound
+from .parse_errors import describe_parse_error
 
 __all__ = ["TABLE_FUNCTIONS", "check_query", "is_forbidden_function"]
 
@@ -89,9 +89,6 @@ _LITERAL_TOKENS = frozenset(
     for token_type in TokenType
     if token_type.name.endswith("STRING") or token_type == TokenType.NUMBER
 )
-
-# sqlglot puts the repr of the token it choked on into its error messages.
-_TOKEN_REPR = re.compile(r"<Token token_type: TokenType\.(\w+), text: (.*?), line: [^>]*>")
 
 
 def check_query(
@@ -189,12 +186,8 @@ def _parse_error(err: ParseError) -> str:
     if not err.errors:
         return _short(str(err))
     first = err.errors[0]
-    description = _TOKEN_REPR.sub(_token_words, first["description"])
+    description = describe_parse_error(first["description"])
     return f"{_short(description)} (line {first['line']}, column {first['col']})"
-
-
-def _token_words(match: re.Match[str]) -> str:
-    return "the end of the query" if match[1] == "SENTINEL" else repr(match[2])
 
 
 def _short(text: str, limit: int = 200) -> str:

@@ -47,9 +47,11 @@ class FlightSqlService:
         query_slots: Slots,
         max_query_bytes: int,
         max_parameter_bytes: int,
+        statement_timeout_s: float,
     ) -> None:
         """`put_events` ingests event batches and returns what was accepted;
-        `query_slots` bound the schemas that may run a query (--max-queries)."""
+        `query_slots` bound the schemas that may run a query (--max-queries);
+        `statement_timeout_s` is what SqlInfo reports (--query-timeout)."""
         self._store = store
         self._query_slots = query_slots
         self._max_query_bytes = max_query_bytes
@@ -59,6 +61,7 @@ class FlightSqlService:
         self._max_batch_bytes = max_batch_bytes
         self._max_parameter_bytes = max_parameter_bytes
         self._bindings = Bindings()
+        self._statement_timeout_s = statement_timeout_s
 
     # ---- GetFlightInfo / GetSchema / DoGet ----
 
@@ -114,7 +117,12 @@ class FlightSqlService:
         schema_name = self._store.schema_name
         match command:
             case pb.CommandGetSqlInfo():
-                return sql_info.sql_info(command.info, self._store.backend, self._version)
+                return sql_info.sql_info(
+                    command.info,
+                    self._store.backend,
+                    self._version,
+                    statement_timeout_s=self._statement_timeout_s,
+                )
             case pb.CommandGetCatalogs():
                 return metadata.catalogs()
             case pb.CommandGetDbSchemas():

@@ -32,6 +32,9 @@ SQL_INFO_SCHEMA = pa.schema(
 )
 
 
+_INT32_MAX = 2**31 - 1
+
+
 class _Int32(int):
     """An int32 ordinal or bitmask (a plain int is an int64 value)."""
 
@@ -72,7 +75,7 @@ _DATETIME_FUNCTIONS = [
 ]  # fmt: skip
 
 
-def _answers(backend: str, version: str) -> dict[int, object]:
+def _answers(backend: str, version: str, statement_timeout_s: float) -> dict[int, object]:
     postgres = backend == "postgresql"
     name_limit = 63 if postgres else 0  # 0: no limit known
     return {
@@ -88,7 +91,8 @@ def _answers(backend: str, version: str) -> dict[int, object]:
         9: False,  # _CANCEL (the CancelQuery action)
         10: True,  # _BULK_INGESTION (into tb_pageview_event)
         11: False,  # _INGEST_TRANSACTIONS_SUPPORTED: each ingest commits by itself
-        100: _Int32(0),  # _STATEMENT_TIMEOUT for prepared handles: none
+        # _STATEMENT_TIMEOUT (ms): the store cancels every query after --query-timeout.
+        100: _Int32(min(round(statement_timeout_s * 1000), _INT32_MAX)),
         101: _Int32(0),  # _TRANSACTION_TIMEOUT
         500: False,  # SQL_DDL_CATALOG
         501: False,  # SQL_DDL_SCHEMA
@@ -116,7 +120,9 @@ def _answers(backend: str, version: str) -> dict[int, object]:
         523: True,  # SQL_SUPPORTS_LIKE_ESCAPE_CLAUSE
         524: True,  # SQL_SUPPORTS_NON_NULLABLE_COLUMNS
         525: _Int32(0b111),  # SQL_SUPPORTED_GRAMMAR: minimum, core, extended
-        526: _Int32(0b011),  # SQL_ANSI92_SUPPORTED_LEVEL: entry, intermediate
+        # SQL_ANSI92_SUPPORTED_LEVEL: entry only, as the README promises; read-only
+        # queries lack much of intermediate level (domains, ALTER, SET TRANSACTION).
+        526: _Int32(0b001),
         527: False,  # SQL_SUPPORTS_INTEGRITY_ENHANCEMENT_FACILITY
         528: _Int32(2),  # SQL_OUTER_JOINS_SUPPORT_LEVEL: full
         529: "schema",  # SQL_SCHEMA_TERM
@@ -170,9 +176,13 @@ def _answers(backend: str, version: str) -> dict[int, object]:
     }
 
 
-def sql_info(ids: Iterable[int], backend: str, version: str) -> pa.Table:
-    """One row per requested id we know (all of them when `ids` is empty), in id order."""
-    answers = _answers(backend, version)
+def sql_info(
+    ids: Iterable[int], backend: str, version: str, *, statement_timeout_s: float
+) -> pa.Table:
+    """One row per requested id we know (all of them when `ids` is empty), in id order.
+
+    `statement_timeout_s` is the store's query timeout (--query-timeout)."""
+    answers = _answers(backend, version, statement_timeout_s)
     wanted = sorted(set(ids)) or sorted(answers)
     rows = [(i, answers[i]) for i in wanted if i in answers]
     return pa.Table.from_arrays(

@@ -14,6 +14,7 @@ anything else on the subject, live or replayed, is dropped, counted and logged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 
@@ -52,6 +53,7 @@ class LiveHub:
         self.position = 0  # the newest update-log sequence the hub has seen
         self.ready = threading.Event()
         self._js: JetStreamContext | None = None
+        self._following: JetStreamContext.PushSubscription | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def follow(self, js: JetStreamContext) -> None:
@@ -59,7 +61,7 @@ class LiveHub:
         self._js, self._loop = js, asyncio.get_running_loop()
         info = await js.stream_info(AGGREGATES.name)
         self.position = info.state.last_seq
-        await js.subscribe(
+        self._following = await js.subscribe(
             AGGREGATE_SUBJECT,
             stream=AGGREGATES.name,
             ordered_consumer=True,
@@ -67,6 +69,14 @@ class LiveHub:
             cb=self._on_update,
         )
         self.ready.set()
+
+    async def unfollow(self) -> None:
+        """Stop following (on the NATS loop). Closing the connection would leave the
+        ordered consumer's heartbeat and flow-control tasks pending; unsubscribing ends them."""
+        following, self._following = self._following, None
+        if following is not None:
+            with contextlib.suppress(Exception):  # a connection already lost has nothing to end
+                await following.unsubscribe()
 
     def register(self, subscription: Subscription) -> Pending:
         """From a DoExchange thread: start collecting updates for `subscription` now."""
@@ -92,7 +102,8 @@ class LiveHub:
         self, subscription: Subscription, after: int, upto: int, timeout: float = 30.0
     ) -> pa.Table | None:
         """From a DoExchange thread: the newest row per key of `subscription`'s updates
-        in (after, upto]; None when the log no longer holds them all (resync)."""
+        in (after, upto]; None when the log no longer holds them all, or when `after`
+        is past `upto` (a cursor from another log or a wiped one): both mean resync."""
         assert self._loop is not None, "follow() first"
         future = asyncio.run_coroutine_threadsafe(
             self._replay(subscription, after, upto), self._loop
@@ -100,6 +111,9 @@ class LiveHub:
         return future.result(timeout)
 
     async def _replay(self, subscription: Subscription, after: int, upto: int):
+        if after > upto:
+            log.info("a subscriber resumed from cursor %d, past this log's %d: resync", after, upto)
+            return None
         info = await self._js.stream_info(AGGREGATES.name)
         if after + 1 < info.state.first_seq:
             return None

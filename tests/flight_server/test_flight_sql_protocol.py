@@ -17,6 +17,8 @@ import pytest
 from flightdeck.flight_server.flight_sql import messages as pb
 from flightdeck.flight_server.flight_sql import metadata, sql_info
 from flightdeck.flight_server.flight_sql.commands import pack
+from flightdeck.flight_server.server import FlightdeckServer
+from flightdeck.flight_server.settings import Settings
 from google.protobuf import any_pb2
 
 FLIGHT_SQL_DIR = Path(__file__).parents[2] / "flight_server" / "flight_sql"
@@ -176,6 +178,7 @@ def test_unknown_flight_sql_commands_answer_unimplemented_naming_them(client):
 def test_list_actions_names_every_action(client):
     assert sorted(a.type for a in client.list_actions()) == [
         "ClosePreparedStatement",
+        "CloseSession",
         "CreatePreparedStatement",
         "health",
         "load-status",
@@ -274,3 +277,23 @@ def test_statement_query_info_schema_equals_stream_schema(client, store):
     assert info_schema.equals(table.schema)
     assert info_schema.field("hour").type == pa.timestamp("us", "UTC")
     assert client.get_schema(_cmd(message)).schema.equals(info_schema)
+
+
+def test_unknown_action_names_every_action_the_server_has(client):
+    with pytest.raises(pa.ArrowNotImplementedError, match="bogus") as info:
+        list(client.do_action(flight.Action("bogus", b"")))
+    for action in client.list_actions():
+        assert action.type in str(info.value), (action.type, str(info.value))
+
+
+def test_sql_info_states_the_enforced_timeout_and_ansi_entry_level_only(store, tmp_path):
+    # The README promises ANSI-92 entry level; the store cancels queries after
+    # --query-timeout, so SqlInfo must not say "no timeout".
+    server = FlightdeckServer(Settings(port=0, data_dir=tmp_path, query_timeout=42.5), store)
+    try:
+        with flight.connect(f"grpc://127.0.0.1:{server.port}") as client:
+            _, table = _fetch(client, pb.CommandGetSqlInfo(info=[100, 526]))
+    finally:
+        server.shutdown()
+    answers = dict(zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True))
+    assert answers == {100: 42_500, 526: 0b001}

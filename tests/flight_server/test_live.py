@@ -267,6 +267,24 @@ def test_a_cursor_older_than_the_log_gets_resync_and_a_fresh_snapshot(live, nats
     _leave(writer, reader)
 
 
+def test_a_cursor_from_the_future_gets_resync_and_a_fresh_snapshot(live):
+    # A cursor this server never sent (another log, a wiped stream): the client's
+    # state cannot be trusted, so it is told to start over, never left silently stale.
+    _put(live, ["/x"])
+    writer, reader = _subscribe(live, subscribe="va_pageview_aggregate")
+    now = _messages(reader, lambda meta, _: meta["type"] == "snapshot_end")[-1][0]["cursor"]
+    _leave(writer, reader)
+    future = now + 1_000
+    writer, reader = _subscribe(
+        live, subscribe="va_pageview_aggregate", snapshot=False, cursor=future
+    )
+    got = _messages(reader, lambda meta, _: meta["type"] in ("snapshot_end", "heartbeat"))
+    assert got[0][0]["type"] == "resync", got
+    assert got[-1][0]["type"] == "snapshot_end" and got[-1][0]["cursor"] < future
+    assert list(_state(got).values()) == [1]
+    _leave(writer, reader)
+
+
 @pytest.mark.parametrize(
     ("request_", "words"),
     [

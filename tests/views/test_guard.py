@@ -795,3 +795,53 @@ def test_lock_large_object_and_setting_functions_are_refused(dialect: str, name:
     for sql in (f"SELECT {name}(1)", f"SELECT * FROM va_pageview_event WHERE {name}(1) > 0"):
         error = _refusal(sql, dialect)
         assert (error.rule, name in error.detail) == ("forbidden-function", True), sql
+
+
+# A query cut short names the SQL clause or operator left incomplete, never the
+# parser's own classes ("Required keyword: 'this' missing for <class ...Where>").
+INCOMPLETE = [
+    ("SELECT * FROM va_pageview_event WHERE", "WHERE"),
+    ("SELECT 1 FROM va_pageview_event WHERE ORDER BY 1", "WHERE"),
+    ("SELECT * FROM va_pageview_event HAVING", "HAVING"),
+    ("SELECT * FROM va_pageview_event ORDER BY", "ORDER BY"),
+    ("SELECT * FROM va_pageview_event LIMIT", "LIMIT"),
+    ("SELECT * FROM va_pageview_event WHERE view_count BETWEEN 1", "BETWEEN"),
+    ("SELECT * FROM va_pageview_event WHERE view_count = ", "operator"),
+    ("SELECT 1 + FROM va_pageview_event", "operator"),
+    ("SELECT * FROM va_pageview_event WHERE NOT", "NOT"),
+    ("WITH a AS () SELECT 1", "WITH"),
+]
+# Cut at every token, these cover the parser's "missing" errors broadly.
+_WHOLE = [
+    "WITH d AS (SELECT day, SUM(view_count) AS n FROM va_pageview_aggregate WHERE day >= "
+    "DATE '2024-01-01' AND NOT view_count BETWEEN 1 AND 9 GROUP BY day HAVING SUM(view_count)"
+    " > 1) SELECT day, n * 2 + 1 FROM d ORDER BY n DESC LIMIT 5 OFFSET 1",
+    "SELECT CAST(view_count AS BIGINT) - 1 FROM va_pageview_aggregate AS a JOIN"
+    " va_pageview_aggregate AS b ON a.day = b.day"
+    " WHERE a.view_count IN (1, 2) OR b.view_count < -3",
+]
+
+
+@pytest.mark.parametrize(("sql", "named"), INCOMPLETE)
+@pytest.mark.parametrize("dialect", BOTH)
+def test_incomplete_query_names_the_clause_in_sql_terms(dialect: str, sql: str, named: str) -> None:
+    error = _refusal(sql, dialect)
+    assert error.rule == "syntax"
+    assert named in error.detail, error.detail
+    assert "<class" not in error.detail and "sqlglot" not in error.detail, error.detail
+
+
+@pytest.mark.parametrize("dialect", BOTH)
+def test_no_truncated_query_leaks_parser_internals(dialect: str) -> None:
+    for whole in _WHOLE:
+        words = whole.split(" ")
+        for cut in range(1, len(words)):
+            sql = " ".join(words[:cut])
+            try:
+                check_query(sql, dialect, KNOWN_VIEWS)
+            except (InvalidQuery, NotFound) as error:
+                text = str(error)
+                assert "<class" not in text and "sqlglot" not in text and "Required" not in text, (
+                    sql,
+                    text,
+                )
