@@ -226,7 +226,7 @@ class Settings:
         "nats://… of an external NATS server (a cluster: comma-separated)",
         RUNNING,
         "ingest",
-        unset="an embedded nats-server under the data dir",
+        unset="`serve` starts an embedded nats-server under the data dir; `ingest` needs it",
     )
     nats_creds: Path | None = option(
         None,

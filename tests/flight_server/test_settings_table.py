@@ -114,3 +114,10 @@ def test_settings_build_the_worker_and_store_options():
     options = s.worker_options()
     assert (options.batch, options.max_message_bytes) == (7, 2 * 1024 * 1024)
     assert s.store_options().statement_timeout_s == 3.0
+
+
+def test_ingest_help_does_not_promise_an_embedded_nats():
+    """`flightdeck ingest` refuses to run without --nats, so its help must say so
+    rather than offer the embedded server `serve` starts."""
+    text = _flags("ingest")["--nats"].help
+    assert "`ingest` needs it" in text and "`serve` starts an embedded" in text
