@@ -26,12 +26,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.flight as flight
+from flightdeck.flight_server.nats_process import NatsProcess
 
 from . import data
 from .measure import Timer, interleave, summary
 from .plan import Plan
+from .postgres_server import PostgresServer
 from .record import rates
-from .services import FlightdeckProcess, PostgresServer, nats_server
+from .services import FlightdeckProcess
 
 __all__ = ["run_ingest_bench"]
 
@@ -77,7 +79,7 @@ def _backend(plan: Plan, backend: str, pg: PostgresServer, workdir: Path) -> dic
     days = _Days()
     results: dict = {"doput_vs_size": {}}
     with (
-        nats_server(workdir / "nats") as nats,
+        NatsProcess(workdir / "nats") as nats,
         FlightdeckProcess(db, nats.url, workdir / "server") as server,
         _side_connection(backend, side_db) as side,
     ):

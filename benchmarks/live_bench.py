@@ -21,10 +21,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.flight as flight
+from flightdeck.flight_server.nats_process import NatsProcess
 
 from . import data
 from .plan import Plan
-from .services import FlightdeckProcess, PostgresServer, nats_server
+from .postgres_server import PostgresServer
+from .services import FlightdeckProcess
 
 __all__ = ["run_live_bench"]
 
@@ -46,7 +48,7 @@ def _backend(plan: Plan, backend: str, pg: PostgresServer, workdir: Path) -> dic
     limit = str(max(plan.live_subscribers) + 16)
     results: dict = {}
     with (
-        nats_server(workdir / "nats") as nats,
+        NatsProcess(workdir / "nats") as nats,
         FlightdeckProcess(db, nats.url, workdir / "server", "--max-subscribers", limit) as server,
     ):
         client = flight.connect(server.location)

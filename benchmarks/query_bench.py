@@ -21,17 +21,17 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.flight as flight
+from flightdeck.flight_server.nats_process import NatsProcess
 
 from . import data
 from .measure import Timer, interleave
 from .plan import Plan
+from .postgres_server import PostgresServer
 from .record import rates
 from .services import (
     FlightdeckProcess,
     MemoryFlightProcess,
-    PostgresServer,
     RssSampler,
-    nats_server,
     peak_rss_mb,
     reset_peak_rss,
     rss_mb,
@@ -57,7 +57,7 @@ def _backend(plan: Plan, backend: str, pg: PostgresServer, workdir: Path) -> dic
     data.migrate(db, workdir)
     results: dict = {}
     loaded = 0
-    with nats_server(workdir / "nats") as nats:
+    with NatsProcess(workdir / "nats") as nats:
         for size in plan.query_sizes:
             log.info("query %s: loading %d rows", backend, size - loaded)
             more = data.events(size - loaded, start=loaded)

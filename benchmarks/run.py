@@ -17,7 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from .plan import FULL, QUICK
-from .services import PostgresServer
+from .postgres_server import DURABLE, PostgresServer
 
 __all__ = ["main"]
 
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     log.info("benchmarks: %s run, %s, out=%s", plan.name, ", ".join(parts), out)
     try:
-        with PostgresServer() as pg:
+        with PostgresServer(DURABLE, prefix="flightdeck-bench-pg-") as pg:
             benches = {"query": run_query_bench, "ingest": run_ingest_bench, "live": run_live_bench}
             for part in parts:
                 results[part] = benches[part](plan, pg, workdir)

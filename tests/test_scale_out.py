@@ -17,9 +17,10 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
+from benchmarks.postgres_server import free_port
 from tests import nats_client
 from tests.reference import daily
-from tests.services import free_port, wait_for
+from tests.services import wait_for
 
 CLI = [sys.executable, "-m", "flightdeck.cli"]
 EVENTS = flight.FlightDescriptor.for_path("events", "pageview")

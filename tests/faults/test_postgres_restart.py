@@ -20,7 +20,8 @@ from flightdeck.flight_server import FlightdeckServer, Settings
 from flightdeck.ingest import ingest
 from flightdeck.views import BackendError, Store, StoreOptions, migrations, open_store
 
-from tests.services import PostgresServer, wait_for
+from benchmarks.postgres_server import PostgresServer
+from tests.services import throwaway_postgres, wait_for
 
 from .workload import assert_exact, pageviews
 
@@ -37,11 +38,8 @@ def _restart(server: PostgresServer) -> None:
 @pytest.fixture
 def restartable_postgres() -> Iterator[PostgresServer]:
     """A PostgreSQL of this test's own: restarting the session's would hurt other tests."""
-    server = PostgresServer().start()
-    try:
+    with throwaway_postgres() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

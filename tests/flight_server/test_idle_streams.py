@@ -14,12 +14,12 @@ import json
 import time
 from collections.abc import Iterator
 
-import adbc_driver_postgresql.dbapi as pg
 import pyarrow.flight as flight
 import pytest
 from flightdeck.flight_server import FlightdeckServer, Settings
 from flightdeck.views import BackendError, Store, StoreOptions, migrations, open_store
 
+from tests.flight_server.pg_activity import active_queries
 from tests.services import wait_for
 
 # Wide rows, far more than gRPC's buffers: a stream whose client does not read stays open.
@@ -86,15 +86,6 @@ def _can_hold(client: flight.FlightClient, count: int) -> bool:
     return len(readers) == count
 
 
-def _running_wide_queries(db_url: str) -> int:
-    with pg.connect(db_url) as conn, conn.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
-            "AND query LIKE '%repeat(%' AND pid <> pg_backend_pid()"
-        )
-        return cursor.fetchone()[0]
-
-
 def _health(client: flight.FlightClient) -> dict:
     return json.loads(next(iter(client.do_action(flight.Action("health", b"")))).body.to_pybytes())
 
@@ -127,7 +118,7 @@ def test_idle_streams_are_cancelled_and_give_back_slots_and_connections(
         assert time.monotonic() - started < IDLE_TIMEOUT + 10
         assert wait_for(lambda: _health(client)["status"] == "ok", timeout=10), _health(client)
         if backend == "postgresql":  # cancelled in the database too, not left running
-            assert wait_for(lambda: _running_wide_queries(db_url) == 0, timeout=10)
+            assert wait_for(lambda: active_queries(db_url, "repeat(") == 0, timeout=10)
 
         # Every slot and connection comes back: as many streams as before run at once.
         assert wait_for(lambda: _can_hold(client, held), timeout=IDLE_TIMEOUT + 10, interval=0.5)

@@ -18,12 +18,12 @@ import time
 from collections.abc import Callable, Iterator
 
 import adbc_driver_flightsql.dbapi as flightsql
-import adbc_driver_postgresql.dbapi as pg
 import pyarrow.flight as flight
 import pytest
 from flightdeck.flight_server import FlightdeckServer, Settings
 from flightdeck.views import Store, StoreOptions, migrations, open_store
 
+from tests.flight_server.pg_activity import active_queries
 from tests.services import wait_for
 
 # Minutes of work on either backend, and nothing to send until the very end.
@@ -82,16 +82,6 @@ def _cpu_rate(window_s: float = 0.5) -> float:
     return (_cpu_s() - before) / window_s
 
 
-def _active_aggregates(db_url: str) -> int:
-    """Active queries of the reader role (anyone but the owner this test logs in as)."""
-    with pg.connect(db_url) as conn, conn.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
-            "AND usename <> current_user AND query LIKE '%generate_series%'"
-        )
-        return cursor.fetchone()[0]
-
-
 def _idle_rate(backend: str) -> float:
     """What this process spends before the query (DuckDB): in a long test session,
     threads of earlier tests (live hubs, NATS loops) keep a little of a core busy."""
@@ -100,13 +90,13 @@ def _idle_rate(backend: str) -> float:
 
 def _running(backend: str, db_url: str, idle: float = 0.0) -> Callable[[], bool]:
     if backend == "postgresql":
-        return lambda: _active_aggregates(db_url) > 0
+        return lambda: active_queries(db_url, "generate_series") > 0
     return lambda: _cpu_rate() > idle + 0.3  # DuckDB's workers are busy
 
 
 def _stopped(backend: str, db_url: str, idle: float = 0.0) -> Callable[[], bool]:
     if backend == "postgresql":
-        return lambda: _active_aggregates(db_url) == 0
+        return lambda: active_queries(db_url, "generate_series") == 0
     return lambda: _cpu_rate() < idle + 0.15
 
 

@@ -13,11 +13,11 @@ import asyncio
 import nats
 from flightdeck.ingest.deliveries import Deliveries
 from flightdeck.ingest.pull import Puller, delivery_count
-from flightdeck.ingest.streams import EVENTS, ensure_consumer, ensure_stream
+from flightdeck.ingest.streams import EVENTS
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig
 
 from tests.faults.processes import KillableNats
+from tests.ingest.numbered_messages import numbered_messages
 
 _CONSUMER = "deliveries-test"
 _HELD = 50
@@ -39,18 +39,8 @@ async def _fetch_all(puller: Puller) -> list:
 
 async def _setup(url: str) -> None:
     nc = await nats.connect(url)
-    js = nc.jetstream()
-    await ensure_stream(js, EVENTS)
-    config = ConsumerConfig(
-        name=_CONSUMER,
-        durable_name=_CONSUMER,
-        ack_policy=AckPolicy.EXPLICIT,
-        ack_wait=1.0,  # what was held at the kill comes back a second later
-        filter_subject="events.pageview",
-    )
-    await ensure_consumer(js, EVENTS.name, config)
-    for i in range(_HELD):
-        await js.publish("events.pageview", str(i).encode())
+    # ack_wait 1 s: what was held at the kill comes back a second later
+    await numbered_messages(nc, _CONSUMER, _HELD, ack_wait=1.0)
     await nc.close()
 
 

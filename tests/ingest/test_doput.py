@@ -17,19 +17,8 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
+from tests.doput import EVENTS, put_events
 from tests.reference import daily
-
-EVENTS = flight.FlightDescriptor.for_path("events", "pageview")
-
-
-def _put(client, table: pa.Table, max_chunksize: int | None = None) -> dict:
-    writer, meta = client.do_put(EVENTS, table.schema)
-    for batch in table.to_batches(max_chunksize=max_chunksize):
-        writer.write_batch(batch)
-    writer.done_writing()
-    buf = meta.read()
-    writer.close()
-    return json.loads(buf.to_pybytes())
 
 
 def _read(client, view: str) -> pd.DataFrame:
@@ -49,7 +38,7 @@ def _seed_batch(n: int = 10) -> pa.Table:
 
 
 def test_seed_shaped_put_gives_exact_aggregates(client):
-    assert _put(client, _seed_batch()) == {"accepted": 10, "duplicates": 0}
+    assert put_events(client, _seed_batch()) == {"accepted": 10, "duplicates": 0}
     daily = _read(client, "va_pageview_aggregate")
     row = daily.iloc[0]
     assert (row.page_url, row.view_count, row.unique_visitors) == ("/test-page", 10, 5)
@@ -59,8 +48,8 @@ def test_seed_shaped_put_gives_exact_aggregates(client):
 
 
 def test_same_put_twice_counts_once(client):
-    _put(client, _seed_batch())
-    assert _put(client, _seed_batch()) == {"accepted": 0, "duplicates": 10}
+    put_events(client, _seed_batch())
+    assert put_events(client, _seed_batch()) == {"accepted": 0, "duplicates": 10}
     assert _read(client, "va_pageview_aggregate").view_count.tolist() == [10]
     assert len(_read(client, "va_pageview_event")) == 10
 
@@ -82,7 +71,7 @@ def test_aggregates_equal_full_recomputation_in_any_split_and_order(client, seed
     start = 0
     while start < n:  # random put sizes, random order: late and cross-page events included
         size = rng.randrange(1, 80)
-        _put(
+        put_events(
             client, pa.Table.from_pandas(shuffled.iloc[start : start + size], preserve_index=False)
         )
         start += size
@@ -112,13 +101,13 @@ def test_aggregates_equal_full_recomputation_in_any_split_and_order(client, seed
 def test_bad_input_is_refused_with_column_row_and_rule(client, table, column, row, rule):
     good = _seed_batch(4)
     with pytest.raises(pa.ArrowInvalid) as err:
-        _put(client, table)
+        put_events(client, table)
     message = str(err.value)
     assert f"[{rule}]" in message and repr(column) in message
     if row is not None:
         assert f"row {row}" in message
     assert len(_read(client, "va_pageview_event")) == 0  # nothing from the put was written
-    assert _put(client, good)["accepted"] == 4  # and the server keeps serving
+    assert put_events(client, good)["accepted"] == 4  # and the server keeps serving
 
 
 def test_a_bad_row_in_a_later_batch_rolls_back_the_whole_put(client):
@@ -158,7 +147,7 @@ def test_client_abort_rolls_the_put_back(client):
     with pytest.raises(pa.ArrowInvalid, match=r"\[aborted\].*disk read error"):
         writer.close()
     assert _read(client, "va_pageview_event").empty
-    assert _put(client, table) == {"accepted": 10, "duplicates": 0}
+    assert put_events(client, table) == {"accepted": 10, "duplicates": 0}
 
 
 def _meta(body: dict) -> pa.Buffer:
@@ -224,14 +213,14 @@ def test_a_put_whose_client_goes_before_the_commit_commits_nothing(server, clien
     slow_commit.set()
     # The server finishes its work, sees the caller gone and rolls back; then it is
     # free for the next writer.
-    assert _put(client, _seed_batch(3)) == {"accepted": 3, "duplicates": 0}
+    assert put_events(client, _seed_batch(3)) == {"accepted": 3, "duplicates": 0}
     assert len(_read(client, "va_pageview_event")) == 3
     assert _load_status(client, "dying")["committed"] is False
 
 
 def _writes_within(client, table: pa.Table, seconds: float) -> dict:
     answer: list[dict] = []
-    other = threading.Thread(target=lambda: answer.append(_put(client, table)), daemon=True)
+    other = threading.Thread(target=lambda: answer.append(put_events(client, table)), daemon=True)
     other.start()
     other.join(seconds)
     assert answer, f"another writer was still blocked after {seconds} s"
@@ -270,7 +259,7 @@ def test_string_view_text_is_accepted_like_string(client):
             "properties": pa.array(['{"a": 1}', None], pa.string_view()),
         }
     )
-    assert _put(client, table) == {"accepted": 2, "duplicates": 0}
+    assert put_events(client, table) == {"accepted": 2, "duplicates": 0}
     assert _read(client, "va_pageview_aggregate").view_count.tolist() == [2]
 
 
@@ -286,7 +275,7 @@ def test_properties_that_are_not_json_are_refused_naming_the_row(client, text):
         }
     )
     with pytest.raises(pa.ArrowInvalid) as err:
-        _put(client, table)
+        put_events(client, table)
     message = str(err.value)
     assert "[json]" in message and "'properties'" in message and "row 1" in message
     assert _read(client, "va_pageview_event").empty
@@ -385,7 +374,7 @@ def _assert_refused(client, table: pa.Table, column: str, rule: str, case: str =
     assert "INTERNAL" not in message, case
     assert len(_read(client, "va_pageview_event")) == stored, case  # nothing of the put
     good = _seed_batch(2).append_column("event_id", pa.array([f"{case}-{i}" for i in range(2)]))
-    assert _put(client, good)["accepted"] == 2, case  # and the server keeps serving
+    assert put_events(client, good)["accepted"] == 2, case  # and the server keeps serving
     return message
 
 
@@ -459,7 +448,7 @@ def test_values_at_the_limits_are_accepted_and_read_back(client):
             "duration_s": [0.0, -0.0],
         }
     )  # no event_id: the one built from the content is longest
-    assert _put(client, table) == {"accepted": 2, "duplicates": 0}
+    assert put_events(client, table) == {"accepted": 2, "duplicates": 0}
     events = client.do_get(flight.Ticket(b"va_pageview_event")).read_all()
     times = sorted(events.column("recorded_at").to_pylist())
     assert [t.isoformat() for t in times] == [
@@ -494,7 +483,7 @@ def test_empty_page_urls_and_session_ids_are_refused(client, column, bad):
 def test_ids_that_are_neither_text_nor_integers_are_refused(client, column, values, type_):
     stored = len(_read(client, "va_pageview_event"))
     with pytest.raises(pa.ArrowInvalid) as err:
-        _put(client, _one_bad(column, values[0], values[2], type_))
+        put_events(client, _one_bad(column, values[0], values[2], type_))
     message = str(err.value)
     assert "[type]" in message and repr(column) in message and "row 0" in message, message
     assert len(_read(client, "va_pageview_event")) == stored
@@ -503,6 +492,6 @@ def test_ids_that_are_neither_text_nor_integers_are_refused(client, column, valu
 def test_integer_session_ids_are_stored_as_their_digits(client):
     table = _one_bad("session_id", 41, 42, pa.int64())
     table = table.append_column("event_id", pa.array(["int-a", "int-b", "int-c"]))
-    assert _put(client, table)["accepted"] == 3
+    assert put_events(client, table)["accepted"] == 3
     stored = set(_read(client, "va_pageview_event")["session_id"])
     assert {"41", "42"} <= stored

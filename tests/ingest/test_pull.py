@@ -7,9 +7,10 @@ import asyncio
 import nats
 import pytest
 from flightdeck.ingest.pull import Puller, PullError, stream_sequence
-from flightdeck.ingest.streams import EVENTS, ensure_consumer, ensure_stream
+from flightdeck.ingest.streams import EVENTS
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig
+
+from tests.ingest.numbered_messages import numbered_messages
 
 _CONSUMER = "puller-test"
 
@@ -31,19 +32,8 @@ def test_the_stream_sequence_is_read_from_the_ack_subject(reply: str, sequence: 
 
 async def _setup(url: str, n: int) -> tuple[nats.NATS, Puller]:
     nc = await nats.connect(url)
-    js = nc.jetstream()
-    await ensure_stream(js, EVENTS)
-    config = ConsumerConfig(
-        name=_CONSUMER,
-        durable_name=_CONSUMER,
-        ack_policy=AckPolicy.EXPLICIT,
-        ack_wait=30.0,  # longer than the test: a redelivery within it came from a nak
-        filter_subject="events.pageview",
-    )
-    await ensure_consumer(js, EVENTS.name, config)
-    for i in range(n):
-        await nc.publish("events.pageview", str(i).encode())
-    await nc.flush()
+    # ack_wait 30 s, longer than the test: a redelivery within it came from a nak
+    await numbered_messages(nc, _CONSUMER, n, ack_wait=30.0)
     return nc, await Puller(nc, EVENTS.name, _CONSUMER).start()
 
 

@@ -8,16 +8,15 @@ nothing of it is committed.
 
 from __future__ import annotations
 
-import json
-
 import adbc_driver_flightsql.dbapi as flightsql
 import pyarrow as pa
-import pyarrow.flight as flight
 import pytest
 from flightdeck.ingest import ingest
 
-EVENTS = flight.FlightDescriptor.for_path("events", "pageview")
+from tests.doput import put_events
+
 TAKEN = "https://taken.example/"
+CHUNK = 3  # rows a batch: a refused row is counted across batches
 
 pytestmark = pytest.mark.filterwarnings("ignore:Cannot disable autocommit")
 
@@ -39,16 +38,6 @@ def _event(i: int, **values: object) -> dict:
 
 def _put_table(n: int, bad: dict[int, dict]) -> pa.Table:
     return pa.Table.from_pylist([_event(i, **bad.get(i, {})) for i in range(1, n + 1)])
-
-
-def _put(client, table: pa.Table, chunk: int = 3) -> dict:
-    writer, meta = client.do_put(EVENTS, table.schema)
-    for batch in table.to_batches(max_chunksize=chunk):
-        writer.write_batch(batch)
-    writer.done_writing()
-    buf = meta.read()
-    writer.close()
-    return json.loads(buf.to_pybytes())
 
 
 def _stored(store) -> tuple[int, int]:
@@ -78,19 +67,20 @@ def test_a_put_the_store_refuses_names_rule_and_row_and_commits_nothing(refusing
     before = _stored(refusing)
     for case, row, bad in _cases():
         with pytest.raises(pa.ArrowInvalid) as err:
-            _put(client, _put_table(13, bad))
+            put_events(client, _put_table(13, bad), CHUNK)
         message = str(err.value)
         assert "[store]" in message and f"row {row})" in message, (case, message)
         assert refusing.backend in message, (case, message)
         assert "INSERT" not in message and "SELECT" not in message, (case, message)
         assert _stored(refusing) == before, case  # nothing of the put
-    assert _put(client, _put_table(13, {}))["accepted"] == 13  # the server keeps serving
+    # and the server keeps serving
+    assert put_events(client, _put_table(13, {}), CHUNK)["accepted"] == 13
     assert _stored(refusing) == (before[0] + 13, before[1] + 13)
 
 
 def test_the_refusal_names_the_column_when_the_store_does(refusing, client):
     with pytest.raises(pa.ArrowInvalid) as err:
-        _put(client, _put_table(5, {4: {"referrer": TAKEN}}))
+        put_events(client, _put_table(5, {4: {"referrer": TAKEN}}), CHUNK)
     message = str(err.value)
     assert "column 'referrer'" in message, message  # as both stores name it
     assert "[store]" in message and "row 3)" in message, message

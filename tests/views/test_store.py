@@ -138,7 +138,7 @@ def test_write_rolls_back_on_error(store):
 
 
 def test_unreachable_postgres_is_a_clear_error(tmp_path):
-    from tests.services import free_port
+    from benchmarks.postgres_server import free_port
 
     url = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
     with pytest.raises(BackendError) as err:
