@@ -1,7 +1,9 @@
 """The transport ceiling: the same rows, already in memory, served by a bare pyarrow.flight server.
 
-Run as `python -m benchmarks.memory_server TABLE.arrow [--batch-rows N]`; it logs
-`memory-flight port=N` on stderr once it serves. Any ticket returns the whole table.
+Run as `python -m benchmarks.memory_server TABLE.arrow`; it logs `memory-flight
+port=N` on stderr once it serves. Any ticket returns the whole table, as the
+file's record batches: the file is cut into messages by DoGet's rule
+(benchmarks/ceiling.py), so the ceiling sends what DoGet sends.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ __all__ = ["MemoryServer"]
 
 
 class MemoryServer(flight.FlightServerBase):
-    def __init__(self, table: pa.Table, batch_rows: int) -> None:
+    def __init__(self, batches: list[pa.RecordBatch], schema: pa.Schema) -> None:
         super().__init__("grpc://127.0.0.1:0")
-        # Batches cut once, up front: serving is then only serialisation and the wire.
-        self._batches = table.combine_chunks().to_batches(max_chunksize=batch_rows)
-        self._schema = table.schema
+        # Batches as the file holds them: serving is then only serialisation and the wire.
+        self._batches = batches
+        self._schema = schema
 
     def get_flight_info(self, context, descriptor):
         endpoint = flight.FlightEndpoint(b"table", [])
@@ -34,12 +36,13 @@ class MemoryServer(flight.FlightServerBase):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("arrow_file")
-    parser.add_argument("--batch-rows", type=int, default=65_536)
     args = parser.parse_args()
     # Read into allocated memory (not a map): "in memory" means resident before the clock.
     with pa.OSFile(args.arrow_file) as source:
-        table = pa.ipc.open_file(source).read_all()
-    server = MemoryServer(table, args.batch_rows)
+        file = pa.ipc.open_file(source)
+        batches = [file.get_batch(i) for i in range(file.num_record_batches)]
+        schema = file.schema
+    server = MemoryServer(batches, schema)
     print(f"memory-flight port={server.port}", file=sys.stderr, flush=True)
     server.serve()
 

@@ -13,7 +13,7 @@ class Plan:
     runs: int  # interleaved rounds per comparison
     backends: tuple[str, ...]
     query_sizes: tuple[int, ...]  # rows of va_pageview_event
-    big_query_runs: int  # rounds at sizes of 5 M rows and more (no warm-up round there)
+    big_query_runs: int  # rounds at sizes of 5 M rows and more (after the same warm-up round)
     pandas_max_rows: int  # larger reads skip the two pandas contenders (minutes, GBs of objects)
     ingest_sizes: tuple[int, ...]  # rows per DoPut / adbc_ingest
     seed_sample: int  # events the one-statement-per-event worker ingests per round
@@ -28,14 +28,15 @@ class Plan:
         return self.big_query_runs if size >= 5_000_000 else self.runs
 
     def query_warmup(self, size: int) -> bool:
-        return size < 5_000_000
+        # Every contender at every size gets one untimed round first: all are compared warm.
+        return True
 
 
 QUICK = Plan(
     name="quick",
     runs=3,
     backends=("duckdb", "postgresql"),
-    query_sizes=(100_000, 250_000),
+    query_sizes=(100_000, 1_000_000),  # a 1 M-row read: a regression signal
     big_query_runs=3,
     pandas_max_rows=1_000_000,
     ingest_sizes=(10_000, 25_000),

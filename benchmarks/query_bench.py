@@ -1,6 +1,7 @@
 """Comparison 1: read `va_pageview_event` of N rows as Arrow, six ways, on both backends.
 
-Contenders, interleaved round by round:
+Contenders, interleaved round by round after one untimed warm-up round for all
+(every contender at every size is measured warm):
 - `doget`: flightdeck GetFlightInfo + DoGet on the path descriptor, to a pyarrow Table;
 - `flightsql`: the same server through adbc_driver_flightsql (`SELECT * FROM va_…`);
 - `doget_pandas`: `doget` then `Table.to_pandas()`, what a notebook user ends up with;
@@ -8,22 +9,34 @@ Contenders, interleaved round by round:
   (DuckDB: an identical copy of the file, as the server holds its own; PostgreSQL:
   the same database) — the server's overhead is the gap to this;
 - `psycopg_pandas` (PostgreSQL): psycopg `fetchall()` into a `pandas.DataFrame`;
-- `memory_flight`: a bare pyarrow.flight server holding the same table in memory,
-  in its own process — the transport ceiling.
+- `memory_flight`: a bare pyarrow.flight server holding the same rows in memory, in
+  its own process — the transport ceiling. One canonical table per size, served by
+  one process for both backends' comparisons, in DoGet's messages (ceiling.py).
+
+Sizes are the outer loop and backends the inner one, so that one memory server
+per size serves both. Each contender's result is checksummed (checksum.py) in
+the warm-up round, off the clock; each Arrow read also records its time to the
+first batch (from the first call: GetFlightInfo, or execute for ADBC).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.flight as flight
 from flightdeck.flight_server.nats_process import NatsProcess
 
 from . import data
+from .backend_memory import BackendSampler, backend_pid, server_backends
+from .ceiling import MESSAGE_RULE, CeilingFiles
+from .checksum import checksum
 from .measure import Timer, interleave
 from .plan import Plan
 from .postgres_server import PostgresServer
@@ -44,36 +57,84 @@ VIEW = "va_pageview_event"
 SQL = f"SELECT * FROM {VIEW}"
 
 
+@dataclass
+class Read:
+    """What one read returned, and how long until its first batch (None: not a stream)."""
+
+    result: Any  # a pyarrow Table or a pandas DataFrame
+    first_batch_s: float | None = None
+
+    @property
+    def rows(self) -> int:
+        return self.result.num_rows if isinstance(self.result, pa.Table) else len(self.result)
+
+
+@dataclass
+class _Store:
+    backend: str
+    db: str
+    workdir: Path
+    loaded: int = 0
+    direct_path: Path | None = None
+
+
 def run_query_bench(plan: Plan, pg: PostgresServer, workdir: Path) -> dict:
-    out: dict = {}
-    for backend in plan.backends:
-        out[backend] = _backend(plan, backend, pg, workdir / f"query-{backend}")
+    out: dict = {backend: {} for backend in plan.backends}
+    ceilings = CeilingFiles(workdir / "ceiling")
+    stores = {b: _open_store(b, pg, workdir / f"query-{b}") for b in plan.backends}
+    with contextlib.ExitStack() as stack:
+        nats = {b: stack.enter_context(NatsProcess(s.workdir / "nats")) for b, s in stores.items()}
+        for size in plan.query_sizes:
+            with contextlib.ExitStack() as per_size:
+                memory: MemoryFlightProcess | None = None
+                for backend, store in stores.items():
+                    _load_to(store, size)
+                    with FlightdeckProcess(
+                        store.db, nats[backend].url, store.workdir / "server"
+                    ) as server:
+                        schema = _served_schema(server)
+                        if memory is None:  # started while nothing else reads
+                            path = ceilings.path(size, schema)
+                            memory = per_size.enter_context(MemoryFlightProcess(path))
+                        entry = _compare(plan, store, size, server, memory)
+                    entry["ceiling"] = {
+                        "message_rule": MESSAGE_RULE,
+                        "arrow_bytes": ceilings.nbytes.get(size),
+                        "same_schema_as_doget": schema == ceilings.schema(size),
+                    }
+                    out[backend][str(size)] = entry
+        if "duckdb" in stores:
+            size = max(plan.query_sizes)
+            out["duckdb"][str(size)]["capped_pool"] = _capped_read(
+                stores["duckdb"].db, nats["duckdb"].url, stores["duckdb"].workdir, size
+            )
     return out
 
 
-def _backend(plan: Plan, backend: str, pg: PostgresServer, workdir: Path) -> dict:
+def _open_store(backend: str, pg: PostgresServer, workdir: Path) -> _Store:
     workdir.mkdir(parents=True, exist_ok=True)
     db = str(workdir / "query.duckdb") if backend == "duckdb" else pg.create_database("bench_query")
     data.migrate(db, workdir)
-    results: dict = {}
-    loaded = 0
-    with NatsProcess(workdir / "nats") as nats:
-        for size in plan.query_sizes:
-            log.info("query %s: loading %d rows", backend, size - loaded)
-            more = data.events(size - loaded, start=loaded)
-            if backend == "duckdb":
-                data.load_duckdb(Path(db), more)
-                direct_path = data.copy_duckdb(Path(db), workdir / "direct.duckdb")
-            else:
-                data.load_postgres(db, more)
-                direct_path = None
-            del more
-            loaded = size
-            with FlightdeckProcess(db, nats.url, workdir / "server") as server:
-                results[str(size)] = _compare(plan, backend, size, db, direct_path, server, workdir)
-            if backend == "duckdb" and size == max(plan.query_sizes):
-                results[str(size)]["capped_pool"] = _capped_read(db, nats.url, workdir, size)
-    return results
+    return _Store(backend, db, workdir)
+
+
+def _load_to(store: _Store, size: int) -> None:
+    log.info("query %s: loading %d rows", store.backend, size - store.loaded)
+    more = data.events(size - store.loaded, start=store.loaded)
+    if store.backend == "duckdb":
+        data.load_duckdb(Path(store.db), more)
+        store.direct_path = data.copy_duckdb(Path(store.db), store.workdir / "direct.duckdb")
+    else:
+        data.load_postgres(store.db, more)
+    store.loaded = size
+
+
+def _served_schema(server: FlightdeckProcess) -> pa.Schema:
+    client = flight.connect(server.location)
+    try:
+        return client.get_flight_info(flight.FlightDescriptor.for_path(VIEW)).schema
+    finally:
+        client.close()
 
 
 # Enough for the read; an operator's cap shows how much of the RSS is DuckDB's pool.
@@ -86,97 +147,141 @@ def _capped_read(db: str, nats_url: str, workdir: Path, size: int) -> dict:
     with FlightdeckProcess(db, nats_url, workdir / "server-capped", *extra) as server:
         client = flight.connect(server.location)
         before = rss_mb(server.pid)
-        seconds, peak = _measured_on(server.pid, lambda: _doget(client).num_rows, "doget", size)
+        reset = reset_peak_rss(server.pid)
+        with RssSampler(server.pid) as sampler, Timer() as t:
+            rows = _doget(client).rows
+        _check("doget", rows, size)
+        high_water = peak_rss_mb(server.pid) if reset else None
+        peak = max(high_water or 0.0, sampler.peak or 0.0)
         client.close()
     log.info("query duckdb capped pool %s: rss before %.0f, peak %.0f", CAPPED_POOL, before, peak)
-    return {"limit": CAPPED_POOL, "rss_before_mb": before, "peak_mb": peak, "seconds": seconds}
+    return {"limit": CAPPED_POOL, "rss_before_mb": before, "peak_mb": peak, "seconds": t.seconds}
 
 
-def _measured_on(pid: int, read: Callable[[], int], name: str, size: int) -> tuple[float, float]:
-    """Run `read` (it returns the rows read) against server `pid`: the seconds it took and
-    the server's peak RSS in MB (VmHWM after a reset, or the 10 ms sampler's peak)."""
-    reset = reset_peak_rss(pid)
-    with RssSampler(pid) as sampler, Timer() as t:
-        rows = read()
-    _check(name, rows, size)
-    high_water = peak_rss_mb(pid) if reset else None
-    return t.seconds, max(high_water or 0.0, sampler.peak or 0.0)
+class _Record:
+    """What the rounds leave besides seconds: first batches, peaks, checksums."""
+
+    def __init__(self) -> None:
+        self.first_batch_s: dict[str, list[float]] = {}
+        self.server_peak_mb: dict[str, list[float]] = {}
+        self.backend_peak_mb: dict[str, list[dict]] = {}
+        self.checksums: dict[str, dict[str, int]] = {}
+        self.arrow_bytes: int | None = None  # of the DoGet result, for MB/s
 
 
 def _compare(
-    plan: Plan,
-    backend: str,
-    size: int,
-    db: str,
-    direct_path: Path | None,
-    server: FlightdeckProcess,
-    workdir: Path,
+    plan: Plan, store: _Store, size: int, server: FlightdeckProcess, memory: MemoryFlightProcess
 ) -> dict:
-    client = flight.connect(server.location)
-    served = _doget(client)  # also the table the ceiling serves: the same rows, same types
-    assert served.num_rows == size, (served.num_rows, size)
-    arrow_bytes = served.nbytes
-    arrow_file = workdir / "served.arrow"
-    with pa.OSFile(str(arrow_file), "wb") as sink, pa.ipc.new_file(sink, served.schema) as w:
-        w.write_table(served, max_chunksize=65_536)
-    del served
-
-    peaks: dict[str, list[float]] = {}
+    backend = store.backend
+    record = _Record()
     with contextlib.ExitStack() as stack:
-        memory = stack.enter_context(MemoryFlightProcess(arrow_file, 65_536))
+        client = flight.connect(server.location)
+        stack.callback(client.close)
         memory_client = flight.connect(memory.location)
+        stack.callback(memory_client.close)
         sql_conn = stack.enter_context(_flightsql(server.location))
-        direct_conn = stack.enter_context(_direct(backend, db, direct_path))
+        direct_conn = stack.enter_context(_direct(backend, store))
+        client_pids: set[int] = set()
+        monitor = None
+        if backend == "postgresql":
+            monitor = stack.enter_context(_direct(backend, store))
+            client_pids.add(backend_pid(direct_conn))
 
-        def on_server(name, read):
+        def on_server(name: str, read: Callable[[], Read]):
             def run(r: int) -> float:
-                seconds, peak = _measured_on(server.pid, read, name, size)
+                pids = server_backends(monitor, client_pids) if monitor is not None else []
+                reset = reset_peak_rss(server.pid)
+                with (
+                    BackendSampler(pids) as backends,
+                    RssSampler(server.pid) as sampler,
+                    Timer() as t,
+                ):
+                    got = read()
+                high_water = peak_rss_mb(server.pid) if reset else None
                 if r >= 0:
-                    peaks.setdefault(name, []).append(peak)
-                return seconds
+                    peak = max(high_water or 0.0, sampler.peak or 0.0)
+                    record.server_peak_mb.setdefault(name, []).append(peak)
+                    if pids:
+                        sums = {"backends": len(pids), **backends.peak}
+                        record.backend_peak_mb.setdefault(name, []).append(sums)
+                _account(record, name, r, got, size)
+                return t.seconds
 
             return run
 
-        def local(name, read):
+        def local(name: str, read: Callable[[], Read]):
             def run(r: int) -> float:
                 with Timer() as t:
-                    rows = read()
-                _check(name, rows, size)
+                    got = read()
+                _account(record, name, r, got, size)
                 return t.seconds
 
             return run
 
         contenders = {
-            "doget": on_server("doget", lambda: _doget(client).num_rows),
-            "flightsql": on_server("flightsql", lambda: _sql_read(sql_conn).num_rows),
-            "doget_pandas": on_server("doget_pandas", lambda: len(_doget(client).to_pandas())),
-            "direct_adbc": local("direct_adbc", lambda: _sql_read(direct_conn).num_rows),
+            "doget": on_server("doget", lambda: _doget(client)),
+            "flightsql": on_server("flightsql", lambda: _sql_read(sql_conn)),
+            "doget_pandas": on_server("doget_pandas", lambda: _pandas(_doget(client))),
+            "direct_adbc": local("direct_adbc", lambda: _sql_read(direct_conn)),
         }
         if size > plan.pandas_max_rows:
             del contenders["doget_pandas"]
         elif backend == "postgresql":
-            psycopg_conn = stack.enter_context(_psycopg(db))
+            psycopg_conn = stack.enter_context(_psycopg(store.db))
+            client_pids.add(backend_pid(psycopg_conn))
             contenders["psycopg_pandas"] = local(
-                "psycopg_pandas", lambda: len(_psycopg_frame(psycopg_conn))
+                "psycopg_pandas", lambda: Read(_psycopg_frame(psycopg_conn))
             )
-        contenders["memory_flight"] = local("memory_flight", lambda: _doget(memory_client).num_rows)
+        contenders["memory_flight"] = local("memory_flight", lambda: _doget(memory_client))
         runs = plan.query_runs(size)
         log.info("query %s %d rows: %d rounds of %s", backend, size, runs, ", ".join(contenders))
         baseline_rss = rss_mb(server.pid)
         times = interleave(
             contenders, runs, warmup=plan.query_warmup(size), log=lambda *a: log.info(*a)
         )
-    client.close()
-    memory_client.close()
-    arrow_file.unlink()
     return {
         "rows": size,
-        "arrow_bytes": arrow_bytes,
+        "warm": plan.query_warmup(size),
+        "arrow_bytes": record.arrow_bytes,
         "times_s": times,
-        "rates": {name: rates(t, size, arrow_bytes) for name, t in times.items()},
+        "rates": {name: rates(t, size, record.arrow_bytes) for name, t in times.items()},
+        "first_batch_s": record.first_batch_s,
         "server_rss_before_mb": baseline_rss,
-        "server_peak_rss_mb": peaks,
+        "server_rss_file_mb": _rss_file_mb(server.pid),
+        "server_peak_rss_mb": record.server_peak_mb,
+        "pg_backend_peak_mb": record.backend_peak_mb,
+        "checksums": record.checksums,
+        "content_same": _content_same(record.checksums),
     }
+
+
+def _account(record: _Record, name: str, r: int, got: Read, size: int) -> None:
+    """Off the clock: the row count always, the content once (in the warm-up round)."""
+    _check(name, got.rows, size)
+    if r < 0:
+        record.checksums[name] = checksum(got.result)
+        if name == "doget":
+            record.arrow_bytes = got.result.nbytes
+    elif got.first_batch_s is not None:
+        record.first_batch_s.setdefault(name, []).append(got.first_batch_s)
+
+
+def _content_same(checksums: dict[str, dict[str, int]]) -> dict[str, bool]:
+    """Each contender's checksum against DoGet's (the ceiling's rows come from the
+    generator, the others' from the store: all must hold the same values)."""
+    reference = checksums.get("doget")
+    return {name: sums == reference for name, sums in checksums.items() if name != "doget"}
+
+
+def _rss_file_mb(pid: int) -> float | None:
+    """Resident file-backed pages (mostly shared libraries), which VmRSS/VmHWM include."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("RssFile:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
 
 
 def _check(name: str, rows: int, size: int) -> None:
@@ -184,15 +289,35 @@ def _check(name: str, rows: int, size: int) -> None:
         raise RuntimeError(f"{name} read {rows} rows, expected {size}")
 
 
-def _doget(client: flight.FlightClient) -> pa.Table:
+def _doget(client: flight.FlightClient) -> Read:
+    start = time.perf_counter()
     info = client.get_flight_info(flight.FlightDescriptor.for_path(VIEW))
-    return client.do_get(info.endpoints[0].ticket).read_all()
+    reader = client.do_get(info.endpoints[0].ticket)
+    try:
+        first = reader.read_chunk().data
+    except StopIteration:
+        return Read(pa.table({f.name: [] for f in info.schema}, schema=info.schema), None)
+    first_s = time.perf_counter() - start
+    rest = reader.read_all()
+    return Read(pa.concat_tables([pa.Table.from_batches([first]), rest]), first_s)
 
 
-def _sql_read(conn) -> pa.Table:
+def _sql_read(conn) -> Read:
     with conn.cursor() as cursor:
+        start = time.perf_counter()
         cursor.execute(SQL)
-        return cursor.fetch_arrow_table()
+        reader = cursor.fetch_record_batch()
+        try:
+            first = reader.read_next_batch()
+        except StopIteration:
+            return Read(reader.read_all(), None)
+        first_s = time.perf_counter() - start
+        rest = reader.read_all()
+        return Read(pa.concat_tables([pa.Table.from_batches([first]), rest]), first_s)
+
+
+def _pandas(read: Read) -> Read:
+    return Read(read.result.to_pandas())
 
 
 @contextlib.contextmanager
@@ -207,15 +332,15 @@ def _flightsql(location: str):
 
 
 @contextlib.contextmanager
-def _direct(backend: str, db: str, direct_path: Path | None):
+def _direct(backend: str, store: _Store):
     if backend == "duckdb":
         import adbc_driver_duckdb.dbapi as duck
 
-        conn = duck.connect(str(direct_path))
+        conn = duck.connect(str(store.direct_path))
     else:
         import adbc_driver_postgresql.dbapi as pg
 
-        conn = pg.connect(db, autocommit=True)
+        conn = pg.connect(store.db, autocommit=True)
     try:
         yield conn
     finally:

@@ -57,6 +57,41 @@ def _ratio(s: dict) -> str:
     return f"{s['median']:.2f}x ({s['min']:.2f}-{s['max']:.2f})"
 
 
+def _read_checks(size: int, entry: dict) -> list[str]:
+    """First batch, content check, PostgreSQL backend memory and the ceiling's shape."""
+    out = []
+    firsts = entry.get("first_batch_s", {})
+    if firsts:
+        shown = ", ".join(f"{n} {summary(v)['median'] * 1000:.1f}" for n, v in firsts.items() if v)
+        out.append(f"  - first batch, p50 ms: {shown}")
+    same = entry.get("content_same")
+    if same is not None:
+        differ = [n for n, ok in same.items() if not ok]
+        out.append(
+            "  - content (checksum) differs from DoGet's: " + ", ".join(differ)
+            if differ
+            else "  - content (checksum) the same for every contender"
+        )
+    for name, peaks in entry.get("pg_backend_peak_mb", {}).items():
+        pss = [p["pss"] for p in peaks if p.get("pss") is not None]
+        rss = [p["rss"] for p in peaks if p.get("rss") is not None]
+        if pss and rss:
+            out.append(
+                f"  - {name}: PostgreSQL backends ({peaks[0]['backends']}) peak PSS "
+                f"{max(pss):.0f} MB, RSS {max(rss):.0f} MB (RSS counts shared buffers in full)"
+            )
+    if entry.get("server_rss_file_mb") is not None:
+        out.append(
+            f"  - server RSS and VmHWM include shared library pages: RssFile "
+            f"{entry['server_rss_file_mb']:.0f} MB before the reads"
+        )
+    if ceiling := entry.get("ceiling"):
+        out.append(
+            f"  - ceiling: one table for both backends, messages by {ceiling['message_rule']}"
+        )
+    return out
+
+
 def write_markdown(results: dict, path: Path) -> None:
     meta = results["meta"]
     lines = [
@@ -65,7 +100,8 @@ def write_markdown(results: dict, path: Path) -> None:
         f"{meta['date']}; {meta['machine']['cpu']} x {meta['machine']['cores']} cores, "
         f"{meta['machine']['ram_gb']:.0f} GB RAM; Python {meta['python']}; "
         f"{meta['elapsed_s']:.0f} s. Each comparison interleaves its contenders "
-        f"(A B A B …, one warm-up round first); figures are medians with min-max over "
+        f"(A B A B …, one untimed warm-up round first for every contender at every size, "
+        f"so all are compared warm); figures are medians with min-max over "
         f"the rounds; ratios are the median of per-round ratios.",
         "",
         "## Targets",
@@ -111,6 +147,7 @@ def write_markdown(results: dict, path: Path) -> None:
                 if before
                 else f"- {_rows(int(size))} rows: " + ", ".join(parts)
             )
+            lines += _read_checks(int(size), entry)
             if capped := entry.get("capped_pool"):
                 lines.append(
                     f"- {_rows(int(size))} rows, a server with `--duckdb-memory-limit "

@@ -126,9 +126,9 @@ class MemoryFlightProcess(_ChildProcess):
 
     ready = re.compile(r"memory-flight port=(\d+)")
 
-    def __init__(self, arrow_file: Path, batch_rows: int) -> None:
+    def __init__(self, arrow_file: Path) -> None:
         cmd = [sys.executable, "-m", "benchmarks.memory_server", str(arrow_file)]
-        super().__init__([*cmd, "--batch-rows", str(batch_rows)], "in-memory Flight server")
+        super().__init__(cmd, "in-memory Flight server")
 
 
 def _status_kb(pid: int, field: str) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .measure import paired_ratio, summary
+from .query_targets import query_targets
 
 __all__ = ["evaluate"]
 
@@ -28,85 +29,7 @@ def _rows(n: int) -> str:
 
 def evaluate(results: dict) -> list[dict]:
     out: list[dict] = []
-    query = results.get("query", {})
-    for backend, sizes in query.items():
-        largest = _largest(sizes)
-        if largest is None:
-            continue
-        size, entry = largest
-        t = entry["times_s"]
-        at = _rows(size)
-        ratio = paired_ratio(t["doget"], t["direct_adbc"])
-        out.append(
-            _target(
-                f"DoGet ≥ 0.9x direct ADBC ({backend}, {at})",
-                ratio["median"],
-                ">=",
-                0.9,
-                backend=backend,
-                rows=size,
-                spread=ratio,
-            )
-        )
-        with_pandas = [int(n) for n, e in sizes.items() if "psycopg_pandas" in e["times_s"]]
-        if with_pandas:
-            # The largest read psycopg took part in (it sits out the 10 M-row one).
-            pandas_size = max(with_pandas)
-            t = sizes[str(pandas_size)]["times_s"]
-            at = _rows(pandas_size)
-            ratio = paired_ratio(t["doget"], t["psycopg_pandas"])
-            out.append(
-                _target(
-                    f"DoGet ≥ 5x psycopg + pandas ({backend}, {at})",
-                    ratio["median"],
-                    ">=",
-                    5.0,
-                    backend=backend,
-                    rows=pandas_size,
-                    spread=ratio,
-                )
-            )
-            ratio = paired_ratio(t["doget_pandas"], t["psycopg_pandas"])
-            out.append(
-                _target(
-                    f"DoGet then to_pandas() ≥ 5x psycopg + pandas, like for like "
-                    f"({backend}, {at})",
-                    ratio["median"],
-                    ">=",
-                    5.0,
-                    backend=backend,
-                    rows=pandas_size,
-                    spread=ratio,
-                )
-            )
-        t = entry["times_s"]
-        at = _rows(size)
-        if backend == "duckdb":
-            ratio = paired_ratio(t["doget"], t["memory_flight"])
-            out.append(
-                _target(
-                    f"DoGet ≥ 0.7x in-memory Flight ceiling ({backend}, {at})",
-                    ratio["median"],
-                    ">=",
-                    0.7,
-                    backend=backend,
-                    rows=size,
-                    spread=ratio,
-                )
-            )
-        peaks = entry["server_peak_rss_mb"].get("doget", [])
-        out.append(
-            _target(
-                f"server peak RSS < 300 MB during the DoGet read ({backend}, {at})",
-                max(peaks) if peaks else None,
-                "<",
-                300.0,
-                backend=backend,
-                rows=size,
-                unit="MB",
-                note="10 M rows in the full run" if size < 10_000_000 else "",
-            )
-        )
+    out += query_targets(results.get("query", {}))
     ingest = results.get("ingest", {})
     for backend, entry in ingest.items():
         largest = _largest(entry.get("doput_vs_size", {}))
