@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import json
 import logging
 import os
 import platform
@@ -96,6 +97,19 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated rows of the reads, e.g. 20000,50000 for a tiny check "
         "(default: the plan's)",
     )
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        default=None,
+        help="a baseline.json: print each target's ratio to the same plan's baseline and "
+        "flag changes larger than the rounds' spread",
+    )
+    parser.add_argument(
+        "--save-baseline",
+        type=Path,
+        default=None,
+        help="record this run's targets as the baseline of its plan (quick or full) in this file",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
@@ -122,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown --only part(s): {', '.join(sorted(unknown))}")
 
     # Imported here: matplotlib and the drivers are only needed once we run.
+    from .baseline import compare, format_comparison, save_baseline
     from .ingest_bench import run_ingest_bench
     from .live_bench import run_live_bench
     from .plots import write_plots
@@ -157,11 +172,18 @@ def main(argv: list[str] | None = None) -> int:
     results["meta"]["elapsed_s"] = time.perf_counter() - started
     results["targets"] = evaluate(results)
     results["plots"] = write_plots(results, out)
+    if args.compare is not None:
+        results["comparison"] = compare(results, args.compare)
+    if args.save_baseline is not None:
+        save_baseline(results, args.save_baseline)
     write_json(results, out / "results.json")
     write_markdown(results, out / "results.md")
     for t in results["targets"]:
         verdict = {True: "met", False: "MISSED", None: "n/a"}[t["met"]]
         value = "-" if t["value"] is None else f"{t['value']:,.2f}"
         log.info("target %-7s %s: %s (goal %s)", verdict, t["name"], value, t["goal"])
+    if args.compare is not None:
+        then = json.loads(args.compare.read_text())[plan.name]["date"]
+        log.info("%s", format_comparison(results["comparison"], then))
     log.info("done in %.0f s: %s", results["meta"]["elapsed_s"], out / "results.md")
     return 0
