@@ -90,6 +90,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="comma-separated live subscriber counts, e.g. 10,100 (default: the plan's)",
     )
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=None,
+        help="multiply every row/event count, e.g. 0.05: a tiny run to check the harness",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
@@ -101,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     # DuckDB's ADBC driver cannot turn autocommit off and says so on every connection.
     warnings.filterwarnings("ignore", message="Cannot disable autocommit")
     plan = QUICK if args.quick else FULL
+    if args.scale:
+        plan = plan.scaled(args.scale)
     if args.backends:
         plan = dataclasses.replace(plan, backends=tuple(args.backends.split(",")))
     if args.live_subscribers:
