@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-__all__ = ["compare", "format_comparison", "save_baseline"]
+__all__ = ["compare", "format_comparison", "load_baseline", "save_baseline"]
 
 
 def _entry(target: dict) -> dict:
@@ -32,6 +32,7 @@ def save_baseline(results: dict, path: Path) -> None:
     stored[meta["mode"]] = {
         "date": meta["date"],
         "machine": meta["machine"],
+        "plan": meta["plan"],
         "targets": {t["name"]: _entry(t) for t in results["targets"]},
     }
     path.write_text(json.dumps(stored, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
@@ -51,12 +52,19 @@ def _verdict(now: dict, then: dict) -> tuple[float | None, str]:
     return ratio, "within spread"
 
 
-def compare(results: dict, path: Path) -> list[dict]:
-    """One row per target of this run: its value, the baseline's, their ratio, the verdict."""
-    mode = results["meta"]["mode"]
+def load_baseline(path: Path, mode: str, plan: dict) -> dict:
+    """The baseline of this plan; ValueError when there is none to compare with."""
     stored = json.loads(path.read_text()).get(mode)
     if stored is None:
         raise ValueError(f"{path} holds no {mode} run to compare with")
+    if stored.get("plan") != json.loads(json.dumps(plan)):  # tuples read back as lists
+        # A scaled or resized run measures other sizes: its ratios are not comparable.
+        raise ValueError(f"this run's plan differs from the {mode} baseline's in {path}")
+    return stored
+
+
+def compare(results: dict, stored: dict) -> list[dict]:
+    """One row per target of this run: its value, the baseline's, their ratio, the verdict."""
     rows = []
     for target in results["targets"]:
         now, then = _entry(target), stored["targets"].get(target["name"])

@@ -1,6 +1,8 @@
 """Synthetic page-view events, built column-wise (millions per second), and bulk loads.
 
-The query benchmark measures reads, so its rows go straight into
+The synthetic set (`events`: sessions of 5 consecutive ids, 200 pages) serves the
+reads (query benchmark) and the live benchmark's puts only; ingest is measured
+with the realistic stream (`stream.py`). The query benchmark's rows go straight into
 `tb_pageview_event` (the table `va_pageview_event` reads) by the fastest bulk
 path of each store, bypassing the ingest pipeline on purpose.
 """
@@ -19,7 +21,6 @@ __all__ = [
     "EVENT_COLUMNS",
     "copy_duckdb",
     "events",
-    "json_messages",
     "load_duckdb",
     "load_postgres",
     "migrate",
@@ -98,26 +99,6 @@ def events(
             "properties": pc.if_else(prop_mask, properties, pa.scalar(None, pa.string())),
         }
     )
-
-
-def json_messages(table: pa.Table) -> list[bytes]:
-    """Seed-style JSON messages (README, "Publish events to NATS"), one per row, encoded
-    before any clock runs."""
-    import json
-
-    out = []
-    for row in table.select(["event_id", "session_id", "page_url", "recorded_at"]).to_pylist():
-        out.append(
-            json.dumps(
-                {
-                    "event_id": row["event_id"],
-                    "session_id": row["session_id"],
-                    "page_url": row["page_url"],
-                    "timestamp": row["recorded_at"].isoformat().replace("+00:00", "Z"),
-                }
-            ).encode()
-        )
-    return out
 
 
 def migrate(db: str, data_dir: Path) -> None:

@@ -1,15 +1,29 @@
-"""Comparison 2: the same events in, four ways, on both backends.
+"""Comparison 2: the same events in, several ways, on both backends, as the store grows.
 
-Contenders, interleaved round by round at each size:
+Every contender is fed consecutive chunks of ONE realistic stream (`stream.py`):
+sessions continue across puts and NATS batches, some events arrive late, some
+are resent. The flightdeck store and the ceiling's side table each follow their
+own cursor over the same stream in lockstep, so both hold the same events, which
+is checked (`content.py`) at every step.
+
+Contenders, interleaved round by round:
 - `doput`: flightdeck DoPut `["events","pageview"]` — validation, dedupe and exact
   aggregates, one transaction; timed from the call until the commit's PutResult;
-- `raw_adbc_ingest`: ADBC bulk ingest of the same rows into a plain copy of the
-  events table (same columns and keys, no aggregates) — the ceiling;
-- `seed_worker` (at the largest size only, on a small sample): what a seed-style
-  worker does, one INSERT per event and an aggregate upsert, a commit each.
+- `raw_adbc_ingest`: ADBC bulk ingest of the same chunk's first sends (it cannot
+  dedupe: the resent rows are left out for it) into a plain copy of the events table
+  (same columns and keys, no aggregates) — the ceiling;
+- `seed_worker` (at the largest put size only, on a small sample of its own
+  stream): one INSERT per event and an aggregate upsert, a commit each.
 
-Then, alone, the NATS path: JSON events published to JetStream, timed until all of
-them count in `va_pageview_aggregate`.
+Growth: at each step of `ingest_stored` the store is first filled up to that many
+events through flightdeck's own DoPut (big puts, `preload_put_rows` each: slow,
+but exactly the state flightdeck makes; its time is recorded), the side table
+through adbc_ingest; then DoPut against raw and the NATS path are timed there.
+
+The NATS path: the stream's JSON events published to JetStream, timed until a
+final marker event's aggregate row reaches a live subscriber (`commit_watch.py`),
+then checked off the clock: every new event stored. And its ceiling: the same
+worker with a commit that stores nothing (`noop_worker.py`).
 """
 
 from __future__ import annotations
@@ -17,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import itertools
 import json
 import logging
 import time
@@ -28,8 +41,11 @@ import pyarrow.compute as pc
 import pyarrow.flight as flight
 from flightdeck.flight_server.nats_process import NatsProcess
 
-from . import data
+from . import data, stream
+from .commit_watch import MARKER_PREFIX, CommitWatch
+from .content import flight_checksum, flight_rows, side_checksum
 from .measure import Timer, interleave, summary
+from .noop_worker import NoStoreWorkerProcess
 from .plan import Plan
 from .postgres_server import PostgresServer
 from .record import rates
@@ -39,6 +55,7 @@ __all__ = ["run_ingest_bench"]
 
 log = logging.getLogger("benchmarks.ingest")
 
+_SEED = 17  # one stream for every contender and every run
 _EVENTS = flight.FlightDescriptor.for_path("events", "pageview")
 _TABLE_DDL = """CREATE TABLE {name} (
     event_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, page_url TEXT NOT NULL,
@@ -58,14 +75,66 @@ def run_ingest_bench(plan: Plan, pg: PostgresServer, workdir: Path) -> dict:
     return out
 
 
-class _Days:
-    """Each round loads a day of its own: a load of fresh events, as a daily batch is."""
+class _Stores:
+    """flightdeck's store and the ceiling's side table, fed the same stream in lockstep."""
 
-    def __init__(self) -> None:
-        self._next = itertools.count()
+    def __init__(self, backend: str, client: flight.FlightClient, side) -> None:
+        self.backend = backend
+        self.client = client
+        self.side = side
+        self.flightdeck = stream.EventStream(_SEED)
+        self.raw = stream.EventStream(_SEED)
+        self.markers = 0
 
-    def take(self) -> dt.date:
-        return dt.date(2023, 1, 1) + dt.timedelta(days=next(self._next))
+    def put(self, chunk: stream.Chunk) -> float:
+        """One DoPut of the chunk; its seconds. All the chunk's first sends must be new."""
+        table = chunk.events
+        with Timer() as t:
+            writer, reader = self.client.do_put(_EVENTS, table.schema)
+            writer.write_table(table, max_chunksize=65_536)
+            writer.done_writing()
+            reply = json.loads(reader.read().to_pybytes())
+        writer.close()
+        expected = chunk.first_sends().num_rows
+        if reply.get("accepted") != expected:
+            raise RuntimeError(f"DoPut accepted {reply}, expected {expected} new events")
+        return t.seconds
+
+    def ingest_raw(self, table: pa.Table) -> float:
+        """adbc_ingest into the side table; its seconds."""
+        # DuckDB 2.0's ADBC ingest takes at most one 2,048-row vector per batch (the
+        # product's staging works around it the same way).
+        chunk = 2048 if self.backend == "duckdb" else 65_536
+        now = pa.scalar(dt.datetime.now(dt.UTC), pa.timestamp("us", "UTC"))
+        table = table.append_column("ingested_at", pc.if_else(True, now, table["recorded_at"]))
+        with Timer() as t, self.side.cursor() as cursor:
+            cursor.adbc_ingest("bench_raw_event", table.to_reader(chunk), mode="append")
+            self.side.commit()
+        return t.seconds
+
+    def mirror(self, n: int, marker: pa.Table | None = None) -> None:
+        """Off the clock: the side table takes what flightdeck took by another path."""
+        self.ingest_raw(self.raw.take(n).first_sends())
+        if marker is not None:
+            self.ingest_raw(marker)
+
+    def fill_to(self, stored: int, put_rows: int) -> dict:
+        """Both stores up to `stored` events of the stream, flightdeck by DoPut."""
+        doput_s = raw_s = 0.0
+        while self.flightdeck.taken < stored:
+            n = min(put_rows, stored - self.flightdeck.taken)
+            doput_s += self.put(self.flightdeck.take(n))
+            raw_s += self.ingest_raw(self.raw.take(n).first_sends())
+        return {"doput_s": doput_s, "raw_adbc_ingest_s": raw_s}
+
+    def check(self) -> dict:
+        """Same events in both? Count and row-hash sum, off the clock."""
+        ours = flight_checksum(self.client, self.backend)
+        raw = side_checksum(self.side, self.backend, "bench_raw_event")
+        same = ours == raw
+        if not same:
+            log.warning("content differs: flightdeck %s, raw adbc_ingest %s", ours, raw)
+        return {"flightdeck": ours, "raw_adbc_ingest": raw, "same": same}
 
 
 def _backend(plan: Plan, backend: str, pg: PostgresServer, workdir: Path) -> dict:
@@ -76,8 +145,7 @@ def _backend(plan: Plan, backend: str, pg: PostgresServer, workdir: Path) -> dic
     else:
         db = side_db = pg.create_database("bench_ingest")
     data.migrate(db, workdir)
-    days = _Days()
-    results: dict = {"doput_vs_size": {}}
+    results: dict = {"growth": {}, "doput_vs_size": {}}
     with (
         NatsProcess(workdir / "nats") as nats,
         FlightdeckProcess(db, nats.url, workdir / "server") as server,
@@ -85,61 +153,82 @@ def _backend(plan: Plan, backend: str, pg: PostgresServer, workdir: Path) -> dic
     ):
         _create_side_tables(backend, side)
         client = flight.connect(server.location)
-        for size in plan.ingest_sizes:
-            largest = size == plan.ingest_sizes[-1]
-            contenders = {
-                "doput": _doput_contender(client, size, days),
-                "raw_adbc_ingest": _raw_contender(backend, side, size, days),
-            }
-            if largest:
-                contenders["seed_worker"] = _seed_contender(
-                    backend, side_db, plan.seed_sample, days
-                )
-            log.info(
-                "ingest %s %d rows: %d rounds of %s",
-                backend,
-                size,
-                plan.runs,
-                ", ".join(contenders),
-            )
-            times = interleave(contenders, plan.runs, log=lambda *a: log.info(*a))
-            entry = {
-                "rows": size,
-                "times_s": times,
-                "rates": {
-                    name: rates(t, plan.seed_sample if name == "seed_worker" else size)
-                    for name, t in times.items()
-                },
-            }
-            if largest:
-                entry["seed_sample"] = plan.seed_sample
-            results["doput_vs_size"][str(size)] = entry
-        results["nats"] = _nats_path(plan, client, nats.url, days)
+        watch = CommitWatch(server.location)
+        stores = _Stores(backend, client, side)
+        for level in plan.ingest_stored:
+            results["growth"][str(level)] = _growth_step(plan, stores, watch, nats.url, level)
+        results["nats"] = results["growth"][str(plan.ingest_stored[0])]["nats"]
+        results["doput_vs_size"] = _sizes(plan, stores, side_db)
+        results["content"] = stores.check()
+        watch.close()
         client.close()
+    results["nats_no_store"] = _nats_ceiling(plan, workdir / "nats-no-store")
     return results
 
 
-# -- DoPut ---------------------------------------------------------------------------------
+def _growth_step(plan: Plan, stores: _Stores, watch: CommitWatch, nats_url: str, level: int):
+    fill = stores.fill_to(level, plan.preload_put_rows)
+    stored = flight_rows(stores.client)
+    size = plan.growth_put_rows
+    log.info("ingest %s: %d events stored, DoPut %d rows", stores.backend, stored, size)
+    contenders = {
+        "doput": lambda r: stores.put(stores.flightdeck.take(size)),
+        "raw_adbc_ingest": lambda r: stores.ingest_raw(stores.raw.take(size).first_sends()),
+    }
+    times = interleave(contenders, plan.runs, log=lambda *a: log.info(*a))
+    return {
+        "level": level,
+        "stored_before": stored,
+        "fill": fill,
+        "rows": size,
+        "times_s": times,
+        "rates": {name: rates(t, size) for name, t in times.items()},
+        "nats": _nats_path(plan, stores, watch, nats_url),
+        "content": stores.check(),
+    }
 
 
-def _doput_contender(client: flight.FlightClient, size: int, days: _Days):
-    def run(r: int) -> float:
-        day = days.take()
-        table = data.events(size, tag=f"p{day.isoformat()}", day=day)
-        with Timer() as t:
-            writer, reader = client.do_put(_EVENTS, table.schema)
-            writer.write_table(table, max_chunksize=65_536)
-            writer.done_writing()
-            reply = json.loads(reader.read().to_pybytes())
-        writer.close()
-        if reply.get("accepted") != size:
-            raise RuntimeError(f"DoPut accepted {reply}, expected {size}")
-        return t.seconds
+def _sizes(plan: Plan, stores: _Stores, side_db: str) -> dict:
+    """DoPut against raw at each put size, into the store as the growth steps left it."""
+    out = {}
+    seed_events = stream.EventStream(_SEED + 1)
+    for size in plan.ingest_sizes:
+        largest = size == plan.ingest_sizes[-1]
+        stored = flight_rows(stores.client)
+        contenders = {
+            "doput": lambda r, n=size: stores.put(stores.flightdeck.take(n)),
+            "raw_adbc_ingest": lambda r, n=size: stores.ingest_raw(
+                stores.raw.take(n).first_sends()
+            ),
+        }
+        if largest:
+            contenders["seed_worker"] = _seed_contender(
+                stores.backend, stores.side, side_db, plan.seed_sample, seed_events
+            )
+        log.info(
+            "ingest %s %d rows: %d rounds of %s",
+            stores.backend,
+            size,
+            plan.runs,
+            ", ".join(contenders),
+        )
+        times = interleave(contenders, plan.runs, log=lambda *a: log.info(*a))
+        entry = {
+            "rows": size,
+            "stored_before": stored,
+            "times_s": times,
+            "rates": {
+                name: rates(t, plan.seed_sample if name == "seed_worker" else size)
+                for name, t in times.items()
+            },
+        }
+        if largest:
+            entry["seed_sample"] = plan.seed_sample
+        out[str(size)] = entry
+    return out
 
-    return run
 
-
-# -- the ceiling: ADBC bulk ingest into a plain copy of the events table ---------------------
+# -- the side connection: ONE engine instance on the side file (ADBC) ----------------------
 
 
 @contextlib.contextmanager
@@ -173,24 +262,6 @@ def _create_side_tables(backend: str, conn) -> None:
     conn.commit()
 
 
-def _raw_contender(backend: str, conn, size: int, days: _Days):
-    # DuckDB 2.0's ADBC ingest takes at most one 2,048-row vector per batch (the
-    # product's staging works around it the same way).
-    chunk = 2048 if backend == "duckdb" else 65_536
-
-    def run(r: int) -> float:
-        day = days.take()
-        table = data.events(size, tag=f"r{day.isoformat()}", day=day)
-        now = pa.scalar(dt.datetime.now(dt.UTC), pa.timestamp("us", "UTC"))
-        table = table.append_column("ingested_at", pc.if_else(True, now, table["recorded_at"]))
-        with Timer() as t, conn.cursor() as cursor:
-            cursor.adbc_ingest("bench_raw_event", table.to_reader(chunk), mode="append")
-            conn.commit()
-        return t.seconds
-
-    return run
-
-
 # -- the naive baseline: one statement per event, an upsert per event, a commit per event ----
 
 _SEED_UPSERT = """
@@ -206,33 +277,29 @@ _SEED_INSERT = (
 )
 
 
-def _seed_contender(backend: str, db: str, sample: int, days: _Days):
+def _seed_contender(backend: str, side, db: str, sample: int, events: stream.EventStream):
     """A worker as a seed script writes it: per event, INSERT it, recount its page's day
-    (views and distinct sessions only: fewer metrics than flightdeck keeps), commit."""
+    (views and distinct sessions only: fewer metrics than flightdeck keeps), commit.
+    On DuckDB it shares the side file's one ADBC connection: one engine on the file."""
     if backend == "postgresql":
         import psycopg
 
-        conn = psycopg.connect(db)
-        mark = "%s"
+        conn, mark = psycopg.connect(db), "%s"
     else:
-        import duckdb
-
-        conn = duckdb.connect(db)
-        mark = "?"
+        conn, mark = side, "?"
     insert = _SEED_INSERT.format(v=", ".join([mark] * 9))
     upsert = _SEED_UPSERT.format(p=mark, d=mark, start=mark, end=mark)
 
     def run(r: int) -> float:
-        day = days.take()
-        rows = data.events(sample, tag=f"s{day.isoformat()}", day=day).to_pylist()
+        rows = events.take(sample).events.to_pylist()
         with Timer() as t:
             for row in rows:
-                values = [row[c] for c in data.EVENT_COLUMNS]
+                day = row["recorded_at"].date()
                 start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
-                cursor = conn.cursor()
-                cursor.execute(insert, values)
-                page = row["page_url"]
-                cursor.execute(upsert, (page, day, page, start, start + dt.timedelta(days=1)))
+                with conn.cursor() as cursor:
+                    cursor.execute(insert, [row[c] for c in data.EVENT_COLUMNS])
+                    page = row["page_url"]
+                    cursor.execute(upsert, (page, day, page, start, start + dt.timedelta(days=1)))
                 conn.commit()
         return t.seconds
 
@@ -242,38 +309,40 @@ def _seed_contender(backend: str, db: str, sample: int, days: _Days):
 # -- the NATS path --------------------------------------------------------------------------
 
 
-def _nats_path(plan: Plan, client: flight.FlightClient, nats_url: str, days: _Days) -> dict:
-    """Publish N JSON events as fast as a producer can; time until all count in the view."""
+def _marker(tag: str, after: pa.Table) -> pa.Table:
+    """One event on a page of its own, published last: its arrival ends the round."""
+    when = pc.max(after["recorded_at"])
+    row = {c: [None] for c in data.EVENT_COLUMNS}
+    row |= {"event_id": [f"bench-end-{tag}"], "session_id": [f"bench-end-{tag}"]}
+    row |= {"page_url": [MARKER_PREFIX + tag], "recorded_at": [when.as_py()]}
+    return pa.Table.from_pydict(row, schema=after.select(data.EVENT_COLUMNS).schema)
+
+
+def _nats_path(plan: Plan, stores: _Stores, watch: CommitWatch, nats_url: str) -> dict:
+    """Publish the stream's next events as fast as a producer can; time until the last
+    is committed (pushed to a live subscriber); then check every new event was stored."""
     n = plan.nats_events
     seconds, publish_seconds = [], []
     for r in range(plan.runs):
-        day = days.take()
-        tag = f"n{day.isoformat()}"
-        table = data.events(n, tag=tag, day=day)
-        pages = pc.binary_join_element_wise(f"/nats/{tag}", table["page_url"], "")
-        table = table.set_column(2, "page_url", pages)
-        messages = data.json_messages(table)
-        sql = (
-            "SELECT sum(view_count) AS n FROM va_pageview_aggregate "
-            f"WHERE page_url LIKE '/nats/{tag}/%'"
-        )
+        stores.markers += 1
+        tag = f"{stores.markers}"
+        chunk = stores.flightdeck.take(n)
+        marker = _marker(tag, chunk.events)
+        messages = stream.json_messages(chunk.events) + stream.json_messages(marker)
+        before = flight_rows(stores.client)
         started = time.perf_counter()
         published = asyncio.run(_publish(nats_url, messages)) - started
-        deadline = started + max(120.0, n / 2000)
-        while True:
-            seen = _count(client, sql)
-            if seen >= n:
-                break
-            if time.perf_counter() > deadline:
-                raise RuntimeError(f"NATS path: {seen} of {n} events visible after the deadline")
-            # Polling is a query the server must parse and run: often enough to time the
-            # path to a few percent, rarely enough not to take the worker's GIL.
-            time.sleep(0.25)
-        elapsed = time.perf_counter() - started
+        arrived = watch.wait(MARKER_PREFIX + tag, timeout=max(120.0, n / 2000))
+        elapsed = arrived - started
+        stores.mirror(n, marker)
+        stored = flight_rows(stores.client) - before
+        expected = chunk.first_sends().num_rows + 1
+        if stored != expected:
+            raise RuntimeError(f"NATS round: {stored} new events stored, expected {expected}")
         seconds.append(elapsed)
         publish_seconds.append(published)
         log.info(
-            "    nats round %d: %d events visible in %.2fs (published in %.2fs) = %.0f/s",
+            "    nats round %d: %d events committed in %.2fs (published in %.2fs) = %.0f/s",
             r + 1,
             n,
             elapsed,
@@ -282,11 +351,29 @@ def _nats_path(plan: Plan, client: flight.FlightClient, nats_url: str, days: _Da
         )
     return {
         "events": n,
+        "completion": "push: the last event's aggregate row reaching a live subscriber",
         "times_s": seconds,
         "publish_times_s": publish_seconds,
         "rates": rates(seconds, n),
         "publish_rate": summary([n / s for s in publish_seconds]),
     }
+
+
+def _nats_ceiling(plan: Plan, root: Path) -> dict:
+    """The worker's own ceiling: flightdeck's IngestWorker with a commit that stores
+    nothing, on a nats-server of its own; the same stream, the same publisher."""
+    n = plan.nats_events
+    events = stream.EventStream(_SEED)
+    seconds, total = [], 0
+    with NatsProcess(root) as nats, NoStoreWorkerProcess(nats.url) as worker:
+        for r in range(plan.runs):
+            messages = stream.json_messages(events.take(n).events)
+            total += n
+            started = time.perf_counter()
+            asyncio.run(_publish(nats.url, messages))
+            seconds.append(worker.wait_for(total, timeout=max(120.0, n / 2000)) - started)
+            log.info("    nats, no store, round %d: %.0f events/s", r + 1, n / seconds[-1])
+    return {"events": n, "times_s": seconds, "rates": rates(seconds, n)}
 
 
 async def _publish(url: str, messages: list[bytes]) -> float:
@@ -304,9 +391,3 @@ async def _publish(url: str, messages: list[bytes]) -> float:
         return time.perf_counter()
     finally:
         await nc.close()
-
-
-def _count(client: flight.FlightClient, sql: str) -> int:
-    info = client.get_flight_info(flight.FlightDescriptor.for_command(sql.encode()))
-    value = client.do_get(info.endpoints[0].ticket).read_all().column(0)[0].as_py()
-    return int(value or 0)

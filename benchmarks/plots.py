@@ -112,6 +112,9 @@ def write_plots(results: dict, out: Path) -> list[str]:
         plt.close(fig)
         written.append("ingest_throughput.png")
 
+    if any(e.get("growth") for e in ingest.values()):
+        written.append(_rate_vs_stored(ingest, out))
+
     if query or ingest:
         fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
         for backend, sizes in query.items():
@@ -187,3 +190,41 @@ def write_plots(results: dict, out: Path) -> list[str]:
         plt.close(fig)
         written.append("live_latency.png")
     return written
+
+
+def _rate_vs_stored(ingest: dict, out: Path) -> str:
+    """Rows/s against events already stored: one line per backend and path."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    styles = {"doput": "-", "raw_adbc_ingest": ":", "nats": "--"}
+    labels = {"nats": "NATS path (push-timed)"}
+    for backend, entry in ingest.items():
+        steps = [entry["growth"][k] for k in sorted(entry.get("growth", {}), key=int)]
+        stored = [s["stored_before"] for s in steps]
+        for path, style in styles.items():
+            rates = [s["nats"]["rates"] if path == "nats" else s["rates"][path] for s in steps]
+            figures = [r["rows_per_s"] for r in rates]
+            label = f"{labels.get(path) or INGEST_LABELS[path].split(' (')[0]} — {backend}"
+            ax.errorbar(
+                stored,
+                [f["median"] for f in figures],
+                yerr=[
+                    [f["median"] - f["min"] for f in figures],
+                    [f["max"] - f["median"] for f in figures],
+                ],
+                linestyle=style,
+                marker="o",
+                capsize=3,
+                label=label,
+            )
+    ax.set(
+        yscale="log",
+        xlabel="events already stored",
+        ylabel="rows/s (median, min-max)",
+        title="Ingest rate as the store grows",
+    )
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "ingest_vs_stored.png", dpi=110)
+    plt.close(fig)
+    return "ingest_vs_stored.png"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import json
 import logging
 import os
 import platform
@@ -110,6 +109,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="record this run's targets as the baseline of its plan (quick or full) in this file",
     )
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=None,
+        help="multiply every row/event count, e.g. 0.05: a tiny run to check the harness",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
@@ -121,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     # DuckDB's ADBC driver cannot turn autocommit off and says so on every connection.
     warnings.filterwarnings("ignore", message="Cannot disable autocommit")
     plan = QUICK if args.quick else FULL
+    if args.scale:
+        plan = plan.scaled(args.scale)
     if args.backends:
         plan = dataclasses.replace(plan, backends=tuple(args.backends.split(",")))
     if args.live_subscribers:
@@ -136,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown --only part(s): {', '.join(sorted(unknown))}")
 
     # Imported here: matplotlib and the drivers are only needed once we run.
-    from .baseline import compare, format_comparison, save_baseline
+    from .baseline import compare, format_comparison, load_baseline, save_baseline
     from .ingest_bench import run_ingest_bench
     from .live_bench import run_live_bench
     from .plots import write_plots
@@ -144,6 +151,12 @@ def main(argv: list[str] | None = None) -> int:
     from .report import write_json, write_markdown
     from .targets import evaluate
 
+    baseline = None
+    if args.compare is not None:
+        try:  # before measuring: a baseline that cannot be compared wastes the whole run
+            baseline = load_baseline(args.compare, plan.name, dataclasses.asdict(plan))
+        except (OSError, ValueError) as exc:
+            parser.error(f"--compare: {exc}")
     started = time.perf_counter()
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -173,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     results["targets"] = evaluate(results)
     results["plots"] = write_plots(results, out)
     if args.compare is not None:
-        results["comparison"] = compare(results, args.compare)
+        results["comparison"] = compare(results, baseline)
     if args.save_baseline is not None:
         save_baseline(results, args.save_baseline)
     write_json(results, out / "results.json")
@@ -183,7 +196,6 @@ def main(argv: list[str] | None = None) -> int:
         value = "-" if t["value"] is None else f"{t['value']:,.2f}"
         log.info("target %-7s %s: %s (goal %s)", verdict, t["name"], value, t["goal"])
     if args.compare is not None:
-        then = json.loads(args.compare.read_text())[plan.name]["date"]
-        log.info("%s", format_comparison(results["comparison"], then))
+        log.info("%s", format_comparison(results["comparison"], baseline["date"]))
     log.info("done in %.0f s: %s", results["meta"]["elapsed_s"], out / "results.md")
     return 0
