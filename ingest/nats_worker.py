@@ -34,6 +34,7 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from .attempts import BLAME, Attempts
+from .backoff import Backoff
 from .deliveries import Deliveries
 from .errors import InvalidBatch, RetentionRace
 from .messages import Decoded, Limits, Payload, decode
@@ -102,19 +103,22 @@ class IngestWorker:
 
     async def run(self) -> None:
         """Consume until cancelled; a failure (NATS restarting, store away) backs off, resumes."""
-        failures = 0
+        backoff = Backoff()
         while True:
             puller = None
             try:
                 puller = await self._subscribe()
-                failures = 0
+                backoff.succeeded()
                 await self._consume(puller)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                failures += 1
-                log.warning("worker paused, will resume error=%r", exc)
-                await asyncio.sleep(min(0.2 * 2**failures, 10.0))
+                retry = backoff.failed()
+                if retry.log:
+                    log.warning(
+                        "worker paused, will resume failures=%d error=%r", retry.failures, exc
+                    )
+                await asyncio.sleep(retry.delay)
             finally:
                 if puller is not None:
                     await puller.close()

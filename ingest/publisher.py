@@ -21,6 +21,7 @@ from flightdeck.views.live_views import LIVE_KEYS
 from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 
+from .backoff import Backoff
 from .messages import ARROW_CONTENT_TYPE
 from .streams import AGGREGATE_SUBJECT, AGGREGATES, ensure_stream
 from .update_signature import SIGNATURE_HEADER, sign
@@ -112,19 +113,22 @@ class OutboxPublisher:
         self._wake.set()
 
     async def run(self) -> None:
-        failures = 0
+        backoff = Backoff()
         while True:
             # Cleared before looking, so a commit that lands while we publish wakes us again.
             self._wake.clear()
             try:
                 await self.publish_pending()
-                failures = 0
+                backoff.succeeded()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # NATS or the store away: the outbox keeps it for later
-                failures += 1
-                log.warning("publish failed, will retry error=%r", exc)
-                await asyncio.sleep(min(0.2 * 2**failures, 10.0))
+                retry = backoff.failed()
+                if retry.log:
+                    log.warning(
+                        "publish failed, will retry failures=%d error=%r", retry.failures, exc
+                    )
+                await asyncio.sleep(retry.delay)
                 with contextlib.suppress(Exception):  # a NATS without storage lost the stream
                     await ensure_stream(self._js, self._stream)
             with contextlib.suppress(TimeoutError):
