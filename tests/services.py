@@ -10,7 +10,9 @@ import os
 import time
 from collections.abc import Iterator
 
-from benchmarks.postgres_server import FAST, PostgresServer
+from benchmarks.postgres_server import FAST, PostgresServer, free_port
+
+__all__ = ["free_port", "postgres_server", "throwaway_postgres", "wait_for"]
 
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05) -> bool:

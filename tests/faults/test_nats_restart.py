@@ -16,7 +16,7 @@ from flightdeck.flight_server import Settings
 from flightdeck.flight_server.background import Background
 
 from tests import nats_client
-from tests.services import wait_for
+from tests.services import free_port, wait_for
 
 from .processes import Flightdeck, KillableNats
 from .workload import (
@@ -105,3 +105,25 @@ def test_a_long_nats_outage_logs_a_few_lines_not_one_per_attempt(
         background.stop()
         if restarted is not None:
             restarted.stop()
+
+
+def test_serve_started_before_its_nats_answers_queries_then_ingests(backend, db_url, tmp_path):
+    """README "Start in any order": queries work while NATS is away; ingest begins once
+    it answers, with no restart of the server."""
+    later = KillableNats(tmp_path / "nats", port=free_port())
+    store = ["--db", db_url] if backend == "postgresql" else ["--data-dir", str(tmp_path / "d")]
+    flags = ["--port", "0", "--nats", later.url, "--raw-retention-days", "0"]
+    serve = Flightdeck(["serve", *flags, *store], tmp_path)
+    try:
+        serve.start()
+        query = flight_query(serve.location)
+        assert count(query) == 0  # answered while NATS is still away
+        assert any("nats not reachable yet" in line for line in serve.lines), serve.log()
+        later.start()
+        events = pageviews(50, seed=5)
+        publish_fast(later.url, as_json(events))
+        assert wait_for(lambda: count(query) == 50, timeout=60), serve.log()
+        assert_exact(query, events)
+    finally:
+        serve.stop()
+        later.stop()
