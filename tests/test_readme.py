@@ -1,8 +1,15 @@
-"""The README's Python snippets run as written against a real server, on both backends.
+"""The README's Python snippets run as written against a real server, on both backends,
+and print what the README says they print.
 
 Only the address changes: `localhost:8815` becomes the test server's port.
 Files a snippet names (events.parquet, events.csv) are made in a temporary
-working directory first.
+working directory first; the store holds 20 events before each snippet runs.
+
+A ```text block right after a ```python block is that snippet's output, compared
+line by line. In it, `…` stands for what legitimately varies from run to run
+(a duration, a backend's schema name): within a line it matches any text, and a
+line that is only `…` matches any number of lines. A snippet with no such block
+must print nothing, and every table, frame or list it leaves behind must hold rows.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import pyarrow.csv as csv
 import pyarrow.flight as flight
 import pyarrow.parquet as pq
 import pytest
+from pandas import DataFrame
 
 README = Path(__file__).parents[1] / "README.md"
 SECTIONS = [
@@ -26,6 +34,9 @@ SECTIONS = [
     "Flight SQL: notebooks, ADBC and BI tools",
 ]
 _FENCE = re.compile(r"```python\n(.*?)```", re.DOTALL)
+# A python block, and the text block that shows its output when one follows it.
+_SNIPPET = re.compile(r"```python\n(.*?)```\n(?:\n```text\n(.*?)```\n)?", re.DOTALL)
+ELIDED = "…"
 
 
 def _section(title: str) -> str:
@@ -39,10 +50,53 @@ def _section(title: str) -> str:
 
 def _snippets() -> list[pytest.param]:
     return [
-        pytest.param(title, code, id=f"{title.split(':')[0]}-{n}")
+        pytest.param(title, code, expected, id=f"{title.split(':')[0]}-{n}")
         for title in SECTIONS
-        for n, code in enumerate(_FENCE.findall(_section(title)), start=1)
+        for n, (code, expected) in enumerate(_SNIPPET.findall(_section(title)), start=1)
     ]
+
+
+def _line_pattern(line: str) -> str:
+    return ".*".join(re.escape(part) for part in line.split(ELIDED))
+
+
+def _output_pattern(expected: str) -> re.Pattern[str]:
+    """`expected` as a pattern over whole output lines, `…` elisions included."""
+    parts = [
+        r"(?:[^\n]*\n)*?" if line == ELIDED else _line_pattern(line) + r"\n"
+        for line in expected.splitlines()
+    ]
+    return re.compile("".join(parts))
+
+
+def matches(output: str, expected: str) -> bool:
+    return _output_pattern(expected).fullmatch(output) is not None
+
+
+@pytest.mark.parametrize(
+    ("output", "expected", "same"),
+    [
+        ("3 0 1,234 rows/s\n", "3 0 … rows/s\n", True),
+        ("3 1 1,234 rows/s\n", "3 0 … rows/s\n", False),
+        ("a\nb\nc\nd\n", "a\n…\nd\n", True),
+        ("a\nd\n", "a\n…\nd\n", True),
+        ("a\nb\nc\n", "a\n…\nd\n", False),
+        ("a\nb\n", "a\n", False),
+        ("", "a\n", False),
+    ],
+    ids=["in-line", "in-line-differs", "lines", "no-lines", "last-differs", "extra", "empty"],
+)
+def test_elisions_match_only_what_they_stand_for(output, expected, same):
+    assert matches(output, expected) is same
+
+
+def _has_rows(value) -> bool | None:
+    """Whether a result the snippet left behind holds rows; None for other values."""
+    if isinstance(value, (pa.Table, DataFrame, list)):
+        return len(value) > 0
+    if type(value).__name__ == "DataFrame" and hasattr(value, "height"):  # Polars, optional
+        return value.height > 0
+    return None
 
 
 def test_every_section_has_snippets():
@@ -75,7 +129,8 @@ def workdir(server, tmp_path, monkeypatch) -> Path:
         writer.done_writing()
         meta.read()
         writer.close()
-    more = _sample_events(40).slice(20)
+    # 10,000 rows, 10 of them already loaded: what the DoPut example prints.
+    more = _sample_events(10_010).slice(10)
     pq.write_table(more, tmp_path / "events.parquet")
     csv.write_csv(more, tmp_path / "events.csv")
     monkeypatch.chdir(tmp_path)
@@ -83,12 +138,26 @@ def workdir(server, tmp_path, monkeypatch) -> Path:
 
 
 @pytest.mark.filterwarnings("ignore:Cannot disable autocommit")
-@pytest.mark.parametrize(("title", "code"), _snippets())
-def test_readme_snippet_runs(server, workdir, title, code, capsys):
-    code = re.sub(r"(localhost|127\.0\.0\.1):8815", f"127.0.0.1:{server.port}", code)
+@pytest.mark.parametrize(("title", "code", "expected"), _snippets())
+def test_readme_snippet_prints_what_the_readme_shows(
+    server, workdir, title, code, expected, capsys
+):
+    address = f"127.0.0.1:{server.port}"
+    code = re.sub(r"(localhost|127\.0\.0\.1):8815", address, code)
+    namespace = {"__name__": "__readme__"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        exec(compile(code, f"README.md ({title})", "exec"), {"__name__": "__readme__"})
+        exec(compile(code, f"README.md ({title})", "exec"), namespace)
+    output = capsys.readouterr().out
+    output = output.replace(address, "localhost:8815").replace(f"{workdir}/", "")
+    if expected:
+        assert matches(output, expected), (
+            f"README shows:\n{expected}\nthe snippet printed:\n{output}"
+        )
+    else:
+        assert output == "", f"prints this, which the README does not show:\n{output}"
+        empty = [name for name, value in namespace.items() if _has_rows(value) is False]
+        assert empty == [], f"the snippet's results hold no rows: {empty}"
 
 
 def test_snippets_use_dates_that_retention_keeps():

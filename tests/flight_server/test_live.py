@@ -17,6 +17,7 @@ from flightdeck.flight_server import FlightdeckServer, Settings
 from flightdeck.flight_server.background import Background
 
 from tests import nats_client
+from tests.services import wait_for
 
 EVENTS = flight.FlightDescriptor.for_path("events", "pageview")
 
@@ -90,6 +91,38 @@ def _messages(reader, until, timeout: float = 15.0):
     raise AssertionError(f"gave up after {out}")
 
 
+def _published(store) -> bool:
+    """Every commit so far is in the AGGREGATES stream: the publisher empties the outbox
+    only once JetStream has acknowledged an entry."""
+    with store.read_internal("SELECT count(*) AS n FROM tb_aggregate_outbox") as reader:
+        return reader.read_all().column(0).to_pylist() == [0]
+
+
+class _Loader:
+    """Puts events on a thread until stopped, counting the commits."""
+
+    def __init__(self, client, pages: list[str], prefix: str) -> None:
+        self.commits = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(client, pages, prefix))
+
+    def _run(self, client, pages: list[str], prefix: str) -> None:
+        while not self._stop.is_set():
+            _put(client, pages, session=f"{prefix}{self.commits}-", minute=self.commits % 60)
+            self.commits += 1
+
+    def start(self) -> _Loader:
+        self._thread.start()
+        return self
+
+    def committed_more_than(self, commits: int) -> None:
+        assert wait_for(lambda: self.commits > commits), "the loader committed nothing"
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def _state(messages) -> dict:
     """What a client holds after applying snapshot and updates: newest row per key."""
     state = {}
@@ -118,23 +151,13 @@ def test_a_filtered_subscription_gets_only_its_rows(live):
 
 
 def test_snapshot_and_deltas_during_ingest_end_equal_a_fresh_query(live):
-    stop = threading.Event()
-
-    def ingest_forever() -> None:
-        minute = 0
-        while not stop.is_set():
-            _put(live, ["/a", "/b", "/a"], session=f"m{minute}-", minute=minute % 60)
-            minute += 1
-
-    loader = threading.Thread(target=ingest_forever)
-    loader.start()
+    loader = _Loader(live, ["/a", "/b", "/a"], prefix="m").start()
     try:
-        time.sleep(0.3)
+        loader.committed_more_than(0)  # join while commits are flowing
         writer, reader = _subscribe(live, subscribe="va_pageview_aggregate")
         received = _messages(reader, lambda meta, out: len(out) > 8 and meta["type"] == "update")
     finally:
-        stop.set()
-        loader.join()
+        loader.stop()
     # After ingest stops, keep reading until the subscriber has caught up with the log.
     truth = {
         (r["page_url"], r["date"]): r["view_count"]
@@ -168,23 +191,16 @@ def _no_doubles(messages) -> bool:
 
 
 def test_identical_and_different_subscriptions_each_get_exactly_their_rows(live):
-    stop = threading.Event()
-
-    def ingest_forever() -> None:
-        minute = 0
-        while not stop.is_set():
-            _put(live, ["/a", "/b", "/c"], session=f"g{minute}-", minute=minute % 60)
-            minute += 1
-
     both = {"page_url": {"in": ["/a", "/b"]}}
     requests = [both, both, {"page_url": "/b"}]  # two share the hub's work, one does not
     pages = [{"/a", "/b"}, {"/a", "/b"}, {"/b"}]
-    loader = threading.Thread(target=ingest_forever)
-    loader.start()
+    loader = _Loader(live, ["/a", "/b", "/c"], prefix="g").start()
     try:
         opened = []
-        for where in requests:  # joining while updates flow: at different cursors
-            time.sleep(0.2)
+        joined_after = 0
+        for where in requests:  # joining while updates flow: each after another commit
+            loader.committed_more_than(joined_after)
+            joined_after = loader.commits
             opened.append(
                 _subscribe(
                     live,
@@ -198,8 +214,7 @@ def test_identical_and_different_subscriptions_each_get_exactly_their_rows(live)
             for _, r in opened
         ]
     finally:
-        stop.set()
-        loader.join()
+        loader.stop()
     for (writer, reader), got, wanted in zip(opened, received, pages, strict=True):
         truth = _truth(live, wanted)
         got += _messages(reader, lambda meta, out, g=got, t=truth: _state(g + out) == t)
@@ -208,7 +223,7 @@ def test_identical_and_different_subscriptions_each_get_exactly_their_rows(live)
         _leave(writer, reader)
 
 
-def test_resuming_into_a_busy_group_gets_no_gap_and_no_double(live):
+def test_resuming_into_a_busy_group_gets_no_gap_and_no_double(live, store):
     request = {"subscribe": "va_pageview_aggregate", "columns": ["view_count", "version"]}
     _put(live, ["/x", "/y"])
     steady_writer, steady = _subscribe(live, **request)  # keeps the group alive throughout
@@ -219,7 +234,7 @@ def test_resuming_into_a_busy_group_gets_no_gap_and_no_double(live):
     _leave(writer, reader)
     _put(live, ["/x", "/x"], session="away")  # missed while away
     _put(live, ["/z"], session="away2")
-    time.sleep(0.5)
+    assert wait_for(lambda: _published(store))  # the missed updates are in the log to replay
     writer, reader = _subscribe(live, **request, snapshot=False, cursor=cursor)
     resumed = _messages(reader, lambda meta, _: meta["type"] == "update")
     _put(live, ["/x", "/y", "/z"], session="back")  # live again, for both members
@@ -233,7 +248,7 @@ def test_resuming_into_a_busy_group_gets_no_gap_and_no_double(live):
     _leave(steady_writer, steady)
 
 
-def test_resume_from_a_cursor_gets_exactly_what_was_missed(live):
+def test_resume_from_a_cursor_gets_exactly_what_was_missed(live, store):
     _put(live, ["/x", "/y"])
     writer, reader = _subscribe(live, subscribe="va_pageview_aggregate")
     # A client keeps the newest cursor it saw: heartbeats carry it forward when quiet.
@@ -242,7 +257,8 @@ def test_resume_from_a_cursor_gets_exactly_what_was_missed(live):
     _leave(writer, reader)
     _put(live, ["/x", "/x"], session="later")  # missed while away: /x changes twice
     _put(live, ["/z"], session="new")
-    time.sleep(0.5)
+    # Both missed commits are in the log, so the replay brings them in one update.
+    assert wait_for(lambda: _published(store))
     writer, reader = _subscribe(
         live, subscribe="va_pageview_aggregate", snapshot=False, cursor=cursor
     )
@@ -256,9 +272,9 @@ def test_resume_from_a_cursor_gets_exactly_what_was_missed(live):
     _leave(writer, reader)
 
 
-def test_a_cursor_older_than_the_log_gets_resync_and_a_fresh_snapshot(live, nats_server):
+def test_a_cursor_older_than_the_log_gets_resync_and_a_fresh_snapshot(live, store, nats_server):
     _put(live, ["/x"])
-    time.sleep(0.5)
+    assert wait_for(lambda: _published(store))  # purged below, not published after the purge
     nats_client.purge(nats_server.url, "AGGREGATES")  # retention moved past cursor 1
     writer, reader = _subscribe(live, subscribe="va_pageview_aggregate", snapshot=False, cursor=1)
     got = _messages(reader, lambda meta, _: meta["type"] == "snapshot_end")

@@ -85,13 +85,6 @@ REPLAYED = 400  # per backend: about this many of the accepted strings are repla
 
 REFUSED_REPLAYED = 300  # per backend: generated dangerous strings run with the guard off
 
-# Strings checked by the guard-only tests (all, and distinct), those accepted per
-# dialect, and those refused that the generators knew to be dangerous.
-CHECKS: collections.Counter[str] = collections.Counter()
-CHECKED: dict[str, set[str]] = collections.defaultdict(set)
-ACCEPTED: dict[str, set[str]] = {dialect: set() for dialect in DIALECTS}
-REFUSED_DANGEROUS: dict[str, set[str]] = {dialect: set() for dialect in DIALECTS}
-
 # Markers: values only a forbidden path can reach. No generator writes them.
 SECRET_TABLE_VALUE = "ZQX-MARKER-TABLE-41"
 SECRET_SESSION = "ZQX-MARKER-SESSION-42"
@@ -583,25 +576,68 @@ random_text = st.one_of(
 # Guard-only tests
 
 
-def _check(case: Case, test: str) -> None:
-    CHECKS[test] += 1
-    CHECKED[test].add(case.text)
-    for dialect in DIALECTS:
-        try:
-            check_query(case.text, dialect, KNOWN_VIEWS)
-        except InvalidQuery as err:
-            assert err.rule and err.detail and f"[{err.rule}]" in str(err), repr(err)
-            if case.dangerous:
-                REFUSED_DANGEROUS[dialect].add(case.text)
-            continue
-        except NotFound as err:
-            assert err.kind == "view" and err.name.startswith(("va_", "VA_", "Va_")), repr(err)
-            if case.dangerous:
-                REFUSED_DANGEROUS[dialect].add(case.text)
-            continue
-        # Any other exception type propagates and fails the test.
-        assert not case.dangerous, f"{dialect}: the guard accepted a dangerous query: {case.text!r}"
-        ACCEPTED[dialect].add(case.text)
+class _GuardRuns:
+    """What the guard-only generators checked, each generator run at most once per module.
+
+    The tests after the generators replay what they accepted and refused; they ask
+    for a generator's run here rather than rely on an earlier test having filled
+    globals, so every test runs (and can fail) alone and in any order.
+    """
+
+    def __init__(self) -> None:
+        # Strings checked per generator (all, and distinct), those accepted per
+        # dialect, and those refused that the generators knew to be dangerous.
+        self.checks: collections.Counter[str] = collections.Counter()
+        self.checked: dict[str, set[str]] = collections.defaultdict(set)
+        self.accepted: dict[str, set[str]] = {dialect: set() for dialect in DIALECTS}
+        self.refused_dangerous: dict[str, set[str]] = {dialect: set() for dialect in DIALECTS}
+        self._failures: dict[str, BaseException | None] = {}
+
+    def run(self, generator: str) -> _GuardRuns:
+        if generator not in self._failures:
+            try:
+                GENERATORS[generator](self)
+            except BaseException as err:
+                self._failures[generator] = err
+                raise
+            self._failures[generator] = None
+        failure = self._failures[generator]
+        if failure is not None:
+            # A failed generator fails every test that needs it, without a second run.
+            raise failure
+        return self
+
+    def run_all(self) -> _GuardRuns:
+        for generator in GENERATORS:
+            self.run(generator)
+        return self
+
+    def check(self, case: Case, generator: str) -> None:
+        self.checks[generator] += 1
+        self.checked[generator].add(case.text)
+        for dialect in DIALECTS:
+            try:
+                check_query(case.text, dialect, KNOWN_VIEWS)
+            except InvalidQuery as err:
+                assert err.rule and err.detail and f"[{err.rule}]" in str(err), repr(err)
+                if case.dangerous:
+                    self.refused_dangerous[dialect].add(case.text)
+                continue
+            except NotFound as err:
+                assert err.kind == "view" and err.name.startswith(("va_", "VA_", "Va_")), repr(err)
+                if case.dangerous:
+                    self.refused_dangerous[dialect].add(case.text)
+                continue
+            # Any other exception type propagates and fails the test.
+            assert not case.dangerous, (
+                f"{dialect}: the guard accepted a dangerous query: {case.text!r}"
+            )
+            self.accepted[dialect].add(case.text)
+
+
+@pytest.fixture(scope="module")
+def guard_runs() -> _GuardRuns:
+    return _GuardRuns()
 
 
 NASTY = [
@@ -649,8 +685,8 @@ NASTY = [
 @example(case=NASTY[5])
 @example(case=NASTY[6])
 @example(case=NASTY[7])
-def test_grammar_queries(case: Case) -> None:
-    _check(case, "grammar")
+def _grammar_queries(runs: _GuardRuns, case: Case) -> None:
+    runs.check(case, "grammar")
 
 
 @settings(max_examples=MUTATION_EXAMPLES, **SETTINGS)
@@ -663,8 +699,8 @@ def test_grammar_queries(case: Case) -> None:
 @example(case=NASTY[13])
 @example(case=NASTY[14])
 @example(case=NASTY[15])
-def test_mutated_queries(case: Case) -> None:
-    _check(case, "mutation")
+def _mutated_queries(runs: _GuardRuns, case: Case) -> None:
+    runs.check(case, "mutation")
 
 
 @settings(max_examples=RANDOM_EXAMPLES, **SETTINGS)
@@ -676,20 +712,34 @@ def test_mutated_queries(case: Case) -> None:
 @example(case=NASTY[20])
 @example(case=NASTY[21])
 @example(case=NASTY[22])
-def test_random_text(case: Case) -> None:
-    _check(case, "random")
+def _random_text(runs: _GuardRuns, case: Case) -> None:
+    runs.check(case, "random")
 
 
-def test_at_least_10000_strings_were_checked() -> None:
-    if set(CHECKED) != {"grammar", "mutation", "random"}:
-        pytest.skip("counts the strings of the three guard-only tests: run them first")
-    distinct = set().union(*CHECKED.values())
-    counts = {test: (CHECKS[test], len(texts)) for test, texts in CHECKED.items()}
+GENERATORS = {"grammar": _grammar_queries, "mutation": _mutated_queries, "random": _random_text}
+
+
+def test_grammar_queries(guard_runs: _GuardRuns) -> None:
+    guard_runs.run("grammar")
+
+
+def test_mutated_queries(guard_runs: _GuardRuns) -> None:
+    guard_runs.run("mutation")
+
+
+def test_random_text(guard_runs: _GuardRuns) -> None:
+    guard_runs.run("random")
+
+
+def test_at_least_10000_strings_were_checked(guard_runs: _GuardRuns) -> None:
+    runs = guard_runs.run_all()
+    distinct = set().union(*runs.checked.values())
+    counts = {test: (runs.checks[test], len(texts)) for test, texts in runs.checked.items()}
     # Hypothesis repeats some small examples, so distinct strings are fewer than checks.
-    assert sum(CHECKS.values()) >= 10_000, counts
+    assert sum(runs.checks.values()) >= 10_000, counts
     assert len(distinct) >= 6_000, counts
     # The grammar is useful only if the guard accepts a good share of what it makes.
-    assert min(len(texts) for texts in ACCEPTED.values()) >= 1_000
+    assert min(len(texts) for texts in runs.accepted.values()) >= 1_000
 
 
 # ---------------------------------------------------------------------------
@@ -917,11 +967,12 @@ def test_fresh_strings_accepted_are_harmless_on_a_real_store(store) -> None:
     assert world.ran >= DB_EXAMPLES // 5, "too few generated strings were accepted to run"
 
 
-def test_every_string_the_guard_accepted_is_harmless_on_a_real_store(store) -> None:
-    accepted = sorted(ACCEPTED[store.backend])
+def test_every_string_the_guard_accepted_is_harmless_on_a_real_store(
+    store, guard_runs: _GuardRuns
+) -> None:
+    accepted = sorted(guard_runs.run_all().accepted[store.backend])
     accepted = accepted[:: max(1, len(accepted) // REPLAYED)]  # a spread, to bound the time
-    if not accepted:
-        pytest.skip("replays what the guard-only tests accepted: run them first")
+    assert accepted, "the guard accepted none of the generated strings"
     world = _World(store)
     for number, sql in enumerate(accepted):
         # Counts and settings every 10 strings (a change names one of 10); all at the end.
@@ -995,8 +1046,11 @@ def test_the_guard_refuses_the_unguarded_corpus(dialect: str) -> None:
             check_query(sql, dialect, KNOWN_VIEWS)
 
 
-def test_refused_dangerous_strings_are_stopped_by_the_database_alone(store) -> None:
-    generated = sorted(REFUSED_DANGEROUS[store.backend])
+def test_refused_dangerous_strings_are_stopped_by_the_database_alone(
+    store, guard_runs: _GuardRuns
+) -> None:
+    generated = sorted(guard_runs.run_all().refused_dangerous[store.backend])
+    assert generated, "the generators made no dangerous string that the guard refused"
     generated = generated[:: max(1, len(generated) // REFUSED_REPLAYED)]
     for path in LEFTOVER_FILES:
         path.unlink(missing_ok=True)
