@@ -90,6 +90,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="comma-separated live subscriber counts, e.g. 10,100 (default: the plan's)",
     )
+    parser.add_argument(
+        "--live-storm",
+        type=int,
+        default=None,
+        help="subscribers in the live snapshot storm, 0 for none (default: the plan's)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
@@ -107,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         counts = tuple(int(n) for n in args.live_subscribers.split(","))
         # The stalled run keeps to the largest count asked for, not the plan's.
         plan = dataclasses.replace(plan, live_subscribers=counts, live_stalled_with=max(counts))
+    if args.live_storm is not None:
+        plan = dataclasses.replace(plan, live_storm=args.live_storm)
     parts = [p for p in args.only.split(",") if p]
     unknown = set(parts) - set(PARTS)
     if unknown:
