@@ -74,8 +74,7 @@ def _backend(plan: Plan, backend: str, pg: PostgresServer, workdir: Path) -> dic
         client = flight.connect(server.location)
         _put(client, "/live/warmup", 0)
         client.close()
-        configs = [(n, False) for n in plan.live_subscribers] + [(plan.live_stalled_with, True)]
-        for count, stalled in configs:
+        for count, stalled in _configs(plan):
             name = f"{count}+stalled" if stalled else str(count)
             runs[name] = _guarded(
                 name,
@@ -90,6 +89,19 @@ def _backend(plan: Plan, backend: str, pg: PostgresServer, workdir: Path) -> dic
                 lambda: _storm(server.location, plan.live_storm),
             )
     return {"runs": runs, "storm": storm, "setup": {"max_subscribers": int(limit)}}
+
+
+def _configs(plan: Plan) -> list[tuple[int, bool]]:
+    """(subscribers, stalled) per run; the stalled run right after the plain run of its
+    count, so the two it is judged by are measured as close together as they can be."""
+    configs: list[tuple[int, bool]] = []
+    for n in plan.live_subscribers:
+        configs.append((n, False))
+        if n == plan.live_stalled_with:
+            configs.append((n, True))
+    if (plan.live_stalled_with, True) not in configs:
+        configs.append((plan.live_stalled_with, True))
+    return configs
 
 
 def _guarded(name: str, what: dict, run) -> dict:

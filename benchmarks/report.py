@@ -183,15 +183,18 @@ def write_markdown(results: dict, path: Path) -> None:
                 f"{_ms(lat['p50'])} | {_ms(lat['p95'])} | {_ms(lat['p99'])} | {_ms(lat['max'])} | "
                 f"{_ms(r['latency_upper_ms']['p99'])} | {r['missing']} of {r['expected']} |"
             )
+    lines.append("")
+    for backend, entry in results.get("live", {}).items():
         storm = entry.get("storm")
         if storm and "error" not in storm:
+            settled = "-" if storm["settled_s"] is None else f"{storm['settled_s']:.2f}"
             lines.append(
-                f"\n{backend}: {storm['subscribers']:,} subscribers subscribing with a snapshot at "
-                f"once: all had it after {_ms(storm['settled_s'])} s "
-                f"({storm['settled']:,} settled, {storm['failed']:,} failed)."
+                f"{backend}: {storm['subscribers']:,} subscribers subscribing with a snapshot at "
+                f"once: all had it after {settled} s "
+                f"({storm['settled']:,} settled, {storm['failed']:,} failed).  "
             )
         elif storm:
-            lines.append(f"\n{backend}: the snapshot storm failed: {storm['error']}")
+            lines.append(f"{backend}: the snapshot storm failed: {storm['error']}  ")
     lines += ["", "## Plots", ""]
     for plot in results.get("plots", []):
         lines.append(f"![{plot}]({plot})")

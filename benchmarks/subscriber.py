@@ -42,6 +42,9 @@ SUBSCRIPTION = {
 }
 _STACK_BYTES = 512 * 1024  # thousands of threads, each blocked in one gRPC read
 _STORM_GIVE_UP_S = 120.0
+# Storm subscriptions, referenced until os._exit: dropping a DoExchange's writer closes
+# it, and closing blocks until the server ends the call, which a live one never does.
+_HELD: list = []
 
 
 def raise_open_files_limit() -> int:
@@ -137,12 +140,19 @@ def _follow(args: argparse.Namespace) -> None:
     print(json.dumps(out), flush=True)
 
 
-def _snapshot_once(client: flight.FlightClient, go: threading.Event, slot: int, out: dict) -> None:
+def _snapshot_once(
+    client: flight.FlightClient,
+    go: threading.Event,
+    done: threading.Semaphore,
+    slot: int,
+    out: dict,
+) -> None:
     """Subscribe with a snapshot when `go` is set; note when snapshot_end arrives."""
     go.wait()
     rows = 0
     try:
         writer, reader = client.do_exchange(_descriptor(snapshot=True))
+        _HELD.append((writer, reader))
         while True:
             chunk = reader.read_chunk()
             if chunk.data is not None:
@@ -151,31 +161,29 @@ def _snapshot_once(client: flight.FlightClient, go: threading.Event, slot: int, 
             if kind == "snapshot_end":
                 out["settled"][slot] = time.time()
                 break
-        writer.close()
     except Exception as exc:  # a refused or broken subscription is a result: it never settled
         out["errors"].append(repr(exc))
     out["rows"][slot] = rows
+    done.release()
 
 
 def _storm(args: argparse.Namespace) -> None:
-    go = threading.Event()
+    go, done = threading.Event(), threading.Semaphore(0)
     out: dict = {"settled": [None] * args.count, "rows": [0] * args.count, "errors": []}
     clients = _clients(args.location, args.count, args.per_connection)
     for client in dict.fromkeys(clients):
         client.wait_for_available(timeout=30)  # connected now, so the storm times subscribing
-    threads = [
-        threading.Thread(target=_snapshot_once, args=(c, go, i, out), daemon=True)
-        for i, c in enumerate(clients)
-    ]
-    for t in threads:
-        t.start()
+    for i, client in enumerate(clients):
+        body = (client, go, done, i, out)
+        threading.Thread(target=_snapshot_once, args=body, daemon=True).start()
     print("armed", flush=True)
     sys.stdin.readline()
     out["go"] = time.time()
     go.set()
     deadline = time.monotonic() + _STORM_GIVE_UP_S
-    for t in threads:
-        t.join(max(0.0, deadline - time.monotonic()))
+    for _ in range(args.count):  # each subscriber settles or fails, or we stop waiting
+        if not done.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            break
     print(json.dumps(out), flush=True)
 
 
