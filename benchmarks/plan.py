@@ -25,8 +25,10 @@ class Plan:
     live_subscribers: tuple[int, ...]
     live_stalled_with: int  # subscriber count of the run with one stalled subscriber added
     live_seconds: float  # steady ingest per live run
-    live_puts_per_s: float
+    live_puts_per_s: float  # open-loop schedule: puts start on time, not after the last returns
     live_events_per_put: int
+    live_storm: int  # subscribers subscribing with a snapshot at once (0: no storm)
+    live_settle_s: float  # an update not arrived this long after the last put is missing
 
     def scaled(self, factor: float) -> Plan:
         """Every row and event count times `factor` (at least 1): a tiny run to check
@@ -67,11 +69,13 @@ QUICK = Plan(
     ingest_stored=(0, 100_000, 300_000),
     growth_put_rows=25_000,
     preload_put_rows=100_000,
-    live_subscribers=(1, 10),
+    live_subscribers=(10, 100),
     live_stalled_with=10,
     live_seconds=2.0,
     live_puts_per_s=10.0,
     live_events_per_put=20,
+    live_storm=64,
+    live_settle_s=1.5,
 )
 
 FULL = Plan(
@@ -87,9 +91,11 @@ FULL = Plan(
     ingest_stored=(0, 1_000_000, 5_000_000),
     growth_put_rows=100_000,
     preload_put_rows=250_000,
-    live_subscribers=(1, 10, 100, 1_000),
+    live_subscribers=(1, 10, 100, 1_000, 10_000),
     live_stalled_with=100,
     live_seconds=5.0,
     live_puts_per_s=10.0,
     live_events_per_put=20,
+    live_storm=2_048,
+    live_settle_s=2.0,
 )

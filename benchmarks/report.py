@@ -125,6 +125,10 @@ def _growth_lines(entry: dict) -> list[str]:
     return lines
 
 
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 def write_markdown(results: dict, path: Path) -> None:
     meta = results["meta"]
     lines = [
@@ -220,22 +224,39 @@ def write_markdown(results: dict, path: Path) -> None:
         lines.append("")
 
     lines += [
-        "## Live: commit → subscriber latency (ms) under steady DoPut ingest",
+        "## Live: commit → subscriber latency (ms) under open-loop DoPut ingest",
         "",
-        "| backend | subscribers | puts/s | p50 | p95 | p99 | max | missing |",
-        "|---|---|---|---|---|---|---|---|",
+        "From the PutResult's arrival (after COMMIT: a lower bound); *upper* is from the row's "
+        "`computed_at` (the committing transaction's start: an upper bound). Missing: updates "
+        "not arrived when the run ended; percentiles are over delivered ones.",
+        "",
+        "| backend | subscribers | puts/s (goal) | p50 | p95 | p99 | max | p99 upper | missing |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for backend, runs in results.get("live", {}).items():
-        for r in runs.values():
+    for backend, entry in results.get("live", {}).items():
+        for r in entry["runs"].values():
             if "error" in r:
-                lines.append(f"| {backend} | {r['subscribers']} | failed: {r['error']} |||||||")
+                lines.append(f"| {backend} | {r['subscribers']} | failed: {r['error']} ||||||||")
                 continue
             lat = r["latency_ms"]
             who = f"{r['subscribers']} + 1 stalled" if r["stalled"] else str(r["subscribers"])
             lines.append(
-                f"| {backend} | {who} | {r['puts_per_s']:.1f} | {lat['p50']:.1f} | "
-                f"{lat['p95']:.1f} | {lat['p99']:.1f} | {lat['max']:.1f} | {r['missing']} |"
+                f"| {backend} | {who} | {_ms(r['puts_per_s'])} ({r['puts_per_s_target']:g}) | "
+                f"{_ms(lat['p50'])} | {_ms(lat['p95'])} | {_ms(lat['p99'])} | {_ms(lat['max'])} | "
+                f"{_ms(r['latency_upper_ms']['p99'])} | {r['missing']} of {r['expected']} |"
             )
+    lines.append("")
+    for backend, entry in results.get("live", {}).items():
+        storm = entry.get("storm")
+        if storm and "error" not in storm:
+            settled = "-" if storm["settled_s"] is None else f"{storm['settled_s']:.2f}"
+            lines.append(
+                f"{backend}: {storm['subscribers']:,} subscribers subscribing with a snapshot at "
+                f"once: all had it after {settled} s "
+                f"({storm['settled']:,} settled, {storm['failed']:,} failed).  "
+            )
+        elif storm:
+            lines.append(f"{backend}: the snapshot storm failed: {storm['error']}  ")
     lines += ["", "## Plots", ""]
     for plot in results.get("plots", []):
         lines.append(f"![{plot}]({plot})")

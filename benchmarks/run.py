@@ -115,6 +115,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="multiply every row/event count, e.g. 0.05: a tiny run to check the harness",
     )
+    parser.add_argument(
+        "--live-storm",
+        type=int,
+        default=None,
+        help="subscribers in the live snapshot storm, 0 for none (default: the plan's)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
@@ -137,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.query_sizes:
         sizes = tuple(int(n) for n in args.query_sizes.split(","))
         plan = dataclasses.replace(plan, query_sizes=sizes)
+    if args.live_storm is not None:
+        plan = dataclasses.replace(plan, live_storm=args.live_storm)
     parts = [p for p in args.only.split(",") if p]
     unknown = set(parts) - set(PARTS)
     if unknown:

@@ -1,11 +1,23 @@
-"""Live subscribers in one process: `python -m benchmarks.subscriber LOCATION COUNT [--stalled]`.
+"""Live subscribers in one process: `python -m benchmarks.subscriber LOCATION COUNT [options]`.
 
-Each of COUNT threads opens a DoExchange subscription to va_pageview_aggregate
-(no snapshot) and notes the wall-clock time at which each `/live/…` page first
-arrives in an update. The process prints `ready` once every subscription has its
-schema (the server has registered it), then, when its stdin closes, one JSON line:
-a list, per subscriber, of {page_url: arrival time}. With --stalled the
-subscribers never read after their schema: the deliberately stalled client.
+Follow mode (default): each of COUNT threads opens a DoExchange subscription to
+va_pageview_aggregate (no snapshot) and notes the wall-clock time at which each
+`/live/…` page first arrives in an update, and the row's `computed_at` (the
+start of the transaction that committed it). The process prints `ready` once
+every subscription has its schema (the server has registered it), then, when its
+stdin closes, one JSON line: {"arrivals": [per subscriber {page: time}],
+"computed_at": {page: time}}. With --stalled the subscribers never read after
+their schema: the deliberately stalled client.
+
+Storm mode (--storm): the threads first connect, print `armed`, then wait for a
+`go` line on stdin; at it every thread subscribes with a snapshot at once and
+notes when its `snapshot_end` arrives. One JSON line follows: {"go": time the
+line was read, "settled": [per subscriber time or null], "rows": [...],
+"errors": [...]}.
+
+Subscriptions share FlightClients, --per-connection streams each: gRPC
+multiplexes the DoExchange calls of one client over one HTTP/2 connection, so
+10,000 subscribers need 100 connections, not 10,000.
 """
 
 from __future__ import annotations
@@ -13,60 +25,166 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import threading
 import time
 
+import pyarrow as pa
 import pyarrow.flight as flight
 
-__all__ = ["SUBSCRIPTION"]
+__all__ = ["SUBSCRIPTION", "raise_open_files_limit"]
 
 SUBSCRIPTION = {
     "subscribe": "va_pageview_aggregate",
     "snapshot": False,
-    "columns": ["page_url", "date", "view_count", "version"],
+    "columns": ["page_url", "date", "view_count", "version", "computed_at"],
 }
+_STACK_BYTES = 512 * 1024  # thousands of threads, each blocked in one gRPC read
+_STORM_GIVE_UP_S = 120.0
+# Storm subscriptions, referenced until os._exit: dropping a DoExchange's writer closes
+# it, and closing blocks until the server ends the call, which a live one never does.
+_HELD: list = []
 
 
-def _open(location: str, give_up_s: float = 30.0):
+def raise_open_files_limit() -> int:
+    """Soft RLIMIT_NOFILE up to the hard one (children inherit it); the new soft limit.
+
+    Thousands of subscriptions need sockets and gRPC's own descriptors."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def _descriptor(snapshot: bool) -> flight.FlightDescriptor:
+    request = SUBSCRIPTION | {"snapshot": snapshot}
+    return flight.FlightDescriptor.for_command(json.dumps(request).encode())
+
+
+def _open(client: flight.FlightClient, give_up_s: float = 30.0):
     """Open a subscription, retrying while the server is full: the subscribers of the
     previous run free their --max-subscribers slots only as the server notices them go."""
-    descriptor = flight.FlightDescriptor.for_command(json.dumps(SUBSCRIPTION).encode())
     deadline = time.monotonic() + give_up_s
     while True:
-        client = flight.connect(location)
-        writer, reader = client.do_exchange(descriptor)
+        writer, reader = client.do_exchange(_descriptor(snapshot=False))
         try:
             reader.schema  # noqa: B018  (blocks until the server registered us)
-            return client, writer, reader
+            return writer, reader
         except flight.FlightUnavailableError:
-            client.close()
+            writer.close()
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
 
 
-def _subscribe(location: str, arrivals: dict, ready: threading.Barrier, stalled: bool) -> None:
-    try:
-        _client, _writer, reader = _open(location)  # all stay open while we read
-    except BaseException:
-        ready.abort()  # the run fails now, instead of waiting out the barrier
-        raise
-    ready.wait()
-    if stalled:
-        while True:
-            time.sleep(3600)
-    while True:
+def _epoch_s(column: pa.ChunkedArray | pa.Array) -> list[float]:
+    micros = column.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_pylist()
+    return [m / 1e6 for m in micros]
+
+
+class _Follower:
+    """One follow-mode subscription's thread body."""
+
+    def __init__(self, client, arrivals: dict, committed: dict, ready, stalled: bool) -> None:
+        self.client, self.arrivals, self.committed = client, arrivals, committed
+        self.ready, self.stalled = ready, stalled
+
+    def __call__(self) -> None:
         try:
+            _writer, reader = _open(self.client)  # the writer stays open while we read
+        except BaseException:
+            self.ready.abort()  # the run fails now, instead of waiting out the barrier
+            raise
+        self.ready.wait()
+        if self.stalled:
+            while True:
+                time.sleep(3600)
+        while True:
+            try:
+                chunk = reader.read_chunk()
+            except (StopIteration, flight.FlightError, OSError):
+                return
+            now = time.time()  # before any decoding: the arrival, not our bookkeeping
+            if chunk.data is not None and chunk.data.num_rows:
+                self._note(chunk.data, now)
+
+    def _note(self, batch: pa.RecordBatch, now: float) -> None:
+        pages = batch.column(0).to_pylist()
+        seen = self.arrivals
+        fresh = [i for i, p in enumerate(pages) if p.startswith("/live/") and p not in seen]
+        for i in fresh:
+            self.arrivals[pages[i]] = now
+        if fresh and any(pages[i] not in self.committed for i in fresh):
+            committed = _epoch_s(batch.column(batch.schema.get_field_index("computed_at")))
+            for i in fresh:
+                self.committed.setdefault(pages[i], committed[i])
+
+
+def _clients(location: str, count: int, per_connection: int) -> list[flight.FlightClient]:
+    connections = [flight.connect(location) for _ in range(-(-count // per_connection))]
+    return [connections[i // per_connection] for i in range(count)]
+
+
+def _follow(args: argparse.Namespace) -> None:
+    ready = threading.Barrier(args.count + 1)
+    arrivals: list[dict[str, float]] = [{} for _ in range(args.count)]
+    committed: dict[str, float] = {}
+    for i, client in enumerate(_clients(args.location, args.count, args.per_connection)):
+        body = _Follower(client, arrivals[i], committed, ready, args.stalled)
+        threading.Thread(target=body, daemon=True).start()
+    ready.wait(timeout=900)  # 1,000 subscriptions take minutes to open on a busy 2-core box
+    print("ready", flush=True)
+    sys.stdin.read()  # the parent closes our stdin when the run is over
+    out = {"arrivals": [dict(a) for a in arrivals], "computed_at": dict(committed)}
+    print(json.dumps(out), flush=True)
+
+
+def _snapshot_once(
+    client: flight.FlightClient,
+    go: threading.Event,
+    done: threading.Semaphore,
+    slot: int,
+    out: dict,
+) -> None:
+    """Subscribe with a snapshot when `go` is set; note when snapshot_end arrives."""
+    go.wait()
+    rows = 0
+    try:
+        writer, reader = client.do_exchange(_descriptor(snapshot=True))
+        _HELD.append((writer, reader))
+        while True:
             chunk = reader.read_chunk()
-        except (StopIteration, flight.FlightError, OSError):
-            return
-        now = time.time()
-        if chunk.data is None or chunk.data.num_rows == 0:
-            continue
-        for page in chunk.data.column(0).to_pylist():
-            if page.startswith("/live/") and page not in arrivals:
-                arrivals[page] = now
+            if chunk.data is not None:
+                rows += chunk.data.num_rows
+            kind = json.loads(chunk.app_metadata.to_pybytes())["type"] if chunk.app_metadata else ""
+            if kind == "snapshot_end":
+                out["settled"][slot] = time.time()
+                break
+    except Exception as exc:  # a refused or broken subscription is a result: it never settled
+        out["errors"].append(repr(exc))
+    out["rows"][slot] = rows
+    done.release()
+
+
+def _storm(args: argparse.Namespace) -> None:
+    go, done = threading.Event(), threading.Semaphore(0)
+    out: dict = {"settled": [None] * args.count, "rows": [0] * args.count, "errors": []}
+    clients = _clients(args.location, args.count, args.per_connection)
+    for client in dict.fromkeys(clients):
+        client.wait_for_available(timeout=30)  # connected now, so the storm times subscribing
+    for i, client in enumerate(clients):
+        body = (client, go, done, i, out)
+        threading.Thread(target=_snapshot_once, args=body, daemon=True).start()
+    print("armed", flush=True)
+    sys.stdin.readline()
+    out["go"] = time.time()
+    go.set()
+    deadline = time.monotonic() + _STORM_GIVE_UP_S
+    for _ in range(args.count):  # each subscriber settles or fails, or we stop waiting
+        if not done.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            break
+    print(json.dumps(out), flush=True)
 
 
 def main() -> None:
@@ -74,19 +192,12 @@ def main() -> None:
     parser.add_argument("location")
     parser.add_argument("count", type=int)
     parser.add_argument("--stalled", action="store_true")
+    parser.add_argument("--storm", action="store_true")
+    parser.add_argument("--per-connection", type=int, default=100, help="streams per client")
     args = parser.parse_args()
-    ready = threading.Barrier(args.count + 1)
-    arrivals: list[dict[str, float]] = [{} for _ in range(args.count)]
-    for i in range(args.count):
-        threading.Thread(
-            target=_subscribe,
-            args=(args.location, arrivals[i], ready, args.stalled),
-            daemon=True,
-        ).start()
-    ready.wait(timeout=900)  # 1,000 subscriptions take minutes to open on a busy 2-core box
-    print("ready", flush=True)
-    sys.stdin.read()  # the parent closes our stdin when the run is over
-    print(json.dumps([dict(a) for a in arrivals]), flush=True)
+    raise_open_files_limit()
+    threading.stack_size(_STACK_BYTES)
+    (_storm if args.storm else _follow)(args)
     os._exit(0)  # threads block in gRPC reads: leave without joining them
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .live_targets import live_targets
 from .measure import paired_ratio, summary
 from .query_targets import query_targets
 
@@ -69,24 +70,7 @@ def evaluate(results: dict) -> list[dict]:
                     )
                 )
         out += _growth_targets(backend, entry)
-    live = results.get("live", {})
-    for backend, runs in live.items():
-        plain = {int(k): v for k, v in runs.items() if not v["stalled"] and "error" not in v}
-        if not plain:
-            continue
-        count = 100 if 100 in plain else max(plain)
-        value = plain[count]["latency_ms"]["p99"]
-        out.append(
-            _target(
-                f"live p99 ≤ 100 ms at {count} subscribers ({backend})",
-                value,
-                "<=",
-                100.0,
-                backend=backend,
-                unit="ms",
-                note="" if count == 100 else "100 subscribers in the full run",
-            )
-        )
+    out += live_targets(results.get("live", {}))
     return out
 
 
