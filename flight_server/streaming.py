@@ -66,7 +66,21 @@ def stream(
     idle_timeout: float,
     interrupt: Interrupt | None = None,
 ) -> flight.GeneratorStream:
-    """A DoGet stream over an opened store reader, closed (and cancelled) when done.
+    """A DoGet stream over an opened store reader, closed (and cancelled) when done
+    (see `watched_batches`)."""
+    schema, batches = watched_batches(context, opened, max_rows, max_bytes, idle_timeout, interrupt)
+    return flight.GeneratorStream(schema, batches)
+
+
+def watched_batches(
+    context: flight.ServerCallContext,
+    opened: contextlib.AbstractContextManager[pa.RecordBatchReader],
+    max_rows: int,
+    max_bytes: int,
+    idle_timeout: float,
+    interrupt: Interrupt | None = None,
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """The schema and batches of a DoGet over an opened store reader.
 
     The reader is opened here, so a bad query fails the call itself; its batches
     are then read and regrouped on a helper thread, which closes the reader. A
@@ -121,7 +135,7 @@ def stream(
     # A stream the client abandons before its first batch never runs the
     # generator's body; the finalizer still stops the watcher, read-ahead and query.
     weakref.finalize(generator, stop)
-    return flight.GeneratorStream(reader.schema, generator)
+    return reader.schema, generator
 
 
 def _delivered(
