@@ -27,7 +27,8 @@ __all__ = ["ReadAhead", "Stalled"]
 log = logging.getLogger("flightdeck.server")
 
 T = TypeVar("T")
-_END = object()
+_END = object()  # the source ran to its end
+_LEFT = object()  # the reader's call was cancelled before the end
 _POLL_S = 0.1
 
 
@@ -54,7 +55,8 @@ class ReadAhead(Generic[T]):
 
     `idle_timeout`: seconds the thread waits for the reader to make room before it
     gives up (None: forever); the reader then gets Stalled. `cancelled`: polled
-    while the reader waits for an item; when true, the reader ends quietly.
+    while the reader waits for an item; when true, the reader ends quietly
+    and `completed` stays False.
     """
 
     def __init__(
@@ -68,6 +70,9 @@ class ReadAhead(Generic[T]):
         cancelled: Callable[[], bool] | None = None,
     ) -> None:
         self._items: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
+        # True once the reader took the source's end; a reader whose call was
+        # cancelled stops early and quietly, and must not pass for one that finished.
+        self.completed = False
         self._stopped = threading.Event()
         self._idle_timeout = idle_timeout
         self._cancelled = cancelled
@@ -121,6 +126,9 @@ class ReadAhead(Generic[T]):
             while True:
                 item = self._next()
                 if item is _END:
+                    self.completed = True
+                    return
+                if item is _LEFT:
                     return
                 if isinstance(item, _Failed):
                     raise item.error
@@ -129,13 +137,13 @@ class ReadAhead(Generic[T]):
             self.stop()
 
     def _next(self) -> object:
-        """The next item; _END early if the reader's call was cancelled meanwhile."""
+        """The next item; _LEFT if the reader's call was cancelled meanwhile."""
         while True:
             try:
                 return self._items.get(timeout=_POLL_S if self._cancelled else None)
             except queue.Empty:
                 if self._cancelled is not None and self._cancelled():
-                    return _END
+                    return _LEFT
 
     def stop(self) -> None:
         """Ask the thread to finish; it closes the source within one item."""

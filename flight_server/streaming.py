@@ -154,7 +154,8 @@ def _delivered(
             "(--stream-idle-timeout), so its query slot and connection were given back; "
             "read results as they arrive, or run the query again"
         ) from None
-    return True
+    # The read-ahead also ends early, quietly, when it sees the call cancelled first.
+    return ahead.completed
 
 
 class _Abandoned(Exception):
