@@ -14,11 +14,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# -qq: errors still show; setuptools' notice that every editable install of a
+# package-dir layout prints ("Editable installation… be careful with folders")
+# does not, since it asks nothing of the reader.
+PIP_QUIET := -qq
+
 setup: $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[server]'
+	$(BIN)/pip install $(PIP_QUIET) -e '.[server]'
 
 setup-dev: $(BIN)/python postgres
-	$(BIN)/pip install --quiet -e '.[server,dev]'
+	$(BIN)/pip install $(PIP_QUIET) -e '.[server,dev]'
 
 # Tests start a real PostgreSQL 15 themselves; make sure its binaries are here.
 postgres:
@@ -32,7 +37,7 @@ serve: setup
 
 test: setup-dev
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -m "slow or not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "slow or not slow" -n 0 $(PYTEST_ARGS)
 
 lint: setup-dev
 	$(BIN)/ruff check .
@@ -45,5 +50,5 @@ proto: setup-dev
 
 # Benchmarks, side by side in one run (see benchmarks/RESULTS.md); ARGS="--quick" for < 3 min.
 bench: setup-dev
-	$(BIN)/pip install --quiet -e '.[server,dev,bench]'
+	$(BIN)/pip install $(PIP_QUIET) -e '.[server,dev,bench]'
 	$(BIN)/python -m benchmarks $(ARGS)

@@ -6,7 +6,10 @@ deprecated field prints its warning block twice to every newcomer.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import warnings
+import zipfile
 from pathlib import Path
 
 from setuptools.config.pyprojecttoml import apply_configuration
@@ -20,3 +23,19 @@ def test_pyproject_reads_without_warnings():
         warnings.simplefilter("error")
         dist = apply_configuration(Distribution(), PYPROJECT)
     assert dist.metadata.license_expression == "Apache-2.0"
+
+
+def test_the_wheel_builds_quietly_and_carries_the_sql_files(tmp_path):
+    """What `make serve` prints while installing: no warning block from the build, and
+    the migrations and view files are in the package (they are data, not modules)."""
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(PYPROJECT.parent), "--no-deps",
+         "--no-build-isolation", "-w", str(tmp_path), "-v"],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    assert "Warning" not in built.stdout + built.stderr, built.stdout + built.stderr
+    (wheel,) = tmp_path.glob("flightdeck-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "flightdeck/views/sql/pre/001_pageview_event.sql" in names
+    assert "flightdeck/views/sql/post/va_pageview_aggregate.sql" in names
