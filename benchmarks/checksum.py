@@ -21,18 +21,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .data import EVENT_COLUMNS
+
 __all__ = ["HASHED_COLUMNS", "checksum"]
 
-HASHED_COLUMNS = (
-    "event_id",
-    "session_id",
-    "page_url",
-    "recorded_at",
-    "user_id",
-    "referrer",
-    "user_agent",
-    "duration_s",
-)
+# Every event column but `properties`, whose JSON each store may spell differently.
+HASHED_COLUMNS = tuple(c for c in EVENT_COLUMNS if c != "properties")
 COUNTED_COLUMNS = ("properties",)
 _NULL_HASH = np.uint64(0x9E3779B97F4A7C15)  # a null is a value of its own, not zero
 _PRIME = np.uint64(1_099_511_628_211)  # FNV's 64-bit prime, as the polynomial base

@@ -7,20 +7,13 @@ judged (met = None): a ratio between different results means nothing.
 from __future__ import annotations
 
 from .measure import paired_ratio
+from .target import target as _target
 
 __all__ = ["query_targets"]
 
 FIRST_BATCH_S = 0.020
 RSS_LIMIT_MB = 300.0
 SHARED_PAGES = "VmHWM includes shared library pages (RssFile before the read: {:.0f} MB)"
-
-
-def _target(name: str, value: float | None, op: str, goal: float, **detail) -> dict:
-    if value is None:
-        met = None
-    else:
-        met = value >= goal if op == ">=" else value <= goal if op == "<=" else value < goal
-    return {"name": name, "value": value, "goal": f"{op} {goal:g}", "met": met, **detail}
 
 
 def _rows(n: int) -> str:

@@ -5,16 +5,9 @@ from __future__ import annotations
 from .live_targets import live_targets
 from .measure import paired_ratio, summary
 from .query_targets import query_targets
+from .target import target as _target
 
 __all__ = ["evaluate"]
-
-
-def _target(name: str, value: float | None, op: str, goal: float, **detail) -> dict:
-    if value is None:
-        met = None
-    else:
-        met = value >= goal if op == ">=" else value <= goal if op == "<=" else value < goal
-    return {"name": name, "value": value, "goal": f"{op} {goal:g}", "met": met, **detail}
 
 
 def _largest(entries: dict) -> tuple[int, dict] | None:
