@@ -58,10 +58,6 @@ def main() -> None:
     asyncio.run(_run(parser.parse_args().nats_url))
 
 
-if __name__ == "__main__":
-    main()
-
-
 class NoStoreWorkerProcess:
     """The parent's handle: start the child, then wait for running totals it pushes."""
 
@@ -106,3 +102,7 @@ class NoStoreWorkerProcess:
         if self._proc is not None:
             self._proc.terminate()
             self._proc.wait(30)
+
+
+if __name__ == "__main__":
+    main()

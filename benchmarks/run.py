@@ -138,8 +138,10 @@ def main(argv: list[str] | None = None) -> int:
         plan = dataclasses.replace(plan, backends=tuple(args.backends.split(",")))
     if args.live_subscribers:
         counts = tuple(int(n) for n in args.live_subscribers.split(","))
-        # The stalled run keeps to the largest count asked for, not the plan's.
-        plan = dataclasses.replace(plan, live_subscribers=counts, live_stalled_with=max(counts))
+        # The stalled run keeps the plan's count (its target is judged there) when it
+        # is asked for, else the largest count asked for.
+        stalled = plan.live_stalled_with if plan.live_stalled_with in counts else max(counts)
+        plan = dataclasses.replace(plan, live_subscribers=counts, live_stalled_with=stalled)
     if args.query_sizes:
         sizes = tuple(int(n) for n in args.query_sizes.split(","))
         plan = dataclasses.replace(plan, query_sizes=sizes)

@@ -70,8 +70,10 @@ def evaluate(results: dict) -> list[dict]:
 _FULL_STORED = 5_000_000  # the issue's "a store holding 5 M events"
 
 
-def _stored_note(stored: int) -> str:
-    return "" if stored >= _FULL_STORED else "5 M events stored in the full run"
+def _stored_note(step: int) -> str:
+    """By the plan's step, not the count: resent events the stream carries are
+    deduplicated, so a 5 M-event step stores about 1 % fewer."""
+    return "" if step >= _FULL_STORED else "5 M events stored in the full run"
 
 
 def _growth_targets(backend: str, entry: dict) -> list[dict]:
@@ -82,6 +84,7 @@ def _growth_targets(backend: str, entry: dict) -> list[dict]:
     steps = [growth[k] for k in sorted(growth, key=int)]
     empty, full = steps[0], steps[-1]
     stored = full["stored_before"]
+    step = max(int(k) for k in growth)
     at = f"{_rows(stored).replace(' rows', '')} events stored"
     t = full["times_s"]
     ratio = paired_ratio(t["doput"], t["raw_adbc_ingest"])
@@ -94,7 +97,7 @@ def _growth_targets(backend: str, entry: dict) -> list[dict]:
             backend=backend,
             stored=stored,
             spread=ratio,
-            note=_stored_note(stored),
+            note=_stored_note(step),
         )
     ]
     # Not paired: the two steps run minutes apart. Medians of rows/s.
@@ -109,7 +112,7 @@ def _growth_targets(backend: str, entry: dict) -> list[dict]:
             backend=backend,
             stored=stored,
             empty_stored=empty["stored_before"],
-            note=_stored_note(stored),
+            note=_stored_note(step),
         )
     )
     ceiling = entry.get("nats_no_store", {}).get("rates", {}).get("rows_per_s", {})
