@@ -32,16 +32,21 @@ _PART_FIELDS = {
 
 
 def combine(runs: list[dict]) -> dict:
-    """Later runs' parts replace earlier ones'; targets are judged on the result."""
+    """Later runs' backends replace earlier ones' within a part; targets judged on the result."""
     combined: dict = {"meta": dict(runs[0]["meta"])}
     combined["meta"]["parts"] = {}
     plan = dict(combined["meta"]["plan"])
     for run in runs:
         for part in PARTS:
             if part in run:
-                combined[part] = run[part]
+                # By backend: a part re-run on one backend keeps the other's figures.
+                combined.setdefault(part, {}).update(run[part])
                 meta = run["meta"]
-                combined["meta"]["parts"][part] = {"date": meta["date"], "plan": meta["plan"]}
+                for backend in run[part]:
+                    combined["meta"]["parts"][f"{part}/{backend}"] = {
+                        "date": meta["date"],
+                        "plan": meta["plan"],
+                    }
                 for name in _PART_FIELDS[part]:
                     if name in meta["plan"]:
                         plan[name] = meta["plan"][name]
