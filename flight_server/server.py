@@ -159,13 +159,15 @@ class FlightdeckServer(flight.FlightServerBase):
                 self.store, query, max_bytes=self.settings.max_query_bytes, interrupt=interrupt
             )
             opened = _limited(self._query_slots, run)
-            return streaming.stream(
-                context,
-                opened,
-                self.settings.batch_rows,
-                self.settings.batch_bytes,
-                self.settings.stream_idle_timeout,
-                interrupt,
+            return flight.GeneratorStream(
+                *streaming.watched_batches(
+                    context,
+                    opened,
+                    self.settings.batch_rows,
+                    self.settings.batch_bytes,
+                    self.settings.stream_idle_timeout,
+                    interrupt,
+                )
             )
 
     def do_put(

@@ -20,7 +20,7 @@ from .errors import flight_errors
 from .query_watch import QueryWatch
 from .read_ahead import ReadAhead, Stalled
 
-__all__ = ["rebatch", "stream"]
+__all__ = ["rebatch", "watched_batches"]
 
 
 def rebatch(
@@ -56,20 +56,6 @@ def _split(batch: pa.RecordBatch, max_rows: int, max_bytes: int) -> Iterator[pa.
 
 def _join(pending: list[pa.RecordBatch]) -> pa.RecordBatch:
     return pending[0] if len(pending) == 1 else pa.concat_batches(pending)
-
-
-def stream(
-    context: flight.ServerCallContext,
-    opened: contextlib.AbstractContextManager[pa.RecordBatchReader],
-    max_rows: int,
-    max_bytes: int,
-    idle_timeout: float,
-    interrupt: Interrupt | None = None,
-) -> flight.GeneratorStream:
-    """A DoGet stream over an opened store reader, closed (and cancelled) when done
-    (see `watched_batches`)."""
-    schema, batches = watched_batches(context, opened, max_rows, max_bytes, idle_timeout, interrupt)
-    return flight.GeneratorStream(schema, batches)
 
 
 def watched_batches(

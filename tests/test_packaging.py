@@ -6,6 +6,7 @@ deprecated field prints its warning block twice to every newcomer.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import warnings
@@ -16,6 +17,7 @@ from setuptools.config.pyprojecttoml import apply_configuration
 from setuptools.dist import Distribution
 
 PYPROJECT = Path(__file__).parents[1] / "pyproject.toml"
+_NOT_SOURCE = (".git", ".venv", "build", "*.egg-info", "__pycache__", "flightdeck-data", "out")
 
 
 def test_pyproject_reads_without_warnings():
@@ -28,14 +30,17 @@ def test_pyproject_reads_without_warnings():
 def test_the_wheel_builds_quietly_and_carries_the_sql_files(tmp_path):
     """What `make serve` prints while installing: no warning block from the build, and
     the migrations and view files are in the package (they are data, not modules)."""
+    # A copy, so setuptools' build/ folder is not left in the working tree.
+    source = tmp_path / "source"
+    shutil.copytree(PYPROJECT.parent, source, ignore=shutil.ignore_patterns(*_NOT_SOURCE))
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(PYPROJECT.parent), "--no-deps",
-         "--no-build-isolation", "-w", str(tmp_path), "-v"],
+        [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps",
+         "--no-build-isolation", "-w", str(tmp_path / "wheel"), "-v"],
         capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert built.returncode == 0, built.stderr
     assert "Warning" not in built.stdout + built.stderr, built.stdout + built.stderr
-    (wheel,) = tmp_path.glob("flightdeck-*.whl")
+    (wheel,) = (tmp_path / "wheel").glob("flightdeck-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "flightdeck/views/sql/pre/001_pageview_event.sql" in names
     assert "flightdeck/views/sql/post/va_pageview_aggregate.sql" in names
