@@ -62,12 +62,8 @@ def write_plots(results: dict, out: Path) -> list[str]:
                 ylabel="rows/s (median, min-max)",
                 title=f"Query throughput — {backend}",
             )
-            ax.grid(True, which="both", alpha=0.3)
-            ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(out / "query_throughput.png", dpi=110)
-        plt.close(fig)
-        written.append("query_throughput.png")
+            _finish(ax)
+        written.append(_saved(fig, out, "query_throughput.png"))
 
     ingest = results.get("ingest", {})
     if ingest:
@@ -105,12 +101,8 @@ def write_plots(results: dict, out: Path) -> list[str]:
                 ylabel="rows/s (median, min-max)",
                 title=f"Ingest throughput — {backend}",
             )
-            ax.grid(True, which="both", alpha=0.3)
-            ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(out / "ingest_throughput.png", dpi=110)
-        plt.close(fig)
-        written.append("ingest_throughput.png")
+            _finish(ax)
+        written.append(_saved(fig, out, "ingest_throughput.png"))
 
     if any(e.get("growth") for e in ingest.values()):
         written.append(_rate_vs_stored(ingest, out))
@@ -145,12 +137,8 @@ def write_plots(results: dict, out: Path) -> list[str]:
             title="DoPut time vs data size",
         )
         for ax in axes:
-            ax.grid(True, which="both", alpha=0.3)
-            ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(out / "scaling.png", dpi=110)
-        plt.close(fig)
-        written.append("scaling.png")
+            _finish(ax)
+        written.append(_saved(fig, out, "scaling.png"))
 
     live = results.get("live", {})
     if live:
@@ -185,12 +173,8 @@ def write_plots(results: dict, out: Path) -> list[str]:
             ylabel="commit → arrival (ms)",
             title="Live update latency under steady ingest",
         )
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(out / "live_latency.png", dpi=110)
-        plt.close(fig)
-        written.append("live_latency.png")
+        _finish(ax)
+        written.append(_saved(fig, out, "live_latency.png"))
     return written
 
 
@@ -224,9 +208,19 @@ def _rate_vs_stored(ingest: dict, out: Path) -> str:
         ylabel="rows/s (median, min-max)",
         title="Ingest rate as the store grows",
     )
+    _finish(ax)
+    return _saved(fig, out, "ingest_vs_stored.png")
+
+
+def _finish(ax) -> None:
+    """The grid and legend every plot shares."""
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
+
+
+def _saved(fig, out: Path, name: str) -> str:
+    """Write the figure as out/name, free it, and return the name for results.json."""
     fig.tight_layout()
-    fig.savefig(out / "ingest_vs_stored.png", dpi=110)
+    fig.savefig(out / name, dpi=110)
     plt.close(fig)
-    return "ingest_vs_stored.png"
+    return name
