@@ -14,9 +14,9 @@ pages, as the server's VmHWM does.
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from pathlib import Path
+
+from .services import proc_kb, reset_peak_rss
 
 __all__ = ["BackendSampler", "backend_pid", "server_backends"]
 
@@ -47,16 +47,6 @@ def server_backends(monitor, exclude: set[int]) -> list[int]:
         cursor.close()
 
 
-def _kb(path: Path, field: str) -> int | None:
-    try:
-        for line in path.read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        return None
-    return None
-
-
 class BackendSampler:
     """Every `interval` s, the summed RSS and PSS of `pids`; their VmHWM, reset at start.
 
@@ -72,8 +62,8 @@ class BackendSampler:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _sample(self) -> None:
-        rss = [_kb(Path(f"/proc/{p}/status"), "VmRSS") for p in self.pids]
-        pss = [_kb(Path(f"/proc/{p}/smaps_rollup"), "Pss") for p in self.pids]
+        rss = [proc_kb(p, "VmRSS") for p in self.pids]
+        pss = [proc_kb(p, "Pss", "smaps_rollup") for p in self.pids]
         for key, values in (("rss", rss), ("pss", pss)):
             if values and None not in values:
                 total = sum(values) / 1024  # type: ignore[arg-type]
@@ -86,8 +76,7 @@ class BackendSampler:
 
     def __enter__(self) -> BackendSampler:
         for pid in self.pids:  # as for the server: VmHWM back to the current RSS
-            with contextlib.suppress(OSError):
-                Path(f"/proc/{pid}/clear_refs").write_text("5")
+            reset_peak_rss(pid)
         self._thread.start()
         return self
 
@@ -95,6 +84,6 @@ class BackendSampler:
         self._stop.set()
         self._thread.join()
         self._sample()
-        hwm = [_kb(Path(f"/proc/{p}/status"), "VmHWM") for p in self.pids]
+        hwm = [proc_kb(p, "VmHWM") for p in self.pids]
         if hwm and None not in hwm:
             self.peak["hwm"] = sum(hwm) / 1024  # type: ignore[arg-type]

@@ -47,6 +47,7 @@ from .services import (
     RssSampler,
     peak_rss_mb,
     reset_peak_rss,
+    rss_file_mb,
     rss_mb,
 )
 
@@ -247,7 +248,7 @@ def _compare(
         "rates": {name: rates(t, size, record.arrow_bytes) for name, t in times.items()},
         "first_batch_s": record.first_batch_s,
         "server_rss_before_mb": baseline_rss,
-        "server_rss_file_mb": _rss_file_mb(server.pid),
+        "server_rss_file_mb": rss_file_mb(server.pid),
         "server_peak_rss_mb": record.server_peak_mb,
         "pg_backend_peak_mb": record.backend_peak_mb,
         "checksums": record.checksums,
@@ -271,17 +272,6 @@ def _content_same(checksums: dict[str, dict[str, int]]) -> dict[str, bool]:
     generator, the others' from the store: all must hold the same values)."""
     reference = checksums.get("doget")
     return {name: sums == reference for name, sums in checksums.items() if name != "doget"}
-
-
-def _rss_file_mb(pid: int) -> float | None:
-    """Resident file-backed pages (mostly shared libraries), which VmRSS/VmHWM include."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("RssFile:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 def _check(name: str, rows: int, size: int) -> None:

@@ -24,7 +24,9 @@ __all__ = [
     "MemoryFlightProcess",
     "RssSampler",
     "peak_rss_mb",
+    "proc_kb",
     "reset_peak_rss",
+    "rss_file_mb",
     "rss_mb",
 ]
 
@@ -131,24 +133,32 @@ class MemoryFlightProcess(_ChildProcess):
         super().__init__(cmd, "in-memory Flight server")
 
 
-def _status_kb(pid: int, field: str) -> int | None:
+def proc_kb(pid: int, field: str, file: str = "status") -> int | None:
+    """A kB field of /proc/PID/status (or of another /proc/PID file in that format,
+    e.g. smaps_rollup); None when the process or field is gone."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
             if line.startswith(field + ":"):
                 return int(line.split()[1])
-    except OSError:
+    except (OSError, ValueError):
         return None
     return None
 
 
+def rss_file_mb(pid: int) -> float | None:
+    """Resident file-backed pages (mostly shared libraries), which VmRSS/VmHWM include."""
+    kb = proc_kb(pid, "RssFile")
+    return None if kb is None else kb / 1024
+
+
 def rss_mb(pid: int) -> float | None:
-    kb = _status_kb(pid, "VmRSS")
+    kb = proc_kb(pid, "VmRSS")
     return None if kb is None else kb / 1024
 
 
 def peak_rss_mb(pid: int) -> float | None:
     """The process's resident high-water mark since start or since `reset_peak_rss`."""
-    kb = _status_kb(pid, "VmHWM")
+    kb = proc_kb(pid, "VmHWM")
     return None if kb is None else kb / 1024
 
 
