@@ -13,6 +13,10 @@ Contenders, interleaved round by round after one untimed warm-up round for all
   its own process — the transport ceiling. One canonical table per size, served by
   one process for both backends' comparisons, in DoGet's messages (ceiling.py).
 
+Every contender reads in a child process of its own, kept for all its rounds of one
+comparison (reader.py): a read's speed depends on what the reading process's memory
+held before, and one shared process made each contender pay for the one before it.
+
 Sizes are the outer loop and backends the inner one, so that one memory server
 per size serves both. Each contender's result is checksummed (checksum.py) in
 the warm-up round, off the clock; each Arrow read also records its time to the
@@ -23,23 +27,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.flight as flight
 from flightdeck.flight_server.nats_process import NatsProcess
 
 from . import data
-from .backend_memory import BackendSampler, backend_pid, server_backends
+from .backend_memory import BackendSampler, server_backends
 from .ceiling import MESSAGE_RULE, CeilingFiles
-from .checksum import checksum
-from .measure import Timer, interleave
+from .measure import interleave
 from .plan import Plan
 from .postgres_server import PostgresServer
+from .reader import Reader, ReadOutcome, ReadSpec
 from .record import rates
 from .services import (
     FlightdeckProcess,
@@ -56,18 +57,6 @@ __all__ = ["run_query_bench"]
 log = logging.getLogger("benchmarks.query")
 VIEW = "va_pageview_event"
 SQL = f"SELECT * FROM {VIEW}"
-
-
-@dataclass
-class Read:
-    """What one read returned, and how long until its first batch (None: not a stream)."""
-
-    result: Any  # a pyarrow Table or a pandas DataFrame
-    first_batch_s: float | None = None
-
-    @property
-    def rows(self) -> int:
-        return self.result.num_rows if isinstance(self.result, pa.Table) else len(self.result)
 
 
 @dataclass
@@ -145,18 +134,19 @@ CAPPED_POOL = "64MB"
 def _capped_read(db: str, nats_url: str, workdir: Path, size: int) -> dict:
     """One DoGet from a server started with --duckdb-memory-limit: RSS and time."""
     extra = ("--duckdb-memory-limit", CAPPED_POOL)
-    with FlightdeckProcess(db, nats_url, workdir / "server-capped", *extra) as server:
-        client = flight.connect(server.location)
+    with (
+        FlightdeckProcess(db, nats_url, workdir / "server-capped", *extra) as server,
+        Reader(ReadSpec("doget", server.location)) as reader,
+    ):
         before = rss_mb(server.pid)
         reset = reset_peak_rss(server.pid)
-        with RssSampler(server.pid) as sampler, Timer() as t:
-            rows = _doget(client).rows
-        _check("doget", rows, size)
+        with RssSampler(server.pid) as sampler:
+            got = reader.read(0)
+        _check("doget", got.rows, size)
         high_water = peak_rss_mb(server.pid) if reset else None
         peak = max(high_water or 0.0, sampler.peak or 0.0)
-        client.close()
     log.info("query duckdb capped pool %s: rss before %.0f, peak %.0f", CAPPED_POOL, before, peak)
-    return {"limit": CAPPED_POOL, "rss_before_mb": before, "peak_mb": peak, "seconds": t.seconds}
+    return {"limit": CAPPED_POOL, "rss_before_mb": before, "peak_mb": peak, "seconds": got.seconds}
 
 
 class _Record:
@@ -170,34 +160,52 @@ class _Record:
         self.arrow_bytes: int | None = None  # of the DoGet result, for MB/s
 
 
+def _specs(plan: Plan, store: _Store, size: int, server, memory) -> dict[str, ReadSpec]:
+    """Each contender's reader; the server's own are listed first (see SERVED)."""
+    direct = (
+        ReadSpec("adbc_duckdb", str(store.direct_path))
+        if store.backend == "duckdb"
+        else ReadSpec("adbc_postgresql", store.db)
+    )
+    specs = {
+        "doget": ReadSpec("doget", server.location),
+        "flightsql": ReadSpec("flightsql", server.location),
+        "doget_pandas": ReadSpec("doget_pandas", server.location),
+        "direct_adbc": direct,
+    }
+    if size > plan.pandas_max_rows:
+        del specs["doget_pandas"]
+    elif store.backend == "postgresql":
+        specs["psycopg_pandas"] = ReadSpec("psycopg_pandas", store.db)
+    specs["memory_flight"] = ReadSpec("doget", memory.location)
+    return specs
+
+
+# Contenders read through the flightdeck server: its RSS (and its backends') is theirs.
+SERVED = ("doget", "flightsql", "doget_pandas")
+
+
 def _compare(
     plan: Plan, store: _Store, size: int, server: FlightdeckProcess, memory: MemoryFlightProcess
 ) -> dict:
     backend = store.backend
     record = _Record()
     with contextlib.ExitStack() as stack:
-        client = flight.connect(server.location)
-        stack.callback(client.close)
-        memory_client = flight.connect(memory.location)
-        stack.callback(memory_client.close)
-        sql_conn = stack.enter_context(_flightsql(server.location))
-        direct_conn = stack.enter_context(_direct(backend, store))
-        client_pids: set[int] = set()
+        readers = {
+            name: stack.enter_context(Reader(spec))
+            for name, spec in _specs(plan, store, size, server, memory).items()
+        }
         monitor = None
+        client_pids = {r.backend_pid for r in readers.values() if r.backend_pid is not None}
         if backend == "postgresql":
-            monitor = stack.enter_context(_direct(backend, store))
-            client_pids.add(backend_pid(direct_conn))
+            monitor = stack.enter_context(_monitor(store.db))
 
-        def on_server(name: str, read: Callable[[], Read]):
+        def on_server(name: str):
             def run(r: int) -> float:
                 pids = server_backends(monitor, client_pids) if monitor is not None else []
                 reset = reset_peak_rss(server.pid)
-                with (
-                    BackendSampler(pids) as backends,
-                    RssSampler(server.pid) as sampler,
-                    Timer() as t,
-                ):
-                    got = read()
+                with BackendSampler(pids) as backends, RssSampler(server.pid) as sampler:
+                    got = readers[name].read(r)
                 high_water = peak_rss_mb(server.pid) if reset else None
                 if r >= 0:
                     peak = max(high_water or 0.0, sampler.peak or 0.0)
@@ -206,34 +214,19 @@ def _compare(
                         sums = {"backends": len(pids), **backends.peak}
                         record.backend_peak_mb.setdefault(name, []).append(sums)
                 _account(record, name, r, got, size)
-                return t.seconds
+                return got.seconds
 
             return run
 
-        def local(name: str, read: Callable[[], Read]):
+        def local(name: str):
             def run(r: int) -> float:
-                with Timer() as t:
-                    got = read()
+                got = readers[name].read(r)
                 _account(record, name, r, got, size)
-                return t.seconds
+                return got.seconds
 
             return run
 
-        contenders = {
-            "doget": on_server("doget", lambda: _doget(client)),
-            "flightsql": on_server("flightsql", lambda: _sql_read(sql_conn)),
-            "doget_pandas": on_server("doget_pandas", lambda: _pandas(_doget(client))),
-            "direct_adbc": local("direct_adbc", lambda: _sql_read(direct_conn)),
-        }
-        if size > plan.pandas_max_rows:
-            del contenders["doget_pandas"]
-        elif backend == "postgresql":
-            psycopg_conn = stack.enter_context(_psycopg(store.db))
-            client_pids.add(backend_pid(psycopg_conn))
-            contenders["psycopg_pandas"] = local(
-                "psycopg_pandas", lambda: Read(_psycopg_frame(psycopg_conn))
-            )
-        contenders["memory_flight"] = local("memory_flight", lambda: _doget(memory_client))
+        contenders = {n: on_server(n) if n in SERVED else local(n) for n in readers}
         runs = plan.query_runs(size)
         log.info("query %s %d rows: %d rounds of %s", backend, size, runs, ", ".join(contenders))
         baseline_rss = rss_mb(server.pid)
@@ -243,6 +236,7 @@ def _compare(
     return {
         "rows": size,
         "warm": plan.query_warmup(size),
+        "reader": "one child process per contender (benchmarks/reader.py)",
         "arrow_bytes": record.arrow_bytes,
         "times_s": times,
         "rates": {name: rates(t, size, record.arrow_bytes) for name, t in times.items()},
@@ -256,13 +250,13 @@ def _compare(
     }
 
 
-def _account(record: _Record, name: str, r: int, got: Read, size: int) -> None:
+def _account(record: _Record, name: str, r: int, got: ReadOutcome, size: int) -> None:
     """Off the clock: the row count always, the content once (in the warm-up round)."""
     _check(name, got.rows, size)
     if r < 0:
-        record.checksums[name] = checksum(got.result)
+        record.checksums[name] = got.checksum
         if name == "doget":
-            record.arrow_bytes = got.result.nbytes
+            record.arrow_bytes = got.arrow_bytes
     elif got.first_batch_s is not None:
         record.first_batch_s.setdefault(name, []).append(got.first_batch_s)
 
@@ -279,81 +273,13 @@ def _check(name: str, rows: int, size: int) -> None:
         raise RuntimeError(f"{name} read {rows} rows, expected {size}")
 
 
-def _doget(client: flight.FlightClient) -> Read:
-    start = time.perf_counter()
-    info = client.get_flight_info(flight.FlightDescriptor.for_path(VIEW))
-    reader = client.do_get(info.endpoints[0].ticket)
-    try:
-        first = reader.read_chunk().data
-    except StopIteration:
-        return Read(pa.table({f.name: [] for f in info.schema}, schema=info.schema), None)
-    first_s = time.perf_counter() - start
-    rest = reader.read_all()
-    return Read(pa.concat_tables([pa.Table.from_batches([first]), rest]), first_s)
-
-
-def _sql_read(conn) -> Read:
-    with conn.cursor() as cursor:
-        start = time.perf_counter()
-        cursor.execute(SQL)
-        reader = cursor.fetch_record_batch()
-        try:
-            first = reader.read_next_batch()
-        except StopIteration:
-            return Read(reader.read_all(), None)
-        first_s = time.perf_counter() - start
-        rest = reader.read_all()
-        return Read(pa.concat_tables([pa.Table.from_batches([first]), rest]), first_s)
-
-
-def _pandas(read: Read) -> Read:
-    return Read(read.result.to_pandas())
-
-
 @contextlib.contextmanager
-def _flightsql(location: str):
-    import adbc_driver_flightsql.dbapi as flightsql
+def _monitor(url: str):
+    """A connection that lists the server's backends (it reads nothing timed)."""
+    import adbc_driver_postgresql.dbapi as pg
 
-    conn = flightsql.connect(location)
+    conn = pg.connect(url, autocommit=True)
     try:
         yield conn
     finally:
         conn.close()
-
-
-@contextlib.contextmanager
-def _direct(backend: str, store: _Store):
-    if backend == "duckdb":
-        import adbc_driver_duckdb.dbapi as duck
-
-        conn = duck.connect(str(store.direct_path))
-    else:
-        import adbc_driver_postgresql.dbapi as pg
-
-        conn = pg.connect(store.db, autocommit=True)
-    try:
-        yield conn
-    finally:
-        conn.close()
-
-
-@contextlib.contextmanager
-def _psycopg(url: str):
-    import psycopg
-
-    conn = psycopg.connect(url, autocommit=True)
-    try:
-        yield conn
-    finally:
-        conn.close()
-
-
-def _psycopg_frame(conn):
-    """What a notebook does today: fetch rows as tuples, build a DataFrame."""
-    import pandas as pd
-
-    with conn.cursor() as cursor:
-        cursor.execute(SQL)
-        rows = cursor.fetchall()
-        columns = [d.name for d in cursor.description]
-    return pd.DataFrame(rows, columns=columns)
