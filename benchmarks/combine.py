@@ -43,7 +43,10 @@ def combine(runs: list[dict]) -> dict:
                 combined.setdefault(part, {}).update(run[part])
                 meta = run["meta"]
                 for backend in run[part]:
-                    combined["meta"]["parts"][f"{part}/{backend}"] = {
+                    key = f"{part}/{backend}"
+                    # A combined report joined again keeps each part's own date and plan.
+                    earlier = meta.get("parts", {}).get(key)
+                    combined["meta"]["parts"][key] = earlier or {
                         "date": meta["date"],
                         "plan": meta["plan"],
                     }

@@ -56,3 +56,15 @@ def test_a_part_run_again_on_one_backend_keeps_the_others_figures():
     assert combined["query"]["postgresql"][size]["marker"] == "second run"
     assert combined["meta"]["parts"]["query/duckdb"]["date"] == "2026-01-01T00:00:00+00:00"
     assert combined["meta"]["parts"]["query/postgresql"]["date"] == "2026-01-02T00:00:00+00:00"
+
+
+def test_a_combined_report_joined_again_keeps_each_parts_date():
+    report = json.loads(COMMITTED.read_text())
+    again = _part(report, {"query": ["duckdb"]}, "2026-01-09T00:00:00+00:00")
+
+    combined = combine([report, again])
+
+    parts = combined["meta"]["parts"]
+    assert parts["query/duckdb"]["date"] == "2026-01-09T00:00:00+00:00"
+    for key in ("query/postgresql", "ingest/duckdb", "live/duckdb", "live/postgresql"):
+        assert parts[key] == report["meta"]["parts"][key]
