@@ -1,17 +1,18 @@
 """Keep the daily and hourly aggregates exact, in the ingest transaction.
 
-Daily metrics are kept incrementally, so a commit costs what it touches, not
-the size of the day. Per UTC day we hold each session's views and first/last
-view (`tb_session_day`) and which sessions viewed which page
-(`tb_page_session_day`); each daily row keeps exact integer sums (`bounced`,
-`span_us_sum`) next to the published metrics. A commit then:
-- adds its views to the page-days they fall on;
-- counts a session new to a page-day as a visitor, with the session's stats;
-- for every page-day a touched session already counted in (on any page, so a
-  second view on page B ends a bounce on page A), swaps the session's old
-  bounce and duration for its new ones.
-Hourly rows (views and distinct sessions of one page-hour) are recomputed
-from raw events, which is cheap: an hour is small.
+Daily and hourly metrics are kept incrementally, so a commit costs what it
+touches, not the size of the day. Per UTC day we hold each session's views,
+first/last view and the page-hours it viewed (`tb_session_day`, one row per
+session-day; `pages` lists 'HH page_url'); each daily row keeps exact integer
+sums (`bounced`, `span_us_sum`) next to the published metrics. A commit reads
+its session-days' old rows once, by key, and then:
+- adds its views to the page-days and page-hours they fall on;
+- per page-day, adds each session now on the page with its new bounce and
+  duration and takes back each session that was on it with its old ones (so a
+  second view on page B ends a bounce on page A);
+- per page-hour, counts the sessions new to it as visitors;
+- writes the session-days back with their merged page-hour lists.
+Only a repair (`rebuild`) recounts hours from raw events.
 
 A row is rewritten only when a metric changes, so `version` marks real changes.
 Both dialects run the same statements; `timezone('UTC', …)` pins days and
