@@ -1,17 +1,18 @@
 """Keep the daily and hourly aggregates exact, in the ingest transaction.
 
-Daily metrics are kept incrementally, so a commit costs what it touches, not
-the size of the day. Per UTC day we hold each session's views and first/last
-view (`tb_session_day`) and which sessions viewed which page
-(`tb_page_session_day`); each daily row keeps exact integer sums (`bounced`,
-`span_us_sum`) next to the published metrics. A commit then:
-- adds its views to the page-days they fall on;
-- counts a session new to a page-day as a visitor, with the session's stats;
-- for every page-day a touched session already counted in (on any page, so a
-  second view on page B ends a bounce on page A), swaps the session's old
-  bounce and duration for its new ones.
-Hourly rows (views and distinct sessions of one page-hour) are recomputed
-from raw events, which is cheap: an hour is small.
+Daily and hourly metrics are kept incrementally, so a commit costs what it
+touches, not the size of the day. Per UTC day we hold each session's views,
+first/last view and the page-hours it viewed (`tb_session_day`, one row per
+session-day; `pages` lists 'HH page_url'); each daily row keeps exact integer
+sums (`bounced`, `span_us_sum`) next to the published metrics. A commit reads
+its session-days' old rows once, by key, and then:
+- adds its views to the page-days and page-hours they fall on;
+- per page-day, adds each session now on the page with its new bounce and
+  duration and takes back each session that was on it with its old ones (so a
+  second view on page B ends a bounce on page A);
+- per page-hour, counts the sessions new to it as visitors;
+- writes the session-days back with their merged page-hour lists.
+Only a repair (`rebuild`) recounts hours from raw events.
 
 A row is rewritten only when a metric changes, so `version` marks real changes.
 Both dialects run the same statements; `timezone('UTC', …)` pins days and
@@ -19,8 +20,6 @@ hours to UTC whatever the session's time zone.
 """
 
 from __future__ import annotations
-
-import re
 
 from .scalar import scalar
 
@@ -80,74 +79,60 @@ _OLD_AND_NEW = {
 
 
 _NEW_DAY = day_of("recorded_at")
+# A page-hour of a session-day, as text: two-digit UTC hour, a space, the page.
+_PAGE_HOUR = (
+    "lpad(CAST(CAST(EXTRACT(HOUR FROM timezone('UTC', recorded_at)) AS INTEGER) AS TEXT), 2, '0')"
+    " || ' ' || page_url"
+)
+_PAGE = "substr(ph, 4)"  # the page of page-hour `ph`
+_HOUR = (  # the UTC hour of page-hour `ph` of day `day`
+    "timezone('UTC', CAST(day AS TIMESTAMP)"
+    " + CAST(substr(ph, 1, 2) AS INTEGER) * INTERVAL '1 hour')"
+)
 
 _INCREMENT = [
-    # What the new events add per page-day-session and per session-day.
-    f"""CREATE TEMP TABLE fd_pair_delta AS
-       SELECT page_url, {_NEW_DAY} AS day, session_id, count(*) AS views
-       FROM flightdeck_new GROUP BY page_url, {_NEW_DAY}, session_id""",
-    f"""CREATE TEMP TABLE fd_session_delta AS
-       SELECT session_id, {_NEW_DAY} AS day, count(*) AS views,
-              min(recorded_at) AS first_at, max(recorded_at) AS last_at
-       FROM flightdeck_new GROUP BY session_id, {_NEW_DAY}""",
-    # Those sessions before this commit (no row: the session-day is new).
-    """CREATE TEMP TABLE fd_session_old AS
-       SELECT s.session_id, s.day, s.views, s.first_at, s.last_at
-       FROM tb_session_day s
-       JOIN fd_session_delta d ON d.session_id = s.session_id AND d.day = s.day""",
-    """INSERT INTO tb_session_day (session_id, day, views, first_at, last_at)
-       SELECT session_id, day, views, first_at, last_at FROM fd_session_delta
-       ON CONFLICT (session_id, day) DO UPDATE SET
-           views = tb_session_day.views + excluded.views,
-           first_at = least(tb_session_day.first_at, excluded.first_at),
-           last_at = greatest(tb_session_day.last_at, excluded.last_at)""",
-    # Each touched session's bounce and duration, before and after.
-    f"""CREATE TEMP TABLE fd_session_change AS
-       SELECT s.session_id, s.day, o.session_id IS NOT NULL AS existed,
-              {_bounced("s")} AS bounced_new, COALESCE({_bounced("o")}, 0) AS bounced_old,
-              {_span_us("s")} AS span_new, COALESCE({_span_us("o")}, 0) AS span_old
-       FROM tb_session_day s
-       JOIN fd_session_delta d ON d.session_id = s.session_id AND d.day = s.day
-       LEFT JOIN fd_session_old o ON o.session_id = s.session_id AND o.day = s.day""",
-    # Per page-day: new views; new visitors with their sessions' stats; and for
-    # visitors already counted, the change in their sessions' stats. A session-day
-    # new in this commit has no page rows yet (both tables gain and lose a
-    # session-day together), so only sessions that existed are looked up in
-    # tb_page_session_day: a commit then reads what it touches, not the table.
-    """CREATE TEMP TABLE fd_daily_delta AS
-       SELECT page_url, day, sum(views) AS views, sum(visitors) AS visitors,
-              sum(bounced) AS bounced, sum(span_us) AS span_us
-       FROM (
-           SELECT page_url, day, views, 0 AS visitors, 0 AS bounced, 0 AS span_us
-           FROM fd_pair_delta
-           UNION ALL
-           SELECT d.page_url, d.day, 0, 1, c.bounced_new, c.span_new
-           FROM fd_pair_delta d
-           JOIN fd_session_change c ON c.session_id = d.session_id AND c.day = d.day
-           WHERE NOT c.existed
-           UNION ALL
-           SELECT d.page_url, d.day, 0, 1, c.bounced_new, c.span_new
-           FROM fd_pair_delta d
-           JOIN fd_session_change c ON c.session_id = d.session_id AND c.day = d.day
-           WHERE c.existed AND NOT EXISTS (
-               SELECT 1 FROM tb_page_session_day p WHERE p.page_url = d.page_url
-               AND p.day = d.day AND p.session_id = d.session_id)
-           UNION ALL
-           SELECT p.page_url, p.day, 0, 0, c.bounced_new - c.bounced_old, c.span_new - c.span_old
-           FROM tb_page_session_day p
-           JOIN fd_session_change c ON c.session_id = p.session_id AND c.day = p.day
-           WHERE c.existed
-       ) parts
-       GROUP BY page_url, day""",
-    """INSERT INTO tb_page_session_day (page_url, day, session_id, views)
-       SELECT page_url, day, session_id, views FROM fd_pair_delta
-       ON CONFLICT (page_url, day, session_id) DO UPDATE SET
-           views = tb_page_session_day.views + excluded.views""",
+    # Each session-day the commit touches, before (old_*, NULL if new) and after.
+    f"""CREATE TEMP TABLE fd_session AS
+       SELECT session_id, day, old_pages, bounced_old, span_old,
+              {_bounced("n")} AS bounced_new, {_span_us("n")} AS span_new,
+              views, first_at, last_at
+       FROM (SELECT d.session_id, d.day, o.pages AS old_pages,
+                    COALESCE({_bounced("o")}, 0) AS bounced_old,
+                    COALESCE({_span_us("o")}, 0) AS span_old,
+                    d.views + COALESCE(o.views, 0) AS views,
+                    CASE WHEN o.first_at < d.first_at THEN o.first_at ELSE d.first_at END
+                        AS first_at,
+                    CASE WHEN o.last_at > d.last_at THEN o.last_at ELSE d.last_at END AS last_at
+             FROM (SELECT session_id, {_NEW_DAY} AS day, count(*) AS views,
+                          min(recorded_at) AS first_at, max(recorded_at) AS last_at
+                   FROM flightdeck_new GROUP BY session_id, {_NEW_DAY}) d
+             LEFT JOIN tb_session_day o ON o.session_id = d.session_id AND o.day = d.day) n""",
+    # The page-hours of those session-days: seen before this commit (`old`), and
+    # the commit's views of each (0: not viewed again).
+    f"""CREATE TEMP TABLE fd_keys AS
+       SELECT session_id, day, ph, bool_or(old) AS old, sum(views) AS views
+       FROM (SELECT session_id, day, ph, TRUE AS old, 0 AS views
+             FROM (SELECT session_id, day, unnest(old_pages) AS ph FROM fd_session) o
+             UNION ALL
+             SELECT session_id, {_NEW_DAY}, {_PAGE_HOUR}, FALSE, count(*)
+             FROM flightdeck_new GROUP BY session_id, {_NEW_DAY}, {_PAGE_HOUR}) k
+       GROUP BY session_id, day, ph""",
+    # Per page-day: the new views; each session counted on the page after this
+    # commit adds its new stats, each counted before takes back its old ones
+    # (a second view on page B ends a bounce on page A).
     f"""INSERT INTO tb_pageview_aggregate (page_url, date, view_count, unique_visitors, bounced,
            span_us_sum, bounce_rate, avg_session_duration, computed_at, version)
        SELECT page_url, day, views, visitors, bounced, span_us,
               {_first_metrics}, CURRENT_TIMESTAMP, {{version}}
-       FROM fd_daily_delta
+       FROM (SELECT p.page_url, p.day, sum(p.views) AS views,
+                    sum(CASE WHEN p.old THEN 0 ELSE 1 END) AS visitors,
+                    sum(s.bounced_new - CASE WHEN p.old THEN s.bounced_old ELSE 0 END) AS bounced,
+                    sum(s.span_new - CASE WHEN p.old THEN s.span_old ELSE 0 END) AS span_us
+             FROM (SELECT session_id, day, {_PAGE} AS page_url, bool_or(old) AS old,
+                          sum(views) AS views
+                   FROM fd_keys GROUP BY session_id, day, {_PAGE}) p
+             JOIN fd_session s ON s.session_id = p.session_id AND s.day = p.day
+             GROUP BY p.page_url, p.day) delta
        ON CONFLICT (page_url, date) DO UPDATE SET
            view_count = tb_pageview_aggregate.view_count + excluded.view_count,
            unique_visitors = tb_pageview_aggregate.unique_visitors + excluded.unique_visitors,
@@ -160,9 +145,31 @@ _INCREMENT = [
            computed_at = excluded.computed_at, version = excluded.version
        WHERE excluded.view_count <> 0 OR excluded.unique_visitors <> 0
           OR excluded.bounced <> 0 OR excluded.span_us_sum <> 0""",
-    # Hourly: recompute the new events' page-hours from raw events.
-    """INSERT INTO tb_pageview_hourly (page_url, hour, view_count, unique_visitors,
+    # Per page-hour: the new views, and the sessions new to it. Every row gains views.
+    f"""INSERT INTO tb_pageview_hourly (page_url, hour, view_count, unique_visitors,
            computed_at, version)
+       SELECT {_PAGE}, {_HOUR}, sum(views), sum(CASE WHEN old THEN 0 ELSE 1 END),
+              CURRENT_TIMESTAMP, {{version}}
+       FROM fd_keys WHERE views > 0
+       GROUP BY {_PAGE}, {_HOUR}
+       ON CONFLICT (page_url, hour) DO UPDATE SET
+           view_count = tb_pageview_hourly.view_count + excluded.view_count,
+           unique_visitors = tb_pageview_hourly.unique_visitors + excluded.unique_visitors,
+           computed_at = excluded.computed_at, version = excluded.version""",
+    # The session-days after this commit, with all their page-hours.
+    """INSERT INTO tb_session_day (session_id, day, views, first_at, last_at, pages)
+       SELECT s.session_id, s.day, s.views, s.first_at, s.last_at, k.pages
+       FROM fd_session s
+       JOIN (SELECT session_id, day, array_agg(ph) AS pages FROM fd_keys
+             GROUP BY session_id, day) k ON k.session_id = s.session_id AND k.day = s.day
+       ON CONFLICT (session_id, day) DO UPDATE SET
+           views = excluded.views, first_at = excluded.first_at, last_at = excluded.last_at,
+           pages = excluded.pages""",
+]
+
+# A repair recounts page-hours from raw events.
+_HOURLY_FROM_EVENTS = """INSERT INTO tb_pageview_hourly (page_url, hour, view_count,
+           unique_visitors, computed_at, version)
        SELECT e.page_url, k.hour, count(*), count(DISTINCT e.session_id), CURRENT_TIMESTAMP,
               {version}
        FROM (SELECT DISTINCT page_url,
@@ -175,27 +182,22 @@ _INCREMENT = [
            view_count = excluded.view_count, unique_visitors = excluded.unique_visitors,
            computed_at = excluded.computed_at, version = excluded.version
        WHERE tb_pageview_hourly.view_count <> excluded.view_count
-          OR tb_pageview_hourly.unique_visitors <> excluded.unique_visitors""",
-]
+          OR tb_pageview_hourly.unique_visitors <> excluded.unique_visitors"""
 
-_CREATED = re.compile(r"\s*CREATE TEMP TABLE (\w+)")
+_TEMP = ("fd_session", "fd_keys")
 
 
 def recompute(cursor, version: int, backend: str) -> None:
     """Fold the events in temp table `flightdeck_new` (already appended) into the aggregates.
 
-    Only its session_id, page_url and recorded_at are read.
+    Only its session_id, page_url and recorded_at are read. Only the first
+    statement joins a stored table (tb_session_day, by its key); the rest read
+    the two small temp tables, so they need no statistics (no ANALYZE).
     """
-    created = []
+    del backend  # both dialects run the same statements
     for statement in _INCREMENT:
         cursor.execute(statement.replace("{version}", str(int(version))))
-        if match := _CREATED.match(statement):
-            created.append(match.group(1))
-            if backend == "postgresql":
-                # autovacuum never sees temp tables: without statistics the
-                # planner guesses their size and may loop over big tables.
-                cursor.execute(f"ANALYZE {match.group(1)}")
-    for table in created:
+    for table in _TEMP:
         cursor.execute(f"DROP TABLE {table}")
 
 
@@ -210,29 +212,28 @@ def rebuild(cursor, days: list[str], version: int, backend: str) -> None:
     listed = ", ".join(days)
     raw_day = day_of("recorded_at")
     in_scope = " OR ".join(in_day("recorded_at", d) for d in days)
-    for table in ("tb_session_day", "tb_page_session_day"):
-        cursor.execute(f"DELETE FROM {table} WHERE day IN ({listed})")
+    cursor.execute(f"DELETE FROM tb_session_day WHERE day IN ({listed})")
     cursor.execute(
-        f"""INSERT INTO tb_session_day (session_id, day, views, first_at, last_at)
-            SELECT session_id, {raw_day}, count(*), min(recorded_at), max(recorded_at)
+        f"""INSERT INTO tb_session_day (session_id, day, views, first_at, last_at, pages)
+            SELECT session_id, {raw_day}, count(*), min(recorded_at), max(recorded_at),
+                   array_agg(DISTINCT {_PAGE_HOUR})
             FROM tb_pageview_event WHERE {in_scope} GROUP BY session_id, {raw_day}"""
-    )
-    cursor.execute(
-        f"""INSERT INTO tb_page_session_day (page_url, day, session_id, views)
-            SELECT page_url, {raw_day}, session_id, count(*)
-            FROM tb_pageview_event WHERE {in_scope} GROUP BY page_url, {raw_day}, session_id"""
     )
     cursor.execute(
         f"""INSERT INTO tb_pageview_aggregate (page_url, date, view_count, unique_visitors,
                 bounced, span_us_sum, bounce_rate, avg_session_duration, computed_at, version)
-            SELECT page_url, day, views, visitors, bounced, span_us,
-                   {_metrics("bounced", "visitors", "span_us")}, CURRENT_TIMESTAMP, {int(version)}
-            FROM (SELECT p.page_url, p.day, sum(p.views) AS views, count(*) AS visitors,
+            SELECT v.page_url, v.day, v.views, u.visitors, u.bounced, u.span_us,
+                   {_metrics("u.bounced", "u.visitors", "u.span_us")}, CURRENT_TIMESTAMP,
+                   {int(version)}
+            FROM (SELECT page_url, {raw_day} AS day, count(*) AS views FROM tb_pageview_event
+                  WHERE {in_scope} GROUP BY page_url, {raw_day}) v
+            JOIN (SELECT p.page_url, p.day, count(*) AS visitors,
                          sum({_bounced("s")}) AS bounced, sum({_span_us("s")}) AS span_us
-                  FROM tb_page_session_day p
+                  FROM (SELECT DISTINCT session_id, day, {_PAGE} AS page_url
+                        FROM (SELECT session_id, day, unnest(pages) AS ph FROM tb_session_day
+                              WHERE day IN ({listed})) k) p
                   JOIN tb_session_day s ON s.session_id = p.session_id AND s.day = p.day
-                  WHERE p.day IN ({listed})
-                  GROUP BY p.page_url, p.day) fresh
+                  GROUP BY p.page_url, p.day) u ON u.page_url = v.page_url AND u.day = v.day
             ON CONFLICT (page_url, date) DO UPDATE SET
                 view_count = excluded.view_count, unique_visitors = excluded.unique_visitors,
                 bounced = excluded.bounced, span_us_sum = excluded.span_us_sum,
@@ -251,7 +252,7 @@ def rebuild(cursor, days: list[str], version: int, backend: str) -> None:
         f"CREATE TEMP TABLE flightdeck_new AS SELECT session_id, page_url, recorded_at "
         f"FROM tb_pageview_event WHERE {in_scope}"
     )
-    cursor.execute(_INCREMENT[-1].replace("{version}", str(int(version))))  # hourly
+    cursor.execute(_HOURLY_FROM_EVENTS.replace("{version}", str(int(version))))
     cursor.execute("DROP TABLE flightdeck_new")
 
 

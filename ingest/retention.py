@@ -61,8 +61,7 @@ def delete_expired(store: Store, days: int, now: dt.datetime | None = None) -> E
             )
             cursor.execute(f"DELETE FROM tb_pageview_event WHERE {where}")
         # The incremental state of closed days is no longer needed: no event can join them.
-        for table in ("tb_session_day", "tb_page_session_day"):
-            cursor.execute(f"DELETE FROM {table} WHERE day < DATE '{cutoff.date().isoformat()}'")
+        cursor.execute(f"DELETE FROM tb_session_day WHERE day < DATE '{cutoff.date().isoformat()}'")
         conn.commit()
     return Expired(cutoff, deleted, expired)
 

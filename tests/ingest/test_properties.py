@@ -47,7 +47,6 @@ TABLES = [
     "tb_pageview_aggregate",
     "tb_pageview_hourly",
     "tb_session_day",
-    "tb_page_session_day",
     "tb_aggregate_outbox",
     "tb_expired_day",
 ]

@@ -56,3 +56,38 @@ def test_session_state_migration_builds_state_from_stored_events(raw_store):
     ingest(raw_store, after.to_batches(max_chunksize=20))
     everything = pa.concat_tables([before, after]).to_pandas()
     pd.testing.assert_frame_equal(_daily(raw_store), reference.daily(everything), check_dtype=False)
+
+
+def test_page_hours_migration_fills_lists_of_stored_session_days(raw_store):
+    found = migrations.load_migrations(raw_store.backend)
+    older = [m for m in found if m.phase == "post" or m.name < "014"]
+    migrations.apply(raw_store, older)
+    before = _events(3, 120)
+    insert(raw_store, "tb_pageview_event", before)
+    frame = before.to_pandas()
+    insert(raw_store, "tb_pageview_aggregate", _stored(reference.daily(frame)))
+    insert(raw_store, "tb_pageview_hourly", _stored(reference.hourly(frame)))
+    (state,) = [m for m in found if m.name == "007_session_state"]
+    with raw_store.write() as conn, conn.cursor() as cursor:
+        for statement in state.statements(raw_store.backend):
+            if "INSERT INTO" in statement or "UPDATE" in statement:
+                cursor.execute(statement)  # the state 013 kept: no page-hour lists
+        conn.commit()
+
+    assert [m.name for m in migrations.apply(raw_store, found)][:1] == ["014_session_page_hours"]
+    assert reaggregate(raw_store, None, apply=False).differences == 0  # the lists were filled
+    after = _events(4, 80)  # the same sessions, pages and hours: their lists are reused
+    ingest(raw_store, after.to_batches(max_chunksize=20))
+    everything = pa.concat_tables([before, after]).to_pandas()
+    pd.testing.assert_frame_equal(_daily(raw_store), reference.daily(everything), check_dtype=False)
+    with raw_store.read(
+        "SELECT page_url, hour, view_count, unique_visitors "
+        "FROM va_pageview_hourly ORDER BY page_url, hour"
+    ) as reader:
+        hourly = reader.read_all().to_pandas()
+    pd.testing.assert_frame_equal(hourly, reference.hourly(everything), check_dtype=False)
+
+
+def _stored(rows: pd.DataFrame) -> pa.Table:
+    rows = rows.assign(computed_at=pd.Timestamp("2024-06-03", tz="UTC"), version=0)
+    return pa.Table.from_pandas(rows, preserve_index=False)

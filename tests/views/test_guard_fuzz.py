@@ -791,7 +791,7 @@ class _World:
                 "CREATE TABLE tb_fuzz_secret (secret TEXT)",
                 f"INSERT INTO tb_fuzz_secret VALUES ('{SECRET_TABLE_VALUE}')",
                 f"CREATE TABLE {CATALOG_MARKER_TABLE} (x INTEGER)",
-                "INSERT INTO tb_session_day VALUES "
+                "INSERT INTO tb_session_day (session_id, day, views, first_at, last_at) VALUES "
                 f"('{SECRET_SESSION}', DATE '2024-01-15', 1, "
                 "TIMESTAMPTZ '2024-01-15 10:00:00+00', TIMESTAMPTZ '2024-01-15 10:00:00+00')",
                 "CREATE SCHEMA fuzz_other",

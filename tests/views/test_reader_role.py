@@ -100,7 +100,7 @@ def _seed(store) -> None:
         cursor.execute(f"INSERT INTO tb_reader_secret VALUES ('{SECRET}')")
         cursor.execute(f"CREATE TABLE {CATALOG_TABLE} (x INTEGER)")
         cursor.execute(
-            "INSERT INTO tb_session_day VALUES "
+            "INSERT INTO tb_session_day (session_id, day, views, first_at, last_at) VALUES "
             f"('{SECRET}', DATE '2024-01-15', 1, TIMESTAMPTZ '2024-01-15 10:00:00+00', "
             "TIMESTAMPTZ '2024-01-15 10:00:00+00')"
         )
