@@ -82,7 +82,7 @@ def ingest(
         _check_wanted(control)  # a cancelled put need not wait for the turn
         store.end_staging(conn)  # a client still sending held no other writer up
         refusals = StoreRefusals(conn, cursor, store.backend, _STAGE)
-        write = functools.partial(_write, cursor, store.backend, expired, control)
+        write = functools.partial(_write, refusals, cursor, store.backend, expired, control)
         accepted, version = refusals.run(write, staged)
         if dry_run:
             conn.rollback()
@@ -147,12 +147,16 @@ def _stage(
 
 
 def _write(
-    cursor, backend: str, expired: frozenset[dt.date], control: loads.PutControl | None
+    refusals: StoreRefusals,
+    cursor,
+    backend: str,
+    expired: frozenset[dt.date],
+    control: loads.PutControl | None,
 ) -> tuple[int, int | None]:
     """In our turn, append what the stage holds that is new; the commit's version, if any."""
     take_turn(cursor, backend)
     retention.recheck(cursor, _STAGE, expired)  # retention may have run since we looked
-    accepted = append_new(cursor, backend)
+    accepted = append_new(cursor, backend, refusals.restart)
     _check_wanted(control)  # recomputing is the long part: skip it for nothing
     return accepted, _recompute(cursor, backend) if accepted else None
 
