@@ -20,7 +20,8 @@ import pyarrow as pa
 from flightdeck.views import Store
 
 from . import aggregates, loads, retention
-from .events import EVENT_SCHEMA, check_not_expired, normalise
+from .append import NEW, SKIP, append_new
+from .events import check_not_expired, normalise
 from .scalar import scalar
 from .store_refusal import StoreRefusals
 from .turns import take_turn
@@ -28,11 +29,8 @@ from .turns import take_turn
 __all__ = ["IngestResult", "Repair", "ingest", "reaggregate"]
 
 _STAGE = "flightdeck_stage"
-_NEW = "flightdeck_new"
 # DuckDB 2.0's ADBC ingest fails on batches larger than its 2,048-row vectors.
 _STAGE_ROWS = {"duckdb": 2048, "postgresql": 65_536}
-_COLUMNS = ", ".join(EVENT_SCHEMA.names)
-_AGGREGATED = "session_id, page_url, recorded_at"  # what aggregates.recompute reads
 
 
 @dataclass(frozen=True)
@@ -84,13 +82,13 @@ def ingest(
         _check_wanted(control)  # a cancelled put need not wait for the turn
         store.end_staging(conn)  # a client still sending held no other writer up
         refusals = StoreRefusals(conn, cursor, store.backend, _STAGE)
-        write = functools.partial(_write, cursor, store.backend, expired, control)
+        write = functools.partial(_write, refusals, cursor, store.backend, expired, control)
         accepted, version = refusals.run(write, staged)
         if dry_run:
             conn.rollback()
         elif control is not None:
             _before_commit(cursor, control, accepted, staged - accepted)
-        _drop(cursor, _STAGE, _NEW)  # the stage was committed: see store_refusal.py
+        _drop(cursor, _STAGE, SKIP, NEW)  # the stage was committed: see store_refusal.py
         conn.commit()
     return IngestResult(accepted, staged - accepted, version)
 
@@ -149,51 +147,25 @@ def _stage(
 
 
 def _write(
-    cursor, backend: str, expired: frozenset[dt.date], control: loads.PutControl | None
+    refusals: StoreRefusals,
+    cursor,
+    backend: str,
+    expired: frozenset[dt.date],
+    control: loads.PutControl | None,
 ) -> tuple[int, int | None]:
     """In our turn, append what the stage holds that is new; the commit's version, if any."""
     take_turn(cursor, backend)
     retention.recheck(cursor, _STAGE, expired)  # retention may have run since we looked
-    accepted = _append_new(cursor, backend)
+    accepted = append_new(cursor, backend, refusals.restart)
     _check_wanted(control)  # recomputing is the long part: skip it for nothing
     return accepted, _recompute(cursor, backend) if accepted else None
-
-
-def _append_new(cursor, backend: str) -> int:
-    """Append the put's new events: the first sent of each event_id, unless stored already.
-
-    One `INSERT … ON CONFLICT DO NOTHING RETURNING` dedupes against the store
-    through the primary key, per new row, and appends in the same pass; what the
-    aggregates read of the appended rows lands in `flightdeck_new`. (An anti-join
-    against the events table first cost time in proportion to everything stored,
-    on every commit.)
-    """
-    values = _COLUMNS.replace("properties", "CAST(properties AS JSON)")
-    insert = (
-        f"INSERT INTO tb_pageview_event ({_COLUMNS}) SELECT {values} FROM ("
-        "SELECT s.*, row_number() OVER (PARTITION BY event_id ORDER BY flightdeck_seq) AS rn "
-        f"FROM {_STAGE} s) t WHERE rn = 1 "
-        f"ON CONFLICT (event_id) DO NOTHING RETURNING {_AGGREGATED}"
-    )
-    if backend == "postgresql":
-        cursor.execute(
-            f"CREATE TEMP TABLE {_NEW} (session_id TEXT, page_url TEXT, recorded_at TIMESTAMPTZ)"
-        )
-        cursor.execute(f"WITH appended AS ({insert}) INSERT INTO {_NEW} SELECT * FROM appended")
-    else:
-        # DuckDB has no data-modifying WITH: the appended rows come back as Arrow.
-        cursor.execute(insert)
-        appended = cursor.fetch_arrow_table()
-        reader = appended.to_reader(max_chunksize=_STAGE_ROWS[backend])
-        cursor.adbc_ingest(_NEW, reader, mode="create", temporary=True)
-    return scalar(cursor, f"SELECT count(*) FROM {_NEW}")
 
 
 def _recompute(cursor, backend: str) -> int:
     """Take the next version, fold `flightdeck_new` into the aggregates."""
     version = _next_version(cursor)
     if backend == "postgresql":
-        cursor.execute(f"ANALYZE {_NEW}")  # see aggregates.recompute: temp tables lack statistics
+        cursor.execute(f"ANALYZE {NEW}")  # see aggregates.recompute: temp tables lack statistics
     aggregates.recompute(cursor, version, backend)
     return version
 

@@ -52,6 +52,7 @@ class StoreRefusals:
         self._cursor = cursor
         self._backend = backend
         self._stage = stage
+        self._last: int | None = None  # the last staged row of the try under way, if any
 
     def run(self, write: Callable[[], _T], staged: int) -> _T:
         """`write()`'s result, uncommitted; InvalidBatch (rule `store`) naming the first
@@ -65,6 +66,13 @@ class StoreRefusals:
         except BaseException:
             self._drop_stage()
             raise
+
+    def restart(self) -> None:
+        """Roll the write under way back to where it had only the stage (cut as its try
+        cut it), so that it can start again a different way."""
+        self._undo()
+        if self._last is not None:
+            self._cut(self._last)
 
     def _first_try(self, write: Callable[[], _T], staged: int) -> _T:
         try:
@@ -91,17 +99,22 @@ class StoreRefusals:
 
     def _try(self, write, last: int) -> BackendError | None:
         """The store's refusal of rows 0..`last` alone, None if it takes them; undone."""
+        self._last = last
         try:
             with backend_errors(self._backend):
-                self._cursor.execute(f"DELETE FROM {self._stage} WHERE flightdeck_seq > {last}")
+                self._cut(last)
                 write()
         except BackendError as exc:
             if not exc.data_refused:
                 raise
             return exc
         finally:
+            self._last = None
             self._undo()
         return None
+
+    def _cut(self, last: int) -> None:
+        self._cursor.execute(f"DELETE FROM {self._stage} WHERE flightdeck_seq > {last}")
 
     def _drop_stage(self) -> None:
         with contextlib.suppress(Exception):
