@@ -39,7 +39,7 @@ from .deliveries import Deliveries
 from .errors import InvalidBatch, RetentionRace
 from .messages import Decoded, Limits, Payload, decode
 from .pipeline import IngestResult, ingest
-from .pull import Puller, delivery_count, stream_sequence
+from .pull import Puller, ack_all, delivery_count, stream_sequence
 from .refusals import find_refused
 from .streams import (
     DEAD_SUBJECT,
@@ -319,8 +319,7 @@ class IngestWorker:
             self._on_batch_end(len(messages), reason)
 
     async def _acknowledge(self, messages: list[Msg]) -> None:
-        for message in messages:
-            await message.ack()
+        await ack_all(self._nc, messages)
 
     async def _dead_letter(self, message: Msg, reason: str) -> None:
         sequence = stream_sequence(message)
