@@ -256,7 +256,8 @@ class IngestWorker:
         """The first messages that fit the limits (`taken` of them), decoded.
 
         In a thread: Arrow's JSON reader lets go of the GIL, so the loop keeps receiving."""
-        payloads = [_payload(m, self._stream) for m in messages]
+        prefix = f"nats:{self._stream}:"
+        payloads = [_payload(m, prefix) for m in messages]
         return await asyncio.to_thread(decode, payloads, self._limits)
 
     async def _commit(self, decoded: Decoded) -> _Outcome:
@@ -358,11 +359,11 @@ def _reason(exc: InvalidBatch) -> str:
     return f"[{exc.rule}] {exc.column}: {exc.detail}"
 
 
-def _payload(message: Msg, stream: StreamIdentity | None) -> Payload:
+def _payload(message: Msg, prefix: str) -> Payload:
     """The sender's Nats-Msg-Id is the event_id of an event without one (its retries
-    are then duplicates even in another stream); else the stream's lifetime and the
-    message's sequence, so a redelivery is a duplicate and a new stream's message not."""
-    default_id = (message.headers or {}).get("Nats-Msg-Id") or (
-        f"nats:{stream}:{stream_sequence(message)}"
-    )
-    return Payload(message.data, message.headers, default_id)
+    are then duplicates even in another stream); else `prefix` (the stream's lifetime)
+    and the message's sequence, so a redelivery is a duplicate and a new stream's
+    message not."""
+    headers = message.headers
+    sender_id = headers.get("Nats-Msg-Id") if headers else None
+    return Payload(message.data, headers, sender_id or f"{prefix}{stream_sequence(message)}")
