@@ -16,6 +16,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
@@ -34,6 +35,10 @@ _SCHEMA = pa.schema(  # a JSON event before `normalise`
         ("properties", pa.string()),
     ]
 )
+# orjson reads an integer of 19 digits or more as a float, silently; json.loads keeps
+# it. Found by mapping digits to "0" and the rest to " " (a regex costs 4x orjson).
+_DIGITS_ONLY = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+_LONG_DIGITS = b"0" * 19
 # Per row: `properties` is json.dumps text that needs no JSON check (`_dumped_clean`).
 _CHECKED = "json_checked"
 _CARRIED = _SCHEMA.append(pa.field(_CHECKED, pa.bool_()))
@@ -194,9 +199,21 @@ def _properties(read: pa.Table, datas: list[bytes]) -> tuple[pa.Array, pa.Array,
     texts: list[str | None] = [None] * n
     clean = [False] * n
     for i in pc.indices_nonzero(present).to_pylist():
-        texts[i] = text = json.dumps(json.loads(datas[i])["properties"])
+        texts[i] = text = json.dumps(_loads(datas[i])["properties"])
         clean[i] = _dumped_clean(text)
     return pa.array(texts, pa.string()), nothing, pa.array(clean, pa.bool_())
+
+
+def _loads(data: bytes) -> dict:
+    """json.loads(data), for a message Arrow has read as an object: orjson where it
+    gives the same values (a fifth of the time), json.loads where it refuses what
+    json.loads reads (NaN, Infinity, 1e400, a lone surrogate) or could round."""
+    if _LONG_DIGITS not in data.translate(_DIGITS_ONLY):
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(data)
 
 
 def _dumped_clean(text: str) -> bool:
