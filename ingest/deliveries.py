@@ -27,7 +27,7 @@ from bisect import bisect_right
 
 from nats.aio.msg import Msg
 
-from .pull import delivery_count, stream_sequence
+from .pull import ack_numbers
 
 __all__ = ["Deliveries"]
 
@@ -47,16 +47,17 @@ class Deliveries:
         self._lost = min(self._lost + max(0, count), _AGAIN)
 
     def received(self, message: Msg) -> None:
-        sequence = stream_sequence(message)
+        delivered, sequence = ack_numbers(message)
         if not self._add(sequence):
             self._count_again(sequence)
-        if self._lost and delivery_count(message) > self._received(sequence):
+        if self._lost and delivered > self._received(sequence):
             self._lost -= 1  # most likely one of ours that never arrived
             self._count_again(sequence)
 
     def deaths(self, message: Msg) -> int:
         """Deliveries of this message that ended in another process that went away."""
-        return max(0, delivery_count(message) - self._received(stream_sequence(message)))
+        delivered, sequence = ack_numbers(message)
+        return max(0, delivered - self._received(sequence))
 
     def _received(self, sequence: int) -> int:
         index = bisect_right(self._starts, sequence) - 1

@@ -41,15 +41,20 @@ ALIASES = {"timestamp": "recorded_at", "user_pk": "user_id"}
 _SURROGATE_ESCAPE = r"\\ud[89a-f]"  # a JSON escape of a UTF-16 surrogate, any case
 
 
-def normalise(batch: pa.RecordBatch, first_row: int = 0) -> pa.RecordBatch:
+def normalise(
+    batch: pa.RecordBatch, first_row: int = 0, json_checked: pa.Array | None = None
+) -> pa.RecordBatch:
     """`batch` in EVENT_SCHEMA, or InvalidBatch naming the column, row and rule.
+
+    `json_checked` (a boolean per row) marks `properties` the caller made itself with
+    `json.dumps` and found free of what the JSON check refuses, so it is not parsed again.
 
     Extra columns are ignored; missing optional ones become nulls; a missing or
     null event_id becomes a key built from the event's content, so re-sending
     the same rows dedupes. Errors name a column as the batch did (`timestamp`, say).
     """
     try:
-        return _normalise(batch, first_row)
+        return _normalise(batch, first_row, json_checked)
     except InvalidBatch as exc:
         sent = _senders_name(batch.schema.names, exc.column)
         if sent == exc.column:
@@ -64,7 +69,9 @@ def _senders_name(names: list[str], column: str | None) -> str | None:
     return next((n for n in names if ALIASES.get(n) == column), column)
 
 
-def _normalise(batch: pa.RecordBatch, first_row: int) -> pa.RecordBatch:
+def _normalise(
+    batch: pa.RecordBatch, first_row: int, json_checked: pa.Array | None
+) -> pa.RecordBatch:
     columns = _by_name(batch)
     for name in REQUIRED:
         if name not in columns:
@@ -86,7 +93,10 @@ def _normalise(batch: pa.RecordBatch, first_row: int) -> pa.RecordBatch:
     check_values(sent, _plain(columns["recorded_at"]), first_row)
     for name in NOT_EMPTY:  # after check_values: trimming needs valid UTF-8
         _require_text(out[name], name, first_row)
-    _check_json(out["properties"], first_row)  # after its length is known to be bounded
+    unchecked = out["properties"]
+    if json_checked is not None:  # nulls keep the rows' positions for the error's row
+        unchecked = pc.if_else(json_checked, pa.scalar(None, pa.string()), unchecked)
+    _check_json(unchecked, first_row)  # after its length is known to be bounded
     out["event_id"] = _event_ids(given, out)
     return pa.RecordBatch.from_arrays([out[f.name] for f in EVENT_SCHEMA], schema=EVENT_SCHEMA)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import pyarrow as pa
 
@@ -30,8 +31,7 @@ ARROW_CONTENT_TYPE = "application/vnd.apache.arrow.stream"
 _IPC_CONTINUATION = b"\xff\xff\xff\xff"  # how every Arrow IPC stream starts
 
 
-@dataclass(frozen=True)
-class Payload:
+class Payload(NamedTuple):  # one per message: a tuple is made in a fraction of a dataclass's time
     data: bytes
     headers: Mapping[str, str] | None
     default_id: str  # event_id for an event that has none: derived from stream and sequence

@@ -39,7 +39,7 @@ from .deliveries import Deliveries
 from .errors import InvalidBatch, RetentionRace
 from .messages import Decoded, Limits, Payload, decode
 from .pipeline import IngestResult, ingest
-from .pull import Puller, delivery_count, stream_sequence
+from .pull import Puller, ack_all, ack_numbers, delivery_count, stream_sequence
 from .refusals import find_refused
 from .streams import (
     DEAD_SUBJECT,
@@ -170,10 +170,19 @@ class IngestWorker:
         return self._deliveries.deaths(message)
 
     async def _decode_new(self, messages: list[Msg]) -> Decoded:
-        """The leading messages no worker died holding, decoded together."""
-        return await self._decode(
-            list(itertools.takewhile(lambda m: not self._deaths(m), messages))
-        )
+        """The leading messages no worker died holding, decoded together.
+
+        One pass reads each ack subject once, for the deaths and the default id: it
+        was a fifth of the loop's own time per message when each step read it anew."""
+        prefix = f"nats:{self._stream}:"
+        payloads = []
+        for message in messages:
+            delivered, sequence = ack_numbers(message)
+            # A first delivery the puller handed out was received here: no death.
+            if delivered > 1 and self._deaths(message):
+                break
+            payloads.append(_payload(message, prefix, sequence))
+        return await asyncio.to_thread(decode, payloads, self._limits)
 
     async def _decode_held(self, messages: list[Msg]) -> Decoded:
         """The leading messages a worker died holding, each decoded on its own under a
@@ -256,7 +265,8 @@ class IngestWorker:
         """The first messages that fit the limits (`taken` of them), decoded.
 
         In a thread: Arrow's JSON reader lets go of the GIL, so the loop keeps receiving."""
-        payloads = [_payload(m, self._stream) for m in messages]
+        prefix = f"nats:{self._stream}:"
+        payloads = [_payload(m, prefix, stream_sequence(m)) for m in messages]
         return await asyncio.to_thread(decode, payloads, self._limits)
 
     async def _commit(self, decoded: Decoded) -> _Outcome:
@@ -319,8 +329,7 @@ class IngestWorker:
             self._on_batch_end(len(messages), reason)
 
     async def _acknowledge(self, messages: list[Msg]) -> None:
-        for message in messages:
-            await message.ack()
+        await ack_all(self._nc, messages)
 
     async def _dead_letter(self, message: Msg, reason: str) -> None:
         sequence = stream_sequence(message)
@@ -359,11 +368,11 @@ def _reason(exc: InvalidBatch) -> str:
     return f"[{exc.rule}] {exc.column}: {exc.detail}"
 
 
-def _payload(message: Msg, stream: StreamIdentity | None) -> Payload:
+def _payload(message: Msg, prefix: str, sequence: int) -> Payload:
     """The sender's Nats-Msg-Id is the event_id of an event without one (its retries
-    are then duplicates even in another stream); else the stream's lifetime and the
-    message's sequence, so a redelivery is a duplicate and a new stream's message not."""
-    default_id = (message.headers or {}).get("Nats-Msg-Id") or (
-        f"nats:{stream}:{stream_sequence(message)}"
-    )
-    return Payload(message.data, message.headers, default_id)
+    are then duplicates even in another stream); else `prefix` (the stream's lifetime)
+    and the message's stream `sequence`, so a redelivery is a duplicate and a new
+    stream's message not."""
+    headers = message.headers
+    sender_id = headers.get("Nats-Msg-Id") if headers else None
+    return Payload(message.data, headers, sender_id or f"{prefix}{sequence}")

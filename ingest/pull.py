@@ -24,7 +24,7 @@ from nats.aio.msg import Msg
 if TYPE_CHECKING:
     from .deliveries import Deliveries
 
-__all__ = ["PullError", "Puller", "delivery_count", "stream_sequence"]
+__all__ = ["PullError", "Puller", "ack_all", "ack_numbers", "delivery_count", "stream_sequence"]
 
 # The server answers a pull request that expired with 408, a no_wait one with 404;
 # 100 is an idle heartbeat. Anything else (a deleted consumer, a leadership change,
@@ -33,6 +33,7 @@ _REQUEST_OVER = frozenset({"404", "408"})
 _HEARTBEAT = "100"
 _REQUEST_S = 5.0  # how long a pull request waits on the server for messages
 _GRACE_S = 1.0  # then a lost 408 (NATS reconnected meanwhile) is assumed
+_ACKS_PER_WRITE = 4096  # acks joined into one command: well under nats-py's 2 MB buffer
 
 
 class PullError(Exception):
@@ -159,6 +160,43 @@ def stream_sequence(message: Msg) -> int:
     if token is not None:
         return int(token)
     return message.metadata.sequence.stream  # raises nats-py's own error for a non-JS message
+
+
+def ack_numbers(message: Msg) -> tuple[int, int]:
+    """(delivery count, stream sequence) from one split of the ack subject."""
+    tokens = (message.reply or "").split(".")
+    if tokens[:2] == ["$JS", "ACK"]:
+        if len(tokens) == 9:
+            return int(tokens[4]), int(tokens[5])
+        if len(tokens) >= 11:
+            return int(tokens[6]), int(tokens[7])
+    metadata = message.metadata  # raises nats-py's own error for a non-JS message
+    return metadata.num_delivered, metadata.sequence.stream
+
+
+async def ack_all(nc: Client, messages: list[Msg]) -> None:
+    """Ack `messages`, joined into few writes while connected.
+
+    An ack is an empty publish to the message's ack subject; nats-py's `Msg.ack`
+    checks the subject and builds one command per message, about a fifth of the
+    worker's own time per message. The subjects come from the server, so the
+    commands are built here and queued with nats-py's `_send_command` (private,
+    the one it uses itself). Not connected: one by one, which buffers or raises
+    as nats-py decides."""
+    if not nc.is_connected:
+        for message in messages:
+            await message.ack()
+        return
+    for start in range(0, len(messages), _ACKS_PER_WRITE):
+        chunk = messages[start : start + _ACKS_PER_WRITE]
+        await nc._send_command(b"".join(b"PUB %s 0\r\n\r\n" % _reply(m) for m in chunk))
+    await nc._flush_pending()
+
+
+def _reply(message: Msg) -> bytes:
+    if not message.reply:
+        raise ValueError("no ack subject: not a JetStream message")
+    return message.reply.encode()
 
 
 def delivery_count(message: Msg) -> int:

@@ -196,3 +196,37 @@ def test_deeply_nested_json_is_rejected_not_a_crash():
     assert (
         done.stdout.strip() == "[0, 2] [(1, 'not JSON that can be read back: nested too deeply')]"
     )
+
+
+def test_properties_read_in_bulk_meet_the_json_check_that_put_properties_meet():
+    # Bulk-read properties skip the second JSON parse only where json.dumps text
+    # cannot fail it: a value that was not finite, or a lone surrogate, still fails.
+    cases = [
+        (b'{"a": NaN}', "[json] properties"),
+        (b'{"a": [1, -Infinity]}', "[json] properties"),
+        (b'{"a": 1e400}', "[json] properties"),  # read as inf: dumped as Infinity
+        (b'{"a": "\\ud800"}', "[text] properties"),
+        (b'{"\\udc00": 1}', "[text] properties"),
+        (b'{"a": "NaN and Infinity"}', '{"a": "NaN and Infinity"}'),
+        (b'{"a": "\\ud83d\\ude00 \\\\ud800"}', '{"a": "\\ud83d\\ude00 \\\\ud800"}'),
+        (b'{"a": [1.5, {"b": null}]}', '{"a": [1.5, {"b": null}]}'),
+        # Integers past 64 bits stay integers (orjson alone would read them as floats).
+        (b'{"a": 123456789012345678901234567890}', '{"a": 123456789012345678901234567890}'),
+        (b'{"a": -9223372036854775809, "b": 1e2}', '{"a": -9223372036854775809, "b": 100.0}'),
+        (b'{"a": "\\u00e9", "a": 2}', '{"a": 2}'),  # a key twice: the last wins
+    ]
+    datas = [json.dumps(_event(i)).encode() for i in range(10 * len(cases))]
+    for n, (properties, _) in enumerate(cases):
+        datas[10 * n + 5] = (
+            json.dumps(_event(n)).encode()[:-1] + b', "properties": ' + properties + b"}"
+        )
+    decoded = decode(_payloads(datas), LIMITS)
+    reasons = {r.index: r.reason for r in decoded.rejected}
+    stored = {owner: row["properties"] for owner, row in _rows(decoded)}
+    for n, (_, fate) in enumerate(cases):
+        index = 10 * n + 5
+        if fate.startswith("["):
+            assert reasons[index].startswith(fate), (index, reasons.get(index))
+        else:
+            assert index not in reasons and stored[index] == fate
+    assert len(stored) == len(datas) - len(reasons)

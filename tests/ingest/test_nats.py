@@ -405,9 +405,15 @@ def _fast_publish(url: str, payloads: list[bytes]) -> None:
 
     async def go() -> None:
         nc = await nats.connect(url)
+        js = nc.jetstream()
+        before = (await js.stream_info("EVENTS")).state.last_seq
         for p in payloads:
             await nc.publish("events.pageview", p)
         await nc.flush()
+        # Core publishes reach the stream a moment after the flush: until all are
+        # stored, a consumer with nothing pending is no sign that the worker is done.
+        while (await js.stream_info("EVENTS")).state.last_seq < before + len(payloads):
+            await asyncio.sleep(0.01)
         await nc.close()
 
     asyncio.run(go())

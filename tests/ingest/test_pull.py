@@ -6,7 +6,7 @@ import asyncio
 
 import nats
 import pytest
-from flightdeck.ingest.pull import Puller, PullError, stream_sequence
+from flightdeck.ingest.pull import Puller, PullError, ack_all, ack_numbers, stream_sequence
 from flightdeck.ingest.streams import EVENTS
 from nats.aio.msg import Msg
 
@@ -28,6 +28,7 @@ def test_the_stream_sequence_is_read_from_the_ack_subject(reply: str, sequence: 
     message = Msg(None, subject="events.pageview", reply=reply, data=b"{}")
     assert stream_sequence(message) == sequence
     assert stream_sequence(message) == message.metadata.sequence.stream  # as nats-py reads it
+    assert ack_numbers(message) == (message.metadata.num_delivered, sequence)
 
 
 async def _setup(url: str, n: int) -> tuple[nats.NATS, Puller]:
@@ -85,3 +86,27 @@ def test_a_deleted_consumer_is_an_error_for_the_caller(nats_server):
             await nc.close()
 
     asyncio.run(go())
+
+
+def test_ack_all_acks_every_message_given_and_no_other(nats_server, monkeypatch):
+    # Small writes, so that a batch takes several. The last 10 stay unacked: pending.
+    monkeypatch.setattr("flightdeck.ingest.pull._ACKS_PER_WRITE", 64)
+
+    async def go() -> tuple[int, list[bytes]]:
+        nc, puller = await _setup(nats_server.url, 1010)
+        kept: list[Msg] = []
+        while len(kept) < 10:
+            batch = await puller.fetch(500, timeout=5, linger=0.2)
+            assert batch
+            unacked = [m for m in batch if int(m.data) >= 1000]
+            await ack_all(nc, [m for m in batch if int(m.data) < 1000])
+            kept += unacked
+        await nc.flush()
+        info = await nc.jetstream().consumer_info(EVENTS.name, _CONSUMER)
+        await puller.close()
+        await nc.close()
+        return info.num_ack_pending, sorted(m.data for m in kept)
+
+    pending, unacked = asyncio.run(go())
+    assert pending == 10
+    assert unacked == sorted(str(i).encode() for i in range(1000, 1010))
