@@ -275,7 +275,9 @@ class IngestWorker:
         searched = False
         while decoded.batches:
             try:
-                result = await asyncio.to_thread(ingest, self._store, decoded.batches)
+                result = await asyncio.to_thread(
+                    ingest, self._store, decoded.batches, normalised=True
+                )
                 return _Outcome(decoded, result)
             except RetentionRace as exc:  # retention ran meanwhile: look again later
                 return _Outcome(decoded, None, exc)

@@ -52,7 +52,7 @@ def _search(store: Store, decoded: Decoded, good: list[int], tried: list[int]) -
 
 def _dry_run(store: Store, decoded: Decoded, messages: list[int]) -> BackendError | None:
     try:
-        ingest(store, decoded.only(set(messages)).batches, dry_run=True)
+        ingest(store, decoded.only(set(messages)).batches, dry_run=True, normalised=True)
     except BackendError as exc:
         if not exc.data_refused:
             raise
