@@ -11,7 +11,8 @@ Contenders, interleaved round by round:
   aggregates, one transaction; timed from the call until the commit's PutResult;
 - `raw_adbc_ingest`: ADBC bulk ingest of the same chunk's first sends (it cannot
   dedupe: the resent rows are left out for it) into a plain copy of the events table
-  (same columns and keys, no aggregates) — the ceiling;
+  (same columns and keys, no aggregates) — the ceiling. On DuckDB its engine gets
+  flightdeck's checkpoint threshold, so both pay checkpoints alike;
 - `seed_worker` (at the largest put size only, on a small sample of its own
   stream): one INSERT per event and an aggregate upsert, a commit each.
 
@@ -40,6 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.flight as flight
 from flightdeck.flight_server.nats_process import NatsProcess
+from flightdeck.views.store import DUCKDB_CHECKPOINT_THRESHOLD
 
 from . import data, stream
 from .commit_watch import MARKER_PREFIX, CommitWatch
@@ -237,6 +239,8 @@ def _side_connection(backend: str, db: str):
         import adbc_driver_duckdb.dbapi as duck
 
         conn = duck.connect(db)
+        with conn.cursor() as cursor:  # the engine tuned as flightdeck's store is
+            cursor.execute(f"SET checkpoint_threshold = '{DUCKDB_CHECKPOINT_THRESHOLD}'")
     else:
         import adbc_driver_postgresql.dbapi as pg
 

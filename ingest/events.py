@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -161,6 +162,8 @@ def _check_json(column: pa.Array, first_row: int) -> None:
     escaped = pc.match_substring_regex(distinct, _SURROGATE_ESCAPE, ignore_case=True)
     maybe_lone = set(distinct.filter(escaped).to_pylist())
     for value in distinct.to_pylist():
+        if value not in maybe_lone and _strict_json(value):
+            continue
         try:
             parsed = json.loads(value, parse_constant=_not_json)
         except RecursionError:
@@ -175,6 +178,18 @@ def _check_json(column: pa.Array, first_row: int) -> None:
             ) from None
         if value in maybe_lone:
             _check_no_lone_surrogate(column, value, parsed, first_row)
+
+
+def _strict_json(value: str) -> bool:
+    """Whether orjson (RFC 8259, no NaN or Infinity, ~3x json.loads) reads `value`.
+
+    What it refuses goes through json.loads, which names the fault (or, for a number
+    past a float's range or a depth past orjson's, takes it as before)."""
+    try:
+        orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return False
+    return True
 
 
 def _check_no_lone_surrogate(column: pa.Array, value: str, parsed: object, first_row: int) -> None:
