@@ -16,7 +16,6 @@ import json
 from pathlib import Path
 
 from .baseline import save_baseline
-from .plots import write_plots
 from .report import write_json, write_markdown
 from .run import PARTS
 from .targets import evaluate
@@ -65,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--save-baseline", type=Path, default=None)
     args = parser.parse_args(argv)
+    from .plots import write_plots  # matplotlib: the bench extra, which combine() needs not
+
     combined = combine([json.loads(p.read_text()) for p in args.results])
     args.out.mkdir(parents=True, exist_ok=True)
     combined["plots"] = write_plots(combined, args.out)
