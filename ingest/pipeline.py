@@ -1,9 +1,10 @@
 """The one ingest pipeline: validate, dedupe, append raw events, keep aggregates exact, commit.
 
 Every entry point (DoPut, the NATS worker) goes through `ingest()`. A call is
-one transaction: every row is committed or none. Batches are validated and
-staged one at a time into a temporary table, so memory holds one batch, not
-the whole put; the store holds the rest until commit.
+one transaction: every row is committed or none. Batches are validated one at
+a time as they arrive. A put that fits a memory bound is held in Arrow and
+appended in bulk (held_put.py); a bigger one is staged batch by batch into a
+temporary table, so memory holds one batch, not the whole put.
 
 The commit also writes an outbox entry naming its version; the publisher
 (`publisher.py`) sends the rows of that version to NATS afterwards.
@@ -13,15 +14,18 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Iterable, Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
-from flightdeck.views import Store
+from flightdeck.views import BackendError, Store
+from flightdeck.views.store import backend_errors
 
 from . import aggregates, loads, retention
 from .append import NEW, SKIP, append_new
 from .events import check_not_expired, normalise
+from .held_put import HELD_BYTES, SEQ, Held, append_held, hold
 from .scalar import scalar
 from .store_refusal import StoreRefusals
 from .turns import take_turn
@@ -31,6 +35,8 @@ __all__ = ["IngestResult", "Repair", "ingest", "reaggregate"]
 _STAGE = "flightdeck_stage"
 # DuckDB 2.0's ADBC ingest fails on batches larger than its 2,048-row vectors.
 _STAGE_ROWS = {"duckdb": 2048, "postgresql": 65_536}
+# The most a put may hold in memory to take the held path (held_put.py), by backend.
+_HELD_BYTES = {"duckdb": -1, "postgresql": HELD_BYTES}
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,20 @@ def ingest(
     with store.write(staging=True) as conn, conn.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")  # left by a put whose store went away
         expired = retention.expired_days(cursor)
-        staged = _stage(cursor, batches, _STAGE_ROWS[store.backend], expired, normalised)
+        validated = _Validated(batches, expired, normalised)
+        held = hold(iter(validated), _HELD_BYTES[store.backend])
+        if held.whole:
+            if validated.rows == 0:
+                conn.rollback()
+                return IngestResult(0, 0, None)
+            _check_wanted(control)  # a cancelled put need not wait for the turn
+            store.end_staging(conn)
+            written = _write_held(conn, cursor, store.backend, held, expired, control)
+            if written is not None:
+                return _finish(conn, cursor, control, dry_run, validated.rows, *written)
+        # Over the bound, or refused by the store: staged, so a refused row is named.
+        batches_left = itertools.chain(held.batches, held.rest or ())
+        staged = _stage(cursor, batches_left, _STAGE_ROWS[store.backend], validated)
         if staged == 0:
             conn.rollback()
             return IngestResult(0, 0, None)
@@ -87,13 +106,50 @@ def ingest(
         refusals = StoreRefusals(conn, cursor, store.backend, _STAGE)
         write = functools.partial(_write, refusals, cursor, store.backend, expired, control)
         accepted, version = refusals.run(write, staged)
-        if dry_run:
+        return _finish(conn, cursor, control, dry_run, staged, accepted, version)
+
+
+def _finish(
+    conn,
+    cursor,
+    control: loads.PutControl | None,
+    dry_run: bool,
+    rows: int,
+    accepted: int,
+    version: int | None,
+) -> IngestResult:
+    if dry_run:
+        conn.rollback()
+    elif control is not None:
+        _before_commit(cursor, control, accepted, rows - accepted)
+    _drop(cursor, _STAGE, SKIP, NEW)  # the stage was committed: see store_refusal.py
+    conn.commit()
+    return IngestResult(accepted, rows - accepted, version)
+
+
+def _write_held(
+    conn,
+    cursor,
+    backend: str,
+    held: Held,
+    expired: frozenset[dt.date],
+    control: loads.PutControl | None,
+) -> tuple[int, int | None] | None:
+    """In our turn, append the held put's new events; None if the store refused them
+    as data (rolled back: the staged path then names the row)."""
+    try:
+        with backend_errors(backend):
+            take_turn(cursor, backend)
+            accepted = append_held(cursor, held.table(), expired)
+            _check_wanted(control)  # recomputing is the long part: skip it for nothing
+            return accepted, _recompute(cursor, backend) if accepted else None
+    except BackendError as exc:
+        if not exc.data_refused:
+            raise
+        with backend_errors(backend):
             conn.rollback()
-        elif control is not None:
-            _before_commit(cursor, control, accepted, staged - accepted)
-        _drop(cursor, _STAGE, SKIP, NEW)  # the stage was committed: see store_refusal.py
-        conn.commit()
-    return IngestResult(accepted, staged - accepted, version)
+            cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")  # as at the start, rolled back
+        return None
 
 
 def _before_commit(cursor, control: loads.PutControl, accepted: int, duplicates: int) -> None:
@@ -130,28 +186,39 @@ def reaggregate(store: Store, days: Sequence[dt.date] | None, *, apply: bool = T
     return Repair(checked, daily, hourly, removed, version, apply)
 
 
+class _Validated:
+    """The put's batches validated one by one as they arrive, each with its rows' places
+    in the put (`flightdeck_seq`: of several rows with one event_id the first sent wins);
+    `rows` counts those read so far."""
+
+    def __init__(
+        self, batches: Iterable[pa.RecordBatch], expired: frozenset[dt.date], normalised: bool
+    ) -> None:
+        self._batches = batches
+        self._expired = expired
+        self._normalised = normalised
+        self.rows = 0
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        for batch in self._batches:
+            # A second validation of decoded JSON parsed every properties value again.
+            events = batch if self._normalised else normalise(batch, first_row=self.rows)
+            if self._expired:
+                check_not_expired(events, self._expired, first_row=self.rows)
+            order = pa.array(range(self.rows, self.rows + events.num_rows), pa.int64())
+            self.rows += batch.num_rows
+            if events.num_rows:
+                yield events.append_column(SEQ, order)
+
+
 def _stage(
-    cursor,
-    batches: Iterable[pa.RecordBatch],
-    chunk_rows: int,
-    expired: frozenset[dt.date],
-    normalised: bool,
+    cursor, batches: Iterable[pa.RecordBatch], chunk_rows: int, validated: _Validated
 ) -> int:
-    rows = 0
+    """Ingest the validated `batches` into the stage; the put's rows in all."""
     for batch in batches:
-        # A second validation of decoded JSON parsed every properties value again.
-        events = batch if normalised else normalise(batch, first_row=rows)
-        if expired:
-            check_not_expired(events, expired, first_row=rows)
-        # The arrival order, so that of several rows with one event_id the first sent wins.
-        order = pa.array(range(rows, rows + events.num_rows), pa.int64())
-        rows += batch.num_rows
-        if events.num_rows == 0:
-            continue
-        staged = events.append_column("flightdeck_seq", order)
-        reader = pa.Table.from_batches([staged]).to_reader(max_chunksize=chunk_rows)
+        reader = pa.Table.from_batches([batch]).to_reader(max_chunksize=chunk_rows)
         cursor.adbc_ingest(_STAGE, reader, mode="create_append", temporary=True)
-    return rows
+    return validated.rows
 
 
 def _write(

@@ -20,7 +20,7 @@ from .errors import RetentionRace
 from .scalar import scalar
 from .turns import take_turn
 
-__all__ = ["Expired", "delete_expired", "expired_days", "horizon", "recheck"]
+__all__ = ["Expired", "delete_expired", "expired_days", "horizon", "recheck", "recheck_days"]
 
 _DAY = day_of("recorded_at")
 
@@ -78,7 +78,18 @@ def recheck(cursor, staged: str, seen: frozenset[dt.date]) -> None:
         return
     days = ", ".join(f"DATE '{d.isoformat()}'" for d in sorted(late))
     if scalar(cursor, f"SELECT count(*) FROM {staged} WHERE {_DAY} IN ({days})"):
-        raise RetentionRace(
-            detail="retention deleted the raw events of a day in this put while it was being "
-            f"ingested ({', '.join(str(d) for d in sorted(late))}); those days are final",
-        )
+        raise _race(late)
+
+
+def recheck_days(cursor, put_days: frozenset[dt.date], seen: frozenset[dt.date]) -> None:
+    """`recheck` for a put held in memory: `put_days` are the UTC days of its events."""
+    late = expired_days(cursor) - seen
+    if late & put_days:
+        raise _race(late)
+
+
+def _race(late: frozenset[dt.date]) -> RetentionRace:
+    return RetentionRace(
+        detail="retention deleted the raw events of a day in this put while it was being "
+        f"ingested ({', '.join(str(d) for d in sorted(late))}); those days are final",
+    )
