@@ -24,7 +24,11 @@ through adbc_ingest; then DoPut against raw and the NATS path are timed there.
 The NATS path: the stream's JSON events published to JetStream, timed until a
 final marker event's aggregate row reaches a live subscriber (`commit_watch.py`),
 then checked off the clock: every new event stored. And its ceiling: the same
-worker with a commit that stores nothing (`noop_worker.py`).
+worker with a commit that stores nothing (`noop_worker.py`). On PostgreSQL the NATS
+path is timed again with 1, 2 and 4 workers (`flightdeck ingest` processes beside
+the server's own) at the last growth step; a round there ends when the marker has
+arrived and the consumer holds nothing unacked (polled every 20 ms), since with
+several workers the last event may commit before earlier ones.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.flight as flight
 from flightdeck.flight_server.nats_process import NatsProcess
+from flightdeck.ingest.nats_worker import DURABLE
 from flightdeck.views.store import DUCKDB_CHECKPOINT_THRESHOLD
 
 from . import data, stream
@@ -51,7 +56,7 @@ from .noop_worker import NoStoreWorkerProcess
 from .plan import Plan
 from .postgres_server import PostgresServer
 from .record import rates
-from .services import FlightdeckProcess
+from .services import FlightdeckProcess, IngestWorkerProcess
 
 __all__ = ["run_ingest_bench"]
 
@@ -160,6 +165,8 @@ def _backend(plan: Plan, backend: str, pg: PostgresServer, workdir: Path) -> dic
         for level in plan.ingest_stored:
             results["growth"][str(level)] = _growth_step(plan, stores, watch, nats.url, level)
         results["nats"] = results["growth"][str(plan.ingest_stored[0])]["nats"]
+        if backend == "postgresql":
+            results["nats_workers"] = _nats_workers(plan, stores, watch, nats.url, db)
         results["doput_vs_size"] = _sizes(plan, stores, side_db)
         results["content"] = stores.check()
         watch.close()
@@ -322,9 +329,14 @@ def _marker(tag: str, after: pa.Table) -> pa.Table:
     return pa.Table.from_pydict(row, schema=after.select(data.EVENT_COLUMNS).schema)
 
 
-def _nats_path(plan: Plan, stores: _Stores, watch: CommitWatch, nats_url: str) -> dict:
+def _nats_path(
+    plan: Plan, stores: _Stores, watch: CommitWatch, nats_url: str, drain: bool = False
+) -> dict:
     """Publish the stream's next events as fast as a producer can; time until the last
-    is committed (pushed to a live subscriber); then check every new event was stored."""
+    is committed (pushed to a live subscriber); then check every new event was stored.
+
+    With `drain` (several workers: the last event may commit before earlier ones), the
+    round ends once, after that, the consumer has nothing pending or unacked."""
     n = plan.nats_events
     seconds, publish_seconds = [], []
     for r in range(plan.runs):
@@ -337,6 +349,8 @@ def _nats_path(plan: Plan, stores: _Stores, watch: CommitWatch, nats_url: str) -
         started = time.perf_counter()
         published = asyncio.run(_publish(nats_url, messages)) - started
         arrived = watch.wait(MARKER_PREFIX + tag, timeout=max(120.0, n / 2000))
+        if drain:
+            arrived = asyncio.run(_drained(nats_url, timeout=120.0))
         elapsed = arrived - started
         stores.mirror(n, marker)
         stored = flight_rows(stores.client) - before
@@ -361,6 +375,43 @@ def _nats_path(plan: Plan, stores: _Stores, watch: CommitWatch, nats_url: str) -
         "rates": rates(seconds, n),
         "publish_rate": summary([n / s for s in publish_seconds]),
     }
+
+
+# Workers consuming the stream together: the server's own plus `flightdeck ingest`s.
+WORKER_COUNTS = (1, 2, 4)
+
+
+def _nats_workers(plan: Plan, stores: _Stores, watch: CommitWatch, nats_url: str, db: str) -> dict:
+    """The NATS path with 1, 2 and 4 workers on one PostgreSQL store (a DuckDB file has
+    one owner, so one worker). Commits still take one turn at a time (ingest/turns.py):
+    what more workers buy is decoding in parallel with another's commit."""
+    out = {}
+    for count in WORKER_COUNTS:
+        with contextlib.ExitStack() as extra:
+            for _ in range(count - 1):
+                extra.enter_context(IngestWorkerProcess(db, nats_url))
+            log.info("ingest %s: NATS with %d worker(s)", stores.backend, count)
+            out[str(count)] = _nats_path(plan, stores, watch, nats_url, drain=True)
+    return out
+
+
+async def _drained(url: str, timeout: float) -> float:
+    """When the ingest consumer has nothing pending or unacked: a worker acks a message
+    only after its commit. Polled every 20 ms (at most that much late)."""
+    import nats
+
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            info = await js.consumer_info("EVENTS", DURABLE)
+            if info.num_pending == 0 and info.num_ack_pending == 0:
+                return time.perf_counter()
+            await asyncio.sleep(0.02)
+        raise RuntimeError(f"the ingest consumer did not drain within {timeout:.0f}s")
+    finally:
+        await nc.close()
 
 
 def _nats_ceiling(plan: Plan, root: Path) -> dict:

@@ -113,6 +113,16 @@ def _growth_lines(entry: dict) -> list[str]:
             f"{_ratio(paired_ratio(t['doput'], t['raw_adbc_ingest']))} | "
             f"{_rate(nats['median'])} ({_spread(nats)}) | {step['content']['same']} |"
         )
+    workers = entry.get("nats_workers") or {}
+    if workers:
+        lines += [
+            "",
+            "| NATS workers (PostgreSQL) | events/s (until the consumer drained) |",
+            "|---|---|",
+        ]
+        for count, path in workers.items():
+            rate = path["rates"]["rows_per_s"]
+            lines.append(f"| {count} | {_rate(rate['median'])} ({_spread(rate)}) |")
     ceiling = entry.get("nats_no_store")
     if ceiling:
         rate = ceiling["rates"]["rows_per_s"]

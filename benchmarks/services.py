@@ -123,6 +123,20 @@ class FlightdeckProcess(_ChildProcess):
         super().__init__(cmd, "flightdeck serve")
 
 
+class IngestWorkerProcess(_ChildProcess):
+    """`flightdeck ingest`: one more NATS worker on the same PostgreSQL store and stream.
+
+    It serves no port; `port` is the NATS server's, read from its "ingesting" line."""
+
+    ready = re.compile(r"ingesting nats=nats://[\d.]+:(\d+)")
+
+    def __init__(self, db: str, nats_url: str) -> None:
+        cmd = [sys.executable, "-m", "flightdeck.cli", "ingest", "--db", db, "--nats", nats_url]
+        # Retention off, as for the server: the stream's days are years old.
+        cmd += ["--raw-retention-days", "0", "--log-level", "INFO"]
+        super().__init__(cmd, "flightdeck ingest")
+
+
 class MemoryFlightProcess(_ChildProcess):
     """The transport ceiling: a plain pyarrow.flight server holding one table in memory."""
 
