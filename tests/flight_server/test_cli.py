@@ -59,8 +59,8 @@ def test_migrate_status_apply_and_dry_run(backend, db_url, tmp_path):
     assert applied.returncode == 0 and "va_pageview_event" in applied.stdout
     after = _run(["migrate", "status", *flags], tmp_path)
     lines = after.stdout.splitlines()
-    assert all(line.startswith("applied") for line in lines[:-1]) and len(lines) == 17
-    assert lines[-1].startswith("16 applied, 0 pending")  # 13 pre migrations, 3 views
+    assert all(line.startswith("applied") for line in lines[:-1]) and len(lines) == 18
+    assert lines[-1].startswith("17 applied, 0 pending")  # 14 pre migrations, 3 views
     assert "010_reader_role" in after.stdout and "011_ingest_turn" in after.stdout
     assert "012_live_signing_key" in after.stdout and "013_load" in after.stdout
     again = _run(["migrate", "all", *flags], tmp_path)
