@@ -160,7 +160,7 @@ _INCREMENT = [
     """INSERT INTO tb_session_day (session_id, day, views, first_at, last_at, pages)
        SELECT s.session_id, s.day, s.views, s.first_at, s.last_at, k.pages
        FROM fd_session s
-       JOIN (SELECT session_id, day, array_agg(ph) AS pages FROM fd_keys
+       JOIN (SELECT session_id, day, array_agg(ph ORDER BY ph) AS pages FROM fd_keys
              GROUP BY session_id, day) k ON k.session_id = s.session_id AND k.day = s.day
        ON CONFLICT (session_id, day) DO UPDATE SET
            views = excluded.views, first_at = excluded.first_at, last_at = excluded.last_at,
@@ -216,7 +216,7 @@ def rebuild(cursor, days: list[str], version: int, backend: str) -> None:
     cursor.execute(
         f"""INSERT INTO tb_session_day (session_id, day, views, first_at, last_at, pages)
             SELECT session_id, {raw_day}, count(*), min(recorded_at), max(recorded_at),
-                   array_agg(DISTINCT {_PAGE_HOUR})
+                   array_agg(DISTINCT {_PAGE_HOUR} ORDER BY {_PAGE_HOUR})
             FROM tb_pageview_event WHERE {in_scope} GROUP BY session_id, {raw_day}"""
     )
     cursor.execute(

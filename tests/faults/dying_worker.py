@@ -10,6 +10,7 @@ crash in decoding would land.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import sys
@@ -21,11 +22,23 @@ from flightdeck.views import StoreOptions, migrations, open_store
 
 
 class DiesOnPoison(IngestWorker):
+    """Dies in either way the worker decodes: new messages together, or a message a
+    worker died holding on its own."""
+
+    async def _decode_new(self, messages):
+        # What it decodes: the leading messages no worker died holding.
+        _die_if_poisoned(list(itertools.takewhile(lambda m: self._deaths(m) == 0, messages)))
+        return await super()._decode_new(messages)
+
     async def _decode(self, messages):
-        if any((m.headers or {}).get("Test-Poison") for m in messages):
-            print(f"dying holding {len(messages)} messages", flush=True)
-            os.kill(os.getpid(), signal.SIGKILL)
+        _die_if_poisoned(messages)
         return await super()._decode(messages)
+
+
+def _die_if_poisoned(messages) -> None:
+    if any((m.headers or {}).get("Test-Poison") for m in messages):
+        print(f"dying holding {len(messages)} messages", flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 async def main(db: str, url: str, max_deliveries: int) -> None:
