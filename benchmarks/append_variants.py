@@ -31,27 +31,12 @@ _OLD = (
     f"INSERT INTO tb_pageview_event ({_COLUMNS}) SELECT {_VALUES} FROM ("
     "SELECT s.*, row_number() OVER (PARTITION BY event_id ORDER BY flightdeck_seq) AS rn "
     "FROM flightdeck_stage s) t WHERE rn = 1 "
-    "ON CONFLICT (event_id) DO NOTHING RETURNING session_id, page_url, recorded_at"
+    "ON CONFLICT (event_id) DO NOTHING"
 )
 
 
 def old(cursor, backend: str, put: pa.Table) -> dict[str, float]:
-    if backend == "postgresql":
-        return _steps(
-            cursor,
-            {
-                "create_new": "CREATE TEMP TABLE flightdeck_new (session_id TEXT, "
-                "page_url TEXT, recorded_at TIMESTAMPTZ)",
-                "insert_on_conflict": f"WITH a AS ({_OLD}) INSERT INTO flightdeck_new "
-                "SELECT * FROM a",
-            },
-        )
-    times = _steps(cursor, {"insert_on_conflict": _OLD})
-    start = time.perf_counter()
-    rows = cursor.fetch_arrow_table()
-    cursor.adbc_ingest("flightdeck_new", rows.to_reader(max_chunksize=2048), mode="create")
-    times["new_back"] = time.perf_counter() - start
-    return times
+    return _appended(cursor, backend, _OLD)
 
 
 _REPEATS = (
@@ -165,7 +150,9 @@ def main() -> None:
         first = put.first_sends().select(_COLUMNS.split(", "))
         totals = defaultdict(float)
         with store.write() as conn, conn.cursor() as cursor:
-            pipeline._stage(cursor, put.events.to_batches(max_chunksize=10_000), 2048, frozenset())
+            batches = put.events.to_batches(max_chunksize=10_000)
+            validated = pipeline._Validated(batches, frozenset(), normalised=False)
+            pipeline._stage(cursor, validated, 2048, validated)
             conn.commit()
             for _ in range(rounds):
                 for name, variant in VARIANTS.items():
