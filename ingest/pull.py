@@ -182,15 +182,17 @@ async def ack_all(nc: Client, messages: list[Msg]) -> None:
     worker's own time per message. The subjects come from the server, so the
     commands are built here and queued with nats-py's `_send_command` (private,
     the one it uses itself). Not connected: one by one, which buffers or raises
-    as nats-py decides."""
-    if not nc.is_connected:
+    as nats-py decides; so too with a nats-py that no longer has those private methods."""
+    send = getattr(nc, "_send_command", None)
+    flush = getattr(nc, "_flush_pending", None)
+    if not nc.is_connected or send is None or flush is None:
         for message in messages:
             await message.ack()
         return
     for start in range(0, len(messages), _ACKS_PER_WRITE):
         chunk = messages[start : start + _ACKS_PER_WRITE]
-        await nc._send_command(b"".join(b"PUB %s 0\r\n\r\n" % _reply(m) for m in chunk))
-    await nc._flush_pending()
+        await send(b"".join(b"PUB %s 0\r\n\r\n" % _reply(m) for m in chunk))
+    await flush()
 
 
 def _reply(message: Msg) -> bytes:

@@ -88,7 +88,14 @@ def test_a_deleted_consumer_is_an_error_for_the_caller(nats_server):
     asyncio.run(go())
 
 
-def test_ack_all_acks_every_message_given_and_no_other(nats_server, monkeypatch):
+class _PublicOnly:
+    """A client as a nats-py without the private methods ack_all joins acks with."""
+
+    is_connected = True
+
+
+@pytest.mark.parametrize("client", ["nats-py", "public only"])
+def test_ack_all_acks_every_message_given_and_no_other(nats_server, monkeypatch, client):
     # Small writes, so that a batch takes several. The last 10 stay unacked: pending.
     monkeypatch.setattr("flightdeck.ingest.pull._ACKS_PER_WRITE", 64)
 
@@ -99,7 +106,8 @@ def test_ack_all_acks_every_message_given_and_no_other(nats_server, monkeypatch)
             batch = await puller.fetch(500, timeout=5, linger=0.2)
             assert batch
             unacked = [m for m in batch if int(m.data) >= 1000]
-            await ack_all(nc, [m for m in batch if int(m.data) < 1000])
+            acker = nc if client == "nats-py" else _PublicOnly()
+            await ack_all(acker, [m for m in batch if int(m.data) < 1000])
             kept += unacked
         await nc.flush()
         info = await nc.jetstream().consumer_info(EVENTS.name, _CONSUMER)
