@@ -39,10 +39,15 @@ def _daily(store) -> pd.DataFrame:
     return got
 
 
+def _apply_before(store, name: str) -> list:
+    """The migrations older than `name` (and the views) applied; all of them returned."""
+    found = migrations.load_migrations(store.backend)
+    migrations.apply(store, [m for m in found if m.phase == "post" or m.name < name])
+    return found
+
+
 def test_session_state_migration_builds_state_from_stored_events(raw_store):
-    found = migrations.load_migrations(raw_store.backend)
-    older = [m for m in found if m.phase == "post" or m.name < "007"]
-    migrations.apply(raw_store, older)
+    found = _apply_before(raw_store, "007")
     before = _events(1, 120)
     insert(raw_store, "tb_pageview_event", before)
     old_rows = reference.daily(before.to_pandas()).assign(
@@ -59,9 +64,7 @@ def test_session_state_migration_builds_state_from_stored_events(raw_store):
 
 
 def test_page_hours_migration_fills_lists_of_stored_session_days(raw_store):
-    found = migrations.load_migrations(raw_store.backend)
-    older = [m for m in found if m.phase == "post" or m.name < "014"]
-    migrations.apply(raw_store, older)
+    found = _apply_before(raw_store, "014")
     before = _events(3, 120)
     insert(raw_store, "tb_pageview_event", before)
     frame = before.to_pandas()
