@@ -20,6 +20,7 @@ StoreRefusals names the row refused; the refused try is rolled back first.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -30,7 +31,7 @@ from . import retention
 from .append import NEW
 from .events import EVENT_SCHEMA
 
-__all__ = ["HELD_BYTES", "SEQ", "Held", "append_held", "hold"]
+__all__ = ["HELD_BYTES", "SEQ", "Held", "HoldBudget", "append_held", "hold"]
 
 # The most Arrow a put may hold in memory (the put's validated columns); over it,
 # the put is staged in the store. The server runs one put's writer turn at a time.
@@ -40,12 +41,39 @@ _IDS = "flightdeck_put_ids"
 _RETURNED = ["session_id", "page_url", "recorded_at"]  # what aggregates.recompute reads
 
 
+class HoldBudget:
+    """The bytes all puts of one process may hold at once. Each put is bounded by
+    `HELD_BYTES` too, but puts that arrive together each hold theirs while they wait
+    for the writer's turn: a put that cannot reserve its next batch here is staged
+    in the store instead, as a put over the bound is."""
+
+    def __init__(self, limit: int) -> None:
+        self._left = limit
+        self._lock = threading.Lock()
+
+    @property
+    def left(self) -> int:
+        return self._left
+
+    def take(self, nbytes: int) -> bool:
+        with self._lock:
+            if nbytes > self._left:
+                return False
+            self._left -= nbytes
+            return True
+
+    def give(self, nbytes: int) -> None:
+        with self._lock:
+            self._left += nbytes
+
+
 @dataclass
 class Held:
     """A put's validated batches (each with `flightdeck_seq`), read up to a bound."""
 
     batches: list[pa.RecordBatch]
     rest: Iterator[pa.RecordBatch] | None  # None: the whole put is held
+    reserved: int = 0  # bytes taken from the HoldBudget, to give back when the put ends
 
     @property
     def whole(self) -> bool:
@@ -56,16 +84,21 @@ class Held:
         return pa.Table.from_batches(self.batches, schema=schema)
 
 
-def hold(batches: Iterator[pa.RecordBatch], limit: int) -> Held:
-    """Read `batches` until they pass `limit` bytes; the rest stays unread in `rest`."""
+def hold(batches: Iterator[pa.RecordBatch], limit: int, budget: HoldBudget) -> Held:
+    """Read `batches` until they pass `limit` bytes or `budget` runs out; the rest stays
+    unread in `rest`. The batch that stopped it is kept, unreserved."""
     held: list[pa.RecordBatch] = []
     size = 0
-    for batch in batches:
-        held.append(batch)
-        size += batch.nbytes
-        if size > limit:
-            return Held(held, batches)
-    return Held(held, None)
+    try:
+        for batch in batches:
+            held.append(batch)
+            if size + batch.nbytes > limit or not budget.take(batch.nbytes):
+                return Held(held, batches, size)
+            size += batch.nbytes
+    except BaseException:  # a bad batch ends the put: what it reserved is free again
+        budget.give(size)
+        raise
+    return Held(held, None, size)
 
 
 def append_held(cursor, put: pa.Table, expired: frozenset[dt.date]) -> int:

@@ -25,7 +25,7 @@ from flightdeck.views.store import backend_errors
 from . import aggregates, loads, retention
 from .append import NEW, SKIP, append_new
 from .events import check_not_expired, normalise
-from .held_put import HELD_BYTES, SEQ, Held, append_held, hold
+from .held_put import HELD_BYTES, SEQ, Held, HoldBudget, append_held, hold
 from .scalar import scalar
 from .store_refusal import StoreRefusals
 from .turns import take_turn
@@ -37,6 +37,8 @@ _STAGE = "flightdeck_stage"
 _STAGE_ROWS = {"duckdb": 2048, "postgresql": 65_536}
 # The most a put may hold in memory to take the held path (held_put.py), by backend.
 _HELD_BYTES = {"duckdb": -1, "postgresql": HELD_BYTES}
+# What all puts of this process may hold at once: a process-wide resource, as a lock is.
+_HOLD_BUDGET = HoldBudget(HELD_BYTES)
 
 
 @dataclass(frozen=True)
@@ -85,28 +87,45 @@ def ingest(
         cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")  # left by a put whose store went away
         expired = retention.expired_days(cursor)
         validated = _Validated(batches, expired, normalised)
-        held = hold(iter(validated), _HELD_BYTES[store.backend])
-        if held.whole:
-            if validated.rows == 0:
-                conn.rollback()
-                return IngestResult(0, 0, None)
-            _check_wanted(control)  # a cancelled put need not wait for the turn
-            store.end_staging(conn)
-            written = _write_held(conn, cursor, store.backend, held, expired, control)
-            if written is not None:
-                return _finish(conn, cursor, control, dry_run, validated.rows, *written)
-        # Over the bound, or refused by the store: staged, so a refused row is named.
-        batches_left = itertools.chain(held.batches, held.rest or ())
-        staged = _stage(cursor, batches_left, _STAGE_ROWS[store.backend], validated)
-        if staged == 0:
+        held = hold(iter(validated), _HELD_BYTES[store.backend], _HOLD_BUDGET)
+        try:
+            return _write_put(store, conn, cursor, held, validated, expired, control, dry_run)
+        finally:
+            _HOLD_BUDGET.give(held.reserved)
+
+
+def _write_put(
+    store: Store,
+    conn,
+    cursor,
+    held: Held,
+    validated: _Validated,
+    expired: frozenset[dt.date],
+    control: loads.PutControl | None,
+    dry_run: bool,
+) -> IngestResult:
+    """The put held in memory, appended in bulk; else (or if the store refuses it) staged."""
+    if held.whole:
+        if validated.rows == 0:
             conn.rollback()
             return IngestResult(0, 0, None)
         _check_wanted(control)  # a cancelled put need not wait for the turn
-        store.end_staging(conn)  # a client still sending held no other writer up
-        refusals = StoreRefusals(conn, cursor, store.backend, _STAGE)
-        write = functools.partial(_write, refusals, cursor, store.backend, expired, control)
-        accepted, version = refusals.run(write, staged)
-        return _finish(conn, cursor, control, dry_run, staged, accepted, version)
+        store.end_staging(conn)
+        written = _write_held(conn, cursor, store.backend, held, expired, control)
+        if written is not None:
+            return _finish(conn, cursor, control, dry_run, validated.rows, *written)
+    # Over the bound, or refused by the store: staged, so a refused row is named.
+    batches_left = itertools.chain(held.batches, held.rest or ())
+    staged = _stage(cursor, batches_left, _STAGE_ROWS[store.backend], validated)
+    if staged == 0:
+        conn.rollback()
+        return IngestResult(0, 0, None)
+    _check_wanted(control)  # a cancelled put need not wait for the turn
+    store.end_staging(conn)  # a client still sending held no other writer up
+    refusals = StoreRefusals(conn, cursor, store.backend, _STAGE)
+    write = functools.partial(_write, refusals, cursor, store.backend, expired, control)
+    accepted, version = refusals.run(write, staged)
+    return _finish(conn, cursor, control, dry_run, staged, accepted, version)
 
 
 def _finish(

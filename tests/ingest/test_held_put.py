@@ -146,3 +146,31 @@ def test_retention_expiring_a_day_of_the_put_meanwhile_refuses_it(store):
         cursor.execute("SELECT count(*) FROM tb_pageview_event")
         assert cursor.fetchone()[0] == 0
         conn.rollback()
+
+
+def test_puts_past_the_process_budget_are_staged_and_store_the_same(
+    store, other_store, monkeypatch
+):
+    staged = _ingest_all(store)
+    # Other puts hold the whole budget: each of these is staged, whatever its size.
+    monkeypatch.setattr(pipeline, "_HOLD_BUDGET", held_put.HoldBudget(0))
+    appended = []
+    monkeypatch.setattr(pipeline, "append_held", lambda *a: appended.append(1))
+    assert _ingest_all(other_store) == staged
+    assert appended == []
+    assert _contents(other_store) == _contents(store)
+
+
+def test_every_put_gives_its_reservation_back_even_a_refused_one(store, monkeypatch):
+    budget = held_put.HoldBudget(1 << 20)
+    monkeypatch.setattr(pipeline, "_HOLD_BUDGET", budget)
+    ingest(store, _puts()[0].to_batches(max_chunksize=9))
+    assert budget.left == 1 << 20
+
+    def good_then_bad():
+        yield from _puts()[1].to_batches(max_chunksize=9)
+        yield pa.RecordBatch.from_pylist([{**_event(0, 1), "page_url": ""}])
+
+    with pytest.raises(InvalidBatch):
+        ingest(store, good_then_bad())
+    assert budget.left == 1 << 20
