@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -105,10 +105,7 @@ def _write_put(
     dry_run: bool,
 ) -> IngestResult:
     """The put held in memory, appended in bulk; else (or if the store refuses it) staged."""
-    if held.whole:
-        if validated.rows == 0:
-            conn.rollback()
-            return IngestResult(0, 0, None)
+    if held.whole and validated.rows:  # (an empty put goes on to the staged path's check)
         _check_wanted(control)  # a cancelled put need not wait for the turn
         store.end_staging(conn)
         written = _write_held(conn, cursor, store.backend, held, expired, control)
@@ -158,10 +155,9 @@ def _write_held(
     as data (rolled back: the staged path then names the row)."""
     try:
         with backend_errors(backend):
-            take_turn(cursor, backend)
-            accepted = append_held(cursor, held.table(), expired)
-            _check_wanted(control)  # recomputing is the long part: skip it for nothing
-            return accepted, _recompute(cursor, backend) if accepted else None
+            return _in_turn(
+                cursor, backend, control, lambda: append_held(cursor, held.table(), expired)
+            )
     except BackendError as exc:
         if not exc.data_refused:
             raise
@@ -248,9 +244,21 @@ def _write(
     control: loads.PutControl | None,
 ) -> tuple[int, int | None]:
     """In our turn, append what the stage holds that is new; the commit's version, if any."""
+
+    def append() -> int:
+        retention.recheck(cursor, _STAGE, expired)  # retention may have run since we looked
+        return append_new(cursor, backend, refusals.restart)
+
+    return _in_turn(cursor, backend, control, append)
+
+
+def _in_turn(
+    cursor, backend: str, control: loads.PutControl | None, append: Callable[[], int]
+) -> tuple[int, int | None]:
+    """Take the writer's turn, `append()` the put's new events, fold them into the
+    aggregates: how many, and the commit's version if any."""
     take_turn(cursor, backend)
-    retention.recheck(cursor, _STAGE, expired)  # retention may have run since we looked
-    accepted = append_new(cursor, backend, refusals.restart)
+    accepted = append()
     _check_wanted(control)  # recomputing is the long part: skip it for nothing
     return accepted, _recompute(cursor, backend) if accepted else None
 
