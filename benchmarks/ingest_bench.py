@@ -383,8 +383,8 @@ WORKER_COUNTS = (1, 2, 4)
 
 def _nats_workers(plan: Plan, stores: _Stores, watch: CommitWatch, nats_url: str, db: str) -> dict:
     """The NATS path with 1, 2 and 4 workers on one PostgreSQL store (a DuckDB file has
-    one owner, so one worker). Commits still take one turn at a time (ingest/turns.py):
-    what more workers buy is decoding in parallel with another's commit."""
+    one owner, so one worker). Workers decode and append side by side and take turns
+    only to fold into the aggregates (ingest/turns.py)."""
     out = {}
     for count in WORKER_COUNTS:
         with contextlib.ExitStack() as extra:

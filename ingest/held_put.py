@@ -3,7 +3,8 @@
 Staging a put into a temp table and appending with `INSERT … SELECT … ON
 CONFLICT DO NOTHING` wrote every row twice, the second time row by row (a heap
 insert and a WAL record each). A put that fits `HELD_BYTES` of Arrow is instead
-kept in memory as its validated batches arrive, and in the writer's turn:
+kept in memory as its validated batches arrive, then appended beside other held
+puts (ingest/turns.py; a repeat another put sends meanwhile is refused by the key):
 
 - repeats within the put are dropped in Arrow (first sent of each event_id wins:
   the least `flightdeck_seq` per id, a hash aggregate, no per-row Python);
@@ -34,7 +35,7 @@ from .events import EVENT_SCHEMA
 __all__ = ["HELD_BYTES", "SEQ", "Held", "HoldBudget", "append_held", "hold"]
 
 # The most Arrow a put may hold in memory (the put's validated columns); over it,
-# the put is staged in the store. The server runs one put's writer turn at a time.
+# the put is staged in the store.
 HELD_BYTES = 256 * 1024 * 1024
 SEQ = "flightdeck_seq"  # a row's place in the put
 _IDS = "flightdeck_put_ids"
@@ -104,7 +105,8 @@ def hold(batches: Iterator[pa.RecordBatch], limit: int, budget: HoldBudget) -> H
 def append_held(cursor, put: pa.Table, expired: frozenset[dt.date]) -> int:
     """Append the put's new events; how many, each also in `flightdeck_new`.
 
-    In the writer's turn and the put's transaction: a refusal leaves it to be rolled back."""
+    Beside other held puts (turns.join_appends), in the put's transaction: a refusal
+    leaves it to be rolled back."""
     _recheck_retention(cursor, put, expired)
     new = _not_stored(cursor, _first_sends(put))
     if new.num_rows == 0:

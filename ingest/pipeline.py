@@ -28,7 +28,7 @@ from .events import check_not_expired, normalise
 from .held_put import HELD_BYTES, SEQ, Held, HoldBudget, append_held, hold
 from .scalar import scalar
 from .store_refusal import StoreRefusals
-from .turns import take_turn
+from .turns import join_appends, take_fold_turn, take_turn
 
 __all__ = ["IngestResult", "Repair", "ingest", "reaggregate"]
 
@@ -151,13 +151,16 @@ def _write_held(
     expired: frozenset[dt.date],
     control: loads.PutControl | None,
 ) -> tuple[int, int | None] | None:
-    """In our turn, append the held put's new events; None if the store refused them
-    as data (rolled back: the staged path then names the row)."""
+    """Append the held put's new events beside other held puts, then fold them in our
+    turn (see turns.py); None if the store refused them as data (rolled back: the
+    staged path then names the row, or counts the repeat another put sent first)."""
     try:
         with backend_errors(backend):
-            return _in_turn(
-                cursor, backend, control, lambda: append_held(cursor, held.table(), expired)
-            )
+            join_appends(cursor, backend)
+            accepted = append_held(cursor, held.table(), expired)
+            if accepted:
+                take_fold_turn(cursor, backend)
+            return _folded(cursor, backend, control, accepted)
     except BackendError as exc:
         if not exc.data_refused:
             raise
@@ -258,7 +261,13 @@ def _in_turn(
     """Take the writer's turn, `append()` the put's new events, fold them into the
     aggregates: how many, and the commit's version if any."""
     take_turn(cursor, backend)
-    accepted = append()
+    return _folded(cursor, backend, control, append())
+
+
+def _folded(
+    cursor, backend: str, control: loads.PutControl | None, accepted: int
+) -> tuple[int, int | None]:
+    """In the turn, fold the `accepted` new events into the aggregates."""
     _check_wanted(control)  # recomputing is the long part: skip it for nothing
     return accepted, _recompute(cursor, backend) if accepted else None
 

@@ -1028,6 +1028,7 @@ UNGUARDED_CORPUS = [
     "SELECT lo_export(lo_from_bytea(0, 'x'), '/tmp/flightdeck-fuzz-lo.out') AS o",
     f"SELECT pg_advisory_lock({INGEST_LOCK_KEY}) AS l",
     "LOCK TABLE tb_ingest_turn IN EXCLUSIVE MODE",
+    "LOCK TABLE tb_ingest_gate IN ROW SHARE MODE",
     "SELECT * FROM dblink('dbname=postgres', 'SELECT * FROM tb_fuzz_secret') AS t(s text)",
     "SELECT * FROM duckdb_databases()",
     "SELECT * FROM duckdb_settings()",

@@ -55,6 +55,7 @@ POSTGRES_ESCAPES = [
     f"SELECT ({OLD_INGEST_LOCK_KEY}::bigint).pg_advisory_lock AS l",
     f"SELECT pg_advisory_lock({OLD_INGEST_LOCK_KEY}) AS l",
     "LOCK TABLE tb_ingest_turn IN EXCLUSIVE MODE",
+    "LOCK TABLE tb_ingest_gate IN ROW SHARE MODE",
     "SELECT * FROM dblink('dbname=postgres', 'SELECT 1') AS t(a int)",
     "SELECT pg_reload_conf() AS r",
     "SELECT nextval('sq_pageview_version') AS n",
@@ -258,9 +259,10 @@ def test_a_reader_cannot_stop_ingest(store, db_url: str) -> None:
         with reader.cursor() as cursor:
             cursor.execute(f"SELECT pg_advisory_lock({OLD_INGEST_LOCK_KEY})")
             cursor.fetchall()
-            with pytest.raises(pg.Error, match="permission denied"):
-                cursor.execute("LOCK TABLE tb_ingest_turn IN ACCESS SHARE MODE")
-        reader.rollback()
+            for table in ("tb_ingest_turn", "tb_ingest_gate"):
+                with pytest.raises(pg.Error, match="permission denied"):
+                    cursor.execute(f"LOCK TABLE {table} IN ACCESS SHARE MODE")
+                reader.rollback()
         done = threading.Event()
         batch = pa.RecordBatch.from_pydict(
             {"session_id": ["s"], "page_url": ["/p"], "timestamp": ["2024-01-15T10:00:00Z"]}

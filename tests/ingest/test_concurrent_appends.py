@@ -1,0 +1,137 @@
+"""Puts held in memory append beside one another on PostgreSQL (ingest/turns.py).
+
+A test connection holds the aggregate turn, as a put folding its events would;
+the locks each put's backend holds or waits for then show where it stands:
+its COPY done (a lock on tb_pageview_event), waiting for the turn, or waiting
+for another put's uncommitted row with the same event_id.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import adbc_driver_postgresql.dbapi as pg
+import pyarrow as pa
+import pytest
+from flightdeck.ingest import IngestResult, ingest, pipeline, reaggregate
+
+pytestmark = pytest.mark.parametrize("backend", ["postgresql"])
+
+_WAIT_S = 30.0
+
+
+def _batch(first: int, last: int) -> pa.RecordBatch:
+    return pa.RecordBatch.from_pylist(
+        [
+            {
+                "event_id": f"e{i}",
+                "session_id": f"s{i % 3}",
+                "page_url": f"/p{i % 2}",
+                "timestamp": f"2024-03-01T10:{i:02d}:00Z",
+            }
+            for i in range(first, last)
+        ]
+    )
+
+
+class _Put(threading.Thread):
+    def __init__(self, store, batch: pa.RecordBatch) -> None:
+        super().__init__(daemon=True)
+        self._store, self._batch = store, batch
+        self.result: IngestResult | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = ingest(self._store, [self._batch])
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            self.error = exc
+
+    def outcome(self) -> tuple[int, int]:
+        self.join(_WAIT_S)
+        assert not self.is_alive(), "the put did not finish"
+        assert self.error is None, self.error
+        assert self.result is not None
+        return self.result.accepted, self.result.duplicates
+
+
+def _locks(watch, waiting: bool) -> set[tuple[str, str]]:
+    """(what, mode) of the locks other backends hold (or wait for, with `waiting`)."""
+    with watch.cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce(relation::regclass::text, locktype), mode FROM pg_locks "
+            f"WHERE pid <> pg_backend_pid() AND granted = {str(not waiting).lower()}"
+        )
+        return {(what, mode) for what, mode in cursor.fetchall()}
+
+
+def _until(check: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + _WAIT_S
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def _waiting_for_turn(watch) -> bool:
+    return ("tb_ingest_turn", "ExclusiveLock") in _locks(watch, waiting=True)
+
+
+@pytest.fixture
+def turn(db_url: str, store):
+    """A connection that holds the aggregate turn until `release()`."""
+    conn = pg.connect(db_url)
+    with conn.cursor() as cursor:
+        cursor.execute("LOCK TABLE tb_ingest_turn IN EXCLUSIVE MODE")
+    conn.release = conn.rollback  # type: ignore[attr-defined]
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def watch(db_url: str):
+    with pg.connect(db_url, autocommit=True) as conn:
+        yield conn
+
+
+def test_a_held_put_appends_while_another_holds_the_turn(store, turn, watch):
+    put = _Put(store, _batch(0, 10))
+    put.start()
+    _until(lambda: _waiting_for_turn(watch))
+    # Its events are appended already; only the fold waits. Before, the whole put waited.
+    assert ("tb_pageview_event", "RowExclusiveLock") in _locks(watch, waiting=False)
+    turn.release()
+    assert put.outcome() == (10, 0)
+    assert reaggregate(store, None, apply=False).differences == 0
+
+
+def test_a_repeat_two_held_puts_send_together_is_stored_and_counted_once(store, turn, watch):
+    first = _Put(store, _batch(0, 10))
+    first.start()
+    _until(lambda: _waiting_for_turn(watch))
+    second = _Put(store, _batch(5, 15))  # e5..e9 are the first put's, not yet committed
+    second.start()
+    # The second put's COPY waits for the first put's transaction, on the shared key.
+    _until(lambda: any(what == "transactionid" for what, _ in _locks(watch, waiting=True)))
+    turn.release()
+    assert first.outcome() == (10, 0)
+    assert second.outcome() == (5, 5)  # refused by the key, then staged: repeats counted
+    with watch.cursor() as cursor:
+        cursor.execute("SELECT count(*), count(DISTINCT event_id) FROM tb_pageview_event")
+        assert cursor.fetchone() == (15, 15)
+    assert reaggregate(store, None, apply=False).differences == 0
+
+
+def test_a_staged_put_waits_for_held_appends_and_sees_them(store, turn, watch, monkeypatch):
+    held = _Put(store, _batch(0, 2))
+    monkeypatch.setitem(pipeline._HELD_BYTES, "postgresql", held._batch.nbytes * 3)
+    held.start()
+    _until(lambda: _waiting_for_turn(watch))
+    staged = _Put(store, _batch(0, 30))  # over the bound: staged, in the whole turn
+    staged.start()
+    _until(lambda: ("tb_ingest_gate", "ExclusiveLock") in _locks(watch, waiting=True))
+    turn.release()
+    assert held.outcome() == (2, 0)
+    assert staged.outcome() == (28, 2)
+    assert reaggregate(store, None, apply=False).differences == 0
