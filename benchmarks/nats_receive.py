@@ -90,8 +90,10 @@ def main() -> None:
                 rates[name].append(n / seconds)
                 print(f"round {r + 1} {name}: {n / seconds:,.0f} events/s", flush=True)
     for name, values in rates.items():
-        print(f"{name}: median {statistics.median(values):,.0f} events/s "
-              f"({min(values):,.0f}-{max(values):,.0f})")
+        print(
+            f"{name}: median {statistics.median(values):,.0f} events/s "
+            f"({min(values):,.0f}-{max(values):,.0f})"
+        )
 
 
 if __name__ == "__main__":
