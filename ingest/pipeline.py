@@ -37,6 +37,9 @@ _STAGE = "flightdeck_stage"
 _STAGE_ROWS = {"duckdb": 2048, "postgresql": 65_536}
 # The most a put may hold in memory to take the held path (held_put.py), by backend.
 _HELD_BYTES = {"duckdb": -1, "postgresql": HELD_BYTES}
+_UNIQUE_VIOLATION = "23505"
+_EVENT_KEY = "tb_pageview_event_pkey"  # PostgreSQL's name for the events' primary key
+_COLLISION_TRIES = 3
 # What all puts of this process may hold at once: a process-wide resource, as a lock is.
 _HOLD_BUDGET = HoldBudget(HELD_BYTES)
 
@@ -153,21 +156,34 @@ def _write_held(
 ) -> tuple[int, int | None] | None:
     """Append the held put's new events beside other held puts, then fold them in our
     turn (see turns.py); None if the store refused them as data (rolled back: the
-    staged path then names the row, or counts the repeat another put sent first)."""
-    try:
-        with backend_errors(backend):
-            join_appends(cursor, backend)
-            accepted = append_held(cursor, held.table(), expired)
-            if accepted:
-                take_fold_turn(cursor, backend)
-            return _folded(cursor, backend, control, accepted)
-    except BackendError as exc:
-        if not exc.data_refused:
-            raise
-        with backend_errors(backend):
-            conn.rollback()
-            cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")  # as at the start, rolled back
-        return None
+    staged path then names the row).
+
+    A key collision is no fault of the data: another put sent one of our ids and
+    committed while we appended. The try is rolled back and made again, and its
+    probe now finds that id stored; after `_COLLISION_TRIES` the put is staged."""
+    for _ in range(_COLLISION_TRIES):
+        try:
+            with backend_errors(backend):
+                join_appends(cursor, backend)
+                accepted = append_held(cursor, held.table(), expired)
+                if accepted:
+                    take_fold_turn(cursor, backend)
+                return _folded(cursor, backend, control, accepted)
+        except BackendError as exc:
+            if not exc.data_refused:
+                raise
+            with backend_errors(backend):
+                conn.rollback()
+                cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")  # as at the start
+            if not _collided(exc):
+                return None
+    return None
+
+
+def _collided(exc: BackendError) -> bool:
+    """Whether a held put's COPY met an event_id another put committed meanwhile (a
+    unique index of the user's own refuses the data itself: that is no collision)."""
+    return exc.sqlstate == _UNIQUE_VIOLATION and _EVENT_KEY in exc.reason
 
 
 def _before_commit(cursor, control: loads.PutControl, accepted: int, duplicates: int) -> None:

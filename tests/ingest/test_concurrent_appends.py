@@ -106,7 +106,11 @@ def test_a_held_put_appends_while_another_holds_the_turn(store, turn, watch):
     assert reaggregate(store, None, apply=False).differences == 0
 
 
-def test_a_repeat_two_held_puts_send_together_is_stored_and_counted_once(store, turn, watch):
+def test_a_repeat_two_held_puts_send_together_is_stored_and_counted_once(
+    store, turn, watch, monkeypatch
+):
+    staged = []
+    monkeypatch.setattr(pipeline, "_stage", lambda *a: staged.append(a) or 0)
     first = _Put(store, _batch(0, 10))
     first.start()
     _until(lambda: _waiting_for_turn(watch))
@@ -116,7 +120,8 @@ def test_a_repeat_two_held_puts_send_together_is_stored_and_counted_once(store, 
     _until(lambda: any(what == "transactionid" for what, _ in _locks(watch, waiting=True)))
     turn.release()
     assert first.outcome() == (10, 0)
-    assert second.outcome() == (5, 5)  # refused by the key, then staged: repeats counted
+    assert second.outcome() == (5, 5)  # refused by the key, tried again: repeats counted
+    assert staged == []  # held both times, not staged
     with watch.cursor() as cursor:
         cursor.execute("SELECT count(*), count(DISTINCT event_id) FROM tb_pageview_event")
         assert cursor.fetchone() == (15, 15)
