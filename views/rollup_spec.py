@@ -41,7 +41,7 @@ DERIVED = ("path", "host", "referrer_host", "browser", "os", "device")
 SESSION_DIMENSIONS = ("entry_page", "exit_page", "source", "medium", "campaign")
 # Measures over the bucket's sessions (a visit: a session's events in the bucket).
 SESSION_MEASURES = ("bounce_rate", "avg_visit_duration", "views_per_visit", "time_on_page")
-PLAIN_MEASURES = ("events", "views", "visits", "visitors") + SESSION_MEASURES
+PLAIN_MEASURES = ("events", "views", "visits", "visitors", *SESSION_MEASURES)
 ACTIVE_USERS = ("dau", "wau", "mau")
 PROPERTY_MEASURES = ("sum", "avg", "min", "max", "p50", "p95", "p99")
 
