@@ -40,7 +40,8 @@ SKIP = "flightdeck_skip"
 _STAGE = "flightdeck_stage"
 _COLUMNS = ", ".join(EVENT_SCHEMA.names)
 _VALUES = _COLUMNS.replace("properties", "CAST(properties AS JSON)")
-_RETURNED = "session_id, page_url, recorded_at"  # what aggregates.recompute reads
+# What aggregates.recompute reads (the first three) and the rollups (ingest/rollups.py).
+_RETURNED = "session_id, page_url, recorded_at, event_id, user_id"
 # DuckDB 2.0's ADBC ingest fails on batches larger than its 2,048-row vectors.
 _DUCKDB_INGEST_ROWS = 2048
 
@@ -82,7 +83,8 @@ def _append_postgresql(cursor) -> None:
     cursor.execute(_REPEATS)
     insert = f"{_INSERT} ON CONFLICT (event_id) DO NOTHING RETURNING {_RETURNED}"
     cursor.execute(
-        f"CREATE TEMP TABLE {NEW} (session_id TEXT, page_url TEXT, recorded_at TIMESTAMPTZ)"
+        f"CREATE TEMP TABLE {NEW} (session_id TEXT, page_url TEXT, recorded_at TIMESTAMPTZ, "
+        "event_id TEXT, user_id TEXT)"
     )
     cursor.execute(f"WITH appended AS ({insert}) INSERT INTO {NEW} SELECT * FROM appended")
 

@@ -39,7 +39,8 @@ __all__ = ["HELD_BYTES", "SEQ", "Held", "HoldBudget", "append_held", "hold"]
 HELD_BYTES = 256 * 1024 * 1024
 SEQ = "flightdeck_seq"  # a row's place in the put
 _IDS = "flightdeck_put_ids"
-_RETURNED = ["session_id", "page_url", "recorded_at"]  # what aggregates.recompute reads
+# What aggregates.recompute reads (the first three) and the rollups (ingest/rollups.py).
+_RETURNED = ["session_id", "page_url", "recorded_at", "event_id", "user_id"]
 
 
 class HoldBudget:

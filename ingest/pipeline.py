@@ -22,7 +22,7 @@ import pyarrow as pa
 from flightdeck.views import BackendError, Store
 from flightdeck.views.store import backend_errors
 
-from . import aggregates, loads, retention
+from . import aggregates, loads, retention, rollup_install, rollups
 from .append import NEW, SKIP, append_new
 from .events import check_not_expired, normalise
 from .held_put import HELD_BYTES, SEQ, Held, HoldBudget, append_held, hold
@@ -59,10 +59,11 @@ class Repair:
     removed: int  # aggregate rows that had no events behind them
     version: int
     applied: bool  # False for a check: nothing was written
+    rollup_rows: int = 0  # rows of declared rollups that were wrong, missing or extra
 
     @property
     def differences(self) -> int:
-        return self.daily_changed + self.hourly_changed + self.removed
+        return self.daily_changed + self.hourly_changed + self.removed + self.rollup_rows
 
 
 def ingest(
@@ -213,11 +214,13 @@ def reaggregate(store: Store, days: Sequence[dt.date] | None, *, apply: bool = T
         aggregates.rebuild(cursor, listed, version, store.backend)
         removed = aggregates.remove_orphans(cursor, listed)
         daily, hourly = aggregates.changed(cursor, version)
+        kept = rollup_install.installed(cursor)
+        rollup_rows = rollups.rebuild(cursor, store.backend, kept, checked, version)
         if apply:
             conn.commit()
         else:
             conn.rollback()
-    return Repair(checked, daily, hourly, removed, version, apply)
+    return Repair(checked, daily, hourly, removed, version, apply, rollup_rows)
 
 
 class _Validated:
@@ -294,6 +297,14 @@ def _recompute(cursor, backend: str) -> int:
     if backend == "postgresql":
         cursor.execute(f"ANALYZE {NEW}")  # see aggregates.recompute: temp tables lack statistics
     aggregates.recompute(cursor, version, backend)
+    kept = rollup_install.installed(cursor)
+    if kept:
+        cursor.execute(
+            f"CREATE TEMP TABLE {rollups.NEW_EVENTS} AS SELECT event_id, "
+            f"'pageview' AS event_type, session_id, recorded_at, user_id FROM {NEW}"
+        )
+        rollups.fold(cursor, backend, kept, version)
+        cursor.execute(f"DROP TABLE {rollups.NEW_EVENTS}")
     return version
 
 

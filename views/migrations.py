@@ -28,6 +28,7 @@ __all__ = [
     "MigrationConflict",
     "MigrationState",
     "apply",
+    "grant_to_readers",
     "load_migrations",
     "plan",
     "status",
@@ -65,7 +66,7 @@ class Migration:
             return [drop, create]
         # A re-created view has lost its grants: give them back in the same
         # transaction, so queries (which log in as the reader role) never miss it.
-        return [drop, create, _GRANT_TO_READERS.format(view=self.name)]
+        return [drop, create, grant_to_readers(self.name)]
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,11 @@ BEGIN
         END LOOP;
     END IF;
 END $$"""
+
+
+def grant_to_readers(view: str) -> str:
+    """PostgreSQL: the statement that lets every reader role read `view`."""
+    return _GRANT_TO_READERS.format(view=view)
 
 
 def _split(body: str) -> list[str]:

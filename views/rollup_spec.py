@@ -44,6 +44,7 @@ SESSION_MEASURES = ("bounce_rate", "avg_visit_duration", "views_per_visit", "tim
 PLAIN_MEASURES = ("events", "views", "visits", "visitors", *SESSION_MEASURES)
 ACTIVE_USERS = ("dau", "wau", "mau")
 PROPERTY_MEASURES = ("sum", "avg", "min", "max", "p50", "p95", "p99")
+RECOUNTED = ("min", "max", "p50", "p95", "p99")  # not sums: recounted from raw events
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
 _TYPE = re.compile(r"^[a-z][a-z0-9._-]{0,63}$")
@@ -86,6 +87,7 @@ class Rollup:
     measures: tuple[Measure, ...]
     source: str  # the file it came from, for errors
     description: str = ""
+    text: str = ""  # the declaration as written: what the store records it by
 
     @property
     def view(self) -> str:
@@ -152,6 +154,7 @@ def parse_rollup(text: str, source: str) -> Rollup:
         measures=tuple(_measure(m, source) for m in _strings(raw, "measures", source)),
         source=source,
         description=str(raw.get("description", "")),
+        text=text,
     )
     _check_whole(rollup)
     return rollup
@@ -229,8 +232,15 @@ def _check_whole(rollup: Rollup) -> None:
             raise RollupError(source, "measures", "dau, wau and mau need grain day, no dimensions")
         if any(m.kind not in ACTIVE_USERS for m in rollup.measures):
             raise RollupError(source, "measures", "dau, wau and mau go in a rollup of their own")
+    recounted = [m for m in rollup.measures if m.kind in RECOUNTED]
+    if recounted and any(d.kind == "session" for d in rollup.dimensions):
+        raise RollupError(
+            source, "measures", f"{recounted[0].column} cannot go with a visit's dimensions"
+        )
+    if rollup.active_users and rollup.events is not None:
+        raise RollupError(source, "events", "dau, wau and mau count users of every event type")
     views_only = {"views", "time_on_page", "views_per_visit"} & {m.kind for m in rollup.measures}
     if views_only and rollup.events != ("pageview",):
         raise RollupError(
-            source, "measures", f"{sorted(views_only)[0]} needs events = [\"pageview\"]"
+            source, "measures", f'{sorted(views_only)[0]} needs events = ["pageview"]'
         )

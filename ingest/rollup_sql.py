@@ -1,0 +1,177 @@
+"""A rollup declaration compiled to the SQL that keeps it (docs/rollups.md).
+
+Both backends run the same statements except where a function differs
+(reading JSON properties, percentiles); `timezone('UTC', …)` pins buckets to
+UTC whatever the session's time zone. A dimension is stored as text, NULL as
+`chr(1)`: a primary key column cannot be NULL, and no event sends that
+character. The view turns it back into NULL.
+
+The state of a rollup row is a set of sums: of events, views, visits, visits
+without a user, bounces, visit durations, times on page, property values;
+plus, in `<table>_user`, how many of the row's visits each user made (its
+`users` is how many users have any). Every one of them is a sum over visits,
+so a commit adds what its visits are now and takes back what they were.
+"""
+
+from __future__ import annotations
+
+from flightdeck.views.rollup_spec import Dimension, Measure, Rollup
+
+__all__ = [
+    "NULL_TEXT",
+    "bucket",
+    "dimension_sql",
+    "measure_sql",
+    "number_property",
+    "percentile",
+    "source_sql",
+    "state_columns",
+    "text_property",
+]
+
+NULL_TEXT = "chr(1)"
+EVENTS_TABLES = {"pageview": "tb_pageview_event"}  # other types: tb_event
+
+# Sums kept per row, by the measures that need them (docs/rollups.md says how each
+# measure is derived from them in the view).
+_ALWAYS = ("events", "visits")
+_NEEDS = {
+    "views": ("views",),
+    "visitors": ("anon_visits", "users"),
+    "bounce_rate": ("bounces",),
+    "avg_visit_duration": ("span_us",),
+    "views_per_visit": ("views",),
+    "time_on_page": ("top_us", "top_n"),
+}
+_QUANTILE = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
+
+
+def state_columns(rollup: Rollup) -> list[str]:
+    """The additive sums a row of `rollup` keeps, in order."""
+    columns = list(_ALWAYS)
+    for measure in rollup.measures:
+        for column in _NEEDS.get(measure.kind, ()):
+            if column not in columns:
+                columns.append(column)
+        if measure.kind in ("sum", "avg"):
+            for column in (f"p_sum_{measure.key}", f"p_n_{measure.key}"):
+                if column not in columns:
+                    columns.append(column)
+    return columns
+
+
+def bucket(grain: str, ts: str) -> str:
+    """The rollup's time bucket of timestamp expression `ts` (docs/rollups.md)."""
+    utc = f"timezone('UTC', {ts})"
+    if grain == "hour":
+        return f"timezone('UTC', date_trunc('hour', {utc}))"
+    if grain == "day":
+        return f"CAST({utc} AS DATE)"
+    return f"CAST(date_trunc('{grain}', {utc}) AS DATE)"
+
+
+def text_property(backend: str, key: str, alias: str = "") -> str:
+    column = f"{alias}.properties" if alias else "properties"
+    if backend == "postgresql":
+        return f"({column} ->> '{key}')"
+    return f"json_extract_string({column}, '$.{key}')"
+
+
+def number_property(backend: str, key: str, alias: str = "") -> str:
+    """The property as a double where it is a JSON number, else NULL."""
+    column = f"{alias}.properties" if alias else "properties"
+    if backend == "postgresql":
+        return (
+            f"(CASE WHEN json_typeof({column} -> '{key}') = 'number' "
+            f"THEN CAST({column} ->> '{key}' AS DOUBLE PRECISION) END)"
+        )
+    return (
+        f"(CASE WHEN json_type({column}, '$.{key}') IN ('BIGINT', 'UBIGINT', 'DOUBLE', "
+        f"'HUGEINT') THEN CAST(json_extract_string({column}, '$.{key}') AS DOUBLE) END)"
+    )
+
+
+def percentile(backend: str, kind: str, value: str) -> str:
+    q = _QUANTILE[kind]
+    if backend == "postgresql":
+        return f"percentile_cont({q}) WITHIN GROUP (ORDER BY {value})"
+    return f"quantile_cont({value}, {q})"
+
+
+def dimension_sql(dimension: Dimension, backend: str, event: str, visit: str) -> str:
+    """The stored (text, never NULL) value of `dimension` for an event row `event`
+    of visit row `visit`."""
+    if dimension.kind == "session":
+        raw = f"{visit}.{dimension.field}"
+    elif dimension.kind == "property":
+        raw = text_property(backend, dimension.field, event)
+    else:
+        raw = f"CAST({event}.{dimension.field} AS TEXT)"
+    return f"coalesce({raw}, {NULL_TEXT})"
+
+
+def source_sql(rollup: Rollup) -> str:
+    """The events `rollup` reads, with the columns every rollup statement uses."""
+    columns = (
+        "event_id, session_id, recorded_at, user_id, duration_s, properties, page_url, "
+        "referrer, user_agent"
+    )
+    types = rollup.events or tuple(EVENTS_TABLES)
+    parts = []
+    for event_type in types:
+        table = EVENTS_TABLES.get(event_type)
+        if table is None:
+            continue
+        parts.append(
+            f"SELECT {columns}, '{event_type}' AS event_type, TRUE AS is_view, "
+            f"{_derived_columns(event_type)} FROM {table}"
+        )
+    if not parts:  # no table holds these types yet: an empty relation of the same shape
+        parts.append(
+            f"SELECT {columns}, 'pageview' AS event_type, TRUE AS is_view, "
+            f"{_derived_columns('pageview')} FROM tb_pageview_event WHERE FALSE"
+        )
+    return " UNION ALL ".join(parts)
+
+
+def _derived_columns(event_type: str) -> str:
+    # Until derived columns are stored, the page_url stands in for path; see docs.
+    del event_type
+    return (
+        "page_url AS path, CAST(NULL AS TEXT) AS host, CAST(NULL AS TEXT) AS referrer_host, "
+        "CAST(NULL AS TEXT) AS source, CAST(NULL AS TEXT) AS medium, "
+        "CAST(NULL AS TEXT) AS campaign, CAST(NULL AS TEXT) AS browser, "
+        "CAST(NULL AS TEXT) AS os, CAST(NULL AS TEXT) AS device"
+    )
+
+
+def measure_sql(measure: Measure, row: str = "") -> str:
+    """The view's expression of `measure` over state row `row`."""
+    p = f"{row}." if row else ""
+    kind = measure.kind
+    per_visit = f"NULLIF({p}visits, 0)"
+    expressions = {
+        "events": f"{p}events",
+        "views": f"{p}views",
+        "visits": f"{p}visits",
+        "visitors": f"{p}anon_visits + {p}users",
+        "bounce_rate": f"COALESCE({_rounded(f'100.0 * {p}bounces', per_visit)}, 0)",
+        "avg_visit_duration": f"CAST({p}span_us AS DOUBLE PRECISION) / 1000000.0 / {per_visit}",
+        "views_per_visit": _rounded(f"1.0 * {p}views", per_visit),
+        "time_on_page": f"CAST({p}top_us AS DOUBLE PRECISION) / 1000000.0 / NULLIF({p}top_n, 0)",
+    }
+    if kind in expressions:
+        return expressions[kind]
+    if kind == "sum":
+        return f"{p}p_sum_{measure.key}"
+    if kind == "avg":
+        return f"{p}p_sum_{measure.key} / NULLIF({p}p_n_{measure.key}, 0)"
+    return f"{p}r_{measure.column}"  # recounted from raw events, stored as served
+
+
+def _rounded(numerator: str, denominator: str) -> str:
+    """2 decimals, half away from zero, from an exact NUMERIC (as bounce_rate is today)."""
+    return (
+        f"CAST(ROUND(CAST(({numerator}) / ({denominator}) AS NUMERIC(20, 10)), 2) "
+        "AS DOUBLE PRECISION)"
+    )

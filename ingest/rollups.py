@@ -1,0 +1,477 @@
+"""Keep every declared rollup exact, in the commit that appends its events.
+
+A commit's new events name the visits they fall in (a session within one
+bucket of the rollup's grain). For each such visit the rollup statements read
+its events, as they were before the commit and as they are now, and turn
+each into its contribution to the rows it falls in: events, views, one
+visit, a bounce, its duration, times on page, property sums, its user. The
+row's new sums are its old ones plus the visits' new contributions minus
+their old ones; so a late event, or a second view that ends a bounce, or a
+later first view that moves a visit to another entry page, changes exactly
+the rows it should. A commit reads its visits' events (an index range each),
+never the whole bucket. Percentiles, min and max are not sums: the touched
+rows are recounted from their bucket's raw events.
+
+Active users (dau, wau, mau) keep one shared state, the users active each day
+(`tb_user_day`), and recount the days whose 1-, 7- or 30-day window a commit's
+new user-days fall in.
+
+`rebuild` recomputes buckets from raw events alone (a repair, a backfill).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from flightdeck.views.rollup_spec import RECOUNTED, Rollup
+
+from .rollup_sql import (
+    bucket,
+    dimension_sql,
+    number_property,
+    percentile,
+    source_sql,
+    state_columns,
+)
+from .rollup_tables import user_table
+from .scalar import scalar
+
+__all__ = ["NEW_EVENTS", "fold", "rebuild"]
+
+# The commit's new events of every type: event_id, event_type, session_id,
+# recorded_at, user_id (filled by the pipeline before the fold).
+NEW_EVENTS = "flightdeck_new_events"
+_VISITS, _EVENTS, _PARTS, _DELTA = "fd_r_visit", "fd_r_event", "fd_r_part", "fd_r_delta"
+_USER_DELTA, _USER_COUNT = "fd_r_user_delta", "fd_r_user_count"
+_SESSION_VALUES = ("source", "medium", "campaign")  # from a visit's first event
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """Which visits a pass reads: the commit's (`new` given) or whole buckets."""
+
+    new: str | None  # the new events' table; None: every event of `where`'s buckets is new
+    where: str = "TRUE"  # for a rebuild: the raw events' time ranges
+
+
+def fold(cursor, backend: str, rollups: Sequence[Rollup], version: int) -> None:
+    """Fold NEW_EVENTS (already appended) into every rollup."""
+    if any(r.active_users for r in rollups):
+        _add_user_days(cursor, f"SELECT recorded_at, user_id FROM {NEW_EVENTS}")
+    for rollup in rollups:
+        if rollup.active_users:
+            _recount_active_users(cursor, rollup, version, "fd_r_new_user_days")
+        else:
+            _fold_one(cursor, backend, rollup, version, _Scope(NEW_EVENTS))
+    _drop(cursor, "fd_r_new_user_days")
+
+
+def rebuild(
+    cursor, backend: str, rollups: Sequence[Rollup], days: Sequence[dt.date], version: int
+) -> int:
+    """Recompute the buckets holding `days` from raw events; how many rows differed.
+
+    Buckets that reach into a day whose raw events retention deleted are left as
+    they are: what remains cannot give them back (as the page-view aggregates)."""
+    changed = 0
+    for rollup in rollups:
+        ranges = _bucket_ranges(cursor, rollup, days)
+        if not ranges:
+            continue
+        where = " OR ".join(f"(recorded_at >= {lo} AND recorded_at < {hi})" for lo, hi in ranges)
+        if rollup.active_users:
+            changed += _rebuild_active_users(cursor, rollup, version, where, days)
+        else:
+            changed += _rebuild_one(cursor, backend, rollup, version, where)
+    return changed
+
+
+# ---- one rollup, one pass -------------------------------------------------------------
+
+
+def _fold_one(cursor, backend: str, rollup: Rollup, version: int, scope: _Scope) -> None:
+    if not _read_visits(cursor, backend, rollup, scope):
+        return
+    _contributions(cursor, backend, rollup)
+    _apply(cursor, rollup, version)
+    if any(m.kind in RECOUNTED for m in rollup.measures):
+        _recount(cursor, backend, rollup, version)
+    _drop(cursor, _VISITS, _EVENTS, _PARTS, _DELTA, _USER_DELTA, _USER_COUNT)
+
+
+def _read_visits(cursor, backend: str, rollup: Rollup, scope: _Scope) -> bool:
+    """fd_r_event: every event of the visits in scope, `is_new` if the commit added it."""
+    start = f"date_trunc('{rollup.grain}', timezone('UTC', recorded_at))"
+    types = _type_filter(rollup)
+    if scope.new is not None:
+        cursor.execute(
+            f"""CREATE TEMP TABLE {_VISITS} AS
+                SELECT DISTINCT session_id, timezone('UTC', {start}) AS b_start,
+                       timezone('UTC', {start} + INTERVAL '1 {rollup.grain}') AS b_end
+                FROM {scope.new} WHERE {types}"""
+        )
+        if not scalar(cursor, f"SELECT count(*) FROM {_VISITS}"):
+            _drop(cursor, _VISITS)
+            return False
+        if backend == "postgresql":
+            cursor.execute(f"ANALYZE {_VISITS}")  # temp tables lack statistics
+        cursor.execute(
+            f"""CREATE TEMP TABLE {_EVENTS} AS
+                SELECT s.*, {bucket(rollup.grain, "s.recorded_at")} AS b,
+                       n.event_id IS NOT NULL AS is_new
+                FROM ({source_sql(rollup)}) s
+                JOIN {_VISITS} v ON s.session_id = v.session_id
+                     AND s.recorded_at >= v.b_start AND s.recorded_at < v.b_end
+                LEFT JOIN {scope.new} n ON n.event_id = s.event_id"""
+        )
+    else:
+        cursor.execute(f"CREATE TEMP TABLE {_VISITS} AS SELECT 1 AS unused")
+        cursor.execute(
+            f"""CREATE TEMP TABLE {_EVENTS} AS
+                SELECT s.*, {bucket(rollup.grain, "s.recorded_at")} AS b, TRUE AS is_new
+                FROM ({source_sql(rollup)}) s WHERE {scope.where.replace("recorded_at", "s.recorded_at")}"""
+        )
+    return True
+
+
+def _type_filter(rollup: Rollup) -> str:
+    if rollup.events is None:
+        return "TRUE"
+    return "event_type IN (" + ", ".join(f"'{t}'" for t in rollup.events) + ")"
+
+
+def _contributions(cursor, backend: str, rollup: Rollup) -> None:
+    """fd_r_part: per visit, before (sign -1) and now (+1), what it adds to each row;
+    fd_r_delta: per row, the sum of those; fd_r_user_delta: per row and user."""
+    dims = [dimension_sql(d, backend, "o", "v") for d in rollup.dimensions]
+    named = ", ".join(
+        f"{sql} AS {d.column}" for sql, d in zip(dims, rollup.dimensions, strict=True)
+    )
+    props = sorted({m.key for m in rollup.measures if m.kind in ("sum", "avg") and m.key})
+    prop_sums = "".join(
+        f", sum({number_property(backend, k, 'o')}) AS p_sum_{k}"
+        f", count({number_property(backend, k, 'o')}) AS p_n_{k}"
+        for k in props
+    )
+    top = (
+        "CASE WHEN o.is_view THEN COALESCE(CAST(ROUND(o.duration_s * 1000000) AS BIGINT), "
+        f"{_us('o.next_view_at - o.recorded_at')}) END"
+    )
+    firsts = "".join(f", max(CASE WHEN first_n = 1 THEN {c} END) AS {c}" for c in _SESSION_VALUES)
+    group = ", ".join(["o.sign", "o.b", "o.session_id", "v.views", "v.span_us", "v.user_id", *dims])
+    cursor.execute(
+        f"""CREATE TEMP TABLE {_PARTS} AS
+        WITH e AS (SELECT *, 1 AS sign FROM {_EVENTS}
+                   UNION ALL SELECT *, -1 AS sign FROM {_EVENTS} WHERE NOT is_new),
+        o AS (SELECT e.*,
+                row_number() OVER (PARTITION BY sign, b, session_id
+                                   ORDER BY recorded_at, event_id) AS first_n,
+                row_number() OVER (PARTITION BY sign, b, session_id, is_view
+                                   ORDER BY recorded_at, event_id) AS view_n,
+                row_number() OVER (PARTITION BY sign, b, session_id, is_view
+                                   ORDER BY recorded_at DESC, event_id DESC) AS view_back_n,
+                lead(recorded_at) OVER (PARTITION BY sign, b, session_id, is_view
+                                        ORDER BY recorded_at, event_id) AS next_view_at
+              FROM e),
+        v AS (SELECT sign, b, session_id, count(*) FILTER (WHERE is_view) AS views,
+                {_us("max(recorded_at) - min(recorded_at)")} AS span_us,
+                min(user_id) AS user_id,
+                max(CASE WHEN is_view AND view_n = 1 THEN path END) AS entry_page,
+                max(CASE WHEN is_view AND view_back_n = 1 THEN path END) AS exit_page
+                {firsts}
+              FROM o GROUP BY sign, b, session_id)
+        SELECT o.sign, o.b, o.session_id, v.views AS visit_views, v.span_us AS visit_span_us,
+               v.user_id, {named}, count(*) AS events,
+               count(*) FILTER (WHERE o.is_view) AS views,
+               sum({top}) AS top_us, count({top}) AS top_n{prop_sums}
+        FROM o JOIN v ON v.sign = o.sign AND v.b = o.b AND v.session_id = o.session_id
+        GROUP BY {group}"""
+    )
+    _deltas(cursor, rollup, props)
+
+
+def _deltas(cursor, rollup: Rollup, props: list[str]) -> None:
+    columns = [d.column for d in rollup.dimensions]
+    key = ", ".join(["b", *columns])
+    sums = {
+        "events": "sum(sign * events)",
+        "visits": "sum(sign)",
+        "views": "sum(sign * views)",
+        "anon_visits": "sum(CASE WHEN user_id IS NULL THEN sign ELSE 0 END)",
+        "users": "0",
+        "bounces": "sum(CASE WHEN visit_views = 1 THEN sign ELSE 0 END)",
+        "span_us": "sum(sign * visit_span_us)",
+        "top_us": "sum(sign * COALESCE(top_us, 0))",
+        "top_n": "sum(sign * top_n)",
+    }
+    for k in props:
+        sums[f"p_sum_{k}"] = f"sum(sign * COALESCE(p_sum_{k}, 0))"
+        sums[f"p_n_{k}"] = f"sum(sign * p_n_{k})"
+    kept = [c for c in state_columns(rollup)]
+    select = ", ".join(f"{sums[c]} AS {c}" for c in kept)
+    cursor.execute(
+        f"CREATE TEMP TABLE {_DELTA} AS SELECT {key}, {select} FROM {_PARTS} GROUP BY {key}"
+    )
+    if user_table(rollup):
+        cursor.execute(
+            f"""CREATE TEMP TABLE {_USER_DELTA} AS
+                SELECT {key}, user_id, sum(sign) AS visits FROM {_PARTS}
+                WHERE user_id IS NOT NULL GROUP BY {key}, user_id HAVING sum(sign) <> 0"""
+        )
+
+
+def _apply(cursor, rollup: Rollup, version: int) -> None:
+    """Add the deltas to the rows (and users), stamp changed rows, drop emptied ones."""
+    table, bucket_col = rollup.table, rollup.bucket
+    columns = [d.column for d in rollup.dimensions]
+    on = " AND ".join(f"d.{c} = c.{c}" for c in ["b", *columns])
+    users = user_table(rollup)
+    if users:
+        _apply_users(cursor, rollup, users, columns)
+    sums = state_columns(rollup)
+    values = [f"d.{c}" if c != "users" else "COALESCE(c.users, 0)" for c in sums]
+    changed = " OR ".join(f"{v} <> 0" for v in values)
+    join = f"LEFT JOIN {_USER_COUNT} c ON {on}" if users else ""
+    update = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in sums)
+    cursor.execute(
+        f"""INSERT INTO {table} ({", ".join([bucket_col, *columns, *sums])}, version, computed_at)
+            SELECT {", ".join(["d.b", *(f"d.{c}" for c in columns), *values])},
+                   {int(version)}, CURRENT_TIMESTAMP
+            FROM {_DELTA} d {join} WHERE {changed}
+            ON CONFLICT ({", ".join(rollup.key)}) DO UPDATE SET {update},
+                version = excluded.version, computed_at = excluded.computed_at"""
+    )
+    cursor.execute(f"DELETE FROM {table} WHERE version = {int(version)} AND events = 0")
+
+
+def _apply_users(cursor, rollup: Rollup, users: str, columns: list[str]) -> None:
+    key = ", ".join(["b", *columns])
+    on = " AND ".join(
+        [f"u.{rollup.bucket} = d.b", *(f"u.{c} = d.{c}" for c in columns), "u.user_id = d.user_id"]
+    )
+    # A user is counted in a row while any of its visits is: count the 0 <-> >0 changes.
+    cursor.execute(
+        f"""CREATE TEMP TABLE {_USER_COUNT} AS
+            SELECT {", ".join(f"d.{c}" for c in ["b", *columns])},
+                   sum(CASE WHEN COALESCE(u.visits, 0) = 0 AND d.visits > 0 THEN 1
+                            WHEN u.visits > 0 AND u.visits + d.visits = 0 THEN -1
+                            ELSE 0 END) AS users
+            FROM {_USER_DELTA} d LEFT JOIN {users} u ON {on}
+            GROUP BY {", ".join(f"d.{c}" for c in ["b", *columns])}"""
+    )
+    cursor.execute(
+        f"""INSERT INTO {users} ({", ".join([rollup.bucket, *columns])}, user_id, visits)
+            SELECT {key}, user_id, visits FROM {_USER_DELTA}
+            ON CONFLICT ({", ".join(rollup.key)}, user_id)
+            DO UPDATE SET visits = {users}.visits + excluded.visits"""
+    )
+    cursor.execute(
+        f"DELETE FROM {users} WHERE visits = 0 "
+        f"AND {rollup.bucket} IN (SELECT DISTINCT b FROM {_USER_DELTA})"
+    )
+
+
+def _recount(cursor, backend: str, rollup: Rollup, version: int) -> None:
+    """Percentiles, min and max of the rows this pass changed, from their raw events."""
+    recounted = [m for m in rollup.measures if m.kind in RECOUNTED]
+    lo, hi = _rows(cursor, f"SELECT min(b), max(b) FROM {_DELTA}")[0]
+    if lo is None:
+        return
+    b = bucket(rollup.grain, "s.recorded_at")
+    dims = [dimension_sql(d, backend, "s", "s") for d in rollup.dimensions]
+    values = []
+    for m in recounted:
+        number = number_property(backend, m.key or "", "s")
+        agg = (
+            percentile(backend, m.kind, number) if m.kind.startswith("p") else f"{m.kind}({number})"
+        )
+        values.append(f"{agg} AS r_{m.column}")
+    named = ", ".join(
+        f"{sql} AS {d.column}" for sql, d in zip(dims, rollup.dimensions, strict=True)
+    )
+    key_cols = [rollup.bucket, *(d.column for d in rollup.dimensions)]
+    on = " AND ".join(f"{rollup.table}.{c} = x.{c}" for c in key_cols)
+    touched = " AND ".join(f"t.{c} = r.{c}" for c in key_cols)
+    sets = ", ".join(f"r_{m.column} = x.r_{m.column}" for m in recounted)
+    end = "INTERVAL '1 " + rollup.grain + "'"
+    lo_ts, hi_ts = _literal_start(rollup, lo), _literal_start(rollup, hi)
+    cursor.execute(
+        f"""UPDATE {rollup.table} SET {sets}
+            FROM (SELECT r.* FROM (SELECT {b} AS {rollup.bucket}{", " + named if named else ""},
+                                          {", ".join(values)}
+                                   FROM ({source_sql(rollup)}) s
+                                   WHERE s.recorded_at >= {lo_ts}
+                                     AND s.recorded_at < {hi_ts} + {end}
+                                   GROUP BY {", ".join([b, *dims])}) r
+                  JOIN {rollup.table} t ON {touched} WHERE t.version = {int(version)}) x
+            WHERE {on}"""
+    )
+
+
+def _literal_start(rollup: Rollup, value: object) -> str:
+    if rollup.grain == "hour":
+        return f"CAST('{value}' AS TIMESTAMPTZ)"
+    return f"timezone('UTC', CAST(DATE '{value}' AS TIMESTAMP))"
+
+
+# ---- rebuilds ---------------------------------------------------------------------------
+
+
+def _bucket_ranges(cursor, rollup: Rollup, days: Sequence[dt.date]) -> list[tuple[str, str]]:
+    """The time ranges of the buckets holding `days`, but for those with an expired day."""
+    expired = {row[0] for row in _rows(cursor, "SELECT day FROM tb_expired_day")}
+    ranges = {}
+    for day in days:
+        start, end = _bucket_of(rollup.grain, day)
+        if any(start <= d < end for d in expired):
+            continue
+        if rollup.grain == "hour":
+            for hour in range(24):
+                at = dt.datetime.combine(day, dt.time(hour), dt.UTC)
+                ranges[at] = at + dt.timedelta(hours=1)
+        else:
+            ranges[_ts(start)] = _ts(end)
+    return [(_ts_sql(lo), _ts_sql(hi)) for lo, hi in sorted(ranges.items())]
+
+
+def _bucket_of(grain: str, day: dt.date) -> tuple[dt.date, dt.date]:
+    if grain in ("hour", "day"):
+        return day, day + dt.timedelta(days=1)
+    if grain == "week":
+        start = day - dt.timedelta(days=day.weekday())
+        return start, start + dt.timedelta(days=7)
+    start = day.replace(day=1)
+    end = (start + dt.timedelta(days=32)).replace(day=1)
+    return start, end
+
+
+def _ts(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), dt.UTC)
+
+
+def _ts_sql(at: dt.datetime) -> str:
+    return f"CAST('{at.isoformat()}' AS TIMESTAMPTZ)"
+
+
+def _rebuild_one(cursor, backend: str, rollup: Rollup, version: int, where: str) -> int:
+    """Replace the rows of `where`'s buckets with a recount; rows that differed."""
+    columns = [rollup.bucket, *(d.column for d in rollup.dimensions), *state_columns(rollup)]
+    recounted = [f"r_{m.column}" for m in rollup.measures if m.kind in RECOUNTED]
+    listed = ", ".join(columns + recounted)
+    in_scope = _rows_in(rollup, where)
+    cursor.execute(
+        f"CREATE TEMP TABLE fd_r_before AS SELECT {listed} FROM {rollup.table} WHERE {in_scope}"
+    )
+    cursor.execute(f"DELETE FROM {rollup.table} WHERE {in_scope}")
+    users = user_table(rollup)
+    if users:
+        cursor.execute(f"DELETE FROM {users} WHERE {in_scope}")
+    _fold_one(cursor, backend, rollup, version, _Scope(None, where))
+    cursor.execute(
+        f"CREATE TEMP TABLE fd_r_after AS SELECT {listed} FROM {rollup.table} WHERE {in_scope}"
+    )
+    differed = scalar(
+        cursor,
+        """SELECT (SELECT count(*) FROM (SELECT * FROM fd_r_before EXCEPT SELECT * FROM fd_r_after) a)
+                 + (SELECT count(*) FROM (SELECT * FROM fd_r_after EXCEPT SELECT * FROM fd_r_before) b)""",
+    )
+    _drop(cursor, "fd_r_before", "fd_r_after")
+    return int(differed or 0)
+
+
+def _rows_in(rollup: Rollup, where: str) -> str:
+    """The rows whose bucket starts in `where`'s ranges (each range is whole buckets)."""
+    start = (
+        rollup.bucket
+        if rollup.grain == "hour"
+        else f"timezone('UTC', CAST({rollup.bucket} AS TIMESTAMP))"
+    )
+    return where.replace("recorded_at", start)
+
+
+# ---- active users ---------------------------------------------------------------------
+
+
+def _add_user_days(cursor, events_sql: str) -> None:
+    """Note the (day, user) pairs of `events_sql` not yet in tb_user_day, and add them."""
+    cursor.execute(
+        f"""CREATE TEMP TABLE fd_r_new_user_days AS
+            SELECT DISTINCT CAST(timezone('UTC', e.recorded_at) AS DATE) AS day, e.user_id
+            FROM ({events_sql}) e
+            WHERE e.user_id IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM tb_user_day u
+                WHERE u.day = CAST(timezone('UTC', e.recorded_at) AS DATE)
+                  AND u.user_id = e.user_id)"""
+    )
+    cursor.execute(
+        "INSERT INTO tb_user_day (day, user_id) SELECT day, user_id FROM fd_r_new_user_days"
+    )
+
+
+def _recount_active_users(cursor, rollup: Rollup, version: int, new_days: str) -> None:
+    """Recount the days whose windows the new user-days fall in."""
+    counts = {
+        "dau": "(SELECT count(*) FROM tb_user_day u WHERE u.day = d.day)",
+        "wau": "(SELECT count(DISTINCT u.user_id) FROM tb_user_day u "
+        "WHERE u.day > d.day - 7 AND u.day <= d.day)",
+        "mau": "(SELECT count(DISTINCT u.user_id) FROM tb_user_day u "
+        "WHERE u.day > d.day - 30 AND u.day <= d.day)",
+    }
+    columns = [m.column for m in rollup.measures]
+    values = ", ".join(f"{counts[m.kind]} AS {m.column}" for m in rollup.measures)
+    update = ", ".join(f"{c} = excluded.{c}" for c in columns)
+    cursor.execute(
+        f"""INSERT INTO {rollup.table} (date, {", ".join(columns)}, version, computed_at)
+            SELECT d.day, {values}, {int(version)}, CURRENT_TIMESTAMP
+            FROM (SELECT DISTINCT u.day FROM tb_user_day u
+                  JOIN (SELECT DISTINCT day FROM {new_days}) n
+                    ON u.day >= n.day AND u.day < n.day + 30) d
+            ON CONFLICT (date) DO UPDATE SET {update},
+                version = excluded.version, computed_at = excluded.computed_at"""
+    )
+
+
+def _rebuild_active_users(
+    cursor, rollup: Rollup, version: int, where: str, days: Sequence[dt.date]
+) -> int:
+    listed = ", ".join(f"DATE '{d.isoformat()}'" for d in days)
+    columns = ", ".join(["date", *(m.column for m in rollup.measures)])
+    cursor.execute(f"CREATE TEMP TABLE fd_r_before AS SELECT {columns} FROM {rollup.table}")
+    cursor.execute(f"DELETE FROM tb_user_day WHERE day IN ({listed})")
+    cursor.execute(
+        f"""INSERT INTO tb_user_day (day, user_id)
+            SELECT DISTINCT CAST(timezone('UTC', recorded_at) AS DATE), user_id
+            FROM ({source_sql(rollup)}) s WHERE user_id IS NOT NULL AND ({where})"""
+    )
+    cursor.execute(
+        f"CREATE TEMP TABLE fd_r_new_user_days AS SELECT day FROM tb_user_day WHERE day IN ({listed})"
+    )
+    _recount_active_users(cursor, rollup, version, "fd_r_new_user_days")
+    differed = scalar(
+        cursor,
+        f"""SELECT (SELECT count(*) FROM (SELECT * FROM fd_r_before EXCEPT
+                    SELECT {columns} FROM {rollup.table}) a)
+                 + (SELECT count(*) FROM (SELECT {columns} FROM {rollup.table} EXCEPT
+                    SELECT * FROM fd_r_before) b)""",
+    )
+    _drop(cursor, "fd_r_before", "fd_r_new_user_days")
+    return int(differed or 0)
+
+
+# ---- small helpers ----------------------------------------------------------------------
+
+
+def _us(interval: str) -> str:
+    return f"CAST(ROUND(EXTRACT(EPOCH FROM {interval}) * 1000000) AS BIGINT)"
+
+
+def _rows(cursor, sql: str) -> list[tuple]:
+    cursor.execute(sql)
+    return cursor.fetchall()
+
+
+def _drop(cursor, *tables: str) -> None:
+    for table in tables:
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
