@@ -162,8 +162,8 @@ def measure_sql(measure: Measure, row: str = "") -> str:
     }
     if kind in expressions:
         return expressions[kind]
-    if kind == "sum":
-        return f"{p}p_sum_{measure.key}"
+    if kind == "sum":  # NULL when no event had a number, as SQL's sum of nothing
+        return f"CASE WHEN {p}p_n_{measure.key} > 0 THEN {p}p_sum_{measure.key} END"
     if kind == "avg":
         return f"{p}p_sum_{measure.key} / NULLIF({p}p_n_{measure.key}, 0)"
     return f"{p}r_{measure.column}"  # recounted from raw events, stored as served

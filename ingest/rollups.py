@@ -131,7 +131,7 @@ def _read_visits(cursor, backend: str, rollup: Rollup, scope: _Scope) -> bool:
         cursor.execute(
             f"""CREATE TEMP TABLE {_EVENTS} AS
                 SELECT s.*, {bucket(rollup.grain, "s.recorded_at")} AS b, TRUE AS is_new
-                FROM ({source_sql(rollup)}) s WHERE {scope.where.replace("recorded_at", "s.recorded_at")}"""
+                FROM ({source_sql(rollup)}) s WHERE {_in_ranges(scope.where, "s")}"""
         )
     return True
 
@@ -374,8 +374,10 @@ def _rebuild_one(cursor, backend: str, rollup: Rollup, version: int, where: str)
     )
     differed = scalar(
         cursor,
-        """SELECT (SELECT count(*) FROM (SELECT * FROM fd_r_before EXCEPT SELECT * FROM fd_r_after) a)
-                 + (SELECT count(*) FROM (SELECT * FROM fd_r_after EXCEPT SELECT * FROM fd_r_before) b)""",
+        """SELECT (SELECT count(*) FROM (SELECT * FROM fd_r_before
+                                          EXCEPT SELECT * FROM fd_r_after) a)
+                + (SELECT count(*) FROM (SELECT * FROM fd_r_after
+                                         EXCEPT SELECT * FROM fd_r_before) b)""",
     )
     _drop(cursor, "fd_r_before", "fd_r_after")
     return int(differed or 0)
@@ -446,7 +448,8 @@ def _rebuild_active_users(
             FROM ({source_sql(rollup)}) s WHERE user_id IS NOT NULL AND ({where})"""
     )
     cursor.execute(
-        f"CREATE TEMP TABLE fd_r_new_user_days AS SELECT day FROM tb_user_day WHERE day IN ({listed})"
+        "CREATE TEMP TABLE fd_r_new_user_days AS "
+        f"SELECT day FROM tb_user_day WHERE day IN ({listed})"
     )
     _recount_active_users(cursor, rollup, version, "fd_r_new_user_days")
     differed = scalar(
@@ -461,6 +464,11 @@ def _rebuild_active_users(
 
 
 # ---- small helpers ----------------------------------------------------------------------
+
+
+def _in_ranges(where: str, alias: str) -> str:
+    """`where` (time ranges of `recorded_at`) for the events of table alias `alias`."""
+    return where.replace("recorded_at", f"{alias}.recorded_at")
 
 
 def _us(interval: str) -> str:

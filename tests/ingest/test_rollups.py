@@ -1,0 +1,191 @@
+"""Declared rollups stay exact: every built-in equals a pandas recomputation from raw
+events (tests/ingest/rollup_reference.py) after every put, on both backends;
+backfill, a user's own rollup, a changed or removed declaration, reaggregate."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import random
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from flightdeck.ingest import ingest, reaggregate
+from flightdeck.ingest.rollup_install import install
+from flightdeck.views.rollup_spec import BUILTIN_DIR, RollupError, load_rollups, parse_rollup
+
+from tests.ingest import rollup_reference as reference
+
+BUILTINS = load_rollups([BUILTIN_DIR])
+_START = dt.datetime(2024, 3, 1, 21, tzinfo=dt.UTC)  # puts straddle midnight
+
+
+def _stream(seed: int, puts: int, per_put: int) -> list[list[dict]]:
+    """Time-ordered puts whose sessions straddle puts, hours and midnight; late
+    events, repeats of earlier ids, users and anonymous visits, durations, properties."""
+    rng = random.Random(seed)
+    sent: list[dict] = []
+    out = []
+    clock = _START
+    for _ in range(puts):
+        put = []
+        for _ in range(per_put):
+            clock += dt.timedelta(seconds=rng.randint(1, 240))
+            at = clock - dt.timedelta(minutes=rng.choice([0, 0, 0, 0, 45, 200]))  # some late
+            session = f"s{rng.randint(0, 14)}"
+            event = {
+                "event_id": f"e{len(sent)}",
+                "session_id": session,
+                "page_url": f"/p{rng.randint(0, 4)}",
+                "timestamp": at.isoformat(),
+                "user_id": rng.choice([None, None, f"u{int(session[1:]) % 5}", "u9"]),
+                "duration_s": rng.choice([None, None, None, rng.uniform(0, 30)]),
+                "properties": json.dumps(
+                    {"amount": rng.choice([1, 2.5, "3", None]), "plan": rng.choice(["a", "b"])}
+                ),
+            }
+            sent.append(event)
+            put.append(event)
+            if rng.random() < 0.1:  # an earlier event sent again
+                put.append(dict(rng.choice(sent)))
+        out.append(put)
+    return out
+
+
+def _put(store, rows: list[dict]) -> None:
+    ingest(store, [pa.RecordBatch.from_pylist(rows)])
+
+
+def _view(store, rollup) -> list[dict]:
+    with store.write() as conn, conn.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM {rollup.view}")
+        rows = cursor.fetch_arrow_table().to_pylist()
+        conn.rollback()
+    return [{k: v for k, v in r.items() if k not in ("version", "computed_at")} for r in rows]
+
+
+def _key(rollup, row: dict) -> str:
+    return repr([str(row[c]) for c in rollup.key])
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        if a is None or b is None:
+            return a is b
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6)
+    if isinstance(a, dt.datetime) and isinstance(b, dt.datetime):
+        return a.astimezone(dt.UTC) == b.astimezone(dt.UTC)
+    return a == b
+
+
+def _check(store, rollups) -> None:
+    events = reference.raw_events(store)
+    for rollup in rollups:
+        got = {_key(rollup, r): r for r in _view(store, rollup)}
+        want = {_key(rollup, r): r for r in reference.expected(rollup, events)}
+        assert sorted(got) == sorted(want), rollup.view
+        for key, row in want.items():
+            for column, value in row.items():
+                assert _same(got[key][column], value), (rollup.view, key, column,
+                                                        got[key][column], value)  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_every_builtin_equals_a_recomputation_after_every_put(store, seed):
+    install(store, BUILTINS)
+    for put in _stream(seed, puts=4, per_put=40):
+        _put(store, put)
+        _check(store, BUILTINS)
+    assert reaggregate(store, None, apply=False).differences == 0
+
+
+def test_a_rollup_installed_on_a_running_store_is_backfilled(store):
+    puts = _stream(3, puts=3, per_put=40)
+    for put in puts[:2]:
+        _put(store, put)
+    installed = install(store, BUILTINS)
+    assert sorted(installed.backfilled) == sorted(r.name for r in BUILTINS)
+    _check(store, BUILTINS)
+    _put(store, puts[2])
+    _check(store, BUILTINS)
+    again = install(store, BUILTINS)
+    assert again.backfilled == [] and sorted(again.kept) == sorted(r.name for r in BUILTINS)
+
+
+_PLANS = """
+name = "plans_daily"
+events = ["pageview"]
+grain = "{grain}"
+dimensions = ["properties.plan", "entry_page as landing"]
+measures = ["views", "visitors", "sum(properties.amount) as amount", "avg(properties.amount)"]
+"""
+_AMOUNTS = """
+name = "amounts_hourly"
+grain = "hour"
+dimensions = ["page_url"]
+measures = ["events", "min(properties.amount)", "max(properties.amount)",
+            "p50(properties.amount)", "p95(properties.amount) as amount_p95"]
+"""
+
+
+def test_a_users_rollups_from_a_folder_are_exact_and_follow_their_files(store, tmp_path: Path):
+    folder = tmp_path / "rollups"
+    folder.mkdir()
+    (folder / "plans.toml").write_text(_PLANS.format(grain="week"))
+    (folder / "amounts.toml").write_text(_AMOUNTS)
+    mine = load_rollups([folder])
+    install(store, mine)
+    for put in _stream(4, puts=3, per_put=40):
+        _put(store, put)
+        _check(store, mine)
+    # A changed declaration is rebuilt; a removed one is dropped with its view.
+    (folder / "plans.toml").write_text(_PLANS.format(grain="month"))
+    (folder / "amounts.toml").unlink()
+    changed = install(store, load_rollups([folder]))
+    assert (changed.backfilled, changed.dropped) == (["plans_daily"], ["amounts_hourly"])
+    _check(store, load_rollups([folder]))
+    with store.write() as conn, conn.cursor() as cursor:
+        gone = "('va_amounts_hourly', 'tb_rollup_amounts_hourly')"
+        cursor.execute(f"SELECT count(*) FROM information_schema.tables WHERE table_name IN {gone}")
+        assert cursor.fetchone()[0] == 0
+        conn.rollback()
+
+
+def test_reaggregate_finds_and_repairs_a_wrong_rollup_row(store):
+    install(store, BUILTINS)
+    for put in _stream(5, puts=2, per_put=30):
+        _put(store, put)
+    with store.write() as conn, conn.cursor() as cursor:
+        cursor.execute("UPDATE tb_rollup_site_daily SET views = views + 1")
+        cursor.execute("DELETE FROM tb_rollup_active_users")
+        conn.commit()
+    check = reaggregate(store, None, apply=False)
+    assert check.rollup_rows > 0
+    assert reaggregate(store, None).rollup_rows == check.rollup_rows
+    _check(store, BUILTINS)
+    assert reaggregate(store, None, apply=False).differences == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "words"),
+    [
+        ('name = "x"\nmeasures = ["views"]\ngrain = "fortnight"', "grain", "fortnight"),
+        ('name = "x"\nmeasures = ["viewz"]', "measures", "viewz"),
+        ('name = "x"\nmeasures = ["views"]\ndimensions = ["colour"]', "dimensions", "colour"),
+        ('name = "X!"\nmeasures = ["views"]', "name", "X!"),
+        ('name = "x"\nmeasures = ["views"]\ncolumns = 1', "columns", "unknown key"),
+        ('name = "x"\nmeasures = ["dau"]\ndimensions = ["path"]', "measures", "no dimensions"),
+        ('name = "x"\nmeasures = ["p95(properties.ms)"]\ndimensions = ["entry_page"]',
+         "measures", "visit"),
+        ('name = "x"\nmeasures = ["time_on_page"]', "measures", "pageview"),
+        ('name = "x"\nmeasures = ["views", "views"]', "columns", "twice"),
+        ("name = ", "toml", ""),
+    ],
+)  # fmt: skip
+def test_a_bad_declaration_names_its_file_and_key(text, key, words):
+    with pytest.raises(RollupError) as refused:
+        parse_rollup(text, "mine.toml")
+    assert (refused.value.source, refused.value.key) == ("mine.toml", key)
+    assert words in str(refused.value)
