@@ -8,8 +8,10 @@ import os
 
 from flightdeck.base_error import FlightdeckError
 from flightdeck.ingest import reaggregate, retention
+from flightdeck.ingest.rollup_install import install
 from flightdeck.terminal import say_failed
 from flightdeck.views import migrations, open_store
+from flightdeck.views.rollup_spec import load_rollups
 
 from .auth import AuthFileError, load_auth_file
 from .auth_cli import add_auth_command
@@ -159,7 +161,8 @@ def _reaggregate(args: argparse.Namespace) -> int:
     print(f"checked  {days or 'no day with raw events'}")
     print(
         f"{'differ ' if args.check else 'repaired'}  {repair.daily_changed} daily, "
-        f"{repair.hourly_changed} hourly rows; removed {repair.removed} without events"
+        f"{repair.hourly_changed} hourly rows, {repair.rollup_rows} rollup rows; "
+        f"removed {repair.removed} without events"
     )
     if args.date and len(repair.days) < len(set(args.date)):
         print("skipped  days without raw events (retention removed them; aggregates kept)")
@@ -192,6 +195,12 @@ def _migrate(args: argparse.Namespace) -> int:
         for m in migrations.apply(store, found, args.action):
             print(f"applied  {m.phase:<4}  {m.name}")
         print(f"migrations up to date on {store.backend}")
+        if args.action in ("all", "post"):
+            done = install(store, load_rollups(settings.rollup_folders()))
+            for name in done.backfilled:
+                print(f"rollup   va_{name} installed and backfilled")
+            for name in done.dropped:
+                print(f"rollup   va_{name} dropped (no longer declared)")
         return 0
     finally:
         store.close()

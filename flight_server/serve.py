@@ -15,7 +15,9 @@ import sys
 import threading
 from pathlib import Path
 
+from flightdeck.ingest.rollup_install import install
 from flightdeck.views import Store, migrations, open_store, view_names
+from flightdeck.views.rollup_spec import load_rollups
 
 from .auth import Authenticator
 from .background import Background
@@ -47,6 +49,7 @@ def run(settings: Settings) -> None:
     """Serve until interrupted; migrations are applied first, every time (they are idempotent)."""
     with contextlib.ExitStack() as stack:
         store = _migrated_store(settings, stack)
+        install_rollups(settings, store)
         nats_url, login = _nats(settings, stack)
         metrics = _metrics(settings, stack)
         background = _background(settings, store, nats_url, stack, metrics, login)
@@ -109,6 +112,21 @@ def _migrated_store(settings: Settings, stack: contextlib.ExitStack) -> Store:
     with store.read("SELECT 1 AS ok") as reader:
         reader.read_all()
     return store
+
+
+def install_rollups(settings: Settings, store: Store) -> None:
+    """Keep the declared rollups (docs/rollups.md); a new one is backfilled now."""
+    done = install(store, load_rollups(settings.rollup_folders()))
+    for name in done.backfilled:
+        log.info("rollup installed and backfilled name=%s view=va_%s", name, name)
+    for name in done.dropped:
+        log.info("rollup dropped (no longer declared) name=%s", name)
+    if done.backfilled and done.expired_days:
+        log.warning(
+            "rollups backfilled without the %d day(s) whose raw events retention deleted: "
+            "the buckets (hours, days, weeks, months) holding them have no rows",
+            done.expired_days,
+        )
 
 
 def _nats(settings: Settings, stack: contextlib.ExitStack) -> tuple[str, NatsLogin | None]:

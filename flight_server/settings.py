@@ -19,6 +19,7 @@ from pathlib import Path
 
 from flightdeck.ingest.nats_worker import WorkerOptions
 from flightdeck.views import StoreOptions
+from flightdeck.views.rollup_spec import BUILTIN_DIR
 
 __all__ = [
     "COMMANDS",
@@ -39,6 +40,7 @@ RUNNING = frozenset({"serve", "ingest"})  # the processes that run NATS and the 
 RETENTION = frozenset({"serve", "ingest", "retention"})
 STORE = frozenset({"serve", "ingest", "migrate", "reaggregate", "retention"})
 COMMANDS = STORE | {"nats-credentials"}
+ROLLUPS = frozenset({"serve", "migrate"})  # the commands that install declared rollups
 
 
 class SettingsError(ValueError):
@@ -96,6 +98,21 @@ class Settings:
         "extra folder of va_*.sql view files (repeatable; the variable takes a "
         f"{os.pathsep}-separated list)",
         STORE,
+        "store",
+    )
+    rollups_dir: Path | None = option(
+        None,
+        "FLIGHTDECK_ROLLUPS_DIR",
+        "folder of rollup declarations (*.toml), kept beside the built-ins (docs/rollups.md)",
+        ROLLUPS,
+        "store",
+        unset="the built-in rollups only",
+    )
+    no_builtin_rollups: bool = option(
+        False,
+        "FLIGHTDECK_NO_BUILTIN_ROLLUPS",
+        "keep only the rollups of --rollups-dir, not the built-ins",
+        ROLLUPS,
         "store",
     )
     host: str = option("127.0.0.1", "FLIGHTDECK_HOST", "interface to bind", group="network")
@@ -376,6 +393,11 @@ class Settings:
             duckdb_memory_limit=self.duckdb_memory_limit,
             read_db=self.db_read_url,
         )
+
+    def rollup_folders(self) -> list[Path]:
+        """Where the declared rollups are: the built-ins, then the user's folder."""
+        folders = [] if self.no_builtin_rollups else [BUILTIN_DIR]
+        return folders + ([self.rollups_dir] if self.rollups_dir else [])
 
     def worker_options(self) -> WorkerOptions:
         return WorkerOptions(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 from flightdeck.views import Store
-from flightdeck.views.live_views import LIVE_KEYS
+from flightdeck.views.live_views import live_keys
 from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 
@@ -64,7 +64,7 @@ class Update:
 def updates_for(store: Store, version: int) -> list[Update]:
     """The messages that carry every row `version` wrote (none when a later one overwrote all)."""
     updates = []
-    for view in LIVE_KEYS:
+    for view in live_keys(store):
         sql = f"SELECT * FROM {view} WHERE version = {int(version)}"
         with store.read_internal(sql) as reader:
             payloads = [_ipc(piece) for batch in reader for piece in _pieces(batch)]

@@ -73,8 +73,13 @@ class Subscription:
         return f'SELECT {columns} FROM "{self.view}"' + (f" WHERE {where}" if where else "")
 
 
-def parse_subscription(command: bytes, schemas: dict[str, pa.Schema]) -> Subscription:
-    """`command` (JSON) checked against `schemas` (the live views' schemas)."""
+def parse_subscription(
+    command: bytes,
+    schemas: dict[str, pa.Schema],
+    live_keys: dict[str, tuple[str, ...]] = LIVE_KEYS,
+) -> Subscription:
+    """`command` (JSON) checked against `schemas` (the live views' schemas) and
+    `live_keys` (each live view's key columns: views.live_views.live_keys)."""
     request = _json_object(command)
     unknown = set(request) - _FIELDS
     if unknown:
@@ -82,10 +87,10 @@ def parse_subscription(command: bytes, schemas: dict[str, pa.Schema]) -> Subscri
             "subscribe-field", f"unknown field(s) {sorted(unknown)}; use {sorted(_FIELDS)}"
         )
     view = request.get("subscribe")
-    if view not in LIVE_KEYS or view not in schemas:
-        live = sorted(set(LIVE_KEYS) & set(schemas))
+    if view not in live_keys or view not in schemas:
+        live = sorted(set(live_keys) & set(schemas))
         raise InvalidQuery("live-view", f"{view!r} has no live updates; subscribe to one of {live}")
-    schema, keys = schemas[view], LIVE_KEYS[view]
+    schema, keys = schemas[view], live_keys[view]
     columns = _names(request.get("columns"), schema, "columns") or tuple(
         n for n in schema.names if n != "version"
     )

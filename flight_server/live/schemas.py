@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import pyarrow as pa
 from flightdeck.views import InvalidQuery, Store, describe
-from flightdeck.views.live_views import LIVE_KEYS
+from flightdeck.views.live_views import live_keys
 
 from .request import Subscription, parse_subscription
 
@@ -34,26 +34,28 @@ class LiveSchemas:
         self._clock = clock
         self._lock = threading.Lock()  # one catalog read at a time, shared by all who wait
         self._schemas: dict[str, pa.Schema] = {}
+        self._keys: dict[str, tuple[str, ...]] = {}
         self._read_at: float | None = None
 
     def parse(self, command: bytes) -> tuple[Subscription, pa.Schema]:
         """`command` checked against the live views' schemas; the chosen view's schema."""
-        schemas = self._current(max_age=self._ttl)
+        schemas, keys = self._current(max_age=self._ttl)
         try:
-            subscription = parse_subscription(command, schemas)
+            subscription = parse_subscription(command, schemas, keys)
         except InvalidQuery:
-            fresher = self._current(max_age=_RECHECK_S)
+            fresher, keys = self._current(max_age=_RECHECK_S)
             if fresher is schemas:  # read a moment ago: the refusal stands
                 raise
             schemas = fresher
-            subscription = parse_subscription(command, schemas)
+            subscription = parse_subscription(command, schemas, keys)
         return subscription, schemas[subscription.view]
 
-    def _current(self, max_age: float) -> dict[str, pa.Schema]:
+    def _current(self, max_age: float) -> tuple[dict[str, pa.Schema], dict[str, tuple[str, ...]]]:
         with self._lock:
             now = self._clock()
             if self._read_at is None or now - self._read_at >= max_age:
+                self._keys = live_keys(self._store)
                 views = describe(self._store)
-                self._schemas = {v.name: v.schema for v in views if v.name in LIVE_KEYS}
+                self._schemas = {v.name: v.schema for v in views if v.name in self._keys}
                 self._read_at = now
-            return self._schemas
+            return self._schemas, self._keys
