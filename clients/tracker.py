@@ -92,7 +92,7 @@ class Tracker:
         self.max_attempts, self.retry_max_s = max_attempts, retry_max_s
         self.close_timeout_s = close_timeout_s
         self.on_error = on_error
-        self._options = flight.FlightCallOptions(headers=headers, timeout=_CALL_TIMEOUT_S)
+        self._headers = headers
         self._queue: collections.deque[tuple[str, dict]] = collections.deque()
         self._wake = threading.Condition()
         self._counts = collections.Counter()
@@ -228,7 +228,8 @@ class Tracker:
         if self._flight is None:
             self._flight = flight.connect(self.location, middleware=[DETAIL_TRAILERS])
         try:
-            track_put.put_events(self._flight, event_type, table, self._options, self.location)
+            options = flight.FlightCallOptions(headers=self._headers, timeout=self._call_timeout())
+            track_put.put_events(self._flight, event_type, table, options, self.location)
         except Error as error:
             if track_put.verdict(error) != track_put.GIVE_UP:
                 # A fresh channel reconnects at once; gRPC's own backoff after a
@@ -236,6 +237,13 @@ class Tracker:
                 self._flight.close()
                 self._flight = None
             raise
+
+    def _call_timeout(self) -> float:
+        """A put's deadline: the call timeout, or what is left of close's bound."""
+        with self._wake:
+            if self._deadline is None:
+                return _CALL_TIMEOUT_S
+            return min(_CALL_TIMEOUT_S, max(0.1, self._deadline - time.monotonic()))
 
     def _backoff(self, attempt: int, event_type: str, events: int, error: Error) -> bool:
         """Wait before the next attempt; False when close's deadline leaves no time."""

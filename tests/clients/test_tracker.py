@@ -172,3 +172,16 @@ def test_a_typed_event_is_sent(location):
         assert client.tracker.flush(timeout_s=10)
     assert failures == []
     assert client.tracker.stats().sent == 1
+
+
+def test_a_callback_that_raises_does_not_stop_the_sender(location, fd):
+    def broken(failure: flightdeck.TrackFailure) -> None:
+        raise RuntimeError("a bug in the caller's callback")
+
+    with flightdeck.connect(location, track_batch=1, on_track_error=broken) as client:
+        client.track("pageview", session_id="s")  # refused: no page_url
+        assert client.tracker.flush(timeout_s=10)
+        _view(client, 1)
+        assert client.tracker.flush(timeout_s=10)
+        assert client.tracker.stats() == flightdeck.TrackStats(0, 1, 1, 0, 0)
+    assert _stored(fd) == ["e0"]
