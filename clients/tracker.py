@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 import pyarrow.flight as flight
 
 from . import track_put
-from .errors import DETAIL_TRAILERS, Error, ServerError
+from .errors import DETAIL_TRAILERS, Error, LoadError, ServerError
 from .track_events import check_event_type, event_row, rows_table, warm_up
 
 __all__ = ["TrackFailure", "TrackStats", "Tracker"]
@@ -215,6 +215,11 @@ class Tracker:
             except Exception as exc:  # the sender thread must outlive anything
                 error = ServerError(f"the put failed in the client: {exc!r}")
                 how = track_put.RETRY_SOME
+            bad = _named_row(error, rows) if how == track_put.GIVE_UP else None
+            if bad is not None:  # one event refused: give it up, send the others again
+                self._fail("failed", event_type, 1, error)
+                rows = rows[:bad] + rows[bad + 1 :]
+                continue
             if how == track_put.GIVE_UP or (
                 how == track_put.RETRY_SOME and attempt >= self.max_attempts
             ):
@@ -294,6 +299,15 @@ class Tracker:
 
     def _past_deadline(self) -> bool:
         return self._deadline is not None and time.monotonic() >= self._deadline
+
+
+def _named_row(error: Error, rows: list[dict]) -> int | None:
+    """The one event a refusal names, when others were sent with it; the put was atomic,
+    so none of them was stored."""
+    row = error.row
+    if isinstance(error, LoadError) and row is not None and len(rows) > 1 and 0 <= row < len(rows):
+        return row
+    return None
 
 
 # Trackers with a running sender: sent what they hold at interpreter exit.

@@ -185,3 +185,16 @@ def test_a_callback_that_raises_does_not_stop_the_sender(location, fd):
         assert client.tracker.flush(timeout_s=10)
         assert client.tracker.stats() == flightdeck.TrackStats(0, 1, 1, 0, 0)
     assert _stored(fd) == ["e0"]
+
+
+def test_an_event_a_refusal_names_is_given_up_and_the_others_are_sent(location, fd):
+    failures: list[flightdeck.TrackFailure] = []
+    with flightdeck.connect(location, track_interval_s=HOUR, on_track_error=failures.append) as c:
+        c.track("pageview", event_id="good-1", session_id="s", page_url="/")
+        c.track("pageview", event_id="bad", session_id="s", page_url="/", duration_s=-1.0)
+        c.track("pageview", event_id="good-2", session_id="s", page_url="/")
+        assert c.tracker.flush(timeout_s=10)
+        assert c.tracker.stats() == flightdeck.TrackStats(0, 2, 1, 0, 0)
+    [failure] = failures
+    assert (failure.events, failure.error.column, failure.error.row) == (1, "duration_s", 1)
+    assert _stored(fd) == ["good-1", "good-2"]
