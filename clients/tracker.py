@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import logging
 import random
 import threading
@@ -174,8 +175,7 @@ class Tracker:
                 self._send(taken)
         finally:
             self._give_up_queue()
-            if self._flight is not None:
-                self._flight.close()
+            self._drop_channel()
 
     def _take(self) -> list[tuple[str, dict]] | None:
         """The next batch: at once when full, flushed or closing, else after `interval_s`
@@ -239,9 +239,14 @@ class Tracker:
             if track_put.verdict(error) != track_put.GIVE_UP:
                 # A fresh channel reconnects at once; gRPC's own backoff after a
                 # refused connection grows to minutes.
-                self._flight.close()
-                self._flight = None
+                self._drop_channel()
             raise
+
+    def _drop_channel(self) -> None:
+        if self._flight is not None:
+            with contextlib.suppress(Exception):
+                self._flight.close()
+            self._flight = None
 
     def _call_timeout(self) -> float:
         """A put's deadline: the call timeout, or what is left of close's bound."""
