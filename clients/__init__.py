@@ -19,6 +19,7 @@ from .errors import (
     Unauthorized,
 )
 from .load import LoadResult
+from .tracker import Tracker, TrackFailure, TrackStats
 
 __version__ = "0.1.0"
 
@@ -35,6 +36,9 @@ __all__ = [
     "ServerError",
     "ServerUnavailable",
     "TimedOut",
+    "TrackFailure",
+    "TrackStats",
+    "Tracker",
     "Unauthorized",
     "ViewInfo",
     "__version__",

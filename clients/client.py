@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pyarrow as pa
@@ -15,6 +15,7 @@ from . import load_put
 from .errors import DETAIL_TRAILERS, LoadError, QueryError, converted, from_arrow
 from .far_dates import first_far
 from .load import LoadResult, LoadSource, Source, open_source
+from .tracker import Tracker, TrackFailure
 from .view_sql import refused, select_view
 from .where import WhereError, parse_where, where_json
 
@@ -30,10 +31,10 @@ _EVENTS = flight.FlightDescriptor.for_path("events", "pageview")
 _REUSE = "arrow-flight-reuse-connection://"
 
 
-def connect(uri: str = DEFAULT_LOCATION, token: str | None = None) -> Client:
+def connect(uri: str = DEFAULT_LOCATION, token: str | None = None, **tracking: Any) -> Client:
     """A client of the flightdeck server at `uri`; with `token`, every call carries
-    `authorization: Bearer <token>`."""
-    return Client(uri, token=token)
+    `authorization: Bearer <token>`. `tracking`: Client's `track_…` options."""
+    return Client(uri, token=token, **tracking)
 
 
 class ViewInfo(NamedTuple):
@@ -99,9 +100,23 @@ class Client:
     Errors are flightdeck.Error subclasses carrying the server's message (the
     pyarrow exception stays as `__cause__`). Use it as a context manager, or
     call `close()`.
+
+    `track()` sends events in the background (see tracker.py): in batches of
+    `track_batch` or every `track_interval_s` seconds, holding at most
+    `track_queue` events (the oldest are dropped beyond), calling
+    `on_track_error(TrackFailure)` for events given up.
     """
 
-    def __init__(self, location: str = DEFAULT_LOCATION, *, token: str | None = None) -> None:
+    def __init__(
+        self,
+        location: str = DEFAULT_LOCATION,
+        *,
+        token: str | None = None,
+        track_batch: int = 500,
+        track_interval_s: float = 1.0,
+        track_queue: int = 10_000,
+        on_track_error: Callable[[TrackFailure], Any] | None = None,
+    ) -> None:
         self.location = location
         headers = [(b"authorization", f"Bearer {token}".encode())] if token else None
         # One options object for every call, so no call can forget the token.
@@ -109,6 +124,15 @@ class Client:
         self._flight = flight.connect(location, middleware=[DETAIL_TRAILERS])
         self._elsewhere: dict[str, flight.FlightClient] = {}
         self._open: set[flight.FlightStreamReader] = set()
+        # Built now so that bad options fail here; its thread starts on the first track().
+        self.tracker = Tracker(
+            location,
+            headers=headers,
+            batch=track_batch,
+            interval_s=track_interval_s,
+            max_queue=track_queue,
+            on_error=on_track_error,
+        )
 
     # -- reading ---------------------------------------------------------------
 
@@ -228,6 +252,17 @@ class Client:
             (result,) = self._flight.do_action(action, self._options)
         return json.loads(result.body.to_pybytes())
 
+    def track(self, event_type: str, **fields: Any) -> str:
+        """Queue one event of `event_type` for the background sender; its `event_id`.
+
+        Returns at once. `event_id` (uuid4 hex unless given), `recorded_at` (now, UTC,
+        unless given), `session_id`, `user_id`, `page_url`, `referrer`, `user_agent`,
+        `duration_s` and `properties` (a mapping) are the event's columns; any other
+        keyword goes into `properties`. A failed send is retried and reported
+        (`self.tracker.stats()`, logging, `on_track_error`), never raised here.
+        """
+        return self.tracker.track(event_type, **fields)
+
     # -- live ------------------------------------------------------------------
 
     def subscribe(
@@ -269,6 +304,9 @@ class Client:
                 stream.cancel()
 
     def close(self) -> None:
+        """Send the tracked events still queued (for at most the tracker's bound), then
+        close the connections."""
+        self.tracker.close()
         for other in self._elsewhere.values():
             other.close()
         self._elsewhere.clear()
