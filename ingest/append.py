@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from .events import EVENT_SCHEMA
+from .derived import STORED_SCHEMA
 from .scalar import scalar
 
 __all__ = ["NEW", "SKIP", "append_new"]
@@ -38,7 +38,7 @@ __all__ = ["NEW", "SKIP", "append_new"]
 NEW = "flightdeck_new"
 SKIP = "flightdeck_skip"
 _STAGE = "flightdeck_stage"
-_COLUMNS = ", ".join(EVENT_SCHEMA.names)
+_COLUMNS = ", ".join(STORED_SCHEMA.names)
 _VALUES = _COLUMNS.replace("properties", "CAST(properties AS JSON)")
 _RETURNED = "session_id, page_url, recorded_at"  # what aggregates.recompute reads
 # DuckDB 2.0's ADBC ingest fails on batches larger than its 2,048-row vectors.
