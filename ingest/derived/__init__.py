@@ -70,9 +70,7 @@ def derive(
     }
     rows |= sources.attribute(utm, rows["referrer_host"], rows["host"])
     rows["browser"], rows["os"], rows["device"] = describe_agents(events.column("user_agent"))
-    return pa.RecordBatch.from_arrays(
-        [rows[f.name] for f in DERIVED_SCHEMA], schema=DERIVED_SCHEMA
-    )
+    return pa.RecordBatch.from_arrays([rows[f.name] for f in DERIVED_SCHEMA], schema=DERIVED_SCHEMA)
 
 
 def with_derived(events: pa.RecordBatch) -> pa.RecordBatch:
