@@ -26,15 +26,15 @@ _PARTS = (
 
 def split(urls: pa.Array) -> pa.StructArray:
     """Each URL's `authority`, `path` and `query` (null where it has none)."""
-    parts = pc.extract_regex(urls, _PARTS)
+    parts = pc.extract_regex(urls, _PARTS)  # a null URL: a null struct, of empty fields
     has_authority = pc.match_substring_regex(urls, r"^(?:[A-Za-z][A-Za-z0-9+.-]*:)?//")
     has_query = pc.match_substring_regex(urls, r"^[^#]*\?")
     null = pa.scalar(None, pa.string())
     return pa.StructArray.from_arrays(
         [
-            pc.if_else(has_authority, parts.field("authority"), null),
-            parts.field("path"),
-            pc.if_else(has_query, parts.field("query"), null),
+            pc.if_else(has_authority, pc.struct_field(parts, "authority"), null),
+            pc.struct_field(parts, "path"),
+            pc.if_else(has_query, pc.struct_field(parts, "query"), null),
         ],
         names=["authority", "path", "query"],
     )

@@ -20,7 +20,7 @@ from benchmarks.stream import _AGENTS
 def _one(page_url="/", referrer=None, user_agent=None, properties=None, keep=()) -> dict:
     batch = pa.RecordBatch.from_pydict(
         {
-            "page_url": [page_url],
+            "page_url": pa.array([page_url], pa.string()),
             "referrer": pa.array([referrer], pa.string()),
             "user_agent": pa.array([user_agent], pa.string()),
             "properties": pa.array([properties], pa.string()),
@@ -32,6 +32,7 @@ def _one(page_url="/", referrer=None, user_agent=None, properties=None, keep=())
 @pytest.mark.parametrize(
     ("page_url", "keep", "path", "host"),
     [
+        (None, (), None, None),  # events of other types may have no page
         ("/", (), "/", None),
         ("/pricing", (), "/pricing", None),
         ("/pricing/", (), "/pricing", None),
