@@ -7,7 +7,7 @@ import datetime as dt
 import os
 
 from flightdeck.base_error import FlightdeckError
-from flightdeck.ingest import reaggregate, retention
+from flightdeck.ingest import fill_derived, reaggregate, retention
 from flightdeck.ingest.rollup_install import install
 from flightdeck.terminal import say_failed
 from flightdeck.views import migrations, open_store
@@ -194,6 +194,8 @@ def _migrate(args: argparse.Namespace) -> int:
             return _print_plan(store, found)
         for m in migrations.apply(store, found, args.action):
             print(f"applied  {m.phase:<4}  {m.name}")
+        if args.action in ("all", "pre") and (filled := fill_derived(store)):
+            print(f"filled the derived dimensions of {filled} stored events")
         print(f"migrations up to date on {store.backend}")
         if args.action in ("all", "post"):
             done = install(store, load_rollups(settings.rollup_folders()))

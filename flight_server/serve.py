@@ -15,6 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
+from flightdeck.ingest import fill_derived
 from flightdeck.ingest.rollup_install import install
 from flightdeck.views import Store, migrations, open_store, view_names
 from flightdeck.views.rollup_spec import load_rollups
@@ -107,6 +108,8 @@ def _migrated_store(settings: Settings, stack: contextlib.ExitStack) -> Store:
     found = migrations.load_migrations(store.backend, settings.views_dir)
     for m in migrations.apply(store, found):
         log.info("migration applied phase=%s name=%s", m.phase, m.name)
+    if filled := fill_derived(store):
+        log.info("derived dimensions filled for events stored before them rows=%d", filled)
     # On PostgreSQL queries log in as the reader role, set up on the first read:
     # read once now, so a missing or too powerful role stops the start, saying why.
     with store.read("SELECT 1 AS ok") as reader:

@@ -1,6 +1,7 @@
 """The write path: validate, dedupe, append raw events, keep aggregates exact, publish."""
 
 from . import loads, retention
+from .derived_backfill import fill_derived
 from .errors import InvalidBatch, RetentionRace
 from .events import EVENT_SCHEMA, normalise
 from .pipeline import IngestResult, Repair, ingest, reaggregate
@@ -11,6 +12,7 @@ __all__ = [
     "InvalidBatch",
     "Repair",
     "RetentionRace",
+    "fill_derived",
     "ingest",
     "loads",
     "normalise",

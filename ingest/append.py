@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from .events import EVENT_SCHEMA
+from .derived import STORED_SCHEMA
 from .scalar import scalar
 
 __all__ = ["NEW", "SKIP", "append_new"]
@@ -38,7 +38,7 @@ __all__ = ["NEW", "SKIP", "append_new"]
 NEW = "flightdeck_new"
 SKIP = "flightdeck_skip"
 _STAGE = "flightdeck_stage"
-_COLUMNS = ", ".join(EVENT_SCHEMA.names)
+_COLUMNS = ", ".join(STORED_SCHEMA.names)
 _VALUES = _COLUMNS.replace("properties", "CAST(properties AS JSON)")
 # What aggregates.recompute reads (the first three) and the rollups (ingest/rollups.py).
 _RETURNED = "session_id, page_url, recorded_at, event_id, user_id"

@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 
 from . import retention
 from .append import NEW
-from .events import EVENT_SCHEMA
+from .derived import STORED_SCHEMA
 
 __all__ = ["HELD_BYTES", "SEQ", "Held", "HoldBudget", "append_held", "hold"]
 
@@ -82,7 +82,7 @@ class Held:
         return self.rest is None
 
     def table(self) -> pa.Table:
-        schema = EVENT_SCHEMA.append(pa.field(SEQ, pa.int64()))
+        schema = STORED_SCHEMA.append(pa.field(SEQ, pa.int64()))
         return pa.Table.from_batches(self.batches, schema=schema)
 
 

@@ -24,6 +24,7 @@ from flightdeck.views.store import backend_errors
 
 from . import aggregates, loads, retention, rollup_install, rollups
 from .append import NEW, SKIP, append_new
+from .derived import with_derived
 from .events import check_not_expired, normalise
 from .held_put import HELD_BYTES, SEQ, Held, HoldBudget, append_held, hold
 from .scalar import scalar
@@ -242,6 +243,7 @@ class _Validated:
             events = batch if self._normalised else normalise(batch, first_row=self.rows)
             if self._expired:
                 check_not_expired(events, self._expired, first_row=self.rows)
+            events = with_derived(events)  # once here, so both append paths store them
             order = pa.array(range(self.rows, self.rows + events.num_rows), pa.int64())
             self.rows += batch.num_rows
             if events.num_rows:

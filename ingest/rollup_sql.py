@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from flightdeck.views.rollup_spec import Dimension, Measure, Rollup
 
+from .derived import DERIVED_SCHEMA
+
 __all__ = [
     "NULL_TEXT",
     "bucket",
@@ -30,6 +32,7 @@ __all__ = [
 ]
 
 NULL_TEXT = "chr(1)"
+DERIVED_COLUMNS = tuple(DERIVED_SCHEMA.names)
 EVENTS_TABLES = {"pageview": "tb_pageview_event"}  # other types: tb_event
 
 # Sums kept per row, by the measures that need them (docs/rollups.md says how each
@@ -135,14 +138,9 @@ def source_sql(rollup: Rollup) -> str:
 
 
 def _derived_columns(event_type: str) -> str:
-    # Until derived columns are stored, the page_url stands in for path; see docs.
-    del event_type
-    return (
-        "page_url AS path, CAST(NULL AS TEXT) AS host, CAST(NULL AS TEXT) AS referrer_host, "
-        "CAST(NULL AS TEXT) AS source, CAST(NULL AS TEXT) AS medium, "
-        "CAST(NULL AS TEXT) AS campaign, CAST(NULL AS TEXT) AS browser, "
-        "CAST(NULL AS TEXT) AS os, CAST(NULL AS TEXT) AS device"
-    )
+    """The dimensions ingest derived (ingest/derived), stored beside each event."""
+    del event_type  # every events table stores them
+    return ", ".join(DERIVED_COLUMNS)
 
 
 def measure_sql(measure: Measure, row: str = "") -> str:

@@ -17,7 +17,8 @@ from flightdeck.views.rollup_spec import Rollup
 _EVENT_COLUMNS = {
     "pageview": (
         "SELECT event_id, 'pageview' AS event_type, session_id, user_id, recorded_at, "
-        "page_url, referrer, user_agent, duration_s, CAST(properties AS TEXT) AS properties "
+        "page_url, referrer, user_agent, duration_s, CAST(properties AS TEXT) AS properties, "
+        "path, host, referrer_host, source, medium, campaign, browser, os, device "
         "FROM tb_pageview_event"
     ),
 }
@@ -34,9 +35,6 @@ def raw_events(store) -> pd.DataFrame:
         conn.rollback()
     events = pd.concat(frames, ignore_index=True)
     events["recorded_at"] = pd.to_datetime(events["recorded_at"], utc=True)
-    for column in DERIVED:
-        if column not in events:
-            events[column] = events["page_url"] if column == "path" else None
     return events
 
 
@@ -93,13 +91,18 @@ def _visit(events: pd.DataFrame) -> dict:
             (events["recorded_at"].max() - events["recorded_at"].min()).total_seconds() * 1_000_000
         ),
         "user": users.min() if len(users) else None,
-        "entry_page": views.iloc[0]["path"] if len(views) else None,
-        "exit_page": views.iloc[-1]["path"] if len(views) else None,
-        "source": first["source"],
-        "medium": first["medium"],
-        "campaign": first["campaign"],
+        "entry_page": _none(views.iloc[0]["path"]) if len(views) else None,
+        "exit_page": _none(views.iloc[-1]["path"]) if len(views) else None,
+        "source": _none(first["source"]),
+        "medium": _none(first["medium"]),
+        "campaign": _none(first["campaign"]),
         "gaps": gaps,
     }
+
+
+def _none(value):
+    """pandas reads a null text as None or NaN: None either way."""
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
 def _dimension(dimension, event: dict, visit: dict):
@@ -110,8 +113,7 @@ def _dimension(dimension, event: dict, visit: dict):
         if value is None:
             return None
         return value if isinstance(value, str) else json.dumps(value)
-    value = event[dimension.field]
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+    return _none(event[dimension.field])
 
 
 def _properties(event: dict) -> dict:
