@@ -24,11 +24,13 @@ from flightdeck.views.store import backend_errors
 
 from . import aggregates, loads, retention
 from .append import NEW, SKIP, append_new
+from .event_types import PAGEVIEW, EventTypes, check_type_name
 from .events import check_not_expired, normalise
 from .held_put import HELD_BYTES, SEQ, Held, HoldBudget, append_held, hold
 from .scalar import scalar
 from .store_refusal import StoreRefusals
 from .turns import join_appends, take_fold_turn, take_turn
+from .typed_append import NEW_EVENT, append_typed
 
 __all__ = ["IngestResult", "Repair", "ingest", "reaggregate"]
 
@@ -69,6 +71,8 @@ def ingest(
     *,
     dry_run: bool = False,
     normalised: bool = False,
+    event_type: str = PAGEVIEW,
+    event_types: EventTypes | None = None,
 ) -> IngestResult:
     """Ingest `batches` atomically; InvalidBatch (nothing written) on the first bad row.
 
@@ -81,12 +85,19 @@ def ingest(
     that day from what remains would lose its kept aggregates. With `dry_run`
     everything is done and then rolled back: whether the store would take them.
     `normalised`: the batches come from `events.normalise` already (the NATS worker's
-    decoder), so their rows are not validated a second time.
+    decoder), so their rows are not validated a second time. `event_type`: every
+    event of the put is of this type; other types than `pageview` are kept in
+    tb_event (`_write_typed`), checked against `event_types`' declarations.
     """
+    check_type_name(event_type)
+    types = event_types or EventTypes()
+    types.check_known(event_type)
     with store.write(staging=True) as conn, conn.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")  # left by a put whose store went away
         expired = retention.expired_days(cursor)
-        validated = _Validated(batches, expired, normalised)
+        validated = _Validated(batches, expired, normalised, event_type, types)
+        if event_type != PAGEVIEW:
+            return _write_typed(store, conn, cursor, validated, expired, control, dry_run)
         held = hold(iter(validated), _HELD_BYTES[store.backend], _HOLD_BUDGET)
         try:
             return _write_put(store, conn, cursor, held, validated, expired, control, dry_run)
@@ -125,6 +136,45 @@ def _write_put(
     return _finish(conn, cursor, control, dry_run, staged, accepted, version)
 
 
+def _write_typed(
+    store: Store,
+    conn,
+    cursor,
+    validated: _Validated,
+    expired: frozenset[dt.date],
+    control: loads.PutControl | None,
+    dry_run: bool,
+) -> IngestResult:
+    """A put of one type other than `pageview`: staged, then appended to tb_event in
+    the writer's turn. No page-view aggregate reads it."""
+    staged = _stage(cursor, validated, _STAGE_ROWS[store.backend], validated)
+    if staged == 0:
+        conn.rollback()
+        return IngestResult(0, 0, None)
+    _check_wanted(control)
+    store.end_staging(conn)
+    refusals = StoreRefusals(conn, cursor, store.backend, _STAGE)
+
+    def write() -> tuple[int, int | None]:
+        take_turn(cursor, store.backend)
+        retention.recheck(cursor, _STAGE, expired)
+        accepted = append_typed(cursor, validated.event_type)
+        _check_wanted(control)
+        return accepted, _fold_new_events(cursor, store.backend) if accepted else None
+
+    accepted, version = refusals.run(write, staged)
+    return _finish(conn, cursor, control, dry_run, staged, accepted, version)
+
+
+def _fold_new_events(cursor, backend: str) -> int | None:
+    """Where a commit's new events of a type other than `pageview` are folded into
+    what is kept of them: they are in `flightdeck_new_event` (typed_append.py), in
+    the writer's turn. The commit's version if that changed something; today
+    nothing is kept of them but the raw events, so no version and no outbox entry
+    (the live path publishes changed aggregate rows, and none changed)."""
+    return None
+
+
 def _finish(
     conn,
     cursor,
@@ -138,7 +188,7 @@ def _finish(
         conn.rollback()
     elif control is not None:
         _before_commit(cursor, control, accepted, rows - accepted)
-    _drop(cursor, _STAGE, SKIP, NEW)  # the stage was committed: see store_refusal.py
+    _drop(cursor, _STAGE, SKIP, NEW, NEW_EVENT)  # the stage was committed: see store_refusal.py
     conn.commit()
     return IngestResult(accepted, rows - accepted, version)
 
@@ -210,17 +260,29 @@ class _Validated:
     `rows` counts those read so far."""
 
     def __init__(
-        self, batches: Iterable[pa.RecordBatch], expired: frozenset[dt.date], normalised: bool
+        self,
+        batches: Iterable[pa.RecordBatch],
+        expired: frozenset[dt.date],
+        normalised: bool,
+        event_type: str,
+        types: EventTypes,
     ) -> None:
         self._batches = batches
         self._expired = expired
         self._normalised = normalised
+        self.event_type = event_type
+        self._types = types
         self.rows = 0
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         for batch in self._batches:
             # A second validation of decoded JSON parsed every properties value again.
-            events = batch if self._normalised else normalise(batch, first_row=self.rows)
+            events = (
+                batch
+                if self._normalised
+                else normalise(batch, first_row=self.rows, event_type=self.event_type)
+            )
+            self._types.check(self.event_type, events.column("properties"), self.rows)
             if self._expired:
                 check_not_expired(events, self._expired, first_row=self.rows)
             order = pa.array(range(self.rows, self.rows + events.num_rows), pa.int64())
