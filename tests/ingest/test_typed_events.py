@@ -10,11 +10,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
-
 from flightdeck.flight_server.server import FlightdeckServer
 from flightdeck.flight_server.settings import Settings
 from flightdeck.ingest import InvalidBatch, ingest, reaggregate, retention
 from flightdeck.ingest.event_types import EventTypes
+
 from tests.doput import put_events
 
 NOW = dt.datetime(2024, 6, 1, 12, tzinfo=dt.UTC)
