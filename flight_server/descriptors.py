@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.flight as flight
 from flightdeck.ingest import InvalidBatch
+from flightdeck.ingest.event_types import type_name_problem
 from flightdeck.ingest.ipc_size import OverLimit, batch_size, read_bounded
 from flightdeck.ingest.loads import check_load_id
 from flightdeck.views import InvalidQuery, NotFound, Store, view_names
@@ -46,9 +47,6 @@ class MetadataTicket:
     """A Flight SQL metadata command to answer on DoGet (its packed Any bytes)."""
 
     command: bytes
-
-
-PUT_TARGETS = (("events", "pageview"),)
 
 
 def query_for(store: Store, descriptor: flight.FlightDescriptor, max_query_bytes: int) -> Query:
@@ -106,15 +104,24 @@ def decode_ticket(raw: bytes, max_parameter_bytes: int) -> Query | MetadataTicke
         ) from None
 
 
-def check_put_target(descriptor: flight.FlightDescriptor) -> None:
-    """DoPut accepts event batches on `["events", "pageview"]` only."""
+def check_put_target(descriptor: flight.FlightDescriptor) -> str:
+    """DoPut accepts event batches on `["events", TYPE]`: the type of every event."""
     path = tuple(p.decode("utf-8", "replace") for p in (descriptor.path or []))
-    if descriptor.descriptor_type != flight.DescriptorType.PATH or path not in PUT_TARGETS:
+    if (
+        descriptor.descriptor_type != flight.DescriptorType.PATH
+        or len(path) != 2
+        or path[0] != "events"
+    ):
         shown = list(path) if path else descriptor.command
         raise InvalidTarget(
             rule="put-path",
-            detail=f"cannot put to {shown!r}; send events to ['events', 'pageview']",
+            detail=f"cannot put to {shown!r}; send events to ['events', TYPE], "
+            "e.g. ['events', 'pageview'] or ['events', 'user.login']",
         )
+    problem = type_name_problem(path[1])
+    if problem is not None:
+        raise InvalidTarget(rule="event-type", detail=f"cannot put to {list(path)!r}: {problem}")
+    return path[1]
 
 
 def put_batches(

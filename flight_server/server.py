@@ -14,6 +14,7 @@ from importlib.metadata import version
 import pyarrow as pa
 import pyarrow.flight as flight
 from flightdeck.ingest import IngestResult, ingest, loads
+from flightdeck.ingest.event_types import PAGEVIEW
 from flightdeck.views import BackendError, Interrupt, Store, describe
 from flightdeck.views import query as queries
 
@@ -93,7 +94,9 @@ class FlightdeckServer(flight.FlightServerBase):
         self._sql = FlightSqlService(
             store,
             version=version("flightdeck"),
-            put_events=lambda batches: self._ingest(batches, "flight_sql"),
+            put_events=lambda batches, event_type: self._ingest(
+                batches, "flight_sql", event_type=event_type
+            ),
             locations=self._endpoint_locations,
             max_batch_bytes=self._max_batch_bytes,
             query_slots=self._query_slots,
@@ -101,6 +104,7 @@ class FlightdeckServer(flight.FlightServerBase):
             max_parameter_bytes=self._max_parameter_bytes,
             statement_timeout_s=settings.query_timeout,
         )
+        self._event_types = settings.event_type_rules()
         self._metrics = metrics
         self._health = Health(
             store,
@@ -269,9 +273,9 @@ class FlightdeckServer(flight.FlightServerBase):
         reader: flight.MetadataRecordBatchReader,
     ) -> pa.Buffer:
         """One load of events (DoPut or DoExchange); its summary as JSON."""
-        descriptors.check_put_target(descriptor)
+        event_type = descriptors.check_put_target(descriptor)
         put = descriptors.PutStream(reader, context, self._max_batch_bytes)
-        result = self._ingest(put.batches(), control=put)
+        result = self._ingest(put.batches(), control=put, event_type=event_type)
         summary = {"accepted": result.accepted, "duplicates": result.duplicates}
         return pa.py_buffer(json.dumps(summary).encode())
 
@@ -280,9 +284,12 @@ class FlightdeckServer(flight.FlightServerBase):
         batches: Iterator[pa.RecordBatch],
         source: str = "doput",
         control: loads.PutControl | None = None,
+        event_type: str = PAGEVIEW,
     ) -> IngestResult:
         """One atomic ingest; a commit wakes the publisher of live updates."""
-        result = ingest(self.store, batches, control)
+        result = ingest(
+            self.store, batches, control, event_type=event_type, event_types=self._event_types
+        )
         if self._metrics is not None:
             self._metrics.ingested(source, result)
         if result.version is not None and self._committed is not None:

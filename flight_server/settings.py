@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from flightdeck.ingest.event_types import EventTypes
 from flightdeck.ingest.nats_worker import WorkerOptions
 from flightdeck.views import StoreOptions
 from flightdeck.views.rollup_spec import BUILTIN_DIR
@@ -307,6 +308,21 @@ class Settings:
         unit="s",
         note="Applies when the consumer is created.",
     )
+    event_types: Path | None = option(
+        None,
+        "FLIGHTDECK_EVENT_TYPES",
+        "TOML file declaring event types and their required properties",
+        RUNNING,
+        "ingest",
+        unset="no declared types",
+    )
+    strict_event_types: bool = option(
+        False,
+        "FLIGHTDECK_STRICT_EVENT_TYPES",
+        "refuse events of types the --event-types file does not declare",
+        RUNNING,
+        "ingest",
+    )
     raw_retention_days: int = option(
         90,
         "FLIGHTDECK_RAW_RETENTION_DAYS",
@@ -398,6 +414,10 @@ class Settings:
         """Where the declared rollups are: the built-ins, then the user's folder."""
         folders = [] if self.no_builtin_rollups else [BUILTIN_DIR]
         return folders + ([self.rollups_dir] if self.rollups_dir else [])
+
+    def event_type_rules(self) -> EventTypes:
+        """The declared event types; EventTypesFileError if the file cannot be read."""
+        return EventTypes.load(self.event_types, self.strict_event_types)
 
     def worker_options(self) -> WorkerOptions:
         return WorkerOptions(

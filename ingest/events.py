@@ -10,6 +10,7 @@ we look at single values, to name the first bad row.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 
 import orjson
@@ -17,9 +18,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import InvalidBatch
-from .value_rules import check_values, time_range
+from .event_types import PAGEVIEW
+from .extra_columns import merge_extras
+from .value_rules import TEXT_LIMITS, check_values, time_range
 
-__all__ = ["EVENT_SCHEMA", "check_not_expired", "normalise"]
+__all__ = ["EVENT_SCHEMA", "TYPED_SCHEMA", "check_not_expired", "normalise"]
 
 EVENT_SCHEMA = pa.schema(
     [
@@ -34,7 +37,12 @@ EVENT_SCHEMA = pa.schema(
         ("properties", pa.string()),
     ]
 )
+# Events of other types than the page view: the same columns, page_url optional.
+TYPED_SCHEMA = EVENT_SCHEMA.set(
+    EVENT_SCHEMA.get_field_index("page_url"), pa.field("page_url", pa.string())
+)
 REQUIRED = ("session_id", "page_url", "recorded_at")
+TYPED_REQUIRED = ("session_id", "recorded_at")
 # Blank text is no page and no session: it would be counted as one.
 NOT_EMPTY = ("session_id", "page_url")
 # Senders' names for our columns (the seed's JSON uses `timestamp` and `user_pk`).
@@ -43,19 +51,24 @@ _SURROGATE_ESCAPE = r"\\ud[89a-f]"  # a JSON escape of a UTF-16 surrogate, any c
 
 
 def normalise(
-    batch: pa.RecordBatch, first_row: int = 0, json_checked: pa.Array | None = None
+    batch: pa.RecordBatch,
+    first_row: int = 0,
+    json_checked: pa.Array | None = None,
+    event_type: str = PAGEVIEW,
 ) -> pa.RecordBatch:
-    """`batch` in EVENT_SCHEMA, or InvalidBatch naming the column, row and rule.
+    """`batch` in EVENT_SCHEMA (TYPED_SCHEMA for other types than `event_type`
+    pageview), or InvalidBatch naming the column, row and rule.
 
     `json_checked` (a boolean per row) marks `properties` the caller made itself with
     `json.dumps` and found free of what the JSON check refuses, so it is not parsed again.
 
-    Extra columns are ignored; missing optional ones become nulls; a missing or
-    null event_id becomes a key built from the event's content, so re-sending
-    the same rows dedupes. Errors name a column as the batch did (`timestamp`, say).
+    Extra columns are ignored for page views and kept in `properties` for other
+    types (extra_columns.py); missing optional ones become nulls; a missing or null
+    event_id becomes a key built from the event's content, so re-sending the same
+    rows dedupes. Errors name a column as the batch did (`timestamp`, say).
     """
     try:
-        return _normalise(batch, first_row, json_checked)
+        return _normalise(batch, first_row, json_checked, event_type)
     except InvalidBatch as exc:
         sent = _senders_name(batch.schema.names, exc.column)
         if sent == exc.column:
@@ -71,10 +84,12 @@ def _senders_name(names: list[str], column: str | None) -> str | None:
 
 
 def _normalise(
-    batch: pa.RecordBatch, first_row: int, json_checked: pa.Array | None
+    batch: pa.RecordBatch, first_row: int, json_checked: pa.Array | None, event_type: str
 ) -> pa.RecordBatch:
     columns = _by_name(batch)
-    for name in REQUIRED:
+    typed = event_type != PAGEVIEW
+    required = TYPED_REQUIRED if typed else REQUIRED
+    for name in required:
         if name not in columns:
             raise InvalidBatch(name, None, "required-column", f"missing; sent: {sorted(columns)}")
     out = {}
@@ -85,7 +100,7 @@ def _normalise(
         out[field.name] = (
             pa.nulls(batch.num_rows, field.type) if raw is None else _cast(raw, field, first_row)
         )
-    for name in REQUIRED:
+    for name in required:
         _require_values(out[name], name, first_row)
     given = columns.get("event_id")
     if given is not None:
@@ -98,8 +113,25 @@ def _normalise(
     if json_checked is not None:  # nulls keep the rows' positions for the error's row
         unchecked = pc.if_else(json_checked, pa.scalar(None, pa.string()), unchecked)
     _check_json(unchecked, first_row)  # after its length is known to be bounded
-    out["event_id"] = _event_ids(given, out)
-    return pa.RecordBatch.from_arrays([out[f.name] for f in EVENT_SCHEMA], schema=EVENT_SCHEMA)
+    if not typed:
+        out["event_id"] = _event_ids(given, out)
+        return pa.RecordBatch.from_arrays([out[f.name] for f in EVENT_SCHEMA], schema=EVENT_SCHEMA)
+    out["properties"] = merge_extras(
+        out["properties"], _extras(batch), first_row, TEXT_LIMITS["properties"]
+    )
+    out["event_id"] = _event_ids(given, out, event_type)
+    return pa.RecordBatch.from_arrays([out[f.name] for f in TYPED_SCHEMA], schema=TYPED_SCHEMA)
+
+
+def _extras(batch: pa.RecordBatch) -> dict[str, pa.Array]:
+    """The batch's columns that are neither core columns nor their aliases (`event_type`
+    is the put's own: a column of that name is not kept)."""
+    core = {*EVENT_SCHEMA.names, *ALIASES, "event_type"}
+    return {
+        name: _plain(column)
+        for name, column in zip(batch.schema.names, batch.columns, strict=True)
+        if name not in core
+    }
 
 
 def _by_name(batch: pa.RecordBatch) -> dict[str, pa.Array]:
@@ -307,11 +339,17 @@ def _require_values(column: pa.Array, name: str, first_row: int) -> None:
         raise InvalidBatch(name, first_row + row, "not-null", "a value is required")
 
 
-def _event_ids(given: pa.Array | None, out: dict[str, pa.Array]) -> pa.Array:
+def _event_ids(
+    given: pa.Array | None, out: dict[str, pa.Array], event_type: str = PAGEVIEW
+) -> pa.Array:
     """The sender's event_id, else a key built from the event's content.
 
-    Each part is length-prefixed ("7:session") and a null user is "~", so no two
-    different events share a key however their values mix separators.
+    Each part is length-prefixed ("7:session") and a null is "~", so no two
+    different events share a key however their values mix separators. Other types
+    than the page view add their type and properties (two API requests of one
+    session in one microsecond differ by their properties, if at all); a page
+    view's key is as it always was, so a resent page view still dedupes. Theirs is
+    hashed (SHA-256): properties may be far longer than a key may be.
     """
     parts = [
         out["session_id"],
@@ -319,10 +357,21 @@ def _event_ids(given: pa.Array | None, out: dict[str, pa.Array]) -> pa.Array:
         out["recorded_at"].cast(pa.int64()).cast(pa.string()),
         out["user_id"],
     ]
-    content = pc.binary_join_element_wise("c", *map(_length_prefixed, parts), "|")
+    head = "c"
+    if event_type != PAGEVIEW:
+        head = f"t{len(event_type)}:{event_type}"
+        parts.append(out["properties"])
+    content = pc.binary_join_element_wise(head, *map(_length_prefixed, parts), "|")
+    if event_type != PAGEVIEW:
+        content = _hashed(content)
     if given is None:
         return content
     return pc.coalesce(given, content)
+
+
+def _hashed(content: pa.Array) -> pa.Array:
+    digests = [hashlib.sha256(c.encode()).hexdigest() for c in content.to_pylist()]
+    return pa.array([f"h{d}" for d in digests], pa.string())
 
 
 def _length_prefixed(values: pa.Array) -> pa.Array:

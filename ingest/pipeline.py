@@ -25,11 +25,13 @@ from flightdeck.views.store import backend_errors
 from . import aggregates, loads, retention, rollup_install, rollups
 from .append import NEW, SKIP, append_new
 from .derived import with_derived
+from .event_types import PAGEVIEW, EventTypes, check_type_name
 from .events import check_not_expired, normalise
 from .held_put import HELD_BYTES, SEQ, Held, HoldBudget, append_held, hold
 from .scalar import scalar
 from .store_refusal import StoreRefusals
 from .turns import join_appends, take_fold_turn, take_turn
+from .typed_append import NEW_EVENT, append_typed
 
 __all__ = ["IngestResult", "Repair", "ingest", "reaggregate"]
 
@@ -38,6 +40,8 @@ _STAGE = "flightdeck_stage"
 _STAGE_ROWS = {"duckdb": 2048, "postgresql": 65_536}
 # The most a put may hold in memory to take the held path (held_put.py), by backend.
 _HELD_BYTES = {"duckdb": -1, "postgresql": HELD_BYTES}
+# The event type of each table of a commit's new events (append.py, typed_append.py).
+_EVENT_TYPE = {NEW: f"'{PAGEVIEW}'", NEW_EVENT: "event_type"}
 _UNIQUE_VIOLATION = "23505"
 _EVENT_KEY = "tb_pageview_event_pkey"  # PostgreSQL's name for the events' primary key
 _COLLISION_TRIES = 3
@@ -74,6 +78,8 @@ def ingest(
     *,
     dry_run: bool = False,
     normalised: bool = False,
+    event_type: str = PAGEVIEW,
+    event_types: EventTypes | None = None,
 ) -> IngestResult:
     """Ingest `batches` atomically; InvalidBatch (nothing written) on the first bad row.
 
@@ -86,12 +92,19 @@ def ingest(
     that day from what remains would lose its kept aggregates. With `dry_run`
     everything is done and then rolled back: whether the store would take them.
     `normalised`: the batches come from `events.normalise` already (the NATS worker's
-    decoder), so their rows are not validated a second time.
+    decoder), so their rows are not validated a second time. `event_type`: every
+    event of the put is of this type; other types than `pageview` are kept in
+    tb_event (`_write_typed`), checked against `event_types`' declarations.
     """
+    check_type_name(event_type)
+    types = event_types or EventTypes()
+    types.check_known(event_type)
     with store.write(staging=True) as conn, conn.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")  # left by a put whose store went away
         expired = retention.expired_days(cursor)
-        validated = _Validated(batches, expired, normalised)
+        validated = _Validated(batches, expired, normalised, event_type, types)
+        if event_type != PAGEVIEW:
+            return _write_typed(store, conn, cursor, validated, expired, control, dry_run)
         held = hold(iter(validated), _HELD_BYTES[store.backend], _HOLD_BUDGET)
         try:
             return _write_put(store, conn, cursor, held, validated, expired, control, dry_run)
@@ -130,6 +143,61 @@ def _write_put(
     return _finish(conn, cursor, control, dry_run, staged, accepted, version)
 
 
+def _write_typed(
+    store: Store,
+    conn,
+    cursor,
+    validated: _Validated,
+    expired: frozenset[dt.date],
+    control: loads.PutControl | None,
+    dry_run: bool,
+) -> IngestResult:
+    """A put of one type other than `pageview`: staged, then appended to tb_event in
+    the writer's turn. No page-view aggregate reads it."""
+    staged = _stage(cursor, validated, _STAGE_ROWS[store.backend], validated)
+    if staged == 0:
+        conn.rollback()
+        return IngestResult(0, 0, None)
+    _check_wanted(control)
+    store.end_staging(conn)
+    refusals = StoreRefusals(conn, cursor, store.backend, _STAGE)
+
+    def write() -> tuple[int, int | None]:
+        take_turn(cursor, store.backend)
+        retention.recheck(cursor, _STAGE, expired)
+        accepted = append_typed(cursor, validated.event_type)
+        _check_wanted(control)
+        if not accepted:
+            return 0, None
+        return accepted, _fold_new_events(cursor, store.backend, validated.event_type)
+
+    accepted, version = refusals.run(write, staged)
+    return _finish(conn, cursor, control, dry_run, staged, accepted, version)
+
+
+def _fold_new_events(cursor, backend: str, event_type: str) -> int | None:
+    """Fold a commit's new events of a type other than `pageview` (in
+    `flightdeck_new_event`, typed_append.py) into the rollups that read it, in the
+    writer's turn: the commit's version, or None when no rollup reads the type."""
+    kept = [r for r in rollup_install.installed(cursor) if r.reads(event_type)]
+    if not kept:
+        return None
+    version = _next_version(cursor)
+    _fold_rollups(cursor, backend, kept, version, NEW_EVENT)
+    return version
+
+
+def _fold_rollups(cursor, backend: str, kept: list, version: int, new_table: str) -> None:
+    """Fold the commit's new events (`new_table`) into the rollups `kept`."""
+    cursor.execute(
+        f"CREATE TEMP TABLE {rollups.NEW_EVENTS} AS SELECT event_id, "
+        f"{_EVENT_TYPE[new_table]} AS event_type, session_id, recorded_at, user_id "
+        f"FROM {new_table}"
+    )
+    rollups.fold(cursor, backend, kept, version)
+    cursor.execute(f"DROP TABLE {rollups.NEW_EVENTS}")
+
+
 def _finish(
     conn,
     cursor,
@@ -143,7 +211,7 @@ def _finish(
         conn.rollback()
     elif control is not None:
         _before_commit(cursor, control, accepted, rows - accepted)
-    _drop(cursor, _STAGE, SKIP, NEW)  # the stage was committed: see store_refusal.py
+    _drop(cursor, _STAGE, SKIP, NEW, NEW_EVENT)  # the stage was committed: see store_refusal.py
     conn.commit()
     return IngestResult(accepted, rows - accepted, version)
 
@@ -230,17 +298,29 @@ class _Validated:
     `rows` counts those read so far."""
 
     def __init__(
-        self, batches: Iterable[pa.RecordBatch], expired: frozenset[dt.date], normalised: bool
+        self,
+        batches: Iterable[pa.RecordBatch],
+        expired: frozenset[dt.date],
+        normalised: bool,
+        event_type: str,
+        types: EventTypes,
     ) -> None:
         self._batches = batches
         self._expired = expired
         self._normalised = normalised
+        self.event_type = event_type
+        self._types = types
         self.rows = 0
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         for batch in self._batches:
             # A second validation of decoded JSON parsed every properties value again.
-            events = batch if self._normalised else normalise(batch, first_row=self.rows)
+            events = (
+                batch
+                if self._normalised
+                else normalise(batch, first_row=self.rows, event_type=self.event_type)
+            )
+            self._types.check(self.event_type, events.column("properties"), self.rows)
             if self._expired:
                 check_not_expired(events, self._expired, first_row=self.rows)
             events = with_derived(events)  # once here, so both append paths store them
@@ -299,14 +379,9 @@ def _recompute(cursor, backend: str) -> int:
     if backend == "postgresql":
         cursor.execute(f"ANALYZE {NEW}")  # see aggregates.recompute: temp tables lack statistics
     aggregates.recompute(cursor, version, backend)
-    kept = rollup_install.installed(cursor)
+    kept = [r for r in rollup_install.installed(cursor) if r.reads(PAGEVIEW)]
     if kept:
-        cursor.execute(
-            f"CREATE TEMP TABLE {rollups.NEW_EVENTS} AS SELECT event_id, "
-            f"'pageview' AS event_type, session_id, recorded_at, user_id FROM {NEW}"
-        )
-        rollups.fold(cursor, backend, kept, version)
-        cursor.execute(f"DROP TABLE {rollups.NEW_EVENTS}")
+        _fold_rollups(cursor, backend, kept, version, NEW)
     return version
 
 

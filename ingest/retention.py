@@ -1,4 +1,4 @@
-"""Raw-event retention: delete the raw events of old days; their aggregates stay.
+"""Raw-event retention: delete the raw events (of every type) of old days; their aggregates stay.
 
 The horizon is the start of a UTC day, so a day's raw events are kept or gone
 as a whole. Each day that loses its events is recorded in `tb_expired_day`:
@@ -23,6 +23,7 @@ from .turns import take_turn
 __all__ = ["Expired", "delete_expired", "expired_days", "horizon", "recheck", "recheck_days"]
 
 _DAY = day_of("recorded_at")
+_RAW = ("tb_pageview_event", "tb_event")  # the raw events of every type
 
 
 @dataclass(frozen=True)
@@ -48,18 +49,18 @@ def delete_expired(store: Store, days: int, now: dt.datetime | None = None) -> E
     where = f"recorded_at < CAST('{cutoff.isoformat()}' AS TIMESTAMPTZ)"
     with store.write() as conn, conn.cursor() as cursor:
         take_turn(cursor, store.backend)
-        deleted = scalar(cursor, f"SELECT count(*) FROM tb_pageview_event WHERE {where}")
+        # Events of every type (tb_event too): a day's raw events are kept or gone as a whole.
+        old = " UNION ALL ".join(f"SELECT recorded_at FROM {t} WHERE {where}" for t in _RAW)
+        deleted = scalar(cursor, f"SELECT count(*) FROM ({old}) o")
         expired = 0
         if deleted:
-            expired = scalar(
-                cursor,
-                f"SELECT count(DISTINCT {_DAY}) FROM tb_pageview_event WHERE {where}",
-            )
+            expired = scalar(cursor, f"SELECT count(DISTINCT {_DAY}) FROM ({old}) o")
             cursor.execute(
                 f"INSERT INTO tb_expired_day (day) SELECT DISTINCT {_DAY} "
-                f"FROM tb_pageview_event WHERE {where} ON CONFLICT (day) DO NOTHING"
+                f"FROM ({old}) o ON CONFLICT (day) DO NOTHING"
             )
-            cursor.execute(f"DELETE FROM tb_pageview_event WHERE {where}")
+            for table in _RAW:
+                cursor.execute(f"DELETE FROM {table} WHERE {where}")
         # The incremental state of closed days is no longer needed: no event can join them.
         cursor.execute(f"DELETE FROM tb_session_day WHERE day < DATE '{cutoff.date().isoformat()}'")
         conn.commit()

@@ -33,7 +33,7 @@ __all__ = [
 
 NULL_TEXT = "chr(1)"
 DERIVED_COLUMNS = tuple(DERIVED_SCHEMA.names)
-EVENTS_TABLES = {"pageview": "tb_pageview_event"}  # other types: tb_event
+PAGEVIEW = "pageview"
 
 # Sums kept per row, by the measures that need them (docs/rollups.md says how each
 # measure is derived from them in the view).
@@ -114,33 +114,27 @@ def dimension_sql(dimension: Dimension, backend: str, event: str, visit: str) ->
 
 
 def source_sql(rollup: Rollup) -> str:
-    """The events `rollup` reads, with the columns every rollup statement uses."""
+    """The events `rollup` reads, with the columns every rollup statement uses:
+    page views from tb_pageview_event, every other type from tb_event."""
     columns = (
         "event_id, session_id, recorded_at, user_id, duration_s, properties, page_url, "
-        "referrer, user_agent"
+        f"referrer, user_agent, {', '.join(DERIVED_COLUMNS)}"
     )
-    types = rollup.events or tuple(EVENTS_TABLES)
+    types = rollup.events
     parts = []
-    for event_type in types:
-        table = EVENTS_TABLES.get(event_type)
-        if table is None:
-            continue
+    if types is None or PAGEVIEW in types:
         parts.append(
-            f"SELECT {columns}, '{event_type}' AS event_type, TRUE AS is_view, "
-            f"{_derived_columns(event_type)} FROM {table}"
+            f"SELECT {columns}, '{PAGEVIEW}' AS event_type, TRUE AS is_view FROM tb_pageview_event"
         )
-    if not parts:  # no table holds these types yet: an empty relation of the same shape
-        parts.append(
-            f"SELECT {columns}, 'pageview' AS event_type, TRUE AS is_view, "
-            f"{_derived_columns('pageview')} FROM tb_pageview_event WHERE FALSE"
-        )
+    others = None if types is None else [t for t in types if t != PAGEVIEW]
+    if others is None or others:
+        where = "" if others is None else " WHERE event_type IN (" + _listed(others) + ")"
+        parts.append(f"SELECT {columns}, event_type, FALSE AS is_view FROM tb_event{where}")
     return " UNION ALL ".join(parts)
 
 
-def _derived_columns(event_type: str) -> str:
-    """The dimensions ingest derived (ingest/derived), stored beside each event."""
-    del event_type  # every events table stores them
-    return ", ".join(DERIVED_COLUMNS)
+def _listed(types: list[str]) -> str:
+    return ", ".join(f"'{t}'" for t in types)
 
 
 def measure_sql(measure: Measure, row: str = "") -> str:

@@ -114,6 +114,10 @@ class Rollup:
             d.kind == "session" for d in self.dimensions
         )
 
+    def reads(self, event_type: str) -> bool:
+        """Whether events of `event_type` count in this rollup."""
+        return self.events is None or event_type in self.events
+
     @property
     def active_users(self) -> bool:
         return any(m.kind in ACTIVE_USERS for m in self.measures)

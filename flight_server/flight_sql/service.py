@@ -3,7 +3,9 @@
 The server class hands every Flight SQL message to this one object. Queries go
 through the same guard and store as plain SQL descriptors; metadata is answered
 from the catalog of `va_` views; bulk ingest goes through the same pipeline as
-DoPut `["events", "pageview"]`. Anything else is named and answered UNIMPLEMENTED.
+DoPut `["events", TYPE]`: into table `tb_pageview_event` for page views, into
+table `events.TYPE` (`events.user.login`, as the NATS subject) for any type.
+Anything else is named and answered UNIMPLEMENTED.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable, Iterable
 import pyarrow as pa
 import pyarrow.flight as flight
 from flightdeck.ingest import IngestResult
+from flightdeck.ingest.event_types import PAGEVIEW, type_name_problem
 from flightdeck.views import Store, Unsupported, describe
 from flightdeck.views import query as queries
 from flightdeck.views.parameters import check_bound, parameter_schema
@@ -29,6 +32,7 @@ from .prepared import Bindings, Handle
 __all__ = ["FlightSqlService"]
 
 INGEST_TABLE = "tb_pageview_event"
+TYPED_PREFIX = "events."  # bulk ingest into table "events.TYPE": events of TYPE
 _ACTIONS = [
     ("CreatePreparedStatement", "Prepare a read-only SQL query over the va_ views"),
     ("ClosePreparedStatement", "Release a prepared statement's bound parameters"),
@@ -41,7 +45,7 @@ class FlightSqlService:
         store: Store,
         *,
         version: str,
-        put_events: Callable[[Iterable[pa.RecordBatch]], IngestResult],
+        put_events: Callable[[Iterable[pa.RecordBatch], str], IngestResult],
         locations: list[str],
         max_batch_bytes: int,
         query_slots: Slots,
@@ -49,7 +53,7 @@ class FlightSqlService:
         max_parameter_bytes: int,
         statement_timeout_s: float,
     ) -> None:
-        """`put_events` ingests event batches and returns what was accepted;
+        """`put_events` ingests event batches of a type and returns what was accepted;
         `query_slots` bound the schemas that may run a query (--max-queries);
         `statement_timeout_s` is what SqlInfo reports (--query-timeout)."""
         self._store = store
@@ -170,8 +174,9 @@ class FlightSqlService:
         writer: flight.FlightMetadataWriter,
     ) -> None:
         if isinstance(command, pb.CommandStatementIngest):
-            _check_ingest(command, self._store.schema_name)
-            result = self._put_events(descriptors.put_batches(reader, self._max_batch_bytes))
+            event_type = _check_ingest(command, self._store.schema_name)
+            batches = descriptors.put_batches(reader, self._max_batch_bytes)
+            result = self._put_events(batches, event_type)
             reply = pb.DoPutUpdateResult(record_count=result.accepted)
         elif isinstance(command, pb.CommandPreparedStatementQuery):
             reply = self._bind(self._handle(command.prepared_statement_handle), reader)
@@ -249,14 +254,26 @@ def _action_names() -> str:
     return ", ".join(name for name, _ in _ACTIONS)
 
 
-def _check_ingest(command: pb.CommandStatementIngest, schema_name: str) -> None:
-    """Bulk ingest appends events to the one table the pipeline keeps exact."""
+def _event_type(table: str) -> str | None:
+    """The event type bulk ingest into `table` loads, if it names one."""
+    if table == INGEST_TABLE:
+        return PAGEVIEW
+    if table.startswith(TYPED_PREFIX):
+        name = table.removeprefix(TYPED_PREFIX)
+        problem = type_name_problem(name)
+        if problem is not None:
+            raise InvalidTarget(
+                rule="event-type", detail=f"cannot ingest into {table!r}: {problem}"
+            )
+        return name
+    return None
+
+
+def _check_ingest(command: pb.CommandStatementIngest, schema_name: str) -> str:
+    """Bulk ingest appends events through the pipeline; the type of its events."""
     schema = _optional(command, "schema")
-    if (
-        command.table != INGEST_TABLE
-        or _optional(command, "catalog")
-        or schema not in (None, "", schema_name)
-    ):
+    event_type = _event_type(command.table)
+    if event_type is None or _optional(command, "catalog") or schema not in (None, "", schema_name):
         target = ".".join(
             p for p in (_optional(command, "catalog"), _optional(command, "schema")) if p
         )
@@ -264,8 +281,13 @@ def _check_ingest(command: pb.CommandStatementIngest, schema_name: str) -> None:
         raise InvalidTarget(
             rule="ingest-target",
             detail=f"cannot ingest into {shown!r}; bulk ingest appends page-view events to "
-            f"{INGEST_TABLE!r} only",
+            f"{INGEST_TABLE!r} and events of any type TYPE to '{TYPED_PREFIX}TYPE'",
         )
+    _check_ingest_mode(command)
+    return event_type
+
+
+def _check_ingest_mode(command: pb.CommandStatementIngest) -> None:
     if command.temporary:
         raise InvalidTarget(rule="ingest-target", detail="temporary tables are not supported")
     _no_transaction(command)

@@ -115,7 +115,12 @@ def test_get_objects_lists_only_va_views_with_columns(conn):
     objects = conn.adbc_get_objects().read_all().to_pylist()
     schemas = [s for catalog in objects for s in catalog["catalog_db_schemas"]]
     tables = {t["table_name"]: t for s in schemas for t in s["db_schema_tables"]}
-    assert sorted(tables) == ["va_pageview_aggregate", "va_pageview_event", "va_pageview_hourly"]
+    assert sorted(tables) == [
+        "va_event",
+        "va_pageview_aggregate",
+        "va_pageview_event",
+        "va_pageview_hourly",
+    ]
     columns = [c["column_name"] for c in tables["va_pageview_hourly"]["table_columns"]]
     assert columns[:4] == ["page_url", "hour", "view_count", "unique_visitors"]
     assert {t["table_type"] for t in tables.values()} == {"VIEW"}
@@ -254,6 +259,7 @@ def test_sqlalchemy_dialect_reflects_views_and_queries(server, loaded):
     try:
         inspector = sa.inspect(engine)
         assert inspector.get_table_names() == [
+            "va_event",
             "va_pageview_aggregate",
             "va_pageview_event",
             "va_pageview_hourly",

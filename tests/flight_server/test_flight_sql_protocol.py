@@ -103,9 +103,9 @@ def test_sql_info_returns_only_what_was_asked_in_id_order(client):
 @pytest.mark.parametrize(
     ("pattern", "expected"),
     [
-        (None, ["va_pageview_aggregate", "va_pageview_event", "va_pageview_hourly"]),
+        (None, ["va_event", "va_pageview_aggregate", "va_pageview_event", "va_pageview_hourly"]),
         ("va_pageview_hou_ly", ["va_pageview_hourly"]),
-        ("%event", ["va_pageview_event"]),
+        ("%event", ["va_event", "va_pageview_event"]),
         ("va.pageview%", []),  # LIKE, not a regular expression
         ("VA_%", []),
     ],
@@ -122,7 +122,7 @@ def test_get_tables_by_type_and_schema(client, store):
     _, views = _fetch(client, pb.CommandGetTables(table_types=["VIEW"]))
     _, tables = _fetch(client, pb.CommandGetTables(table_types=["TABLE"]))
     _, other_schema = _fetch(client, pb.CommandGetTables(db_schema_filter_pattern="nope%"))
-    assert views.num_rows == 3 and tables.num_rows == 0 and other_schema.num_rows == 0
+    assert views.num_rows == 4 and tables.num_rows == 0 and other_schema.num_rows == 0
     assert set(views.column("db_schema_name").to_pylist()) == {store.schema_name}
     _, schemas = _fetch(client, pb.CommandGetDbSchemas())
     assert schemas.column("db_schema_name").to_pylist() == [store.schema_name]

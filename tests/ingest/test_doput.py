@@ -131,7 +131,7 @@ def test_a_bad_row_in_a_later_batch_rolls_back_the_whole_put(client):
 
 def test_unknown_put_path_is_refused(client):
     writer, _ = client.do_put(
-        flight.FlightDescriptor.for_path("events", "click"), _seed_batch().schema
+        flight.FlightDescriptor.for_path("events", "click", "extra"), _seed_batch().schema
     )
     with pytest.raises(pa.ArrowInvalid, match="put-path"):
         writer.write_table(_seed_batch())

@@ -39,10 +39,15 @@ def _daily(store) -> pd.DataFrame:
     return got
 
 
+_NEWER = {"va_event"}  # views over tables of migrations these tests leave unapplied
+
+
 def _apply_before(store, name: str) -> list:
-    """The migrations older than `name` (and the views) applied; all of them returned."""
+    """The migrations older than `name` (and the views an old store had) applied; all
+    of them returned."""
     found = migrations.load_migrations(store.backend)
-    migrations.apply(store, [m for m in found if m.phase == "post" or m.name < name])
+    old = [m for m in found if m.name < name or (m.phase == "post" and m.name not in _NEWER)]
+    migrations.apply(store, old)
     return found
 
 

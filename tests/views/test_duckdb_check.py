@@ -258,6 +258,7 @@ def test_internal_reads_are_not_checked(duck) -> None:
     with duck.read_internal(f"SELECT session_id FROM {SD}") as reader:
         assert reader.read_all().column(0).to_pylist() == [SECRET]
     assert catalog.view_names(duck) == [
+        "va_event",
         "va_pageview_aggregate",
         "va_pageview_event",
         "va_pageview_hourly",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 from flightdeck.views import describe, migrations, view_names
 
-CORE_VIEWS = ["va_pageview_aggregate", "va_pageview_event", "va_pageview_hourly"]
+CORE_VIEWS = ["va_event", "va_pageview_aggregate", "va_pageview_event", "va_pageview_hourly"]
 
 
 def _states(store, found) -> dict[str, str]:

@@ -209,7 +209,12 @@ def test_queries_log_in_as_a_least_privilege_role(store) -> None:
         "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'v', 'S') ORDER BY 1",
     )
     readable = {p["name"] for p in privileges if p["can_select"]}
-    assert readable == {"va_pageview_aggregate", "va_pageview_event", "va_pageview_hourly"}
+    assert readable == {
+        "va_event",
+        "va_pageview_aggregate",
+        "va_pageview_event",
+        "va_pageview_hourly",
+    }
     assert any(p["name"].startswith("tb_") for p in privileges)
 
 
