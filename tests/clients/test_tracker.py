@@ -9,7 +9,6 @@ import textwrap
 import time
 
 import flightdeck
-import pytest
 from flightdeck.flight_server import FlightdeckServer, Settings
 
 from tests.services import free_port, wait_for
@@ -164,7 +163,6 @@ def test_track_after_close_is_dropped_not_raised(location):
     assert client.tracker.stats().dropped == 1
 
 
-@pytest.mark.xfail(strict=True, reason="needs typed-event DoPut")
 def test_a_typed_event_is_sent(location):
     failures: list[flightdeck.TrackFailure] = []
     with flightdeck.connect(location, on_track_error=failures.append) as client:

@@ -14,7 +14,13 @@ from decimal import ROUND_HALF_UP, Decimal
 import pandas as pd
 from flightdeck.views.rollup_spec import Rollup
 
+_DERIVED_SQL = "path, host, referrer_host, source, medium, campaign, browser, os, device"
 _EVENT_COLUMNS = {
+    "other types": (
+        "SELECT event_id, event_type, session_id, user_id, recorded_at, page_url, referrer, "
+        f"user_agent, duration_s, CAST(properties AS TEXT) AS properties, {_DERIVED_SQL} "
+        "FROM tb_event"
+    ),
     "pageview": (
         "SELECT event_id, 'pageview' AS event_type, session_id, user_id, recorded_at, "
         "page_url, referrer, user_agent, duration_s, CAST(properties AS TEXT) AS properties, "

@@ -58,6 +58,35 @@ def _put(store, rows: list[dict]) -> None:
     ingest(store, [pa.RecordBatch.from_pylist(rows)])
 
 
+def _typed(seed: int, puts: int, per_put: int) -> list[list[dict]]:
+    """`user.login` and `api.request` events in the same sessions and times as _stream's."""
+    rng = random.Random(seed + 100)
+    out = []
+    clock = _START
+    for p in range(puts):
+        put = []
+        for i in range(per_put):
+            clock += dt.timedelta(seconds=rng.randint(1, 600))
+            session = f"s{rng.randint(0, 14)}"
+            put.append({
+                "event_id": f"t{p}-{i}",
+                "session_id": session,
+                "timestamp": clock.isoformat(),
+                "user_id": rng.choice([None, f"u{int(session[1:]) % 5}"]),
+                "properties": json.dumps({
+                    "service": rng.choice(["api", "auth"]),
+                    "endpoint": rng.choice(["/tasks", "/login", None]),
+                    "duration_ms": rng.choice([rng.uniform(1, 900), rng.randint(1, 50), "slow"]),
+                }),
+            })  # fmt: skip
+        out.append(put)
+    return out
+
+
+def _put_typed(store, event_type: str, rows: list[dict]) -> None:
+    ingest(store, [pa.RecordBatch.from_pylist(rows)], event_type=event_type)
+
+
 def _view(store, rollup) -> list[dict]:
     with store.write() as conn, conn.cursor() as cursor:
         cursor.execute(f"SELECT * FROM {rollup.view}")
@@ -99,6 +128,23 @@ def test_every_builtin_equals_a_recomputation_after_every_put(store, seed):
         _put(store, put)
         _check(store, BUILTINS)
     assert reaggregate(store, None, apply=False).differences == 0
+
+
+def test_typed_events_count_in_the_rollups_that_read_their_type(store):
+    install(store, BUILTINS)
+    pages, typed = _stream(6, puts=3, per_put=30), _typed(6, puts=3, per_put=30)
+    for page_put, typed_put in zip(pages, typed, strict=True):
+        _put_typed(store, "api.request", typed_put)
+        _put(store, page_put)
+        _put_typed(store, "user.login", [dict(e, event_id="l" + e["event_id"]) for e in typed_put])
+        _check(store, BUILTINS)
+    assert reaggregate(store, None, apply=False).differences == 0
+    with store.write() as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM va_api_latency_hourly WHERE p95_ms IS NOT NULL")
+        assert cursor.fetchone()[0] > 0  # the percentiles saw numbers
+        cursor.execute("SELECT count(DISTINCT event_type) FROM va_events_daily")
+        assert cursor.fetchone()[0] == 3
+        conn.rollback()
 
 
 def test_a_rollup_installed_on_a_running_store_is_backfilled(store):
