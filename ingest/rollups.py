@@ -22,7 +22,7 @@ new user-days fall in.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from flightdeck.views.rollup_spec import RECOUNTED, Rollup
@@ -45,6 +45,8 @@ __all__ = ["NEW_EVENTS", "fold", "rebuild"]
 NEW_EVENTS = "flightdeck_new_events"
 _VISITS, _EVENTS, _PARTS, _DELTA = "fd_r_visit", "fd_r_event", "fd_r_part", "fd_r_delta"
 _USER_DELTA, _USER_COUNT = "fd_r_user_delta", "fd_r_user_count"
+_ROWS, _VISIT_ROWS = "fd_r_row", "fd_r_visit_row"
+_WORK_MEM = "128MB"
 _SESSION_VALUES = ("source", "medium", "campaign")  # from a visit's first event
 
 
@@ -58,14 +60,27 @@ class _Scope:
 
 def fold(cursor, backend: str, rollups: Sequence[Rollup], version: int) -> None:
     """Fold NEW_EVENTS (already appended) into every rollup."""
+    if backend == "postgresql":
+        # The visits' window pass and group-bys sort and hash a few hundred thousand
+        # rows: within memory, not spilled past the default 4 MB (this transaction only).
+        cursor.execute(f"SET LOCAL work_mem = '{_WORK_MEM}'")
     if any(r.active_users for r in rollups):
         _add_user_days(cursor, f"SELECT recorded_at, user_id FROM {NEW_EVENTS}")
     for rollup in rollups:
         if rollup.active_users:
             _recount_active_users(cursor, rollup, version, "fd_r_new_user_days")
-        else:
-            _fold_one(cursor, backend, rollup, version, _Scope(NEW_EVENTS))
     _drop(cursor, "fd_r_new_user_days")
+    for group in _sharing(r for r in rollups if not r.active_users):
+        _fold_group(cursor, backend, group, version, _Scope(NEW_EVENTS))
+
+
+def _sharing(rollups: Iterable[Rollup]) -> list[list[Rollup]]:
+    """Rollups of one grain over the same event types read the same visits: one read
+    and one pass over them serve all."""
+    groups: dict[tuple, list[Rollup]] = {}
+    for rollup in rollups:
+        groups.setdefault((rollup.grain, rollup.events), []).append(rollup)
+    return list(groups.values())
 
 
 def rebuild(
@@ -91,18 +106,27 @@ def rebuild(
 # ---- one rollup, one pass -------------------------------------------------------------
 
 
-def _fold_one(cursor, backend: str, rollup: Rollup, version: int, scope: _Scope) -> None:
-    if not _read_visits(cursor, backend, rollup, scope):
-        return
-    _contributions(cursor, backend, rollup)
-    _apply(cursor, rollup, version)
-    if any(m.kind in RECOUNTED for m in rollup.measures):
-        _recount(cursor, backend, rollup, version)
-    _drop(cursor, _VISITS, _EVENTS, _PARTS, _DELTA, _USER_DELTA, _USER_COUNT)
+def _fold_group(cursor, backend: str, group: list[Rollup], version: int, scope: _Scope) -> None:
+    """Fold the visits in scope into each rollup of `group` (one grain, one source)."""
+    if _read_visits(cursor, backend, group, scope):
+        _visit_rows(cursor)
+        if backend == "postgresql":  # temp tables lack statistics: the joins need them
+            cursor.execute(f"ANALYZE {_ROWS}")
+            cursor.execute(f"ANALYZE {_VISIT_ROWS}")
+        for rollup in group:
+            _parts(cursor, backend, rollup)
+            _apply(cursor, rollup, version)
+            if any(m.kind in RECOUNTED for m in rollup.measures):
+                _recount(cursor, backend, rollup, version)
+            _drop(cursor, _PARTS, _DELTA, _USER_DELTA, _USER_COUNT)
+    _drop(cursor, _VISITS, _EVENTS, _ROWS, _VISIT_ROWS)
 
 
-def _read_visits(cursor, backend: str, rollup: Rollup, scope: _Scope) -> bool:
-    """fd_r_event: every event of the visits in scope, `is_new` if the commit added it."""
+def _read_visits(cursor, backend: str, group: list[Rollup], scope: _Scope) -> bool:
+    """fd_r_event: every event of the visits in scope, `is_new` if the commit added it;
+    only the columns `group`'s rollups read (wide text columns cost a copy each)."""
+    rollup = group[0]
+    picked = ", ".join(f"s.{c}" for c in _columns_read(group))
     start = f"date_trunc('{rollup.grain}', timezone('UTC', recorded_at))"
     types = _type_filter(rollup)
     if scope.new is not None:
@@ -112,28 +136,46 @@ def _read_visits(cursor, backend: str, rollup: Rollup, scope: _Scope) -> bool:
                        timezone('UTC', {start} + INTERVAL '1 {rollup.grain}') AS b_end
                 FROM {scope.new} WHERE {types}"""
         )
-        if not scalar(cursor, f"SELECT count(*) FROM {_VISITS}"):
-            _drop(cursor, _VISITS)
+        lo, hi = _rows(cursor, f"SELECT min(b_start), max(b_end) FROM {_VISITS}")[0]
+        if lo is None:
             return False
         if backend == "postgresql":
             cursor.execute(f"ANALYZE {_VISITS}")  # temp tables lack statistics
+        # The visits' whole time span as constants too: DuckDB then reads only the
+        # row groups of that span (zone maps) instead of joining the whole table.
         cursor.execute(
             f"""CREATE TEMP TABLE {_EVENTS} AS
-                SELECT s.*, {bucket(rollup.grain, "s.recorded_at")} AS b,
+                SELECT {picked}, {bucket(rollup.grain, "s.recorded_at")} AS b,
                        n.event_id IS NOT NULL AS is_new
                 FROM ({source_sql(rollup)}) s
                 JOIN {_VISITS} v ON s.session_id = v.session_id
                      AND s.recorded_at >= v.b_start AND s.recorded_at < v.b_end
-                LEFT JOIN {scope.new} n ON n.event_id = s.event_id"""
+                LEFT JOIN {scope.new} n ON n.event_id = s.event_id
+                WHERE s.recorded_at >= {_ts_literal(lo)} AND s.recorded_at < {_ts_literal(hi)}"""
         )
     else:
         cursor.execute(f"CREATE TEMP TABLE {_VISITS} AS SELECT 1 AS unused")
         cursor.execute(
             f"""CREATE TEMP TABLE {_EVENTS} AS
-                SELECT s.*, {bucket(rollup.grain, "s.recorded_at")} AS b, TRUE AS is_new
+                SELECT {picked}, {bucket(rollup.grain, "s.recorded_at")} AS b, TRUE AS is_new
                 FROM ({source_sql(rollup)}) s WHERE {_in_ranges(scope.where, "s")}"""
         )
     return True
+
+
+def _columns_read(group: list[Rollup]) -> list[str]:
+    """The event columns the rollups of `group` read."""
+    columns = ["event_id", "session_id", "recorded_at", "user_id", "is_view", "duration_s"]
+    columns += ["path", *_SESSION_VALUES]  # a visit's entry and exit pages, first source
+    for rollup in group:
+        for dimension in rollup.dimensions:
+            if dimension.kind == "property":
+                columns.append("properties")
+            elif dimension.kind != "session":
+                columns.append(dimension.field)
+        if any(m.key for m in rollup.measures):
+            columns.append("properties")
+    return list(dict.fromkeys(columns))
 
 
 def _type_filter(rollup: Rollup) -> str:
@@ -142,9 +184,41 @@ def _type_filter(rollup: Rollup) -> str:
     return "event_type IN (" + ", ".join(f"'{t}'" for t in rollup.events) + ")"
 
 
-def _contributions(cursor, backend: str, rollup: Rollup) -> None:
-    """fd_r_part: per visit, before (sign -1) and now (+1), what it adds to each row;
-    fd_r_delta: per row, the sum of those; fd_r_user_delta: per row and user."""
+def _visit_rows(cursor) -> None:
+    """fd_r_row: each event of fd_r_event twice, as its visit is now (sign +1) and as it
+    was before the commit (-1, old events only), with its place in the visit;
+    fd_r_visit_row: each visit, both ways, with what rollups read of a visit."""
+    firsts = "".join(f", max(CASE WHEN first_n = 1 THEN {c} END) AS {c}" for c in _SESSION_VALUES)
+    cursor.execute(
+        f"""CREATE TEMP TABLE {_ROWS} AS
+        WITH e AS (SELECT *, 1 AS sign FROM {_EVENTS}
+                   UNION ALL SELECT *, -1 AS sign FROM {_EVENTS} WHERE NOT is_new)
+        SELECT e.*,
+            row_number() OVER (PARTITION BY sign, b, session_id
+                               ORDER BY recorded_at, event_id) AS first_n,
+            row_number() OVER (PARTITION BY sign, b, session_id, is_view
+                               ORDER BY recorded_at, event_id) AS view_n,
+            row_number() OVER (PARTITION BY sign, b, session_id, is_view
+                               ORDER BY recorded_at DESC, event_id DESC) AS view_back_n,
+            lead(recorded_at) OVER (PARTITION BY sign, b, session_id, is_view
+                                    ORDER BY recorded_at, event_id) AS next_view_at
+        FROM e"""
+    )
+    cursor.execute(
+        f"""CREATE TEMP TABLE {_VISIT_ROWS} AS
+        SELECT sign, b, session_id, count(*) FILTER (WHERE is_view) AS views,
+            {_us("max(recorded_at) - min(recorded_at)")} AS span_us,
+            min(user_id) AS user_id,
+            max(CASE WHEN is_view AND view_n = 1 THEN path END) AS entry_page,
+            max(CASE WHEN is_view AND view_back_n = 1 THEN path END) AS exit_page
+            {firsts}
+        FROM {_ROWS} GROUP BY sign, b, session_id"""
+    )
+
+
+def _parts(cursor, backend: str, rollup: Rollup) -> None:
+    """fd_r_part: per visit, before (sign -1) and now (+1), what it adds to each row of
+    `rollup`; then the rows' deltas (_deltas)."""
     dims = [dimension_sql(d, backend, "o", "v") for d in rollup.dimensions]
     named = ", ".join(
         f"{sql} AS {d.column}" for sql, d in zip(dims, rollup.dimensions, strict=True)
@@ -159,34 +233,15 @@ def _contributions(cursor, backend: str, rollup: Rollup) -> None:
         "CASE WHEN o.is_view THEN COALESCE(CAST(ROUND(o.duration_s * 1000000) AS BIGINT), "
         f"{_us('o.next_view_at - o.recorded_at')}) END"
     )
-    firsts = "".join(f", max(CASE WHEN first_n = 1 THEN {c} END) AS {c}" for c in _SESSION_VALUES)
     group = ", ".join(["o.sign", "o.b", "o.session_id", "v.views", "v.span_us", "v.user_id", *dims])
     cursor.execute(
         f"""CREATE TEMP TABLE {_PARTS} AS
-        WITH e AS (SELECT *, 1 AS sign FROM {_EVENTS}
-                   UNION ALL SELECT *, -1 AS sign FROM {_EVENTS} WHERE NOT is_new),
-        o AS (SELECT e.*,
-                row_number() OVER (PARTITION BY sign, b, session_id
-                                   ORDER BY recorded_at, event_id) AS first_n,
-                row_number() OVER (PARTITION BY sign, b, session_id, is_view
-                                   ORDER BY recorded_at, event_id) AS view_n,
-                row_number() OVER (PARTITION BY sign, b, session_id, is_view
-                                   ORDER BY recorded_at DESC, event_id DESC) AS view_back_n,
-                lead(recorded_at) OVER (PARTITION BY sign, b, session_id, is_view
-                                        ORDER BY recorded_at, event_id) AS next_view_at
-              FROM e),
-        v AS (SELECT sign, b, session_id, count(*) FILTER (WHERE is_view) AS views,
-                {_us("max(recorded_at) - min(recorded_at)")} AS span_us,
-                min(user_id) AS user_id,
-                max(CASE WHEN is_view AND view_n = 1 THEN path END) AS entry_page,
-                max(CASE WHEN is_view AND view_back_n = 1 THEN path END) AS exit_page
-                {firsts}
-              FROM o GROUP BY sign, b, session_id)
         SELECT o.sign, o.b, o.session_id, v.views AS visit_views, v.span_us AS visit_span_us,
-               v.user_id, {named}, count(*) AS events,
+               v.user_id, {named}{"," if named else ""} count(*) AS events,
                count(*) FILTER (WHERE o.is_view) AS views,
                sum({top}) AS top_us, count({top}) AS top_n{prop_sums}
-        FROM o JOIN v ON v.sign = o.sign AND v.b = o.b AND v.session_id = o.session_id
+        FROM {_ROWS} o JOIN {_VISIT_ROWS} v
+          ON v.sign = o.sign AND v.b = o.b AND v.session_id = o.session_id
         GROUP BY {group}"""
     )
     _deltas(cursor, rollup, props)
@@ -351,6 +406,10 @@ def _ts(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), dt.UTC)
 
 
+def _ts_literal(at: dt.datetime) -> str:
+    return f"CAST('{at.astimezone(dt.UTC).isoformat()}' AS TIMESTAMPTZ)"
+
+
 def _ts_sql(at: dt.datetime) -> str:
     return f"CAST('{at.isoformat()}' AS TIMESTAMPTZ)"
 
@@ -368,7 +427,7 @@ def _rebuild_one(cursor, backend: str, rollup: Rollup, version: int, where: str)
     users = user_table(rollup)
     if users:
         cursor.execute(f"DELETE FROM {users} WHERE {in_scope}")
-    _fold_one(cursor, backend, rollup, version, _Scope(None, where))
+    _fold_group(cursor, backend, [rollup], version, _Scope(None, where))
     cursor.execute(
         f"CREATE TEMP TABLE fd_r_after AS SELECT {listed} FROM {rollup.table} WHERE {in_scope}"
     )
