@@ -24,6 +24,9 @@ import pyarrow.csv as csv
 import pyarrow.flight as flight
 import pyarrow.parquet as pq
 import pytest
+from flightdeck.flight_server import FlightdeckServer, Settings
+from flightdeck.ingest.rollup_install import install
+from flightdeck.views.rollup_spec import BUILTIN_DIR, load_rollups
 from pandas import DataFrame
 
 README = Path(__file__).parents[1] / "README.md"
@@ -31,6 +34,7 @@ SECTIONS = [
     "Query it",
     "Load events (DoPut)",
     "Python client and CLI",
+    "Events of any type, and declared rollups",
     "Flight SQL: notebooks, ADBC and BI tools",
 ]
 _FENCE = re.compile(r"```python\n(.*?)```", re.DOTALL)
@@ -116,6 +120,15 @@ def _sample_events(n: int = 20) -> pa.Table:
             ),
         }
     )
+
+
+@pytest.fixture
+def server(store, tmp_path):
+    """The README's server keeps the built-in rollups, as `flightdeck serve` does."""
+    install(store, load_rollups([BUILTIN_DIR]))
+    srv = FlightdeckServer(Settings(port=0, data_dir=tmp_path), store)
+    yield srv
+    srv.shutdown()
 
 
 @pytest.fixture
