@@ -101,12 +101,13 @@ def test_views_lists_each_view_with_columns_and_types(location):
     assert done.returncode == 0, done.stderr
     blocks = done.stdout.strip().split("\n\n")
     assert [block.splitlines()[0].split()[0] for block in blocks] == [
+        "va_event",
         "va_pageview_aggregate",
         "va_pageview_event",
         "va_pageview_hourly",
     ]
-    assert re.search(r"^  view_count\s+int64$", blocks[0], re.MULTILINE)
-    assert re.search(r"^  recorded_at\s+timestamp\[us, tz=UTC\]$", blocks[1], re.MULTILINE)
+    assert re.search(r"^  view_count\s+int64$", blocks[1], re.MULTILINE)
+    assert re.search(r"^  recorded_at\s+timestamp\[us, tz=UTC\]$", blocks[2], re.MULTILINE)
 
 
 def test_errors_print_the_servers_sentence_and_exit_1(location, tmp_path):
