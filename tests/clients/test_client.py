@@ -146,11 +146,12 @@ def test_view_filters_on_the_server(fd):
 def test_views_lists_the_catalog(fd):
     catalog = fd.views()
     assert [v.name for v in catalog] == [
+        "va_event",
         "va_pageview_aggregate",
         "va_pageview_event",
         "va_pageview_hourly",
     ]
-    name, schema, _rows = catalog[0]
+    name, schema, _rows = catalog[1]
     assert name == "va_pageview_aggregate"
     assert schema.field("view_count").type == pa.int64()
     assert all(v.rows is None or v.rows >= 0 for v in catalog)

@@ -57,10 +57,11 @@ def test_migrate_status_apply_and_dry_run(backend, db_url, tmp_path):
     assert "002_pageview_aggregates" in pre.stdout and "va_" not in pre.stdout
     applied = _run(["migrate", *flags], tmp_path)
     assert applied.returncode == 0 and "va_pageview_event" in applied.stdout
+    assert "rollup   va_site_daily installed and backfilled" in applied.stdout
     after = _run(["migrate", "status", *flags], tmp_path)
     lines = after.stdout.splitlines()
-    assert all(line.startswith("applied") for line in lines[:-1]) and len(lines) == 18
-    assert lines[-1].startswith("17 applied, 0 pending")  # 14 pre migrations, 3 views
+    assert all(line.startswith("applied") for line in lines[:-1]) and len(lines) == 23
+    assert lines[-1].startswith("22 applied, 0 pending")  # 18 pre migrations, 4 views
     assert "010_reader_role" in after.stdout and "011_ingest_turn" in after.stdout
     assert "012_live_signing_key" in after.stdout and "013_load" in after.stdout
     again = _run(["migrate", "all", *flags], tmp_path)
@@ -89,7 +90,8 @@ def test_serve_answers_queries_and_stops_cleanly(backend, db_url, tmp_path, stop
             except flight.FlightUnavailableError:
                 return []
 
-        assert wait_for(lambda: len(listing()) == 3, timeout=60)
+        # The page-view views, va_event and the ten built-in rollups.
+        assert wait_for(lambda: len(listing()) == 14, timeout=60)
         descriptor = flight.FlightDescriptor.for_command(
             b"SELECT page_url, date, view_count, unique_visitors, bounce_rate "
             b"FROM va_pageview_aggregate ORDER BY view_count DESC LIMIT 100"
