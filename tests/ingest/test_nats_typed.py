@@ -290,3 +290,40 @@ def test_a_typed_nats_event_counts_in_the_installed_rollups(serve, store):
         "SELECT event_type, events, visitors FROM va_events_daily WHERE event_type = 'user.login'",
     )
     assert rows == [{"event_type": "user.login", "events": 4, "visitors": 4}]
+
+
+# The README's snippet ("Publish events to NATS"), as printed there; the test puts
+# its server's address and login in place of PORT and PASSWORD.
+README_SNIPPET = """
+import asyncio, datetime as dt, json, nats
+
+now = dt.datetime.now(dt.UTC)
+login = {"session_id": "session-1", "user_id": "u-42", "timestamp": now.isoformat(),
+         "method": "sso"}  # keys beyond the core land in properties
+request = {"session_id": "session-1", "timestamp": now.isoformat(),
+           "properties": {"service": "api", "endpoint": "/orders", "duration_ms": 38.5}}
+
+
+async def main():
+    nc = await nats.connect("nats://127.0.0.1:PORT", user="writer", password=PASSWORD)
+    js = nc.jetstream()
+    await js.publish("events.user.login", json.dumps(login).encode())
+    await js.publish("events.api.request", json.dumps(request).encode())
+    await nc.close()
+
+
+asyncio.run(main())
+"""
+
+
+def test_the_readme_snippet_publishes_typed_events(serve):
+    live = serve()
+    code = README_SNIPPET.replace("nats://127.0.0.1:PORT", live.url).replace(
+        ', user="writer", password=PASSWORD', ""
+    )
+    exec(compile(code, "README (typed events over NATS)", "exec"), {})
+    _settle(live.url)
+    (login,) = _typed(live.client, "user.login")
+    assert (login["user_id"], _props(login)) == ("u-42", {"method": "sso"})
+    (request,) = _typed(live.client, "api.request")
+    assert _props(request)["duration_ms"] == 38.5
