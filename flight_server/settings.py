@@ -427,6 +427,7 @@ class Settings:
             max_message_bytes=self.max_message_bytes,
             batch_bytes=int(self.ingest_batch_mb * _MiB),
             max_deliveries=self.max_deliveries,
+            event_types=self.event_type_rules(),
         )
 
 

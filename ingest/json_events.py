@@ -1,4 +1,4 @@
-"""JSON page-view events to one Arrow batch: read in bulk by Arrow, one by one where needed.
+"""JSON events of one type to one Arrow batch: read in bulk by Arrow, one by one where needed.
 
 Arrow's JSON reader parses a fetched batch of messages in one call, in C++;
 `json.loads` and a dict per message cost about 9 µs each in Python. The bulk
@@ -8,6 +8,11 @@ so a message's fate never depends on its neighbours. A chunk the reader refuses
 is halved until the trouble is isolated; the few messages left over, and events
 missing a required field, go through `json.loads` one at a time, which names
 the reason for a dead letter.
+
+Events of other types than `pageview` keep the keys beyond the core in
+`properties` (as DoPut keeps extra columns, extra_columns.py): a message with such
+keys goes one by one, where json.loads gives them exactly as sent; the bulk
+reader's inferred types would not. Page views ignore them, as before.
 """
 
 from __future__ import annotations
@@ -22,12 +27,12 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from .errors import InvalidBatch
-from .events import ALIASES, normalise
+from .event_types import PAGEVIEW
+from .events import ALIASES, REQUIRED, TYPED_REQUIRED, normalise
 
 __all__ = ["JsonEvents", "decode_json"]
 
 _TEXT = ("event_id", "session_id", "page_url", "recorded_at", "user_id", "referrer", "user_agent")
-_REQUIRED = ("session_id", "page_url", "recorded_at")
 _SCHEMA = pa.schema(  # a JSON event before `normalise`
     [
         *((name, pa.string()) for name in _TEXT),
@@ -43,6 +48,8 @@ _LONG_DIGITS = b"0" * 19
 _CHECKED = "json_checked"
 _CARRIED = _SCHEMA.append(pa.field(_CHECKED, pa.bool_()))
 _NAMES_OF = {name: (name, *(a for a, c in ALIASES.items() if c == name)) for name in _TEXT}
+# Keys that are no extra: the core, the senders' aliases, and the type (the subject's).
+_CORE_KEYS = frozenset({*_SCHEMA.names, *ALIASES, "event_type"})
 # Declared rather than inferred: Arrow would read ISO text as timestamps, and
 # `recorded_at` must stay the text the sender wrote until `normalise` parses it.
 _DECLARED = pa.schema(
@@ -70,8 +77,11 @@ class _Unusable(ValueError):
     pass
 
 
-def decode_json(datas: Sequence[bytes], default_ids: Sequence[str]) -> JsonEvents:
-    """Events from JSON messages; `default_ids[i]` is message i's event_id if it has none."""
+def decode_json(
+    datas: Sequence[bytes], default_ids: Sequence[str], event_type: str = PAGEVIEW
+) -> JsonEvents:
+    """Events of `event_type` from JSON messages; `default_ids[i]` is message i's
+    event_id if it has none."""
     tables: list[pa.Table] = []
     owners: list[int] = []
     # Arrow reads what starts with "{" and ends with "}" and nests shallowly; the
@@ -80,9 +90,10 @@ def decode_json(datas: Sequence[bytes], default_ids: Sequence[str]) -> JsonEvent
     # newline that joins them.
     whole = [d[:1] == b"{" and d[-1:] == b"}" and _shallow(d) for d in datas]
     single = [i for i, ok in enumerate(whole) if not ok]
-    _read([i for i, ok in enumerate(whole) if ok], datas, default_ids, tables, owners, single)
+    bulk = [i for i, ok in enumerate(whole) if ok]
+    _read(bulk, datas, default_ids, event_type, tables, owners, single)
     out = JsonEvents()
-    table, decoded = _one_by_one(sorted(single), datas, default_ids, out.rejected)
+    table, decoded = _one_by_one(sorted(single), datas, default_ids, event_type, out.rejected)
     if decoded:
         tables.append(table)
         owners += decoded
@@ -91,7 +102,7 @@ def decode_json(datas: Sequence[bytes], default_ids: Sequence[str]) -> JsonEvent
         order = pc.sort_indices(pa.array(owners, pa.int64()))
         events = pa.concat_tables(tables).take(order).combine_chunks()
         out.rows = sorted(owners)
-        out.batch = _normalised(events, out.rows, out.rejected, datas)
+        out.batch = _normalised(events, out.rows, out.rejected, datas, event_type)
     return out
 
 
@@ -103,6 +114,7 @@ def _read(
     chunk: list[int],
     datas: Sequence[bytes],
     ids: Sequence[str],
+    event_type: str,
     tables: list[pa.Table],
     rows: list[int],
     single: list[int],
@@ -112,14 +124,14 @@ def _read(
         return
     texts = [datas[i] for i in chunk]
     read = _parse(texts)
-    events = None if read is None else _events(read, texts, [ids[i] for i in chunk])
+    events = None if read is None else _events(read, texts, [ids[i] for i in chunk], event_type)
     if events is None:
         if len(chunk) <= _SMALLEST:
             single += chunk
             return
         middle = len(chunk) // 2
-        _read(chunk[:middle], datas, ids, tables, rows, single)
-        _read(chunk[middle:], datas, ids, tables, rows, single)
+        _read(chunk[:middle], datas, ids, event_type, tables, rows, single)
+        _read(chunk[middle:], datas, ids, event_type, tables, rows, single)
         return
     table, aside = events
     if not pc.any(aside).as_py():
@@ -149,11 +161,12 @@ def _parse(datas: list[bytes]) -> pa.Table | None:
 
 
 def _events(
-    read: pa.Table, datas: list[bytes], ids: list[str]
+    read: pa.Table, datas: list[bytes], ids: list[str], event_type: str
 ) -> tuple[pa.Table, pa.ChunkedArray] | None:
     """`read` in `_SCHEMA`, and which rows to decode one by one (a required field is
-    missing, or `properties` is not an object): None when a column's type rules
-    the bulk path out (a float or a boolean where text belongs, say)."""
+    missing, `properties` is not an object, or an event of another type than
+    `pageview` has keys beyond the core): None when a column's type rules the bulk
+    path out (a float or a boolean where text belongs, say)."""
     columns: dict[str, pa.ChunkedArray] = {}
     for name in _TEXT:
         values = [_as_text(read.column(n)) for n in _NAMES_OF[name] if n in read.column_names]
@@ -166,9 +179,13 @@ def _events(
     columns["event_id"] = pc.if_else(has_id, given, pa.array(ids, pa.string()))
     columns["duration_s"] = read.column("duration_s")
     columns["properties"], odd, columns[_CHECKED] = _properties(read, datas)
-    aside = pc.or_(odd, pc.is_null(columns[_REQUIRED[0]]))
-    for name in _REQUIRED[1:]:
+    aside = odd
+    for name in _required(event_type):
         aside = pc.or_(aside, pc.is_null(columns[name]))
+    if event_type != PAGEVIEW:
+        for name in read.column_names:
+            if name not in _CORE_KEYS:
+                aside = pc.or_(aside, pc.is_valid(read.column(name)))
     return pa.table([columns[n] for n in _CARRIED.names], schema=_CARRIED), aside
 
 
@@ -224,7 +241,11 @@ def _dumped_clean(text: str) -> bool:
     return "NaN" not in text and "Infinity" not in text and "\\ud" not in text
 
 
-def _json_event(data: bytes, default_id: str) -> dict:
+def _required(event_type: str) -> tuple[str, ...]:
+    return REQUIRED if event_type == PAGEVIEW else TYPED_REQUIRED
+
+
+def _json_event(data: bytes, default_id: str, event_type: str) -> dict:
     try:
         obj = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -234,13 +255,36 @@ def _json_event(data: bytes, default_id: str) -> dict:
     if not isinstance(obj, dict):
         raise _Unusable(f"not a JSON object but {type(obj).__name__}")
     event = {name: _text(_value(obj, name), name) for name in _TEXT}
-    for name in _REQUIRED:
+    for name in _required(event_type):
         if event[name] is None:
             raise _Unusable(f"missing {name!r} (required)")
     event["event_id"] = event["event_id"] or default_id
     event["duration_s"] = _number(obj.get("duration_s"), "duration_s")
     event["properties"] = _properties_text(obj.get("properties"))
+    extras = {} if event_type == PAGEVIEW else _extras(obj)
+    if extras:
+        event["properties"] = _with_extras(event["properties"], extras)
     return event
+
+
+def _extras(obj: dict) -> dict:
+    """The keys beyond the core, nulls left out (as extra_columns.py leaves them)."""
+    return {k: v for k, v in obj.items() if k not in _CORE_KEYS and v is not None}
+
+
+def _with_extras(properties: str | None, extras: dict) -> str:
+    """`properties` with `extras` merged in; on a clash the sender's own property
+    wins (extra_columns.py gives the same rule and the same words)."""
+    try:
+        own = json.loads(properties) if properties is not None else {}
+    except (ValueError, RecursionError):
+        own = None  # normalise names the fault when there are no extras; here, this:
+    if not isinstance(own, dict):
+        raise _Unusable(
+            f"[json-object] properties: extra keys ({', '.join(sorted(extras))}) are kept "
+            "in properties, which must then be a JSON object"
+        )
+    return json.dumps({**extras, **own})
 
 
 def _properties_text(properties: object) -> str | None:
@@ -287,13 +331,17 @@ def _number(value: object, name: str) -> float | None:
 
 
 def _one_by_one(
-    indices: list[int], datas: Sequence[bytes], ids: Sequence[str], rejected: list
+    indices: list[int],
+    datas: Sequence[bytes],
+    ids: Sequence[str],
+    event_type: str,
+    rejected: list,
 ) -> tuple[pa.Table | None, list[int]]:
     """The messages at `indices` through json.loads; the unusable ones are rejected."""
     rows, owners = [], []
     for i in indices:
         try:
-            rows.append(_json_event(datas[i], ids[i]))
+            rows.append(_json_event(datas[i], ids[i], event_type))
             owners.append(i)
         except _Unusable as exc:
             rejected.append((i, str(exc)))
@@ -330,7 +378,11 @@ def _unconvertible(rows: list[dict]) -> int:
 
 
 def _normalised(
-    events: pa.Table, owners: list[int], rejected: list[tuple[int, str]], datas: Sequence[bytes]
+    events: pa.Table,
+    owners: list[int],
+    rejected: list[tuple[int, str]],
+    datas: Sequence[bytes],
+    event_type: str,
 ) -> pa.RecordBatch | None:
     """`events` normalised; a row the checks refuse is rejected and dropped (from
     `owners` too), then the rest is checked again."""
@@ -338,7 +390,9 @@ def _normalised(
         batch = events.to_batches()[0]
         checked = pc.fill_null(batch.column(_CHECKED), False)
         try:
-            return normalise(batch.drop_columns([_CHECKED]), json_checked=checked)
+            return normalise(
+                batch.drop_columns([_CHECKED]), json_checked=checked, event_type=event_type
+            )
         except InvalidBatch as exc:
             bad = exc.row if exc.row is not None else 0  # batch-wide: one at a time
             column = _senders_name(exc.column, datas[owners[bad]])

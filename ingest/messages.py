@@ -21,6 +21,7 @@ from typing import NamedTuple
 import pyarrow as pa
 
 from .errors import InvalidBatch
+from .event_types import PAGEVIEW
 from .events import EVENT_SCHEMA, normalise
 from .ipc_size import OverLimit, decoded_size
 from .json_events import decode_json
@@ -55,6 +56,7 @@ class Decoded:
     owners: list[int] = field(default_factory=list)  # per row of `batches`: its message
     rejected: list[Rejected] = field(default_factory=list)
     taken: int = 0  # how many of the payloads given were decoded; the rest are for later
+    event_type: str = PAGEVIEW  # of every event here: one commit is of one type
 
     def add(self, alone: Decoded, message: int) -> None:
         """Take in `alone`, one message decoded on its own, as message `message` of this."""
@@ -66,27 +68,29 @@ class Decoded:
     def without(self, message: int, reason: str) -> Decoded:
         """The same, with `message`'s rows set aside as rejected."""
         kept = self.only(set(self.owners) - {message})
-        return Decoded(
-            kept.batches, kept.owners, [*self.rejected, Rejected(message, reason)], kept.taken
-        )
+        rejected = [*self.rejected, Rejected(message, reason)]
+        return Decoded(kept.batches, kept.owners, rejected, kept.taken, self.event_type)
 
     def only(self, messages: set[int]) -> Decoded:
         """The rows of `messages` alone (nothing rejected: a subset to try)."""
         keep = pa.array([owner in messages for owner in self.owners], pa.bool_())
-        table = pa.Table.from_batches(self.batches, schema=EVENT_SCHEMA).filter(keep)
+        # Typed events have page_url optional (TYPED_SCHEMA): the schema the rows came in.
+        schema = self.batches[0].schema if self.batches else EVENT_SCHEMA
+        table = pa.Table.from_batches(self.batches, schema=schema).filter(keep)
         owners = [owner for owner in self.owners if owner in messages]
         batches = table.combine_chunks().to_batches() if owners else []
-        return Decoded(batches, owners, [], self.taken)
+        return Decoded(batches, owners, [], self.taken, self.event_type)
 
 
 class _Unusable(ValueError):
     pass
 
 
-def decode(payloads: Sequence[Payload], limits: Limits) -> Decoded:
-    """Events from the first `taken` of `payloads`, as many as fit `limits.batch_bytes`
-    decoded (at least one); messages that can never be ingested are in `rejected`."""
-    out = Decoded()
+def decode(payloads: Sequence[Payload], limits: Limits, event_type: str = PAGEVIEW) -> Decoded:
+    """Events of `event_type` from the first `taken` of `payloads`, as many as fit
+    `limits.batch_bytes` decoded (at least one); messages that can never be ingested
+    are in `rejected`."""
+    out = Decoded(event_type=event_type)
     json_messages: list[int] = []
     used = 0
     for index, payload in enumerate(payloads):
@@ -105,7 +109,7 @@ def decode(payloads: Sequence[Payload], limits: Limits) -> Decoded:
             json_messages.append(index)
             continue
         try:
-            batches = _arrow_events(payload)
+            batches = _arrow_events(payload, event_type)
         except _Unusable as exc:
             out.rejected.append(Rejected(index, str(exc)))
             continue
@@ -115,6 +119,7 @@ def decode(payloads: Sequence[Payload], limits: Limits) -> Decoded:
         found = decode_json(
             [payloads[i].data for i in json_messages],
             [payloads[i].default_id for i in json_messages],
+            event_type,
         )
         if found.batch is not None:
             out.batches.append(found.batch)
@@ -147,7 +152,7 @@ def _is_arrow(payload: Payload) -> bool:
     return content_type == ARROW_CONTENT_TYPE or payload.data.startswith(_IPC_CONTINUATION)
 
 
-def _arrow_events(payload: Payload) -> list[pa.RecordBatch]:
+def _arrow_events(payload: Payload, event_type: str) -> list[pa.RecordBatch]:
     try:
         batches = list(pa.ipc.open_stream(payload.data))
     except (pa.ArrowException, OSError) as exc:
@@ -158,7 +163,7 @@ def _arrow_events(payload: Payload) -> list[pa.RecordBatch]:
             ids = [f"{payload.default_id}:{first + i}" for i in range(batch.num_rows)]
             batch = batch.append_column("event_id", pa.array(ids, pa.string()))
         try:
-            out.append(normalise(batch, first_row=first))
+            out.append(normalise(batch, first_row=first, event_type=event_type))
         except InvalidBatch as exc:
             raise _Unusable(str(exc)) from None
         except (pa.ArrowException, ValueError, TypeError) as exc:  # a type no rule foresaw

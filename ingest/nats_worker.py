@@ -17,6 +17,12 @@ A message that a worker died holding is decoded on its own, under a marker
 being handled when a worker died, else handled wholly alone under a marker.
 So a message that kills the worker cannot crash-loop it nor take its
 neighbours with it, and a plain crash costs one decode per held message.
+
+Events of every type arrive, each type on its subject `events.TYPE`
+(`subjects.py`): a fetched batch is put in order by type, and each type's
+messages are decoded and committed together, one `ingest` per type, each acked
+after its own commit. A subject naming no type is dead-lettered; dead letters,
+which the consumer's `events.>` takes in too, are acked unread.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flightdeck.views import BackendError, Store
 from nats.aio.client import Client
@@ -37,19 +43,13 @@ from .attempts import BLAME, Attempts
 from .backoff import Backoff
 from .deliveries import Deliveries
 from .errors import InvalidBatch, RetentionRace
+from .event_types import EventTypes
 from .messages import Decoded, Limits, Payload, decode
 from .pipeline import IngestResult, ingest
 from .pull import Puller, ack_all, ack_numbers, delivery_count, stream_sequence
 from .refusals import find_refused
-from .streams import (
-    DEAD_SUBJECT,
-    EVENT_SUBJECT,
-    EVENTS,
-    StreamIdentity,
-    ensure_consumer,
-    ensure_stream,
-    stream_identity,
-)
+from .streams import EVENTS, StreamIdentity, ensure_consumer, ensure_stream, stream_identity
+from .subjects import CONSUMED, by_type, dead_subject
 
 __all__ = ["DURABLE", "IngestWorker", "WorkerOptions", "refused"]
 
@@ -71,6 +71,7 @@ class WorkerOptions:
     max_message_bytes: int  # one message, decoded; larger ones are dead-lettered
     batch_bytes: int  # decoded messages per commit, at most
     max_deliveries: int  # deliveries of a message the worker died handling alone
+    event_types: EventTypes = field(default_factory=EventTypes)  # declared types to check
 
 
 class IngestWorker:
@@ -135,7 +136,7 @@ class IngestWorker:
         done: asyncio.Task[None] | None = None  # the last batch's commit, then its acks
         try:
             while True:
-                messages = await ahead
+                messages = await self._by_type(await ahead)
                 ahead = asyncio.create_task(self._collect(puller))
                 while messages:
                     deaths = self._deaths(messages[0])
@@ -169,6 +170,16 @@ class IngestWorker:
         """Deliveries that ended in a worker that went away; not ours, nor a NATS restart."""
         return self._deliveries.deaths(message)
 
+    async def _by_type(self, messages: list[Msg]) -> list[Msg]:
+        """The events among `messages`, each type's together; the rest dead-lettered
+        (a subject naming no type) or passed over (dead letters), and acked."""
+        groups, bad, dead = by_type(messages)
+        for message, reason in bad:
+            await self._dead_letter(message, reason)
+        if bad or dead:
+            await self._acknowledge([m for m, _ in bad] + dead)
+        return [m for group in groups.values() for m in group]
+
     async def _decode_new(self, messages: list[Msg]) -> Decoded:
         """The leading messages no worker died holding, decoded together.
 
@@ -176,20 +187,20 @@ class IngestWorker:
         was a fifth of the loop's own time per message when each step read it anew."""
         prefix = f"nats:{self._stream}:"
         payloads = []
-        for message in messages:
+        for message in _one_type(messages):
             delivered, sequence = ack_numbers(message)
             # A first delivery the puller handed out was received here: no death.
             if delivered > 1 and self._deaths(message):
                 break
             payloads.append(_payload(message, prefix, sequence))
-        return await asyncio.to_thread(decode, payloads, self._limits)
+        return await asyncio.to_thread(decode, payloads, self._limits, _type_of(messages[0]))
 
     async def _decode_held(self, messages: list[Msg]) -> Decoded:
         """The leading messages a worker died holding, each decoded on its own under a
         marker; together they stay within --ingest-batch-mb, about."""
         limit = self._options.max_deliveries
-        held = itertools.takewhile(lambda m: 0 < self._deaths(m) < limit, messages)
-        out, used = Decoded(), 0
+        held = itertools.takewhile(lambda m: 0 < self._deaths(m) < limit, _one_type(messages))
+        out, used = Decoded(event_type=_type_of(messages[0])), 0
         for index, message in enumerate(held):
             sequence = stream_sequence(message)
             await self._attempts.begin(sequence)
@@ -237,7 +248,7 @@ class IngestWorker:
             ack_wait=self._options.ack_wait_s,
             max_ack_pending=max(_IN_HAND * self._options.batch, 1000),
             max_deliver=-1,
-            filter_subject=EVENT_SUBJECT,
+            filter_subjects=[CONSUMED],
         )
         info = await ensure_consumer(self._js, EVENTS.name, config)
         await self._attempts.open(self._stream)
@@ -255,7 +266,8 @@ class IngestWorker:
 
     async def handle(self, messages: list[Msg]) -> None:
         """Ingest one fetched batch: dead-letter the unusable, commit the rest, ack all;
-        in parts, each within --ingest-batch-mb decoded."""
+        in parts, each within --ingest-batch-mb decoded, and one type at a time."""
+        messages = await self._by_type(messages)
         while messages:
             decoded = await self._decode(messages)
             group, messages = messages[: decoded.taken], messages[decoded.taken :]
@@ -266,8 +278,8 @@ class IngestWorker:
 
         In a thread: Arrow's JSON reader lets go of the GIL, so the loop keeps receiving."""
         prefix = f"nats:{self._stream}:"
-        payloads = [_payload(m, prefix, stream_sequence(m)) for m in messages]
-        return await asyncio.to_thread(decode, payloads, self._limits)
+        payloads = [_payload(m, prefix, stream_sequence(m)) for m in _one_type(messages)]
+        return await asyncio.to_thread(decode, payloads, self._limits, _type_of(messages[0]))
 
     async def _commit(self, decoded: Decoded) -> _Outcome:
         """Commit what `decoded` holds; a message whose rows the store refuses is set
@@ -276,7 +288,12 @@ class IngestWorker:
         while decoded.batches:
             try:
                 result = await asyncio.to_thread(
-                    ingest, self._store, decoded.batches, normalised=True
+                    ingest,
+                    self._store,
+                    decoded.batches,
+                    normalised=True,
+                    event_type=decoded.event_type,
+                    event_types=self._options.event_types,
                 )
                 return _Outcome(decoded, result)
             except RetentionRace as exc:  # retention ran meanwhile: look again later
@@ -343,7 +360,8 @@ class IngestWorker:
             "Flightdeck-Subject": message.subject,
             "Flightdeck-Sequence": str(sequence),
         }
-        await self._js.publish(DEAD_SUBJECT, message.data, stream=EVENTS.name, headers=headers)
+        subject = dead_subject(message.subject)
+        await self._js.publish(subject, message.data, stream=EVENTS.name, headers=headers)
         if self._on_dead_letter is not None:
             self._on_dead_letter(reason)
 
@@ -368,6 +386,20 @@ def refused(decoded: Decoded, exc: InvalidBatch) -> Decoded:
 
 def _reason(exc: InvalidBatch) -> str:
     return f"[{exc.rule}] {exc.column}: {exc.detail}"
+
+
+def _type_of(message: Msg) -> str:
+    """The event type of a message `by_type` let through: its subject after `events.`."""
+    return message.subject[len("events.") :]
+
+
+def _one_type(messages: list[Msg]) -> list[Msg]:
+    """The leading messages of the first one's type (`_by_type` put each type together)."""
+    subject = messages[0].subject
+    for i, message in enumerate(messages):
+        if message.subject != subject:
+            return messages[:i]
+    return messages
 
 
 def _payload(message: Msg, prefix: str, sequence: int) -> Payload:

@@ -52,7 +52,13 @@ def _search(store: Store, decoded: Decoded, good: list[int], tried: list[int]) -
 
 def _dry_run(store: Store, decoded: Decoded, messages: list[int]) -> BackendError | None:
     try:
-        ingest(store, decoded.only(set(messages)).batches, dry_run=True, normalised=True)
+        ingest(
+            store,
+            decoded.only(set(messages)).batches,
+            dry_run=True,
+            normalised=True,
+            event_type=decoded.event_type,
+        )
     except BackendError as exc:
         if not exc.data_refused:
             raise

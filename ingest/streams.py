@@ -99,9 +99,28 @@ def stream_identity(info: StreamInfo) -> StreamIdentity:
 async def ensure_consumer(
     js: JetStreamContext, stream: str, config: ConsumerConfig
 ) -> ConsumerInfo:
-    """The durable consumer `config` names, created if missing; like a stream, an
-    existing one is used as it is (JetStream refuses to change e.g. its ack policy)."""
+    """The durable consumer `config` names, created if missing. Like a stream, an
+    existing one keeps its settings (JetStream refuses to change e.g. its ack
+    policy, and an operator's limits are theirs), all but its filter: one an older
+    flightdeck made reads `events.pageview` alone and must read every type now.
+
+    The filter is updated in place, not by deleting and creating anew: an update
+    keeps the consumer's place and its unacked messages, which are redelivered
+    as before. Messages of the newly read subjects stored before that place (sent
+    while only page views were read) are not read back: no flightdeck took them
+    then, and replaying a week of them at start-up would surprise more than help."""
     try:
-        return await js.consumer_info(stream, config.durable_name)
+        info = await js.consumer_info(stream, config.durable_name)
     except NotFoundError:
         return await js.add_consumer(stream, config)
+    wanted = _filters(config)
+    if _filters(info.config) == wanted:
+        return info
+    moved = dataclasses.replace(info.config, filter_subject=None, filter_subjects=wanted)
+    return await js.add_consumer(stream, moved)
+
+
+def _filters(config: ConsumerConfig) -> list[str]:
+    if config.filter_subjects:
+        return list(config.filter_subjects)
+    return [config.filter_subject] if config.filter_subject else []
