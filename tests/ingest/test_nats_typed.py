@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import nats
@@ -292,34 +294,21 @@ def test_a_typed_nats_event_counts_in_the_installed_rollups(serve, store):
     assert rows == [{"event_type": "user.login", "events": 4, "visitors": 4}]
 
 
-# The README's snippet ("Publish events to NATS"), as printed there; the test puts
-# its server's address and login in place of PORT and PASSWORD.
-README_SNIPPET = """
-import asyncio, datetime as dt, json, nats
-
-now = dt.datetime.now(dt.UTC)
-login = {"session_id": "session-1", "user_id": "u-42", "timestamp": now.isoformat(),
-         "method": "sso"}  # keys beyond the core land in properties
-request = {"session_id": "session-1", "timestamp": now.isoformat(),
-           "properties": {"service": "api", "endpoint": "/orders", "duration_ms": 38.5}}
-
-
-async def main():
-    nc = await nats.connect("nats://127.0.0.1:PORT", user="writer", password=PASSWORD)
-    js = nc.jetstream()
-    await js.publish("events.user.login", json.dumps(login).encode())
-    await js.publish("events.api.request", json.dumps(request).encode())
-    await nc.close()
-
-
-asyncio.run(main())
-"""
+def _readme_snippet() -> str:
+    """The README's typed-event snippet ("Publish events to NATS"), as printed there; the
+    test puts its server's address and login in place of PORT and PASSWORD."""
+    text = (Path(__file__).parents[2] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
+    (snippet,) = [b for b in blocks if "events.user.login" in b and "nats.connect" in b]
+    return snippet
 
 
 def test_the_readme_snippet_publishes_typed_events(serve):
     live = serve()
-    code = README_SNIPPET.replace("nats://127.0.0.1:PORT", live.url).replace(
-        ', user="writer", password=PASSWORD', ""
+    code = (
+        _readme_snippet()
+        .replace("nats://127.0.0.1:PORT", live.url)
+        .replace(', user="writer", password=PASSWORD', "")
     )
     exec(compile(code, "README (typed events over NATS)", "exec"), {})
     _settle(live.url)
