@@ -74,7 +74,9 @@ from hypothesis import strategies as st
 pytestmark = pytest.mark.slow
 
 DIALECTS = ("duckdb", "postgresql")
-KNOWN_VIEWS = frozenset({"va_pageview_aggregate", "va_pageview_hourly", "va_pageview_event"})
+KNOWN_VIEWS = frozenset(
+    {"va_pageview_aggregate", "va_pageview_hourly", "va_pageview_event", "va_event"}
+)
 VIEWS = sorted(KNOWN_VIEWS)
 
 GRAMMAR_EXAMPLES = 3_000
