@@ -9,7 +9,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import nats
-from nats.js.api import ConsumerInfo, DeliverPolicy
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy
 
 
 def embedded_url(url: str, data_dir: Path, role: str = "flightdeck") -> str:
@@ -23,6 +24,19 @@ def embedded_url(url: str, data_dir: Path, role: str = "flightdeck") -> str:
         return url
     login = auth.login(role)
     return url.replace("nats://", f"nats://{login.user}:{login.password}@", 1)
+
+
+async def add_old_consumer(js: JetStreamContext, max_ack_pending: int, ack_wait: float) -> None:
+    """The durable consumer an older flightdeck (or an operator) made: page views only."""
+    config = ConsumerConfig(
+        name="flightdeck-ingest",
+        durable_name="flightdeck-ingest",
+        ack_policy=AckPolicy.EXPLICIT,
+        max_ack_pending=max_ack_pending,
+        ack_wait=ack_wait,
+        filter_subject="events.pageview",
+    )
+    await js.add_consumer("EVENTS", config)
 
 
 def publish(

@@ -8,6 +8,7 @@ import pyarrow.compute as pc
 import pytest
 from flightdeck.ingest import fill_derived, ingest, normalise, pipeline
 from flightdeck.ingest.derived import DERIVED_SCHEMA, derive
+from flightdeck.ingest.events import EVENT_SCHEMA
 from flightdeck.views import migrations
 
 from benchmarks.stream import EventStream
@@ -18,23 +19,7 @@ _READ = f"SELECT event_id, {', '.join(DERIVED_SCHEMA.names)} FROM tb_pageview_ev
 
 def _events() -> pa.Table:
     """Realistic rows (repeats included), and a few that exercise every rule."""
-    stream = (
-        EventStream(seed=5)
-        .take(3000)
-        .events.select(
-            [
-                "event_id",
-                "session_id",
-                "page_url",
-                "recorded_at",
-                "user_id",
-                "referrer",
-                "user_agent",
-                "duration_s",
-                "properties",
-            ]
-        )
-    )
+    stream = EventStream(seed=5).take(3000).events.select(EVENT_SCHEMA.names)
     first = stream.column("recorded_at")[0]
     odd = pa.table(
         {

@@ -22,7 +22,6 @@ from flightdeck.ingest import ingest
 from flightdeck.ingest.nats_worker import IngestWorker
 from flightdeck.ingest.publisher import updates_for
 from flightdeck.ingest.streams import AGGREGATE_SUBJECT, AGGREGATES, EVENTS, ensure_stream
-from nats.js.api import AckPolicy, ConsumerConfig
 
 from tests import nats_client
 from tests.services import wait_for
@@ -460,15 +459,7 @@ def test_an_existing_consumer_is_used_as_it_is(store, nats_server, tmp_path):
         nc = await nats.connect(nats_server.url)
         js = nc.jetstream()
         await ensure_stream(js, EVENTS)
-        config = ConsumerConfig(
-            name="flightdeck-ingest",
-            durable_name="flightdeck-ingest",
-            ack_policy=AckPolicy.EXPLICIT,
-            max_ack_pending=8,
-            ack_wait=30.0,
-            filter_subject="events.pageview",
-        )
-        await js.add_consumer("EVENTS", config)
+        await nats_client.add_old_consumer(js, max_ack_pending=8, ack_wait=30.0)
         await nc.close()
 
     asyncio.run(make_consumer())

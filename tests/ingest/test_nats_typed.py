@@ -18,7 +18,6 @@ from flightdeck.ingest.nats_worker import IngestWorker
 from flightdeck.ingest.rollup_install import install
 from flightdeck.ingest.streams import EVENTS, ensure_stream
 from flightdeck.views.rollup_spec import BUILTIN_DIR, load_rollups
-from nats.js.api import AckPolicy, ConsumerConfig
 
 from tests import nats_client
 from tests.services import wait_for
@@ -254,15 +253,7 @@ def test_an_old_pageview_only_consumer_moves_to_every_type_keeping_pending_messa
         nc = await nats.connect(nats_server.url)
         js = nc.jetstream()
         await ensure_stream(js, EVENTS)
-        config = ConsumerConfig(
-            name="flightdeck-ingest",
-            durable_name="flightdeck-ingest",
-            ack_policy=AckPolicy.EXPLICIT,
-            max_ack_pending=50,
-            ack_wait=2.0,
-            filter_subject="events.pageview",
-        )
-        await js.add_consumer("EVENTS", config)
+        await nats_client.add_old_consumer(js, max_ack_pending=50, ack_wait=2.0)
         for i in range(3):
             await js.publish("events.pageview", json.dumps(_pageview(i)).encode())
         pull = await js.pull_subscribe_bind("flightdeck-ingest", "EVENTS")
