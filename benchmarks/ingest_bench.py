@@ -155,7 +155,9 @@ def _backend(plan: Plan, backend: str, pg: PostgresServer, workdir: Path) -> dic
     results: dict = {"growth": {}, "doput_vs_size": {}}
     with (
         NatsProcess(workdir / "nats") as nats,
-        FlightdeckProcess(db, nats.url, workdir / "server") as server,
+        # The ingest engine alone, as issue 18 measured it: what the built-in rollups
+        # add is measured side by side by benchmarks/rollup_costs.py.
+        FlightdeckProcess(db, nats.url, workdir / "server", "--no-builtin-rollups") as server,
         _side_connection(backend, side_db) as side,
     ):
         _create_side_tables(backend, side)
