@@ -109,7 +109,7 @@ def rebuild(
 def _fold_group(cursor, backend: str, group: list[Rollup], version: int, scope: _Scope) -> None:
     """Fold the visits in scope into each rollup of `group` (one grain, one source)."""
     if _read_visits(cursor, backend, group, scope):
-        _visit_rows(cursor)
+        _visit_rows(cursor, group)
         if backend == "postgresql":  # temp tables lack statistics: the joins need them
             cursor.execute(f"ANALYZE {_ROWS}")
             cursor.execute(f"ANALYZE {_VISIT_ROWS}")
@@ -141,8 +141,15 @@ def _read_visits(cursor, backend: str, group: list[Rollup], scope: _Scope) -> bo
             return False
         if backend == "postgresql":
             cursor.execute(f"ANALYZE {_VISITS}")  # temp tables lack statistics
-        # The visits' whole time span as constants too: DuckDB then reads only the
+        # DuckDB: the visits' whole time span as constants too, so it reads only the
         # row groups of that span (zone maps) instead of joining the whole table.
+        # PostgreSQL probes its (session_id, recorded_at) index per visit instead: a
+        # constant range there is the whole bucket, which it would scan.
+        span = (
+            f"s.recorded_at >= {_ts_literal(lo)} AND s.recorded_at < {_ts_literal(hi)}"
+            if backend == "duckdb"
+            else "TRUE"
+        )
         cursor.execute(
             f"""CREATE TEMP TABLE {_EVENTS} AS
                 SELECT {picked}, {bucket(rollup.grain, "s.recorded_at")} AS b,
@@ -151,7 +158,7 @@ def _read_visits(cursor, backend: str, group: list[Rollup], scope: _Scope) -> bo
                 JOIN {_VISITS} v ON s.session_id = v.session_id
                      AND s.recorded_at >= v.b_start AND s.recorded_at < v.b_end
                 LEFT JOIN {scope.new} n ON n.event_id = s.event_id
-                WHERE s.recorded_at >= {_ts_literal(lo)} AND s.recorded_at < {_ts_literal(hi)}"""
+                WHERE {span}"""
         )
     else:
         cursor.execute(f"CREATE TEMP TABLE {_VISITS} AS SELECT 1 AS unused")
@@ -184,26 +191,34 @@ def _type_filter(rollup: Rollup) -> str:
     return "event_type IN (" + ", ".join(f"'{t}'" for t in rollup.events) + ")"
 
 
-def _visit_rows(cursor) -> None:
+def _visit_rows(cursor, group: list[Rollup]) -> None:
     """fd_r_row: each event of fd_r_event twice, as its visit is now (sign +1) and as it
     was before the commit (-1, old events only), with its place in the visit;
-    fd_r_visit_row: each visit, both ways, with what rollups read of a visit."""
-    firsts = "".join(f", max(CASE WHEN first_n = 1 THEN {c} END) AS {c}" for c in _SESSION_VALUES)
+    fd_r_visit_row: each visit, both ways, with what rollups read of a visit. A window
+    no rollup of `group` reads is not computed (each is a sort of every row)."""
+    needs = _windows_needed(group)
+    windows = {
+        "first_n": "row_number() OVER (PARTITION BY sign, b, session_id "
+        "ORDER BY recorded_at, event_id)",
+        "view_n": "row_number() OVER (PARTITION BY sign, b, session_id, is_view "
+        "ORDER BY recorded_at, event_id)",
+        "view_back_n": "row_number() OVER (PARTITION BY sign, b, session_id, is_view "
+        "ORDER BY recorded_at DESC, event_id DESC)",
+        "next_view_at": "lead(recorded_at) OVER (PARTITION BY sign, b, session_id, is_view "
+        "ORDER BY recorded_at, event_id)",
+    }
+    nothing = {"next_view_at": "CAST(NULL AS TIMESTAMPTZ)"}
+    placed = ", ".join(
+        f"{windows[n] if n in needs else nothing.get(n, 'CAST(NULL AS BIGINT)')} AS {n}"
+        for n in windows
+    )
     cursor.execute(
         f"""CREATE TEMP TABLE {_ROWS} AS
         WITH e AS (SELECT *, 1 AS sign FROM {_EVENTS}
                    UNION ALL SELECT *, -1 AS sign FROM {_EVENTS} WHERE NOT is_new)
-        SELECT e.*,
-            row_number() OVER (PARTITION BY sign, b, session_id
-                               ORDER BY recorded_at, event_id) AS first_n,
-            row_number() OVER (PARTITION BY sign, b, session_id, is_view
-                               ORDER BY recorded_at, event_id) AS view_n,
-            row_number() OVER (PARTITION BY sign, b, session_id, is_view
-                               ORDER BY recorded_at DESC, event_id DESC) AS view_back_n,
-            lead(recorded_at) OVER (PARTITION BY sign, b, session_id, is_view
-                                    ORDER BY recorded_at, event_id) AS next_view_at
-        FROM e"""
+        SELECT e.*, {placed} FROM e"""
     )
+    firsts = "".join(f", max(CASE WHEN first_n = 1 THEN {c} END) AS {c}" for c in _SESSION_VALUES)
     cursor.execute(
         f"""CREATE TEMP TABLE {_VISIT_ROWS} AS
         SELECT sign, b, session_id, count(*) FILTER (WHERE is_view) AS views,
@@ -214,6 +229,21 @@ def _visit_rows(cursor) -> None:
             {firsts}
         FROM {_ROWS} GROUP BY sign, b, session_id"""
     )
+
+
+def _windows_needed(group: list[Rollup]) -> set[str]:
+    """The windows _visit_rows must compute for the rollups of `group`."""
+    fields = {d.field for r in group for d in r.dimensions if d.kind == "session"}
+    needs = set()
+    if fields & set(_SESSION_VALUES):
+        needs.add("first_n")
+    if "entry_page" in fields:
+        needs.add("view_n")
+    if "exit_page" in fields:
+        needs.add("view_back_n")
+    if any(m.kind == "time_on_page" for r in group for m in r.measures):
+        needs.add("next_view_at")
+    return needs
 
 
 def _parts(cursor, backend: str, rollup: Rollup) -> None:
