@@ -294,8 +294,7 @@ def _deltas(cursor, rollup: Rollup, props: list[str]) -> None:
     for k in props:
         sums[f"p_sum_{k}"] = f"sum(sign * COALESCE(p_sum_{k}, 0))"
         sums[f"p_n_{k}"] = f"sum(sign * p_n_{k})"
-    kept = [c for c in state_columns(rollup)]
-    select = ", ".join(f"{sums[c]} AS {c}" for c in kept)
+    select = ", ".join(f"{sums[c]} AS {c}" for c in state_columns(rollup))
     cursor.execute(
         f"CREATE TEMP TABLE {_DELTA} AS SELECT {key}, {select} FROM {_PARTS} GROUP BY {key}"
     )
