@@ -53,6 +53,7 @@ def main() -> None:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         pg = stack.enter_context(PostgresServer(DURABLE)) if backend == "postgresql" else None
         stores, streams = {}, {}
+        first_db = None
         for i, (name, rollups) in enumerate(variants.items()):
             db = str(root / f"v{i}.duckdb") if pg is None else pg.create_database(f"rollups_{i}")
             store = open_store(StoreOptions(db=db, data_dir=root, statement_timeout_s=600))
@@ -60,7 +61,10 @@ def main() -> None:
             migrations.apply(store, migrations.load_migrations(store.backend))
             install(store, rollups)
             stores[name], streams[name] = store, stream.EventStream(17)
-        side_db = str(root / "raw.duckdb") if pg is None else pg.create_database("rollups_raw")
+            first_db = first_db or db
+        # PostgreSQL: the raw table is made LIKE tb_pageview_event, in the first store's
+        # database (as the ingest benchmark does); DuckDB: a file of its own.
+        side_db = str(root / "raw.duckdb") if pg is None else first_db
         side = stack.enter_context(_side_connection(backend, side_db))
         _create_side_tables(backend, side)
         raw_stream = stream.EventStream(17)
