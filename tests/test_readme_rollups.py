@@ -17,6 +17,8 @@ from tests.faults.processes import CLI, Flightdeck
 from tests.faults.workload import flight_query
 from tests.test_readme import _section
 
+pytestmark = pytest.mark.slow  # two `flightdeck serve` processes and a failed start
+
 SECTION = "Events of any type, and declared rollups"
 
 

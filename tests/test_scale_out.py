@@ -103,6 +103,7 @@ def _query(location: str, sql: str) -> pd.DataFrame:
         return client.do_get(info.endpoints[0].ticket).read_all().to_pandas()
 
 
+@pytest.mark.slow  # four processes on one store
 @pytest.mark.parametrize("backend", ["postgresql"])  # a DuckDB file has one owning process
 def test_two_servers_and_two_workers_count_every_event_once(db_url, nats_server, tmp_path):
     common = ["--db", db_url, "--nats", nats_server.url, "--ingest-wait-ms", "20"]

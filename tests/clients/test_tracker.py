@@ -9,6 +9,7 @@ import textwrap
 import time
 
 import flightdeck
+import pytest
 from flightdeck.flight_server import FlightdeckServer, Settings
 
 from tests.services import free_port, wait_for
@@ -88,6 +89,7 @@ def test_exit_sends_what_is_queued(location, fd):
     assert _stored(fd) == [f"x{i}" for i in range(5)]
 
 
+@pytest.mark.slow  # a child process that waits out its flush bound
 def test_exit_with_the_server_down_gives_up_within_its_bound():
     script = f"""
         import flightdeck

@@ -13,6 +13,8 @@ import socket
 import time
 from collections.abc import Iterator
 
+import pytest
+
 from tests.faults.processes import Flightdeck
 
 
@@ -51,6 +53,7 @@ def _squat(port: int) -> Iterator[None]:
         yield
 
 
+@pytest.mark.slow  # three `flightdeck serve` starts
 def test_a_restart_keeps_the_port_and_a_taken_port_is_replaced_in_the_file(tmp_path):
     serve = _serve(tmp_path)
     try:

@@ -245,6 +245,7 @@ def test_a_declared_type_violation_is_dead_lettered_naming_the_property(serve, t
     assert reasons[1] == "[declared-type] properties.service: required (string)"
 
 
+@pytest.mark.slow  # waits out an ack deadline
 def test_an_old_pageview_only_consumer_moves_to_every_type_keeping_pending_messages(
     serve, nats_server
 ):

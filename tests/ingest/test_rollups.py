@@ -121,7 +121,7 @@ def _check(store, rollups) -> None:
                                                         got[key][column], value)  # fmt: skip
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("seed", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_every_builtin_equals_a_recomputation_after_every_put(store, seed):
     install(store, BUILTINS)
     for put in _stream(seed, puts=4, per_put=40):

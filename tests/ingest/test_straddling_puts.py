@@ -13,6 +13,7 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 from flightdeck.ingest import ingest, reaggregate
 
 from benchmarks.stream import EventStream
@@ -46,6 +47,7 @@ def _assert_exact(store, kept: pa.Table) -> None:
     assert reaggregate(store, None, apply=False).differences == 0
 
 
+@pytest.mark.slow  # 20 s a backend; test_straddling_aggregates.py keeps one in the quick loop
 def test_straddling_puts_are_exact_after_every_commit(store):
     stream = EventStream(seed=5)
     kept: list[pa.Table] = []
