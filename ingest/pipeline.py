@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 from flightdeck.views import BackendError, Store
+from flightdeck.views.rollup_spec import Rollup
 from flightdeck.views.store import backend_errors
 
 from . import aggregates, loads, retention, rollup_install, rollups
@@ -187,7 +188,9 @@ def _fold_new_events(cursor, backend: str, event_type: str) -> int | None:
     return version
 
 
-def _fold_rollups(cursor, backend: str, kept: list, version: int, new_table: str) -> None:
+def _fold_rollups(
+    cursor, backend: str, kept: Sequence[Rollup], version: int, new_table: str
+) -> None:
     """Fold the commit's new events (`new_table`) into the rollups `kept`."""
     cursor.execute(
         f"CREATE TEMP TABLE {rollups.NEW_EVENTS} AS SELECT event_id, "
