@@ -132,15 +132,32 @@ def _write_put(
             return _finish(conn, cursor, control, dry_run, validated.rows, *written)
     # Over the bound, or refused by the store: staged, so a refused row is named.
     batches_left = itertools.chain(held.batches, held.rest or ())
-    staged = _stage(cursor, batches_left, _STAGE_ROWS[store.backend], validated)
+    write = functools.partial(
+        _write, cursor=cursor, backend=store.backend, expired=expired, control=control
+    )
+    return _write_staged(store, conn, cursor, batches_left, validated, control, dry_run, write)
+
+
+def _write_staged(
+    store: Store,
+    conn,
+    cursor,
+    batches: Iterable[pa.RecordBatch],
+    validated: _Validated,
+    control: loads.PutControl | None,
+    dry_run: bool,
+    write: Callable[[StoreRefusals], tuple[int, int | None]],
+) -> IngestResult:
+    """Stage `batches`, then `write(refusals)` in the writer's turn: how many it
+    appended and the commit's version. A row the store refuses is named (StoreRefusals)."""
+    staged = _stage(cursor, batches, _STAGE_ROWS[store.backend], validated)
     if staged == 0:
         conn.rollback()
         return IngestResult(0, 0, None)
     _check_wanted(control)  # a cancelled put need not wait for the turn
     store.end_staging(conn)  # a client still sending held no other writer up
     refusals = StoreRefusals(conn, cursor, store.backend, _STAGE)
-    write = functools.partial(_write, refusals, cursor, store.backend, expired, control)
-    accepted, version = refusals.run(write, staged)
+    accepted, version = refusals.run(functools.partial(write, refusals), staged)
     return _finish(conn, cursor, control, dry_run, staged, accepted, version)
 
 
@@ -155,15 +172,8 @@ def _write_typed(
 ) -> IngestResult:
     """A put of one type other than `pageview`: staged, then appended to tb_event in
     the writer's turn. No page-view aggregate reads it."""
-    staged = _stage(cursor, validated, _STAGE_ROWS[store.backend], validated)
-    if staged == 0:
-        conn.rollback()
-        return IngestResult(0, 0, None)
-    _check_wanted(control)
-    store.end_staging(conn)
-    refusals = StoreRefusals(conn, cursor, store.backend, _STAGE)
 
-    def write() -> tuple[int, int | None]:
+    def write(_refusals: StoreRefusals) -> tuple[int, int | None]:
         take_turn(cursor, store.backend)
         retention.recheck(cursor, _STAGE, expired)
         accepted = append_typed(cursor, validated.event_type)
@@ -172,8 +182,7 @@ def _write_typed(
             return 0, None
         return accepted, _fold_new_events(cursor, store.backend, validated.event_type)
 
-    accepted, version = refusals.run(write, staged)
-    return _finish(conn, cursor, control, dry_run, staged, accepted, version)
+    return _write_staged(store, conn, cursor, validated, validated, control, dry_run, write)
 
 
 def _fold_new_events(cursor, backend: str, event_type: str) -> int | None:

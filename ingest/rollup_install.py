@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 
 from flightdeck.views import Store
 from flightdeck.views.migrations import grant_to_readers
-from flightdeck.views.rollup_spec import Rollup, parse_rollup
+from flightdeck.views.rollup_spec import Rollup, stored_rollup
 
+from . import retention
 from . import rollups as engine
 from .rollup_tables import create_statements, drop_statements, view_sql
 from .scalar import scalar
@@ -35,19 +36,10 @@ class Installed:
     expired_days: int = 0  # days whose raw events retention deleted: not in the backfill
 
 
-_PARSED: dict[str, Rollup] = {}  # declaration text -> Rollup: a commit need not reparse
-
-
 def installed(cursor) -> list[Rollup]:
     """The rollups the store keeps, in name order."""
     cursor.execute("SELECT name, spec FROM tb_rollup ORDER BY name")
-    out = []
-    for name, spec in cursor.fetchall():
-        rollup = _PARSED.get(spec)
-        if rollup is None:
-            rollup = _PARSED[spec] = parse_rollup(spec, f"tb_rollup:{name}")
-        out.append(rollup)
-    return out
+    return [stored_rollup(name, spec) for name, spec in cursor.fetchall()]
 
 
 def install(store: Store, rollups: Sequence[Rollup]) -> Installed:
@@ -96,7 +88,7 @@ def _backfill(cursor, backend: str, fresh: Sequence[Rollup]) -> int:
     # Not in the outbox: a new view's subscribers start from a snapshot anyway.
     version = int(scalar(cursor, "SELECT nextval('sq_pageview_version')"))
     engine.rebuild(cursor, backend, fresh, days, version)
-    return len(_days(cursor, "SELECT day FROM tb_expired_day"))
+    return len(retention.expired_days(cursor))
 
 
 def _days(cursor, sql: str) -> list[dt.date]:

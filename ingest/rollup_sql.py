@@ -15,6 +15,8 @@ so a commit adds what its visits are now and takes back what they were.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from flightdeck.views.rollup_spec import Dimension, Measure, Rollup
 
 from .derived import DERIVED_SCHEMA
@@ -23,6 +25,7 @@ __all__ = [
     "NULL_TEXT",
     "bucket",
     "dimension_sql",
+    "listed_types",
     "measure_sql",
     "number_property",
     "percentile",
@@ -128,12 +131,13 @@ def source_sql(rollup: Rollup) -> str:
         )
     others = None if types is None else [t for t in types if t != PAGEVIEW]
     if others is None or others:
-        where = "" if others is None else " WHERE event_type IN (" + _listed(others) + ")"
+        where = "" if others is None else f" WHERE event_type IN ({listed_types(others)})"
         parts.append(f"SELECT {columns}, event_type, FALSE AS is_view FROM tb_event{where}")
     return " UNION ALL ".join(parts)
 
 
-def _listed(types: list[str]) -> str:
+def listed_types(types: Sequence[str]) -> str:
+    """Event types as SQL literals (names are checked: lowercase, digits, `._-`)."""
     return ", ".join(f"'{t}'" for t in types)
 
 

@@ -27,9 +27,11 @@ from dataclasses import dataclass
 
 from flightdeck.views.rollup_spec import RECOUNTED, Rollup
 
+from . import retention
 from .rollup_sql import (
     bucket,
     dimension_sql,
+    listed_types,
     number_property,
     percentile,
     source_sql,
@@ -188,7 +190,7 @@ def _columns_read(group: list[Rollup]) -> list[str]:
 def _type_filter(rollup: Rollup) -> str:
     if rollup.events is None:
         return "TRUE"
-    return "event_type IN (" + ", ".join(f"'{t}'" for t in rollup.events) + ")"
+    return f"event_type IN ({listed_types(rollup.events)})"
 
 
 def _visit_rows(cursor, group: list[Rollup]) -> None:
@@ -405,7 +407,7 @@ def _literal_start(rollup: Rollup, value: object) -> str:
 
 def _bucket_ranges(cursor, rollup: Rollup, days: Sequence[dt.date]) -> list[tuple[str, str]]:
     """The time ranges of the buckets holding `days`, but for those with an expired day."""
-    expired = {row[0] for row in _rows(cursor, "SELECT day FROM tb_expired_day")}
+    expired = retention.expired_days(cursor)
     ranges = {}
     for day in days:
         start, end = _bucket_of(rollup.grain, day)

@@ -9,7 +9,7 @@ Besides the two page-view aggregates, every rollup the store keeps is live
 
 from __future__ import annotations
 
-from .rollup_spec import parse_rollup
+from .rollup_spec import stored_rollup
 from .store import Store
 
 __all__ = ["LIVE_KEYS", "live_keys"]
@@ -25,6 +25,6 @@ def live_keys(store: Store) -> dict[str, tuple[str, ...]]:
     keys = dict(LIVE_KEYS)
     with store.read_internal("SELECT name, spec FROM tb_rollup ORDER BY name") as reader:
         for row in reader.read_all().to_pylist():
-            rollup = parse_rollup(row["spec"], f"tb_rollup:{row['name']}")
+            rollup = stored_rollup(row["name"], row["spec"])
             keys[rollup.view] = rollup.key
     return keys

@@ -10,6 +10,7 @@ the key, so a typo cannot silently drop a measure.
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from collections.abc import Iterable
@@ -29,6 +30,7 @@ __all__ = [
     "RollupError",
     "load_rollups",
     "parse_rollup",
+    "stored_rollup",
 ]
 
 BUILTIN_DIR = Path(__file__).parent / "rollups"
@@ -121,6 +123,13 @@ class Rollup:
     @property
     def active_users(self) -> bool:
         return any(m.kind in ACTIVE_USERS for m in self.measures)
+
+
+@functools.lru_cache(maxsize=256)
+def stored_rollup(name: str, spec: str) -> Rollup:
+    """A declaration as the store recorded it (`tb_rollup`): parsed once per text, since
+    every commit and every published version reads the store's list."""
+    return parse_rollup(spec, f"tb_rollup:{name}")
 
 
 def load_rollups(folders: Iterable[Path]) -> list[Rollup]:
