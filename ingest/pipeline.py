@@ -289,7 +289,7 @@ def reaggregate(store: Store, days: Sequence[dt.date] | None, *, apply: bool = T
     """
     with store.write() as conn, conn.cursor() as cursor:
         take_turn(cursor, store.backend)
-        checked = _days_with_events(cursor, days)
+        checked = retention.days_with_events(cursor, days)
         listed = [_date(d) for d in checked]
         version = _next_version(cursor)
         aggregates.rebuild(cursor, listed, version, store.backend)
@@ -402,17 +402,6 @@ def _next_version(cursor) -> int:
     version = scalar(cursor, "SELECT nextval('sq_pageview_version')")
     cursor.execute(f"INSERT INTO tb_aggregate_outbox (version) VALUES ({version})")
     return version
-
-
-def _days_with_events(cursor, days: Sequence[dt.date] | None) -> list[dt.date]:
-    day = aggregates.day_of("recorded_at")
-    where = ""
-    if days is not None:
-        if not days:
-            return []
-        where = "WHERE " + " OR ".join(aggregates.in_day("recorded_at", _date(d)) for d in days)
-    cursor.execute(f"SELECT DISTINCT {day} AS day FROM tb_pageview_event {where} ORDER BY day")
-    return [row[0] for row in cursor.fetchall()]
 
 
 def _date(day: dt.date) -> str:

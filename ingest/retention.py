@@ -11,11 +11,12 @@ until the next retention run expires it.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flightdeck.views import Store
 
-from .aggregates import day_of
+from .aggregates import day_of, in_day
 from .errors import RetentionRace
 from .scalar import scalar
 from .turns import take_turn
@@ -65,6 +66,20 @@ def delete_expired(store: Store, days: int, now: dt.datetime | None = None) -> E
         cursor.execute(f"DELETE FROM tb_session_day WHERE day < DATE '{cutoff.date().isoformat()}'")
         conn.commit()
     return Expired(cutoff, deleted, expired)
+
+
+def days_with_events(cursor, days: Sequence[dt.date] | None = None) -> list[dt.date]:
+    """The UTC days (of `days`, or all) whose raw events of any type the store holds."""
+    where = ""
+    if days is not None:
+        if not days:
+            return []
+        where = "WHERE " + " OR ".join(in_day("recorded_at", f"DATE '{d}'") for d in days)
+    cursor.execute(
+        f"SELECT DISTINCT {_DAY} AS day FROM tb_pageview_event {where} UNION "
+        f"SELECT DISTINCT {_DAY} AS day FROM tb_event {where} ORDER BY day"
+    )
+    return [row[0] for row in cursor.fetchall()]
 
 
 def expired_days(cursor) -> frozenset[dt.date]:

@@ -11,7 +11,6 @@ files, folds the same rollups as the server (`installed`).
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -81,16 +80,8 @@ def _create(cursor, backend: str, rollup: Rollup) -> None:
 
 def _backfill(cursor, backend: str, fresh: Sequence[Rollup]) -> int:
     """Recount the new rollups over every day with raw events; expired days skipped."""
-    days = _days(
-        cursor,
-        "SELECT DISTINCT CAST(timezone('UTC', recorded_at) AS DATE) FROM tb_pageview_event",
-    )
+    days = retention.days_with_events(cursor)
     # Not in the outbox: a new view's subscribers start from a snapshot anyway.
     version = int(scalar(cursor, "SELECT nextval('sq_pageview_version')"))
     engine.rebuild(cursor, backend, fresh, days, version)
     return len(retention.expired_days(cursor))
-
-
-def _days(cursor, sql: str) -> list[dt.date]:
-    cursor.execute(sql)
-    return sorted(row[0] for row in cursor.fetchall())

@@ -235,3 +235,20 @@ def test_a_bad_declaration_names_its_file_and_key(text, key, words):
         parse_rollup(text, "mine.toml")
     assert (refused.value.source, refused.value.key) == ("mine.toml", key)
     assert words in str(refused.value)
+
+
+def test_backfill_and_reaggregate_cover_days_with_only_typed_events(store):
+    # Days that hold api.request events and no page view: a rollup over them is
+    # backfilled on install and checked by reaggregate like any other day.
+    for put in _typed(7, puts=2, per_put=30):
+        _put_typed(store, "api.request", put)
+    install(store, BUILTINS)
+    _check(store, BUILTINS)
+    with store.write() as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM va_api_latency_hourly")
+        assert cursor.fetchone()[0] > 0
+        cursor.execute("UPDATE tb_rollup_api_latency_hourly SET events = events + 1")
+        conn.commit()
+    assert reaggregate(store, None, apply=False).rollup_rows > 0
+    reaggregate(store, None)
+    _check(store, BUILTINS)
