@@ -25,6 +25,7 @@ __all__ = [
     "NULL_TEXT",
     "bucket",
     "dimension_sql",
+    "first_by",
     "listed_types",
     "measure_sql",
     "number_property",
@@ -104,11 +105,24 @@ def percentile(backend: str, kind: str, value: str) -> str:
     return f"quantile_cont({value}, {q})"
 
 
+def first_by(backend: str, value: str, where: str, *, last: bool = False) -> str:
+    """The `value` of a visit's first (or last) event where `where` holds, in order of
+    recorded_at then event_id (an aggregate over the visit's rows)."""
+    if backend == "postgresql":
+        order = "DESC" if last else ""
+        return (
+            f"(array_agg({value} ORDER BY recorded_at {order}, event_id {order}) "
+            f"FILTER (WHERE {where}))[1]"
+        )
+    pick = "last" if last else "first"
+    return f"{pick}({value} ORDER BY recorded_at, event_id) FILTER (WHERE {where})"
+
+
 def dimension_sql(dimension: Dimension, backend: str, event: str, visit: str) -> str:
-    """The stored (text, never NULL) value of `dimension` for an event row `event`
-    of visit row `visit`."""
+    """The stored (text, never NULL) value of `dimension` for an event row `event`;
+    a session-level one from column `visit_<field>` of row `visit`."""
     if dimension.kind == "session":
-        raw = f"{visit}.{dimension.field}"
+        raw = f"{visit}.visit_{dimension.field}"
     elif dimension.kind == "property":
         raw = text_property(backend, dimension.field, event)
     else:
@@ -116,14 +130,13 @@ def dimension_sql(dimension: Dimension, backend: str, event: str, visit: str) ->
     return f"coalesce({raw}, {NULL_TEXT})"
 
 
-def source_sql(rollup: Rollup) -> str:
-    """The events `rollup` reads, with the columns every rollup statement uses:
-    page views from tb_pageview_event, every other type from tb_event."""
+def source_sql(types: tuple[str, ...] | None) -> str:
+    """The events of `types` (None: every type), with the columns every rollup
+    statement uses: page views from tb_pageview_event, every other type from tb_event."""
     columns = (
         "event_id, session_id, recorded_at, user_id, duration_s, properties, page_url, "
         f"referrer, user_agent, {', '.join(DERIVED_COLUMNS)}"
     )
-    types = rollup.events
     parts = []
     if types is None or PAGEVIEW in types:
         parts.append(

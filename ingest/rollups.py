@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from flightdeck.views.rollup_spec import RECOUNTED, Rollup
 
 from . import retention
+from .rollup_read import EVENTS, READ, SESSION_VALUES, Scope, group_events, read_touched
 from .rollup_sql import (
     bucket,
     dimension_sql,
-    listed_types,
+    first_by,
     number_property,
     percentile,
     source_sql,
@@ -45,19 +45,10 @@ __all__ = ["NEW_EVENTS", "fold", "rebuild"]
 # The commit's new events of every type: event_id, event_type, session_id,
 # recorded_at, user_id (filled by the pipeline before the fold).
 NEW_EVENTS = "flightdeck_new_events"
-_VISITS, _EVENTS, _PARTS, _DELTA = "fd_r_visit", "fd_r_event", "fd_r_part", "fd_r_delta"
+_PARTS, _DELTA = "fd_r_part", "fd_r_delta"
 _USER_DELTA, _USER_COUNT = "fd_r_user_delta", "fd_r_user_count"
 _ROWS, _VISIT_ROWS = "fd_r_row", "fd_r_visit_row"
 _WORK_MEM = "128MB"
-_SESSION_VALUES = ("source", "medium", "campaign")  # from a visit's first event
-
-
-@dataclass(frozen=True)
-class _Scope:
-    """Which visits a pass reads: the commit's (`new` given) or whole buckets."""
-
-    new: str | None  # the new events' table; None: every event of `where`'s buckets is new
-    where: str = "TRUE"  # for a rebuild: the raw events' time ranges
 
 
 def fold(cursor, backend: str, rollups: Sequence[Rollup], version: int) -> None:
@@ -72,8 +63,8 @@ def fold(cursor, backend: str, rollups: Sequence[Rollup], version: int) -> None:
         if rollup.active_users:
             _recount_active_users(cursor, rollup, version, "fd_r_new_user_days")
     _drop(cursor, "fd_r_new_user_days")
-    for group in _sharing(r for r in rollups if not r.active_users):
-        _fold_group(cursor, backend, group, version, _Scope(NEW_EVENTS))
+    groups = _sharing(r for r in rollups if not r.active_users)
+    _fold_groups(cursor, backend, groups, version, Scope(NEW_EVENTS))
 
 
 def _sharing(rollups: Iterable[Rollup]) -> list[list[Rollup]]:
@@ -108,150 +99,86 @@ def rebuild(
 # ---- one rollup, one pass -------------------------------------------------------------
 
 
-def _fold_group(cursor, backend: str, group: list[Rollup], version: int, scope: _Scope) -> None:
-    """Fold the visits in scope into each rollup of `group` (one grain, one source)."""
-    if _read_visits(cursor, backend, group, scope):
-        _visit_rows(cursor, group)
-        if backend == "postgresql":  # temp tables lack statistics: the joins need them
-            cursor.execute(f"ANALYZE {_ROWS}")
-            cursor.execute(f"ANALYZE {_VISIT_ROWS}")
-        for rollup in group:
-            _parts(cursor, backend, rollup)
-            _apply(cursor, rollup, version)
-            if any(m.kind in RECOUNTED for m in rollup.measures):
-                _recount(cursor, backend, rollup, version)
-            _drop(cursor, _PARTS, _DELTA, _USER_DELTA, _USER_COUNT)
-    _drop(cursor, _VISITS, _EVENTS, _ROWS, _VISIT_ROWS)
+def _fold_groups(
+    cursor, backend: str, groups: list[list[Rollup]], version: int, scope: Scope
+) -> None:
+    """Fold the visits in scope into each rollup of `groups` (each of one grain and
+    one set of event types), from one read of their events."""
+    if groups and read_touched(cursor, backend, groups, scope):
+        for group in groups:
+            group_events(cursor, groups, group)
+            _fold_group(cursor, backend, group, version)
+            _drop(cursor, EVENTS)
+        _drop(cursor, READ)
 
 
-def _read_visits(cursor, backend: str, group: list[Rollup], scope: _Scope) -> bool:
-    """fd_r_event: every event of the visits in scope, `is_new` if the commit added it;
-    only the columns `group`'s rollups read (wide text columns cost a copy each)."""
-    rollup = group[0]
-    picked = ", ".join(f"s.{c}" for c in _columns_read(group))
-    start = f"date_trunc('{rollup.grain}', timezone('UTC', recorded_at))"
-    types = _type_filter(rollup)
-    if scope.new is not None:
-        cursor.execute(
-            f"""CREATE TEMP TABLE {_VISITS} AS
-                SELECT DISTINCT session_id, timezone('UTC', {start}) AS b_start,
-                       timezone('UTC', {start} + INTERVAL '1 {rollup.grain}') AS b_end
-                FROM {scope.new} WHERE {types}"""
-        )
-        lo, hi = _rows(cursor, f"SELECT min(b_start), max(b_end) FROM {_VISITS}")[0]
-        if lo is None:
-            return False
-        if backend == "postgresql":
-            cursor.execute(f"ANALYZE {_VISITS}")  # temp tables lack statistics
-        # DuckDB: the visits' whole time span as constants too, so it reads only the
-        # row groups of that span (zone maps) instead of joining the whole table.
-        # PostgreSQL probes its (session_id, recorded_at) index per visit instead: a
-        # constant range there is the whole bucket, which it would scan.
-        span = (
-            f"s.recorded_at >= {_ts_literal(lo)} AND s.recorded_at < {_ts_literal(hi)}"
-            if backend == "duckdb"
-            else "TRUE"
-        )
-        cursor.execute(
-            f"""CREATE TEMP TABLE {_EVENTS} AS
-                SELECT {picked}, {bucket(rollup.grain, "s.recorded_at")} AS b,
-                       n.event_id IS NOT NULL AS is_new
-                FROM ({source_sql(rollup)}) s
-                JOIN {_VISITS} v ON s.session_id = v.session_id
-                     AND s.recorded_at >= v.b_start AND s.recorded_at < v.b_end
-                LEFT JOIN {scope.new} n ON n.event_id = s.event_id
-                WHERE {span}"""
-        )
-    else:
-        cursor.execute(f"CREATE TEMP TABLE {_VISITS} AS SELECT 1 AS unused")
-        cursor.execute(
-            f"""CREATE TEMP TABLE {_EVENTS} AS
-                SELECT {picked}, {bucket(rollup.grain, "s.recorded_at")} AS b, TRUE AS is_new
-                FROM ({source_sql(rollup)}) s WHERE {_in_ranges(scope.where, "s")}"""
-        )
-    return True
-
-
-def _columns_read(group: list[Rollup]) -> list[str]:
-    """The event columns the rollups of `group` read."""
-    columns = ["event_id", "session_id", "recorded_at", "user_id", "is_view", "duration_s"]
-    columns += ["path", *_SESSION_VALUES]  # a visit's entry and exit pages, first source
+def _fold_group(cursor, backend: str, group: list[Rollup], version: int) -> None:
+    _visit_rows(cursor, backend, group)
     for rollup in group:
-        for dimension in rollup.dimensions:
-            if dimension.kind == "property":
-                columns.append("properties")
-            elif dimension.kind != "session":
-                columns.append(dimension.field)
-        if any(m.key for m in rollup.measures):
-            columns.append("properties")
-    return list(dict.fromkeys(columns))
+        _parts(cursor, backend, rollup)
+        _apply(cursor, rollup, version)
+        if any(m.kind in RECOUNTED for m in rollup.measures):
+            _recount(cursor, backend, rollup, version)
+        _drop(cursor, _PARTS, _DELTA, _USER_DELTA, _USER_COUNT)
+    _drop(cursor, _ROWS, _VISIT_ROWS)
 
 
-def _type_filter(rollup: Rollup) -> str:
-    if rollup.events is None:
-        return "TRUE"
-    return f"event_type IN ({listed_types(rollup.events)})"
-
-
-def _visit_rows(cursor, group: list[Rollup]) -> None:
-    """fd_r_row: each event of fd_r_event twice, as its visit is now (sign +1) and as it
-    was before the commit (-1, old events only), with its place in the visit;
-    fd_r_visit_row: each visit, both ways, with what rollups read of a visit. A window
-    no rollup of `group` reads is not computed (each is a sort of every row)."""
-    needs = _windows_needed(group)
-    windows = {
-        "first_n": "row_number() OVER (PARTITION BY sign, b, session_id "
-        "ORDER BY recorded_at, event_id)",
-        "view_n": "row_number() OVER (PARTITION BY sign, b, session_id, is_view "
-        "ORDER BY recorded_at, event_id)",
-        "view_back_n": "row_number() OVER (PARTITION BY sign, b, session_id, is_view "
-        "ORDER BY recorded_at DESC, event_id DESC)",
-        "next_view_at": "lead(recorded_at) OVER (PARTITION BY sign, b, session_id, is_view "
-        "ORDER BY recorded_at, event_id)",
-    }
-    nothing = {"next_view_at": "CAST(NULL AS TIMESTAMPTZ)"}
-    placed = ", ".join(
-        f"{windows[n] if n in needs else nothing.get(n, 'CAST(NULL AS BIGINT)')} AS {n}"
-        for n in windows
-    )
-    cursor.execute(
-        f"""CREATE TEMP TABLE {_ROWS} AS
-        WITH e AS (SELECT *, 1 AS sign FROM {_EVENTS}
-                   UNION ALL SELECT *, -1 AS sign FROM {_EVENTS} WHERE NOT is_new)
-        SELECT e.*, {placed} FROM e"""
-    )
-    firsts = "".join(f", max(CASE WHEN first_n = 1 THEN {c} END) AS {c}" for c in _SESSION_VALUES)
+def _visit_rows(cursor, backend: str, group: list[Rollup]) -> None:
+    """fd_r_visit_row: each visit of fd_r_event as it is now (sign +1) and as it was
+    before the commit (-1, old events only), with what rollups read of a visit;
+    fd_r_row: each event both ways, with its visit's values beside it, so that each
+    rollup's pass is one group-by. A visit's first values come from ordered
+    aggregates, not row_number() windows: a window sorts every row with all its
+    columns, an aggregate only the value it keeps."""
+    both_ways = f"""(SELECT *, 1 AS sign FROM {EVENTS}
+                     UNION ALL SELECT *, -1 AS sign FROM {EVENTS} WHERE NOT is_new)"""
+    firsts = "".join(f", {first_by(backend, c, 'TRUE')} AS visit_{c}" for c in SESSION_VALUES)
     cursor.execute(
         f"""CREATE TEMP TABLE {_VISIT_ROWS} AS
-        SELECT sign, b, session_id, count(*) FILTER (WHERE is_view) AS views,
-            {_us("max(recorded_at) - min(recorded_at)")} AS span_us,
-            min(user_id) AS user_id,
-            max(CASE WHEN is_view AND view_n = 1 THEN path END) AS entry_page,
-            max(CASE WHEN is_view AND view_back_n = 1 THEN path END) AS exit_page
+        SELECT sign, b, session_id, count(*) FILTER (WHERE is_view) AS visit_views,
+            {_us("max(recorded_at) - min(recorded_at)")} AS visit_span_us,
+            min(user_id) AS visit_user_id,
+            {first_by(backend, "path", "is_view")} AS visit_entry_page,
+            {first_by(backend, "path", "is_view", last=True)} AS visit_exit_page
             {firsts}
-        FROM {_ROWS} GROUP BY sign, b, session_id"""
+        FROM {both_ways} e GROUP BY sign, b, session_id"""
+    )
+    if backend == "postgresql":  # temp tables lack statistics: the join needs them
+        cursor.execute(f"ANALYZE {_VISIT_ROWS}")
+    visit_values = ", ".join(
+        f"v.visit_{c}"
+        for c in ("views", "span_us", "user_id", "entry_page", "exit_page", *SESSION_VALUES)
+    )
+    next_view, after = _next_views(group, both_ways)
+    cursor.execute(
+        f"""CREATE TEMP TABLE {_ROWS} AS
+        SELECT e.*, {visit_values}, {next_view} AS next_view_at
+        FROM {both_ways} e JOIN {_VISIT_ROWS} v
+          ON v.sign = e.sign AND v.b = e.b AND v.session_id = e.session_id {after}"""
     )
 
 
-def _windows_needed(group: list[Rollup]) -> set[str]:
-    """The windows _visit_rows must compute for the rollups of `group`."""
-    fields = {d.field for r in group for d in r.dimensions if d.kind == "session"}
-    needs = set()
-    if fields & set(_SESSION_VALUES):
-        needs.add("first_n")
-    if "entry_page" in fields:
-        needs.add("view_n")
-    if "exit_page" in fields:
-        needs.add("view_back_n")
-    if any(m.kind == "time_on_page" for r in group for m in r.measures):
-        needs.add("next_view_at")
-    return needs
+def _next_views(group: list[Rollup], both_ways: str) -> tuple[str, str]:
+    """The expression of a view's next view in its visit (time on page), and the join
+    that brings it: a window over the views' keys alone, as a window over whole rows
+    sorts every column."""
+    if not any(m.kind == "time_on_page" for r in group for m in r.measures):
+        return "CAST(NULL AS TIMESTAMPTZ)", ""
+    return (
+        "n.next_view_at",
+        f"""
+        LEFT JOIN (SELECT sign, event_id, lead(recorded_at) OVER (
+                       PARTITION BY sign, b, session_id ORDER BY recorded_at, event_id
+                   ) AS next_view_at
+                   FROM {both_ways} w WHERE is_view) n
+          ON e.is_view AND n.sign = e.sign AND n.event_id = e.event_id""",
+    )
 
 
 def _parts(cursor, backend: str, rollup: Rollup) -> None:
     """fd_r_part: per visit, before (sign -1) and now (+1), what it adds to each row of
     `rollup`; then the rows' deltas (_deltas)."""
-    dims = [dimension_sql(d, backend, "o", "v") for d in rollup.dimensions]
+    dims = [dimension_sql(d, backend, "o", "o") for d in rollup.dimensions]
     named = ", ".join(
         f"{sql} AS {d.column}" for sql, d in zip(dims, rollup.dimensions, strict=True)
     )
@@ -265,15 +192,15 @@ def _parts(cursor, backend: str, rollup: Rollup) -> None:
         "CASE WHEN o.is_view THEN COALESCE(CAST(ROUND(o.duration_s * 1000000) AS BIGINT), "
         f"{_us('o.next_view_at - o.recorded_at')}) END"
     )
-    group = ", ".join(["o.sign", "o.b", "o.session_id", "v.views", "v.span_us", "v.user_id", *dims])
+    visit = ["o.visit_views", "o.visit_span_us", "o.visit_user_id"]
+    group = ", ".join(["o.sign", "o.b", "o.session_id", *visit, *dims])
     cursor.execute(
         f"""CREATE TEMP TABLE {_PARTS} AS
-        SELECT o.sign, o.b, o.session_id, v.views AS visit_views, v.span_us AS visit_span_us,
-               v.user_id, {named}{"," if named else ""} count(*) AS events,
+        SELECT o.sign, o.b, o.session_id, o.visit_views, o.visit_span_us,
+               o.visit_user_id AS user_id, {named}{"," if named else ""} count(*) AS events,
                count(*) FILTER (WHERE o.is_view) AS views,
                sum({top}) AS top_us, count({top}) AS top_n{prop_sums}
-        FROM {_ROWS} o JOIN {_VISIT_ROWS} v
-          ON v.sign = o.sign AND v.b = o.b AND v.session_id = o.session_id
+        FROM {_ROWS} o
         GROUP BY {group}"""
     )
     _deltas(cursor, rollup, props)
@@ -387,7 +314,7 @@ def _recount(cursor, backend: str, rollup: Rollup, version: int) -> None:
         f"""UPDATE {rollup.table} SET {sets}
             FROM (SELECT r.* FROM (SELECT {b} AS {rollup.bucket}{", " + named if named else ""},
                                           {", ".join(values)}
-                                   FROM ({source_sql(rollup)}) s
+                                   FROM ({source_sql(rollup.events)}) s
                                    WHERE s.recorded_at >= {lo_ts}
                                      AND s.recorded_at < {hi_ts} + {end}
                                    GROUP BY {", ".join([b, *dims])}) r
@@ -437,10 +364,6 @@ def _ts(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), dt.UTC)
 
 
-def _ts_literal(at: dt.datetime) -> str:
-    return f"CAST('{at.astimezone(dt.UTC).isoformat()}' AS TIMESTAMPTZ)"
-
-
 def _ts_sql(at: dt.datetime) -> str:
     return f"CAST('{at.isoformat()}' AS TIMESTAMPTZ)"
 
@@ -458,7 +381,7 @@ def _rebuild_one(cursor, backend: str, rollup: Rollup, version: int, where: str)
     users = user_table(rollup)
     if users:
         cursor.execute(f"DELETE FROM {users} WHERE {in_scope}")
-    _fold_group(cursor, backend, [rollup], version, _Scope(None, where))
+    _fold_groups(cursor, backend, [[rollup]], version, Scope(None, where))
     cursor.execute(
         f"CREATE TEMP TABLE fd_r_after AS SELECT {listed} FROM {rollup.table} WHERE {in_scope}"
     )
@@ -535,7 +458,7 @@ def _rebuild_active_users(
     cursor.execute(
         f"""INSERT INTO tb_user_day (day, user_id)
             SELECT DISTINCT CAST(timezone('UTC', recorded_at) AS DATE), user_id
-            FROM ({source_sql(rollup)}) s WHERE user_id IS NOT NULL AND ({where})"""
+            FROM ({source_sql(rollup.events)}) s WHERE user_id IS NOT NULL AND ({where})"""
     )
     cursor.execute(
         "CREATE TEMP TABLE fd_r_new_user_days AS "
@@ -554,11 +477,6 @@ def _rebuild_active_users(
 
 
 # ---- small helpers ----------------------------------------------------------------------
-
-
-def _in_ranges(where: str, alias: str) -> str:
-    """`where` (time ranges of `recorded_at`) for the events of table alias `alias`."""
-    return where.replace("recorded_at", f"{alias}.recorded_at")
 
 
 def _us(interval: str) -> str:

@@ -252,3 +252,26 @@ def test_backfill_and_reaggregate_cover_days_with_only_typed_events(store):
     assert reaggregate(store, None, apply=False).rollup_rows > 0
     reaggregate(store, None)
     _check(store, BUILTINS)
+
+
+def test_views_at_one_instant_are_ordered_by_event_id_whatever_order_they_arrive_in(store):
+    """A visit's entry and exit pages and its first source break ties of recorded_at by
+    event_id, so a later put of an earlier-ordered event moves them exactly."""
+    install(store, BUILTINS)
+    at = "2024-03-01T10:00:00+00:00"
+    view = {"session_id": "s1", "timestamp": at, "user_id": "u1"}
+    _put(store, [{**view, "event_id": "b", "page_url": "https://x.test/two?utm_source=late"}])
+    _check(store, BUILTINS)
+    _put(store, [
+        {**view, "event_id": "c", "page_url": "https://x.test/three"},
+        {**view, "event_id": "a", "page_url": "https://x.test/one?utm_source=early"},
+    ])  # fmt: skip
+    _check(store, BUILTINS)
+    entry = [r for r in _view(store, _builtin("entry_pages_daily")) if r["visits"]]
+    assert [r["entry_page"] for r in entry] == ["/one"]
+    sources = _view(store, _builtin("sources_daily"))
+    assert [r["source"] for r in sources] == ["early"]
+
+
+def _builtin(name: str):
+    return next(r for r in BUILTINS if r.name == name)
