@@ -574,8 +574,20 @@ class PostgresStore:
         try:
             return self._pg.connect(uri, autocommit=True)
         except (dbapi.Error, adbc_driver_manager.Error) as exc:
+            # libpq gives no SQLSTATE for a refused login, whether the password is
+            # wrong or the server is shutting down: the owner's login tells them apart.
+            if not self._accepts_logins():
+                raise _backend_error(self.backend, exc) from exc
             role = reader_role.url_user(uri)
             raise reader_role.ReaderRoleError(role, f"cannot log in: {_reason(exc)}") from exc
+
+    def _accepts_logins(self) -> bool:
+        """Whether the server lets the owner (--db) log in now."""
+        try:
+            self._pg.connect(self._uri, autocommit=True).close()
+        except (dbapi.Error, adbc_driver_manager.Error):
+            return False
+        return True
 
     def _read_connection(self) -> dbapi.Connection:
         return self._connect_reader(self._reader_uri())

@@ -8,6 +8,7 @@ connection pools drop the dead connections by themselves.
 
 from __future__ import annotations
 
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from flightdeck.flight_server import FlightdeckServer, Settings
 from flightdeck.ingest import ingest
 from flightdeck.views import BackendError, Store, StoreOptions, migrations, open_store
 
-from benchmarks.postgres_server import PostgresServer
+from benchmarks.postgres_server import PG_BIN, PostgresServer, _as_postgres
 from tests.services import throwaway_postgres, wait_for
 
 from .workload import assert_exact, pageviews
@@ -229,3 +230,39 @@ def test_one_dead_connection_empties_the_pool_after_an_idle_restart(restartable_
         query()
     assert lost.value.kind == "unavailable" and "terminating connection" in str(lost.value)
     assert [query() for _ in range(4)] == [SEED_ROWS] * 4
+
+
+def test_a_reader_login_refused_by_a_shutting_down_server_is_unavailable(
+    restartable_postgres, pg_store
+):
+    """A query that needs a new reader connection while PostgreSQL shuts down is told
+    to retry (BackendError, kind unavailable: UNAVAILABLE on the wire), not that the
+    reader role is broken. Found by the restart test above, which failed once."""
+    with pg_store.read("SELECT 1 AS ok") as reader:
+        reader.read_all()  # the reader role exists and logs in
+    with (
+        pg.connect(restartable_postgres.url(), autocommit=True) as held,
+        pg_store.read("SELECT 1 AS ok") as busy,
+    ):  # a session keeps a smart shutdown waiting; the read keeps its connection
+        _smart_shutdown(restartable_postgres)
+        with pytest.raises(BackendError) as err:
+            with pg_store.read("SELECT 2 AS ok") as reader:
+                reader.read_all()
+        assert err.value.kind == "unavailable", err.value
+        busy.read_all()
+        held.close()
+
+
+def _smart_shutdown(server: PostgresServer) -> None:
+    """Begin a smart shutdown (new logins refused with 57P03) without waiting for it."""
+    stop = [str(PG_BIN / "pg_ctl"), "-D", str(server.data), "-m", "smart", "-W", "stop"]
+    subprocess.run(_as_postgres(stop), check=True, capture_output=True, timeout=60)
+    wait_for(lambda: _refuses_logins(server), timeout=10)
+
+
+def _refuses_logins(server: PostgresServer) -> bool:
+    try:
+        pg.connect(server.url(), autocommit=True).close()
+    except pg.Error:
+        return True
+    return False
