@@ -7,6 +7,7 @@ live slots, health probe and live hub.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 
 from flightdeck.views import describe
@@ -49,7 +50,7 @@ def create_app(server: FlightdeckServer) -> Starlette:
     return Starlette(
         routes=[
             Route("/healthz", _healthz),
-            Route("/readyz", lambda request: _readyz(server)),
+            Route("/readyz", functools.partial(_readyz, server)),
             Route("/api/views", guarded("GET /api/views", _views)),
             Route("/api/query", guarded("POST /api/query", _query), methods=["POST"]),
             Route("/api/live/{view}", guarded("GET /api/live", _live)),
@@ -61,7 +62,7 @@ async def _healthz(request: Request) -> Response:
     return JSONResponse({"status": "alive"})
 
 
-async def _readyz(server: FlightdeckServer) -> Response:
+async def _readyz(server: FlightdeckServer, request: Request) -> Response:
     """Ready when the store answers and, with NATS configured, NATS is connected:
     what ingest and live updates need. The health probe is the Flight action's."""
     report = await run_in_threadpool(server.health.report)
