@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 
 import uvicorn
 
 from ..server import FlightdeckServer
+from ..settings import Settings
 from .app import create_app
 
 __all__ = ["HttpFace", "HttpStartError"]
@@ -24,6 +26,17 @@ _START_S = 10.0
 _GRACE_S = 5.0  # open responses (live streams end first: the hub is closed before)
 
 
+def _tls(settings: Settings) -> dict:
+    """Flight's certificate, and with --tls-client-ca the same demand for client certificates:
+    the face must not be the unguarded door beside a mutual-TLS Flight port."""
+    if not settings.tls_cert:
+        return {}
+    options = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)}
+    if settings.tls_client_ca:
+        options |= {"ssl_ca_certs": str(settings.tls_client_ca), "ssl_cert_reqs": ssl.CERT_REQUIRED}
+    return options
+
+
 class HttpStartError(RuntimeError):
     """The face could not listen (port taken, address not available)."""
 
@@ -31,11 +44,7 @@ class HttpStartError(RuntimeError):
 class HttpFace:
     def __init__(self, server: FlightdeckServer, host: str, port: int) -> None:
         settings = server.settings
-        tls = (
-            {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)}
-            if settings.tls_cert
-            else {}
-        )
+        tls = _tls(settings)
         config = uvicorn.Config(
             create_app(server),
             host=host,
