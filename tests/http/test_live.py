@@ -21,14 +21,15 @@ KEYS = ("page_url", "date")
 
 @pytest.fixture
 def live(store, nats_server, tmp_path):
-    """An HTTP client and a Flight client on one server with its hub, worker and publisher."""
+    """An HTTP client and a Flight client on one server with its hub, worker and
+    publisher, and the server."""
     settings = Settings(port=0, data_dir=tmp_path, raw_retention_days=0, heartbeat=0.5)
     background = Background(settings, store, nats_server.url, worker=True).start()
     assert background.wait_ready(10)
     server = FlightdeckServer(settings, store, committed=background.committed, hub=background.hub)
     try:
         with face_on(server) as http, flight.connect(f"grpc://127.0.0.1:{server.port}") as client:
-            yield http, client
+            yield http, client, server
     finally:
         server.shutdown()
         background.stop()
@@ -84,7 +85,7 @@ def _counts(table: _Table) -> dict[tuple, int]:
 
 
 def test_snapshot_then_updates_after_a_put(live):
-    http, client = live
+    http, client, _ = live
     put_events(client, events(64))
     table = _Table()
     params = {"columns": "page_url,date,view_count"}
@@ -103,7 +104,7 @@ def test_snapshot_then_updates_after_a_put(live):
 
 
 def test_last_event_id_resumes_with_no_gap(live):
-    http, client = live
+    http, client, _ = live
     put_events(client, events(32))
     table = _Table()
     with http.stream("GET", VIEW) as response:
@@ -126,7 +127,7 @@ def test_last_event_id_resumes_with_no_gap(live):
 
 
 def test_a_refused_subscription_names_its_rule(live):
-    http, _ = live
+    http, _, _ = live
     response = http.get("/api/live/va_nope")
     assert response.status_code in (400, 404)
     assert response.json()["error"]
@@ -137,3 +138,16 @@ def test_a_refused_subscription_names_its_rule(live):
     unknown = http.get(VIEW, params={"frobnicate": "1"})
     assert unknown.status_code == 400
     assert "frobnicate" in unknown.json()["error"]
+
+
+def test_a_stopping_server_ends_the_stream_with_a_cursor_to_resume_from(live):
+    http, _, server = live
+    table = _Table()
+    with http.stream("GET", VIEW) as response:
+        stream = _events(response)
+        table.until(stream, lambda event, _: event == "snapshot_end")
+        server.shutdown()
+        last = list(stream)  # the stream ends, after telling why
+    assert last[-1][0] == "error"
+    assert "shutting down" in last[-1][2]["reason"]
+    assert last[-1][1] == table.last_id  # nothing missed: resume from where it was
