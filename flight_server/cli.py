@@ -15,6 +15,7 @@ from flightdeck.views.rollup_spec import load_rollups
 
 from .auth import AuthFileError, load_auth_file
 from .auth_cli import add_auth_command
+from .http.face import HttpStartError
 from .nats_credentials_cli import add_nats_credentials_command
 from .nats_process import NatsStartError
 from .serve import configure_logging, run, run_worker
@@ -240,7 +241,7 @@ def handle_errors(handler, args: argparse.Namespace) -> int:
         # An unusable auth file, like a bad flag: exit 2, one line, no traceback.
         say_failed(exc)
         return 2
-    except (FlightdeckError, SettingsError, UsageError, NatsStartError) as exc:
+    except (FlightdeckError, SettingsError, UsageError, NatsStartError, HttpStartError) as exc:
         say_failed(exc)
         return 1
     except KeyboardInterrupt:

@@ -22,6 +22,7 @@ from flightdeck.views.rollup_spec import load_rollups
 
 from .auth import Authenticator
 from .background import Background
+from .http.face import HttpFace
 from .metrics import Metrics
 from .nats_address import URL_FILE, saved_port, write_url
 from .nats_auth import CREDENTIALS_FILE, NatsAuth, NatsLogin
@@ -63,6 +64,7 @@ def run(settings: Settings) -> None:
             nats_status=background.nats_status,
             ingest_status=background.ingest_status,
         )
+        _http_face(settings, server, stack)
         scheme = settings.location.split("://")[0]
         log.info(
             "serving location=%s://%s:%d backend=%s nats=%s views=%s",
@@ -75,6 +77,19 @@ def run(settings: Settings) -> None:
         )
         _log_exposure(settings)
         _serve_until_stopped(server)
+
+
+def _http_face(
+    settings: Settings, server: FlightdeckServer, stack: contextlib.ExitStack
+) -> HttpFace | None:
+    """With --http-port (the default 8816; 0: off), the HTTP face beside Flight.
+    Stopped with the stack, so after Flight's shutdown has ended the live streams."""
+    if not settings.http_port:
+        return None
+    face = HttpFace(server, settings.host, settings.http_port).start()
+    stack.callback(face.stop)
+    log.info("http location=%s", face.url)
+    return face
 
 
 def _log_exposure(settings: Settings) -> None:

@@ -69,6 +69,7 @@ class FlightdeckServer(flight.FlightServerBase):
         `metrics` counts RPCs and ingested rows; `nats_status` and
         `ingest_status` (the NATS worker's batches) feed the health action."""
         authenticator = _authenticator(settings)
+        self.authenticator = authenticator  # the HTTP face checks callers with the same one
         middleware = {AUTH_MIDDLEWARE: AuthMiddlewareFactory(authenticator)}
         if metrics is not None:  # adds "metrics"; counts the calls auth refuses too
             middleware = metrics.instrument(middleware)
@@ -157,22 +158,44 @@ class FlightdeckServer(flight.FlightServerBase):
             query = descriptors.decode_ticket(ticket.ticket, self._max_parameter_bytes)
             if isinstance(query, descriptors.MetadataTicket):
                 return flight.RecordBatchStream(self._sql.metadata(query))
-            interrupt = Interrupt()
-            self._interrupts.add(interrupt)  # a stop past its grace fires it
-            run = queries.run(
-                self.store, query, max_bytes=self.settings.max_query_bytes, interrupt=interrupt
-            )
-            opened = _limited(self._query_slots, run)
-            return flight.GeneratorStream(
-                *streaming.watched_batches(
-                    context,
-                    opened,
-                    self.settings.batch_rows,
-                    self.settings.batch_bytes,
-                    self.settings.stream_idle_timeout,
-                    interrupt,
-                )
-            )
+            return flight.GeneratorStream(*self.open_query(context, query))
+
+    def open_query(
+        self, call: streaming.Call, query: queries.Query
+    ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        """Run a checked query for one call (DoGet, or the HTTP face's POST /api/query):
+        its schema and bounded batches, holding a query slot until the stream ends and
+        interrupted in the store when the call is cancelled or the server stops."""
+        interrupt = Interrupt()
+        self._interrupts.add(interrupt)  # a stop past its grace fires it
+        run = queries.run(
+            self.store, query, max_bytes=self.settings.max_query_bytes, interrupt=interrupt
+        )
+        return streaming.watched_batches(
+            call,
+            _limited(self._query_slots, run),
+            self.settings.batch_rows,
+            self.settings.batch_bytes,
+            self.settings.stream_idle_timeout,
+            interrupt,
+        )
+
+    # What the HTTP face (flight_server/http/) shares with Flight.
+    @property
+    def health(self) -> Health:
+        return self._health
+
+    @property
+    def live_schemas(self) -> LiveSchemas:
+        return self._live_schemas
+
+    @property
+    def hub(self) -> LiveHub | None:
+        return self._hub
+
+    @property
+    def live_slots(self) -> Slots:
+        return self._live_slots
 
     def do_put(
         self,

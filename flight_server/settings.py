@@ -118,6 +118,14 @@ class Settings:
     )
     host: str = option("127.0.0.1", "FLIGHTDECK_HOST", "interface to bind", group="network")
     port: int = option(8815, "FLIGHTDECK_PORT", "port to listen on", group="network")
+    http_port: int = option(
+        8816,
+        "FLIGHTDECK_HTTP_PORT",
+        "port of the HTTP face (JSON/CSV/Arrow/Parquet queries, live updates as "
+        "Server-Sent Events, /healthz, /readyz) on --host; 0 turns it off",
+        group="network",
+        note="Same auth, roles, SQL guard and limits as Flight (docs/http.md).",
+    )
     advertise: str | None = option(
         None,
         "FLIGHTDECK_ADVERTISE",

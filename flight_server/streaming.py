@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import weakref
 from collections.abc import Generator, Iterable, Iterator
+from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.flight as flight
@@ -20,7 +21,16 @@ from .errors import flight_errors
 from .query_watch import QueryWatch
 from .read_ahead import ReadAhead, Stalled
 
-__all__ = ["rebatch", "watched_batches"]
+__all__ = ["Call", "rebatch", "watched_batches"]
+
+
+class Call(Protocol):
+    """What a stream needs of the call it serves: a Flight ServerCallContext, or
+    the HTTP face's request (flight_server/http/call.py)."""
+
+    def is_cancelled(self) -> bool: ...
+
+    def add_trailer(self, key: str, value: bytes) -> None: ...
 
 
 def rebatch(
@@ -59,7 +69,7 @@ def _join(pending: list[pa.RecordBatch]) -> pa.RecordBatch:
 
 
 def watched_batches(
-    context: flight.ServerCallContext,
+    context: Call,
     opened: contextlib.AbstractContextManager[pa.RecordBatchReader],
     max_rows: int,
     max_bytes: int,

@@ -7,6 +7,7 @@ backends, so each runs once on DuckDB and once on PostgreSQL.
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,9 @@ from tests.services import postgres_server
 def pytest_configure(config: pytest.Config) -> None:
     """`make test` (slow tests selected) runs property tests in full: see tests/budget.py."""
     marks = config.getoption("markexpr") or ""
+    # Tests start many `serve` processes at once: they would all want the HTTP face's
+    # default port. Those that test the face pass --http-port themselves.
+    os.environ.setdefault("FLIGHTDECK_HTTP_PORT", "0")
     budget.run_everything("slow" in marks.replace("not slow", ""))
 
 

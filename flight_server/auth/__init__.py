@@ -6,7 +6,13 @@ Without an auth file the server has no users: it then listens on loopback only
 
 from .authenticator import Authenticator, Identity
 from .file import ROLES, AuthFile, AuthFileError, add_token, add_user, load_auth_file, remove
-from .middleware import AUTH_MIDDLEWARE, AuthMiddlewareFactory, HandshakeAuthHandler, require
+from .middleware import (
+    AUTH_MIDDLEWARE,
+    AuthMiddlewareFactory,
+    HandshakeAuthHandler,
+    check_role,
+    require,
+)
 from .throttle import LoginThrottle
 
 __all__ = [
@@ -21,6 +27,7 @@ __all__ = [
     "LoginThrottle",
     "add_token",
     "add_user",
+    "check_role",
     "load_auth_file",
     "remove",
     "require",

@@ -15,6 +15,7 @@ __all__ = [
     "AUTH_MIDDLEWARE",
     "AuthMiddlewareFactory",
     "HandshakeAuthHandler",
+    "check_role",
     "identity_of",
     "require",
 ]
@@ -55,7 +56,11 @@ def identity_of(context: flight.ServerCallContext) -> Identity:
 
 def require(context: flight.ServerCallContext, role: str, what: str) -> Identity:
     """The caller's identity if it has `role` (or more); else PERMISSION_DENIED saying why."""
-    identity = identity_of(context)
+    return check_role(identity_of(context), role, what)
+
+
+def check_role(identity: Identity, role: str, what: str) -> Identity:
+    """`identity` if it has `role` (or more); else PERMISSION_DENIED saying why."""
     if not identity.may(role):
         raise flight.FlightUnauthorizedError(
             f"{what} needs the {role} role; {identity.name!r} has {identity.role}"
