@@ -8,8 +8,8 @@ visit, a bounce, its duration, times on page, property sums, its user. The
 row's new sums are its old ones plus the visits' new contributions minus
 their old ones; so a late event, or a second view that ends a bounce, or a
 later first view that moves a visit to another entry page, changes exactly
-the rows it should. A commit reads its visits' events (an index range each),
-never the whole bucket. Percentiles, min and max are not sums: the touched
+the rows it should. A commit reads its visits' events once for every rollup
+(an index range each, never the whole bucket: rollup_read.py). Percentiles, min and max are not sums: the touched
 rows are recounted from their bucket's raw events.
 
 Active users (dau, wau, mau) keep one shared state, the users active each day
