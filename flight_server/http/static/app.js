@@ -217,7 +217,7 @@ function renderPages(rows) {
 }
 
 function renderSources(rows) {
-  const top = topBy(rows, (r) => r.source ?? "Direct", "visits");
+  const top = topBy(rows, (r) => r.source ?? "(internal)", "visits");
   const max = top[0]?.visits || 1;
   $("sources").tBodies[0].innerHTML = top.map((t) => {
     const bounce = weighted(t.rows, "bounce_rate", "visits");
