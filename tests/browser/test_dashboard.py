@@ -13,7 +13,6 @@ import contextlib
 import datetime as dt
 import random
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -212,6 +211,7 @@ def test_the_dashboard_follows_puts_and_resumes_after_a_kill(tmp_path, browser):
         page.click("#clear")
         page.wait_for_selector('[data-metric="visitors-now"]')
 
+    snapshots = page.get_attribute("body", "data-snapshots")
     # Killed: the page says so, and keeps its tables.
     page.wait_for_function("document.getElementById('status').dataset.state !== 'live'")
     assert re.search("Reconnecting", page.inner_text("#status"))
@@ -223,6 +223,8 @@ def test_the_dashboard_follows_puts_and_resumes_after_a_kill(tmp_path, browser):
         assert second["visitors-now"] > first["visitors-now"]
         _wait_until_shown(page, second)
         page.wait_for_function("document.getElementById('status').dataset.state === 'live'")
+        # Resumed from its cursors (what it missed, no gap, no double), not reloaded.
+        assert page.get_attribute("body", "data-snapshots") == snapshots
 
         phone = _open(browser, url, 390, 844)
         _wait_until_shown(phone, second)

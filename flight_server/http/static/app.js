@@ -121,7 +121,9 @@ function render() {
   renderChart(at);
   renderPages(pages.values());
   renderSources(sources.values());
-  document.body.dataset.ready = String(Object.values(state.streams).every((s) => s.cursor !== null));
+  const streams = Object.values(state.streams);
+  document.body.dataset.ready = String(streams.every((s) => s.cursor !== null));
+  document.body.dataset.snapshots = String(streams.reduce((n, s) => n + s.snapshots, 0));
 }
 
 function metric(id, label, value, text, note = "") {

@@ -17,6 +17,7 @@ export class LiveTable {
     this.rows = new Map();
     this.cursor = null; // null until a whole snapshot arrived: then resume from it
     this.inSnapshot = false;
+    this.snapshots = 0; // tables started afresh: a resume that kept its cursor starts none
     this.failures = 0;
     this.closed = false;
     this.abort = null;
@@ -94,7 +95,10 @@ export class LiveTable {
     const rows = message.rows || [];
     switch (kind) {
       case "snapshot":
-        if (!this.inSnapshot) this.rows.clear(); // a new table begins at the first snapshot
+        if (!this.inSnapshot) {
+          this.rows.clear(); // a new table begins at the first snapshot
+          this.snapshots += 1;
+        }
         this.inSnapshot = true;
         this.cursor = null; // not resumable until snapshot_end
         this.upsert(rows);
