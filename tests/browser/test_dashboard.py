@@ -23,6 +23,7 @@ import httpx
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
+from flightdeck.flight_server.auth import add_user
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.doput import put_events
@@ -95,10 +96,10 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def _serve(tmp_path: Path, port: int, http_port: int) -> Iterator[subprocess.Popen]:
+def _serve(tmp_path: Path, port: int, http_port: int, *flags: str) -> Iterator[subprocess.Popen]:
     # The data are of a fixed past day (NOW): retention must not delete them on restart.
     args = [*CLI, "serve", "--port", str(port), "--http-port", str(http_port),
-            "--data-dir", "data", "--raw-retention-days", "0"]  # fmt: skip
+            "--data-dir", "data", "--raw-retention-days", "0", *flags]  # fmt: skip
     proc = subprocess.Popen(args, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
     try:
         for line in proc.stderr:
@@ -232,3 +233,26 @@ def test_the_dashboard_follows_puts_and_resumes_after_a_kill(tmp_path, browser):
 
         page.wait_for_timeout(300)  # the last frame painted
         page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+
+def test_with_auth_the_page_asks_for_a_login_and_goes_live(tmp_path, browser):
+    add_user(tmp_path / "auth.toml", "rita", "reader", "rita-pw")
+    port, http_port = _free_port(), _free_port()
+    with _serve(tmp_path, port, http_port, "--auth-file", "auth.toml"):
+        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        page.goto(f"http://127.0.0.1:{http_port}/")
+        page.wait_for_selector("#login[open]")
+        assert page.inner_text("#status") == "Sign in needed"
+
+        page.fill("#login input[name=user]", "rita")
+        page.fill("#login input[name=password]", "not-her-password")
+        page.click("#login button[type=submit]")
+        page.wait_for_selector("#login-error:not([hidden])")
+        assert page.inner_text("#login-error") == "Wrong user or password."
+
+        page.fill("#login input[name=password]", "rita-pw")
+        page.click("#login button[type=submit]")
+        page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+        assert not page.is_visible("#login")
+        page.wait_for_function("document.getElementById('status').dataset.state === 'live'")
+        assert page.get_attribute('[data-metric="views-today"]', "data-value") == "0"
