@@ -208,6 +208,17 @@ def test_the_dashboard_follows_puts_and_resumes_after_a_kill(tmp_path, browser):
         page.wait_for_selector('[data-metric="page-views-today"]')
         shown = page.get_attribute('[data-metric="page-views-today"]', "data-value")
         assert float(shown) == first["pages"][0][1]
+        (hour,) = _query(
+            http_url,
+            "SELECT COALESCE(SUM(view_count), 0) AS views FROM va_pageview_hourly "
+            f"WHERE page_url = 'https://example.com{top_path}' "
+            f"AND hour = CAST('{THIS_HOUR}' AS TIMESTAMPTZ)",
+        )
+        assert hour["views"] > 0
+        page.wait_for_function(
+            "v => document.querySelector('[data-metric=\"page-views-now\"]').dataset.value == v",
+            arg=str(int(hour["views"])),
+        )
         assert top_path in page.inner_text("#chart-title")
         page.click("#clear")
         page.wait_for_selector('[data-metric="visitors-now"]')
