@@ -117,7 +117,8 @@ export class LiveTable {
         break;
       case "remove":
         this.inSnapshot = false;
-        for (const row of rows) this.rows.delete(this.keyOf(row));
+        // Removes carry the key columns of each row that left (as rows, or as `keys`).
+        for (const row of message.keys || rows) this.rows.delete(this.keyOf(row));
         this.acknowledge(id);
         this.changed();
         break;
