@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PG_BIN ?= /usr/lib/postgresql/15/bin
 
-.PHONY: serve test lint setup setup-dev postgres proto bench
+.PHONY: serve test lint setup setup-dev postgres chromium proto bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ PIP_QUIET := -qq
 setup: $(BIN)/python
 	$(BIN)/pip install $(PIP_QUIET) -e '.[server]'
 
-setup-dev: $(BIN)/python postgres
+setup-dev: $(BIN)/python postgres chromium
 	$(BIN)/pip install $(PIP_QUIET) -e '.[server,dev]'
 
 # Tests start a real PostgreSQL 15 themselves; make sure its binaries are here.
@@ -30,6 +30,13 @@ postgres:
 	@if [ ! -x $(PG_BIN)/initdb ]; then \
 	  echo "installing PostgreSQL 15 server binaries"; \
 	  apt-get update -qq && apt-get install -y -qq postgresql-15 >/dev/null; \
+	fi
+
+# The dashboard test drives a real browser; Playwright cannot download its own here.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "installing Debian's Chromium for the dashboard test"; \
+	  apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	fi
 
 serve: setup

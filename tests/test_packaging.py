@@ -44,3 +44,6 @@ def test_the_wheel_builds_quietly_and_carries_the_sql_files(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "flightdeck/views/sql/pre/001_pageview_event.sql" in names
     assert "flightdeck/views/sql/post/va_pageview_aggregate.sql" in names
+    # The dashboard's files (GET /), served from the installed package.
+    for asset in ("index.html", "app.js", "live.js", "chart.js", "format.js", "style.css"):
+        assert f"flightdeck/flight_server/http/static/{asset}" in names

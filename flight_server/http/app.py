@@ -23,6 +23,7 @@ from ..server import FlightdeckServer
 from .auth import Caller, caller
 from .body import json_body
 from .call import HttpCall
+from .dashboard import dashboard_routes
 from .errors import HttpError, error_response
 from .formats import encode, negotiate
 from .live import live_events, subscription_command
@@ -54,6 +55,7 @@ def create_app(server: FlightdeckServer) -> Starlette:
             Route("/api/views", guarded("GET /api/views", _views)),
             Route("/api/query", guarded("POST /api/query", _query), methods=["POST"]),
             Route("/api/live/{view}", guarded("GET /api/live", _live)),
+            *dashboard_routes(),
         ]
     )
 
