@@ -4,7 +4,9 @@ Order matters for exactness (docs/live.md): the subscriber registers with the
 hub first, so every update after the hub's cursor is collected; the snapshot
 read afterwards reflects at least everything up to that cursor; deltas then
 apply only where their row `version` is newer than what was sent. The hub
-hands identical subscriptions the same filtered rows (see group.py).
+hands identical subscriptions the same marked rows (see group.py); a row marked
+out of the selection (or deleted) is sent as `remove` only to a subscriber that
+holds it.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import json
 import time
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.flight as flight
 from flightdeck.views import Store
 
 from .hub import LiveHub
 from .pending import Sent
-from .request import Subscription
+from .request import LIVE, Subscription
 
 __all__ = ["stream_subscription"]
 
@@ -42,7 +45,7 @@ def stream_subscription(
         out = pa.schema([schema.field(c) for c in subscription.columns])
         writer.begin(out)
         sender = _Sender(writer, batch_rows)
-        sent = Sent(subscription.keys, subscription.changes_on)
+        sent = Sent(subscription.keys, subscription.changes_on, limit=hub.held_limit)
         cursor = pending.cursor
         missed = None
         if subscription.cursor is not None:
@@ -57,8 +60,8 @@ def stream_subscription(
                 # sends every row changed after its cursor: the client's before is unknown.)
                 _baseline(store, subscription, sent)
             if missed is not None and missed.num_rows:
-                rows = sent.fresh(missed)
-                sender.send("update", cursor, rows.select(list(subscription.columns)))
+                # The client's rows are unknown here: every removal may concern it.
+                sender.changes(subscription, cursor, sent.fresh(missed, unheld_removes=True))
         _follow(context, pending, subscription, sent, sender, heartbeat_s)
     finally:
         hub.unregister(pending)
@@ -66,6 +69,8 @@ def stream_subscription(
 
 def _snapshot(store, subscription, sent, sender: _Sender, cursor: int) -> None:
     for rows in _current_rows(store, subscription, sent):
+        if sent.over:
+            break  # _follow retires it: past the bound on held rows
         if rows.num_rows:
             sender.send("snapshot", cursor, rows.select(list(subscription.columns)))
     sender.send("snapshot_end", cursor)
@@ -80,27 +85,43 @@ def _current_rows(store, subscription, sent):
     """The subscription's rows as the store has them now, each held in `sent`."""
     with store.read(subscription.snapshot_sql()) as reader:
         for batch in reader:
-            yield sent.fresh(pa.Table.from_batches([batch]))
+            rows = pa.Table.from_batches([batch])
+            yield sent.fresh(rows.append_column(LIVE, pa.array([True] * rows.num_rows)))
 
 
 def _follow(context, pending, subscription, sent, sender: _Sender, heartbeat_s: float) -> None:
-    quiet_since = time.monotonic()
+    quiet_since = sent_at = time.monotonic()
+    interval = subscription.min_interval_ms / 1000
     while not context.is_cancelled():
+        if interval and not _paused(context, sent_at + interval):
+            return
         table, cursor = pending.take(_POLL_S)
-        if pending.behind or pending.closed:
-            why = "fell behind" if pending.behind else "server shutting down"
+        if pending.behind or pending.closed or sent.over:
+            why = "server shutting down" if pending.closed else "fell behind"
+            if sent.over:
+                why = "holds more rows than --live-held-rows"
             sender.send("error", cursor, reason=f"{why}: resume from this cursor")
             return
-        # The hub's group already dropped rows older than an earlier update: only what
-        # this subscriber's snapshot or resume gave it is left to check, unless it
-        # watches values (changes_on), which differ per subscriber.
-        rows = sent.fresh(table, hold=bool(subscription.changes_on)) if table is not None else None
+        # Every subscriber checks against what it holds: the hub's group already dropped
+        # rows older than an earlier update, but only this subscriber knows which removals
+        # concern it (and what its snapshot or resume gave it).
+        rows = sent.fresh(table) if table is not None else None
         if rows is not None and rows.num_rows:
-            sender.send("update", cursor, rows.select(list(subscription.columns)))
-            quiet_since = time.monotonic()
+            sender.changes(subscription, cursor, rows)
+            quiet_since = sent_at = time.monotonic()
         elif time.monotonic() - quiet_since >= heartbeat_s:
             sender.send("heartbeat", cursor)
             quiet_since = time.monotonic()
+
+
+def _paused(context, until: float) -> bool:
+    """Wait until `until` (min_interval_ms) while the hub coalesces updates per key in
+    Pending; False if the client left meanwhile."""
+    while (left := until - time.monotonic()) > 0:
+        if context.is_cancelled():
+            return False
+        time.sleep(min(left, _POLL_S))
+    return True
 
 
 class _Sender:
@@ -109,6 +130,16 @@ class _Sender:
     def __init__(self, writer: flight.MetadataRecordBatchWriter, batch_rows: int) -> None:
         self._writer = writer
         self._batch_rows = batch_rows
+
+    def changes(self, subscription: Subscription, cursor: int, rows: pa.Table) -> None:
+        """Marked rows as `update` (or `upsert`) and `remove` (keys only) messages."""
+        live = rows.column(LIVE)
+        kept, gone = rows.filter(live), rows.filter(pc.invert(live))
+        if kept.num_rows:
+            kind = "upsert" if subscription.upsert else "update"
+            self.send(kind, cursor, kept.select(list(subscription.columns)))
+        if gone.num_rows:
+            self.send("remove", cursor, gone.select(list(subscription.keys)))
 
     def send(self, kind: str, cursor: int, rows: pa.Table | None = None, **extra) -> None:
         metadata = pa.py_buffer(json.dumps({"type": kind, "cursor": cursor, **extra}).encode())

@@ -2,28 +2,42 @@
 
 The request is the JSON of a DoExchange command descriptor (docs/live.md):
 `{"subscribe": "va_pageview_aggregate", "where": {"page_url": "/products"},
-"columns": [...], "changes_on": [...], "snapshot": true, "cursor": null}`.
-`where` is the language `Client.view` takes (flightdeck/where.py), on the
-view's key columns only: a row filtered on another column could leave the
-selection without the client being told. Every mistake is refused with the rule
-broken and the user's own words.
+"columns": [...], "changes_on": [...], "snapshot": true, "cursor": null,
+"messages": 2, "min_interval_ms": 1000}`.
+`where` is the language `Client.view` takes (flightdeck/where.py), on any
+column of the view: a row that stops matching is sent as `remove`, so every
+update is marked with whether it matches (`LIVE`) rather than dropped. Every
+mistake is refused with the rule broken and the user's own words.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 from flightdeck.views import InvalidQuery
-from flightdeck.views.live_views import LIVE_KEYS
 from flightdeck.where import Condition, WhereError, parse_where, where_sql
 
-__all__ = ["Subscription", "parse_subscription"]
+__all__ = ["LIVE", "Subscription", "parse_subscription"]
 
-_FIELDS = {"subscribe", "where", "columns", "changes_on", "snapshot", "cursor"}
+# The column the hub adds to every row it offers: true when the row is (still) in the
+# subscription's selection, false when it left it or was deleted (sent as `remove`).
+LIVE = "flightdeck_live"
+_FIELDS = {
+    "subscribe",
+    "where",
+    "columns",
+    "changes_on",
+    "snapshot",
+    "cursor",
+    "messages",
+    "min_interval_ms",
+}
+_MAX_INTERVAL_MS = 3_600_000  # an hour: longer than any dashboard refresh
 _COMPARE = {
     "=": pc.equal,
     "!=": pc.not_equal,
@@ -43,16 +57,53 @@ class Subscription:
     changes_on: tuple[str, ...]  # empty: every change is sent
     snapshot: bool
     cursor: int | None  # resume after this update-log sequence
+    upsert: bool = False  # "messages": 2: changed rows come as `upsert`, not `update`
+    min_interval_ms: int = 0  # send at most this often; updates per key coalesce meanwhile
+    schema: pa.Schema | None = field(default=None, compare=False)  # the view's
 
     def matches(self, table: pa.Table) -> pa.Table:
         """The rows of `table` (the view's columns) that the subscription selects."""
         if not self.where:
             return table
-        expressions = [_expression(c, table.schema.field(c.column).type) for c in self.where]
+        return table.filter(self._expression(table.schema))
+
+    def marked(self, table: pa.Table) -> pa.Table:
+        """`table` (the view's columns) as `carried` and `LIVE`: whether each row matches.
+
+        While `where` names key columns only, a row never leaves the selection by
+        changing, so rows that do not match are dropped here as before."""
+        if self.keys_only:
+            table = self.matches(table)
+            live = pa.array([True] * table.num_rows, pa.bool_())
+        else:
+            live = pc.fill_null(self._mask(table), False)
+        return table.select(list(self.carried)).append_column(LIVE, live)
+
+    def removed(self, keys: pa.Table) -> pa.Table:
+        """Keys and `version` of deleted rows as `carried` and `LIVE` (false)."""
+        n = keys.num_rows
+        columns = {
+            c: keys.column(c) if c in keys.column_names else pa.nulls(n, self.schema.field(c).type)
+            for c in self.carried
+        }
+        return pa.table({**columns, LIVE: pa.array([False] * n, pa.bool_())})
+
+    @property
+    def keys_only(self) -> bool:
+        return all(c.column in self.keys for c in self.where)
+
+    def _mask(self, table: pa.Table) -> pa.ChunkedArray | pa.Array:
+        if not self.where:
+            return pa.array([True] * table.num_rows, pa.bool_())
+        projected = ds.dataset(table).to_table(columns={"m": self._expression(table.schema)})
+        return projected.column("m")
+
+    def _expression(self, schema: pa.Schema) -> pc.Expression:
+        expressions = [_expression(c, schema.field(c.column).type) for c in self.where]
         expression = expressions[0]
         for more in expressions[1:]:
             expression = expression & more
-        return table.filter(expression)
+        return expression
 
     @property
     def carried(self) -> tuple[str, ...]:
@@ -76,7 +127,7 @@ class Subscription:
 def parse_subscription(
     command: bytes,
     schemas: dict[str, pa.Schema],
-    live_keys: dict[str, tuple[str, ...]] = LIVE_KEYS,
+    live_keys: dict[str, tuple[str, ...]],
 ) -> Subscription:
     """`command` (JSON) checked against `schemas` (the live views' schemas) and
     `live_keys` (each live view's key columns: views.live_views.live_keys)."""
@@ -97,11 +148,14 @@ def parse_subscription(
     return Subscription(
         view=view,
         keys=keys,
-        where=tuple(_conditions(request.get("where"), schema, keys)),
+        where=tuple(_conditions(request.get("where"), schema)),
         columns=tuple(dict.fromkeys([*keys, *columns])),
         changes_on=_names(request.get("changes_on"), schema, "changes_on"),
         snapshot=_flag(request.get("snapshot", True)),
         cursor=_cursor(request.get("cursor")),
+        upsert=_messages(request.get("messages", 1)),
+        min_interval_ms=_interval(request.get("min_interval_ms", 0)),
+        schema=schema,
     )
 
 
@@ -126,16 +180,16 @@ def _names(value: object, schema: pa.Schema, what: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _conditions(where: object, schema: pa.Schema, keys: tuple[str, ...]) -> list[Condition]:
+def _conditions(where: object, schema: pa.Schema) -> list[Condition]:
     try:
         conditions = parse_where(where)
     except WhereError as exc:
         raise InvalidQuery(exc.rule, exc.detail) from None
     for condition in conditions:
-        if condition.column not in keys:
+        if condition.column not in schema.names:
             raise InvalidQuery(
                 "unknown-column",
-                f"where: {condition.column!r} is not a key column; filter on {list(keys)}",
+                f"where: no column {condition.column!r}; have {schema.names}",
             )
     # Typed as the column is, so that the SQL and the Arrow filter compare alike.
     return [
@@ -184,4 +238,20 @@ def _cursor(value: object) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidQuery("cursor", "'cursor' must be null or a cursor a server sent (an integer)")
+    return value
+
+
+def _messages(value: object) -> bool:
+    if isinstance(value, bool) or value not in (1, 2):
+        raise InvalidQuery(
+            "messages", "'messages' must be 1 (changed rows as `update`) or 2 (as `upsert`)"
+        )
+    return value == 2
+
+
+def _interval(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_INTERVAL_MS:
+        raise InvalidQuery(
+            "min_interval_ms", f"'min_interval_ms' must be an integer from 0 to {_MAX_INTERVAL_MS}"
+        )
     return value
