@@ -139,7 +139,18 @@ class _Sender:
             kind = "upsert" if subscription.upsert else "update"
             self.send(kind, cursor, kept.select(list(subscription.columns)))
         if gone.num_rows:
-            self.send("remove", cursor, gone.select(list(subscription.keys)))
+            # One DoExchange stream has one schema: a remove carries the subscription's
+            # columns, its keys filled and the rest null.
+            keys = set(subscription.keys)
+            columns = [
+                c if c in keys else pa.nulls(gone.num_rows, gone.schema.field(c).type)
+                for c in subscription.columns
+            ]
+            removed = pa.table(
+                [gone.column(c) if isinstance(c, str) else c for c in columns],
+                schema=gone.select(list(subscription.columns)).schema,
+            )
+            self.send("remove", cursor, removed)
 
     def send(self, kind: str, cursor: int, rows: pa.Table | None = None, **extra) -> None:
         metadata = pa.py_buffer(json.dumps({"type": kind, "cursor": cursor, **extra}).encode())
