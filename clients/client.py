@@ -48,9 +48,11 @@ class ViewInfo(NamedTuple):
 class LiveMessage(NamedTuple):
     """One message of a live subscription; unpacks as `(kind, table, cursor)`.
 
-    kind: snapshot, snapshot_end, update, heartbeat, resync or error. `table`
-    holds rows for snapshot and update, else None. Keep the newest `cursor`
-    to resume from it after a disconnect.
+    kind: snapshot, snapshot_end, update (or upsert, with `messages=2`), remove,
+    heartbeat, resync or error; a kind not listed here may come from a newer
+    server: skip it. `table` holds rows for snapshot, update and upsert, and for
+    remove the keys of rows to drop (other columns null), else None. Keep the
+    newest `cursor` to resume from it after a disconnect.
     """
 
     kind: str
@@ -274,13 +276,21 @@ class Client:
         changes_on: list[str] | None = None,
         snapshot: bool = True,
         cursor: int | None = None,
+        messages: int = 1,
+        min_interval_ms: int = 0,
     ) -> LiveSubscription:
         """Follow `view` live: a snapshot (unless `snapshot=False`), then updates.
 
-        `where` takes the shape `view()` takes, on the view's key columns; pass the
-        last `cursor` you saw to resume.
+        `where` takes the shape `view()` takes, on any column; a row that stops
+        matching comes as `remove`. Pass the last `cursor` you saw to resume.
+        `messages=2` names changed rows `upsert` instead of `update`;
+        `min_interval_ms` has the server send at most that often, newest row per key.
         """
         request: dict[str, Any] = {"subscribe": view, "snapshot": snapshot, "cursor": cursor}
+        if messages != 1:
+            request["messages"] = messages
+        if min_interval_ms:
+            request["min_interval_ms"] = min_interval_ms
         if where is not None:
             try:
                 request["where"] = where_json(parse_where(where))

@@ -122,3 +122,27 @@ def test_a_mirror_of_a_filtered_subscription_equals_a_fresh_query_after_random_p
             mirror.read(reader, lambda m, e=expected: m.table(COLUMNS) == e)
     assert mirror.kinds.get("remove"), "the workload never made a row leave: proves little"
     _leave(writer, reader)
+
+
+def test_the_python_client_gets_upsert_and_remove(live, location):
+    _put(live, ["/x"])
+    with Client(location) as client:
+        with client.subscribe(DAILY, where={"view_count": 1}, messages=2) as sub:
+            kinds = []
+            for kind, table, _cursor, _detail in sub:
+                kinds.append(kind)
+                if kind == "snapshot_end":
+                    _put(live, ["/y"], session="t")
+                elif kind == "upsert":
+                    assert table.column("page_url").to_pylist() == ["/y"]
+                    _put(live, ["/y"], session="u")  # 2 views: no longer `= 1`
+                elif kind == "remove":
+                    assert table.column("page_url").to_pylist() == ["/y"]
+                    assert table.column("view_count").to_pylist() == [None]
+                    break
+    assert [k for k in kinds if k != "heartbeat"] == [
+        "snapshot",
+        "snapshot_end",
+        "upsert",
+        "remove",
+    ]
