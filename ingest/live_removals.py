@@ -17,13 +17,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from flightdeck.views import Store
 
-__all__ = ["key_text", "record_removals", "removed_keys"]
+from .rollup_sql import NULL_TEXT
+
+__all__ = ["key_text", "record_removals", "removal_views", "removed_keys"]
 
 
 def key_text(keys: tuple[str, ...] | list[str], alias: str = "") -> str:
-    """SQL for a row's key as a text array (the same in DuckDB and PostgreSQL)."""
+    """SQL for a row's key as a text array (the same in DuckDB and PostgreSQL), as the
+    view shows it: a rollup table keeps a NULL dimension as NULL_TEXT, its view as NULL."""
     prefix = f"{alias}." if alias else ""
-    return "ARRAY[" + ", ".join(f"CAST({prefix}{k} AS TEXT)" for k in keys) + "]"
+    cast = (f"NULLIF(CAST({prefix}{k} AS TEXT), {NULL_TEXT})" for k in keys)
+    return "ARRAY[" + ", ".join(cast) + "]"
 
 
 def record_removals(
@@ -41,13 +45,21 @@ def record_removals(
     )
 
 
+def removal_views(store: Store, version: int) -> set[str]:
+    """The views `version` recorded deleted rows of."""
+    sql = f"SELECT DISTINCT view FROM tb_live_removal WHERE version = {int(version)}"
+    with store.read_internal(sql) as reader:
+        return set(reader.read_all().column("view").to_pylist())
+
+
 def removed_keys(store: Store, view: str, keys: tuple[str, ...], version: int) -> pa.Table:
     """The keys (typed as `view` has them) and `version` of rows `version` deleted from `view`
     that the view does not hold again now."""
     sql = (
         f"SELECT DISTINCT r.key FROM tb_live_removal r WHERE r.view = '{view}' "
         f"AND r.version = {int(version)} AND NOT EXISTS "
-        f"(SELECT 1 FROM {view} t WHERE {key_text(keys, 't')} = r.key)"
+        f"(SELECT 1 FROM {view} t WHERE t.version >= {int(version)} "  # written again since
+        f"AND {key_text(keys, 't')} IS NOT DISTINCT FROM r.key)"
     )
     with store.read_internal(sql) as reader:
         texts = reader.read_all().column("key")

@@ -22,7 +22,7 @@ from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 
 from .backoff import Backoff
-from .live_removals import removed_keys
+from .live_removals import removal_views, removed_keys
 from .messages import ARROW_CONTENT_TYPE
 from .streams import AGGREGATE_SUBJECT, AGGREGATES, ensure_stream
 from .update_signature import KIND_HEADER, SIGNATURE_HEADER, sign
@@ -69,8 +69,9 @@ class Update:
 
 def updates_for(store: Store, version: int) -> list[Update]:
     """The messages that carry every row `version` wrote (none when a later one overwrote all),
-    then the keys of rows it deleted (removals.py)."""
+    then the keys of rows it deleted (live_removals.py)."""
     updates = []
+    removing = removal_views(store, version)
     for view, keys in live_keys(store).items():
         sql = f"SELECT * FROM {view} WHERE version = {int(version)}"
         with store.read_internal(sql) as reader:
@@ -78,6 +79,8 @@ def updates_for(store: Store, version: int) -> list[Update]:
         updates += [
             Update(view, version, i, len(payloads), p) for i, p in enumerate(payloads, start=1)
         ]
+        if view not in removing:  # the common case: one query per version, not per view
+            continue
         gone = removed_keys(store, view, keys, version)
         removed = [_ipc(piece) for batch in gone.to_batches() for piece in _pieces(batch)]
         updates += [
