@@ -22,6 +22,7 @@ from flightdeck.views import Store
 from .hub import LiveHub
 from .pending import Sent
 from .request import LIVE, Subscription
+from .top import TopN
 
 __all__ = ["stream_subscription"]
 
@@ -45,6 +46,9 @@ def stream_subscription(
         out = pa.schema([schema.field(c) for c in subscription.columns])
         writer.begin(out)
         sender = _Sender(writer, batch_rows)
+        if subscription.top is not None:
+            _serve_top(context, store, pending, subscription, sender, heartbeat_s)
+            return
         sent = Sent(subscription.keys, subscription.changes_on, limit=hub.held_limit)
         cursor = pending.cursor
         missed = None
@@ -86,7 +90,7 @@ def _current_rows(store, subscription, sent):
     with store.read(subscription.snapshot_sql()) as reader:
         for batch in reader:
             rows = pa.Table.from_batches([batch])
-            yield sent.fresh(rows.append_column(LIVE, pa.array([True] * rows.num_rows)))
+            yield sent.fresh(rows.append_column(LIVE, pa.array([True] * rows.num_rows, pa.bool_())))
 
 
 def _follow(context, pending, subscription, sent, sender: _Sender, heartbeat_s: float) -> None:
@@ -108,6 +112,37 @@ def _follow(context, pending, subscription, sent, sender: _Sender, heartbeat_s: 
         rows = sent.fresh(table) if table is not None else None
         if rows is not None and rows.num_rows:
             sender.changes(subscription, cursor, rows)
+            quiet_since = sent_at = time.monotonic()
+        elif time.monotonic() - quiet_since >= heartbeat_s:
+            sender.send("heartbeat", cursor)
+            quiet_since = time.monotonic()
+
+
+def _serve_top(context, store, pending, subscription, sender: _Sender, heartbeat_s: float) -> None:
+    """A top-N (top.py): its rows now, then the differences an update may make. A resume
+    gets `resync` and the top-N again: N rows at most, cheaper than replaying the log."""
+    top = TopN(subscription)
+    cursor = pending.cursor
+    if subscription.cursor is not None:
+        sender.send("resync", cursor)
+    rows = top.read(store)
+    if subscription.snapshot or subscription.cursor is not None:
+        if rows.num_rows:
+            sender.send("snapshot", cursor, rows.select(list(subscription.columns)))
+        sender.send("snapshot_end", cursor)
+    quiet_since = sent_at = time.monotonic()
+    interval = subscription.min_interval_ms / 1000
+    while not context.is_cancelled():
+        if interval and not _paused(context, sent_at + interval):
+            return
+        table, cursor = pending.take(_POLL_S)
+        if pending.behind or pending.closed:
+            why = "fell behind" if pending.behind else "server shutting down"
+            sender.send("error", cursor, reason=f"{why}: resume from this cursor")
+            return
+        changes = top.refresh(store) if table is not None and top.may_change(table) else None
+        if changes is not None and changes.num_rows:
+            sender.changes(subscription, cursor, changes)
             quiet_since = sent_at = time.monotonic()
         elif time.monotonic() - quiet_since >= heartbeat_s:
             sender.send("heartbeat", cursor)

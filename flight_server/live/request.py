@@ -22,7 +22,7 @@ import pyarrow.dataset as ds
 from flightdeck.views import InvalidQuery
 from flightdeck.where import Condition, WhereError, parse_where, where_sql
 
-__all__ = ["LIVE", "Subscription", "parse_subscription"]
+__all__ = ["LIVE", "MAX_TOP", "Subscription", "Top", "parse_subscription"]
 
 # The column the hub adds to every row it offers: true when the row is (still) in the
 # subscription's selection, false when it left it or was deleted (sent as `remove`).
@@ -36,7 +36,10 @@ _FIELDS = {
     "cursor",
     "messages",
     "min_interval_ms",
+    "top",
 }
+_TOP_FIELDS = {"order_by", "desc", "limit"}
+MAX_TOP = 1000  # rows a live top-N keeps; each refresh reads at most this many
 _MAX_INTERVAL_MS = 3_600_000  # an hour: longer than any dashboard refresh
 _COMPARE = {
     "=": pc.equal,
@@ -46,6 +49,20 @@ _COMPARE = {
     "<=": pc.less_equal,
     "<": pc.less,
 }
+
+
+@dataclass(frozen=True)
+class Top:
+    """A live top-N: the first `limit` rows by `order_by` (NULLs last), ties by key."""
+
+    order_by: str
+    desc: bool
+    limit: int
+
+    def order_sql(self, keys: tuple[str, ...]) -> str:
+        direction = "DESC" if self.desc else "ASC"
+        tie = ", ".join(f'"{k}" ASC' for k in keys)
+        return f'ORDER BY "{self.order_by}" {direction} NULLS LAST, {tie} LIMIT {self.limit}'
 
 
 @dataclass(frozen=True)
@@ -59,6 +76,7 @@ class Subscription:
     cursor: int | None  # resume after this update-log sequence
     upsert: bool = False  # "messages": 2: changed rows come as `upsert`, not `update`
     min_interval_ms: int = 0  # send at most this often; updates per key coalesce meanwhile
+    top: Top | None = None
     schema: pa.Schema | None = field(default=None, compare=False)  # the view's
 
     def matches(self, table: pa.Table) -> pa.Table:
@@ -109,19 +127,21 @@ class Subscription:
     def carried(self) -> tuple[str, ...]:
         """The columns its rows carry until sent: what the client gets, what `changes_on`
         compares, and `version`, so deltas can be matched against what was sent."""
-        return tuple(dict.fromkeys([*self.columns, *self.changes_on, "version"]))
+        ranked = [self.top.order_by] if self.top else []
+        return tuple(dict.fromkeys([*self.columns, *self.changes_on, *ranked, "version"]))
 
     @property
     def selection(self) -> tuple:
         """Equal for subscriptions that select and carry the same rows, whatever their
         snapshot, cursor or `changes_on`: the hub works once for all of them."""
-        return (self.view, self.where, self.carried)
+        return (self.view, self.where, self.carried)  # a top-N ranks per subscriber
 
     def snapshot_sql(self) -> str:
         """The view's selected rows, as `carried` names them."""
         columns = ", ".join(f'"{c}"' for c in self.carried)
         where = where_sql(self.where)
-        return f'SELECT {columns} FROM "{self.view}"' + (f" WHERE {where}" if where else "")
+        sql = f'SELECT {columns} FROM "{self.view}"' + (f" WHERE {where}" if where else "")
+        return sql + (" " + self.top.order_sql(self.keys) if self.top else "")
 
 
 def parse_subscription(
@@ -155,6 +175,7 @@ def parse_subscription(
         cursor=_cursor(request.get("cursor")),
         upsert=_messages(request.get("messages", 1)),
         min_interval_ms=_interval(request.get("min_interval_ms", 0)),
+        top=_top(request.get("top"), schema),
         schema=schema,
     )
 
@@ -255,3 +276,19 @@ def _interval(value: object) -> int:
             "min_interval_ms", f"'min_interval_ms' must be an integer from 0 to {_MAX_INTERVAL_MS}"
         )
     return value
+
+
+def _top(value: object, schema: pa.Schema) -> Top | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) - _TOP_FIELDS or "order_by" not in value:
+        raise InvalidQuery(
+            "top", '\'top\' must look like {"order_by": "visits", "desc": true, "limit": 10}'
+        )
+    (order_by,) = _names([value["order_by"]], schema, "top")
+    desc, limit = value.get("desc", False), value.get("limit", 10)
+    if not isinstance(desc, bool):
+        raise InvalidQuery("top", "top: 'desc' must be true or false")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_TOP:
+        raise InvalidQuery("top", f"top: 'limit' must be an integer from 1 to {MAX_TOP}")
+    return Top(order_by, desc, limit)
