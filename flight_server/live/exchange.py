@@ -45,7 +45,7 @@ def stream_subscription(
     try:
         out = pa.schema([schema.field(c) for c in subscription.columns])
         writer.begin(out)
-        sender = _Sender(writer, batch_rows)
+        sender = _Sender(writer, batch_rows, hub.lifetime)
         if subscription.top is not None:
             _serve_top(context, store, pending, subscription, sender, heartbeat_s)
             return
@@ -53,7 +53,11 @@ def stream_subscription(
         cursor = pending.cursor
         missed = None
         if subscription.cursor is not None:
-            missed = hub.replay(subscription, subscription.cursor, cursor)
+            missed = (
+                None
+                if subscription.lifetime not in (None, hub.lifetime)
+                else hub.replay(subscription, subscription.cursor, cursor)
+            )
             if missed is None:  # older than the log keeps: a fresh snapshot, never a partial replay
                 sender.send("resync", cursor)
         if subscription.snapshot or (subscription.cursor is not None and missed is None):
@@ -162,9 +166,12 @@ def _paused(context, until: float) -> bool:
 class _Sender:
     """Messages of the live protocol on one DoExchange writer."""
 
-    def __init__(self, writer: flight.MetadataRecordBatchWriter, batch_rows: int) -> None:
+    def __init__(
+        self, writer: flight.MetadataRecordBatchWriter, batch_rows: int, lifetime: str
+    ) -> None:
         self._writer = writer
         self._batch_rows = batch_rows
+        self._lifetime = lifetime  # on every message: a client resumes with it and its cursor
 
     def changes(self, subscription: Subscription, cursor: int, rows: pa.Table) -> None:
         """Marked rows as `update` (or `upsert`) and `remove` (keys only) messages."""
@@ -188,7 +195,8 @@ class _Sender:
             self.send("remove", cursor, removed)
 
     def send(self, kind: str, cursor: int, rows: pa.Table | None = None, **extra) -> None:
-        metadata = pa.py_buffer(json.dumps({"type": kind, "cursor": cursor, **extra}).encode())
+        meta = {"type": kind, "cursor": cursor, "lifetime": self._lifetime, **extra}
+        metadata = pa.py_buffer(json.dumps(meta).encode())
         if rows is None:
             self._writer.write_metadata(metadata)
             return

@@ -48,6 +48,7 @@ class LiveHub:
         and not since removed, tracked so that a row leaving its filter is sent as
         `remove`."""
         self.held_limit = held_limit
+        self.lifetime = ""  # set by follow(): the update log's creation time
         self._buffer_keys = buffer_keys
         self._max_update_bytes = max_update_bytes
         self._key = key
@@ -67,6 +68,9 @@ class LiveHub:
         self._js, self._loop = js, asyncio.get_running_loop()
         info = await js.stream_info(AGGREGATES.name)
         self.position = info.state.last_seq
+        # When the update log was made: a cursor from another lifetime of it (a stream
+        # deleted and made again) names other updates, even where its number still fits.
+        self.lifetime = str(info.created or "")
         self._following = await js.subscribe(
             AGGREGATE_SUBJECT,
             stream=AGGREGATES.name,

@@ -37,6 +37,7 @@ _FIELDS = {
     "messages",
     "min_interval_ms",
     "top",
+    "lifetime",
 }
 _TOP_FIELDS = {"order_by", "desc", "limit"}
 MAX_TOP = 1000  # rows a live top-N keeps; each refresh reads at most this many
@@ -77,6 +78,7 @@ class Subscription:
     upsert: bool = False  # "messages": 2: changed rows come as `upsert`, not `update`
     min_interval_ms: int = 0  # send at most this often; updates per key coalesce meanwhile
     top: Top | None = None
+    lifetime: str | None = None  # the update log's lifetime `cursor` came from
     schema: pa.Schema | None = field(default=None, compare=False)  # the view's
 
     def matches(self, table: pa.Table) -> pa.Table:
@@ -176,6 +178,7 @@ def parse_subscription(
         upsert=_messages(request.get("messages", 1)),
         min_interval_ms=_interval(request.get("min_interval_ms", 0)),
         top=_top(request.get("top"), schema),
+        lifetime=_lifetime(request.get("lifetime")),
         schema=schema,
     )
 
@@ -292,3 +295,9 @@ def _top(value: object, schema: pa.Schema) -> Top | None:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_TOP:
         raise InvalidQuery("top", f"top: 'limit' must be an integer from 1 to {MAX_TOP}")
     return Top(order_by, desc, limit)
+
+
+def _lifetime(value: object) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise InvalidQuery("lifetime", "'lifetime' must be null or a lifetime a server sent")
+    return value

@@ -16,10 +16,12 @@ class Mirror:
         self.rows: dict[tuple, dict] = {}
         self.kinds: dict[str, int] = {}
         self.cursor: int | None = None
+        self.lifetime: str | None = None
 
     def apply(self, meta: dict, rows: list[dict]) -> None:
         self.kinds[meta["type"]] = self.kinds.get(meta["type"], 0) + 1
         self.cursor = meta.get("cursor", self.cursor)
+        self.lifetime = meta.get("lifetime", self.lifetime)
         for row in rows:
             key = tuple(row[k] for k in self.keys)
             if meta["type"] in KINDS:

@@ -146,3 +146,29 @@ def test_the_python_client_gets_upsert_and_remove(live, location):
         "upsert",
         "remove",
     ]
+
+
+def test_a_cursor_from_another_lifetime_of_the_log_gets_resync(live):
+    _put(live, ["/x"])
+    writer, reader = _subscribe(live, subscribe=DAILY)
+    mirror = Mirror(KEYS)
+    mirror.read(reader, _snapshot_done)
+    _leave(writer, reader)
+    _put(live, ["/y"], session="t")
+    lifetime = mirror.lifetime
+    assert lifetime
+    # The same cursor with its own lifetime replays; with another one it is not trusted.
+    writer, reader = _subscribe(
+        live, subscribe=DAILY, snapshot=False, cursor=mirror.cursor, lifetime=lifetime
+    )
+    same = Mirror(KEYS)
+    same.read(reader, lambda m: m.kinds.get("update") or m.kinds.get("resync"))
+    assert "resync" not in same.kinds and [k[0] for k in same.rows] == ["/y"]
+    _leave(writer, reader)
+    writer, reader = _subscribe(
+        live, subscribe=DAILY, snapshot=False, cursor=mirror.cursor, lifetime="another"
+    )
+    other = Mirror(KEYS)
+    other.read(reader, _snapshot_done)
+    assert other.kinds.get("resync") == 1 and sorted(k[0] for k in other.rows) == ["/x", "/y"]
+    _leave(writer, reader)
