@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -70,7 +71,10 @@ def stream_subscription(
             if missed is not None and missed.num_rows:
                 # The client's rows are unknown here: every removal may concern it.
                 sender.changes(subscription, cursor, sent.fresh(missed, unheld_removes=True))
-        _follow(context, pending, subscription, sent, sender, heartbeat_s)
+        # Every subscriber checks against what it holds: the hub's group already dropped
+        # rows older than an earlier update, but only this subscriber knows which removals
+        # concern it (and what its snapshot or resume gave it).
+        _follow(context, pending, subscription, sender, heartbeat_s, sent.fresh, lambda: sent.over)
     finally:
         hub.unregister(pending)
 
@@ -97,23 +101,30 @@ def _current_rows(store, subscription, sent):
             yield sent.fresh(rows.append_column(LIVE, pa.array([True] * rows.num_rows, pa.bool_())))
 
 
-def _follow(context, pending, subscription, sent, sender: _Sender, heartbeat_s: float) -> None:
+def _follow(
+    context,
+    pending,
+    subscription: Subscription,
+    sender: _Sender,
+    heartbeat_s: float,
+    changes: Callable[[pa.Table], pa.Table | None],
+    over: Callable[[], bool] = lambda: False,
+) -> None:
+    """Send what `changes` makes of each update taken (marked rows), heartbeats when
+    quiet, until the client leaves, falls behind, or `over()` (holds too many rows)."""
     quiet_since = sent_at = time.monotonic()
     interval = subscription.min_interval_ms / 1000
     while not context.is_cancelled():
         if interval and not _paused(context, sent_at + interval):
             return
         table, cursor = pending.take(_POLL_S)
-        if pending.behind or pending.closed or sent.over:
+        if pending.behind or pending.closed or over():
             why = "server shutting down" if pending.closed else "fell behind"
-            if sent.over:
+            if over():
                 why = "holds more rows than --live-held-rows"
             sender.send("error", cursor, reason=f"{why}: resume from this cursor")
             return
-        # Every subscriber checks against what it holds: the hub's group already dropped
-        # rows older than an earlier update, but only this subscriber knows which removals
-        # concern it (and what its snapshot or resume gave it).
-        rows = sent.fresh(table) if table is not None else None
+        rows = changes(table) if table is not None else None
         if rows is not None and rows.num_rows:
             sender.changes(subscription, cursor, rows)
             quiet_since = sent_at = time.monotonic()
@@ -134,23 +145,11 @@ def _serve_top(context, store, pending, subscription, sender: _Sender, heartbeat
         if rows.num_rows:
             sender.send("snapshot", cursor, rows.select(list(subscription.columns)))
         sender.send("snapshot_end", cursor)
-    quiet_since = sent_at = time.monotonic()
-    interval = subscription.min_interval_ms / 1000
-    while not context.is_cancelled():
-        if interval and not _paused(context, sent_at + interval):
-            return
-        table, cursor = pending.take(_POLL_S)
-        if pending.behind or pending.closed:
-            why = "fell behind" if pending.behind else "server shutting down"
-            sender.send("error", cursor, reason=f"{why}: resume from this cursor")
-            return
-        changes = top.refresh(store) if table is not None and top.may_change(table) else None
-        if changes is not None and changes.num_rows:
-            sender.changes(subscription, cursor, changes)
-            quiet_since = sent_at = time.monotonic()
-        elif time.monotonic() - quiet_since >= heartbeat_s:
-            sender.send("heartbeat", cursor)
-            quiet_since = time.monotonic()
+
+    def changes(table: pa.Table) -> pa.Table | None:
+        return top.refresh(store) if top.may_change(table) else None
+
+    _follow(context, pending, subscription, sender, heartbeat_s, changes)
 
 
 def _paused(context, until: float) -> bool:
