@@ -223,9 +223,17 @@ def _marked(subscription: Subscription, message: Msg, table: pa.Table) -> pa.Tab
     return subscription.removed(table) if _is_removal(message) else subscription.marked(table)
 
 
+def _aligned(data: bytes) -> pa.Buffer:
+    """`data` copied to memory Arrow allocated: its columns are then aligned as Acero's
+    joins (Sent, top-N) want, not wherever the NATS client's bytes happen to start."""
+    sink = pa.BufferOutputStream()
+    sink.write(data)
+    return sink.getvalue()
+
+
 def _decode(message: Msg, max_bytes: int) -> pa.Table | None:
     try:
-        return read_bounded(message.data, max_bytes)
+        return read_bounded(_aligned(message.data), max_bytes)
     except (pa.ArrowException, OSError, ValueError, OverLimit) as exc:
         log.warning(
             "unreadable update skipped sequence=%d error=%r", message.metadata.sequence.stream, exc
