@@ -48,9 +48,11 @@ class ViewInfo(NamedTuple):
 class LiveMessage(NamedTuple):
     """One message of a live subscription; unpacks as `(kind, table, cursor)`.
 
-    kind: snapshot, snapshot_end, update, heartbeat, resync or error. `table`
-    holds rows for snapshot and update, else None. Keep the newest `cursor`
-    to resume from it after a disconnect.
+    kind: snapshot, snapshot_end, update (or upsert, with `messages=2`), remove,
+    heartbeat, resync or error; a kind not listed here may come from a newer
+    server: skip it. `table` holds rows for snapshot, update and upsert, and for
+    remove the keys of rows to drop (other columns null), else None. Keep the
+    newest `cursor` to resume from it after a disconnect.
     """
 
     kind: str
@@ -67,6 +69,7 @@ class LiveSubscription:
         self._reader = reader
         self._location = location
         self.cursor: int | None = None
+        self.lifetime: str | None = None  # resume with it and `cursor`
 
     def __iter__(self) -> Iterator[LiveMessage]:
         while True:
@@ -78,6 +81,7 @@ class LiveSubscription:
             meta = json.loads(chunk.app_metadata.to_pybytes()) if chunk.app_metadata else {}
             table = pa.Table.from_batches([chunk.data]) if chunk.data is not None else None
             self.cursor = meta.get("cursor", self.cursor)
+            self.lifetime = meta.get("lifetime", self.lifetime)
             yield LiveMessage(meta.get("type", "update"), table, self.cursor, meta)
             if meta.get("type") == "error":
                 return
@@ -274,19 +278,33 @@ class Client:
         changes_on: list[str] | None = None,
         snapshot: bool = True,
         cursor: int | None = None,
+        messages: int = 1,
+        min_interval_ms: int = 0,
+        top: dict[str, Any] | None = None,
+        lifetime: str | None = None,
     ) -> LiveSubscription:
         """Follow `view` live: a snapshot (unless `snapshot=False`), then updates.
 
-        `where` takes the shape `view()` takes, on the view's key columns; pass the
-        last `cursor` you saw to resume.
+        `where` takes the shape `view()` takes, on any column; a row that stops
+        matching comes as `remove`. Pass the last `cursor` you saw to resume.
+        `messages=2` names changed rows `upsert` instead of `update`;
+        `min_interval_ms` has the server send at most that often, newest row per key.
+        `top` ({"order_by": "visits", "desc": True, "limit": 10}) follows a top-N.
+        Resume with the last `cursor` and `lifetime` the subscription saw: a cursor
+        from another lifetime of the server's update log gets `resync`.
         """
         request: dict[str, Any] = {"subscribe": view, "snapshot": snapshot, "cursor": cursor}
+        if messages != 1:
+            request["messages"] = messages
+        if min_interval_ms:
+            request["min_interval_ms"] = min_interval_ms
         if where is not None:
             try:
                 request["where"] = where_json(parse_where(where))
             except WhereError as exc:
                 raise refused(exc) from None
-        for name, value in (("columns", columns), ("changes_on", changes_on)):
+        named = (("columns", columns), ("changes_on", changes_on), ("top", top))
+        for name, value in (*named, ("lifetime", lifetime)):
             if value is not None:
                 request[name] = value
         descriptor = flight.FlightDescriptor.for_command(json.dumps(request).encode())

@@ -63,7 +63,12 @@ class Background:
         self._publisher: OutboxPublisher | None = None
         self._ready = threading.Event()
         self._key = signing_key(store)
-        self.hub = LiveHub(settings.live_buffer_rows, settings.max_message_bytes, key=self._key)
+        self.hub = LiveHub(
+            settings.live_buffer_rows,
+            settings.max_message_bytes,
+            key=self._key,
+            held_limit=settings.live_held_rows,
+        )
         self._update_log = update_log(settings.update_log_hours)
         self._ingest = IngestHealth(metrics.redelivered if metrics is not None else None)
         if metrics is not None:

@@ -146,6 +146,12 @@ class Settings:
         "unsent rows (distinct keys) a live subscriber may lag by before it is closed",
         group="network",
     )
+    live_held_rows: int = option(
+        1_000_000,
+        "FLIGHTDECK_LIVE_HELD_ROWS",
+        "rows a live subscriber may hold (its snapshot and changes since) before it is closed",
+        group="network",
+    )
     auth_file: Path | None = option(
         None,
         "FLIGHTDECK_AUTH_FILE",

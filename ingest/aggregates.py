@@ -21,6 +21,9 @@ hours to UTC whatever the session's time zone.
 
 from __future__ import annotations
 
+from flightdeck.views.live_views import LIVE_KEYS
+
+from .live_removals import record_removals
 from .scalar import scalar
 
 __all__ = ["changed", "day_of", "in_day", "rebuild", "recompute", "remove_orphans"]
@@ -256,8 +259,9 @@ def rebuild(cursor, days: list[str], version: int, backend: str) -> None:
     cursor.execute("DROP TABLE flightdeck_new")
 
 
-def remove_orphans(cursor, days: list[str]) -> int:
-    """Delete aggregate rows of `days` (SQL date literals) that no event supports.
+def remove_orphans(cursor, days: list[str], version: int) -> int:
+    """Delete aggregate rows of `days` (SQL date literals) that no event supports,
+    noting them as removed by `version` for live subscribers.
 
     Only a repair needs this: ingest never removes events, so it never empties a row.
     """
@@ -265,13 +269,15 @@ def remove_orphans(cursor, days: list[str]) -> int:
         return 0
     listed = ", ".join(days)
     removed = 0
-    for table, where in (
+    for view, table, where in (
         (
+            "va_pageview_aggregate",
             "tb_pageview_aggregate",
             f"a.date IN ({listed}) AND NOT EXISTS (SELECT 1 FROM tb_pageview_event e "
             f"WHERE e.page_url = a.page_url AND {in_day('e.recorded_at', 'a.date')})",
         ),
         (
+            "va_pageview_hourly",
             "tb_pageview_hourly",
             f"CAST(timezone('UTC', a.hour) AS DATE) IN ({listed}) AND NOT EXISTS ("
             "SELECT 1 FROM tb_pageview_event e WHERE e.page_url = a.page_url "
@@ -279,6 +285,7 @@ def remove_orphans(cursor, days: list[str]) -> int:
         ),
     ):
         removed += scalar(cursor, f"SELECT count(*) FROM {table} a WHERE {where}")
+        record_removals(cursor, view, f"{table} a", LIVE_KEYS[view], where, version)
         cursor.execute(f"DELETE FROM {table} a WHERE {where}")
     return removed
 

@@ -293,7 +293,7 @@ def reaggregate(store: Store, days: Sequence[dt.date] | None, *, apply: bool = T
         listed = [_date(d) for d in checked]
         version = _next_version(cursor)
         aggregates.rebuild(cursor, listed, version, store.backend)
-        removed = aggregates.remove_orphans(cursor, listed)
+        removed = aggregates.remove_orphans(cursor, listed, version)
         daily, hourly = aggregates.changed(cursor, version)
         kept = rollup_install.installed(cursor)
         rollup_rows = rollups.rebuild(cursor, store.backend, kept, checked, version)

@@ -22,9 +22,10 @@ from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 
 from .backoff import Backoff
+from .live_removals import removal_views, removed_keys
 from .messages import ARROW_CONTENT_TYPE
 from .streams import AGGREGATE_SUBJECT, AGGREGATES, ensure_stream
-from .update_signature import SIGNATURE_HEADER, sign
+from .update_signature import KIND_HEADER, SIGNATURE_HEADER, sign
 
 __all__ = ["OutboxPublisher", "Update", "updates_for"]
 
@@ -43,16 +44,21 @@ class Update:
     part: int
     parts: int
     payload: bytes  # Arrow IPC stream
+    kind: str = "update"  # or "remove": the payload holds the keys of deleted rows
 
     @property
     def headers(self) -> dict[str, str]:
-        return {
+        headers = {
             "Nats-Msg-Id": f"{self.view}:{self.version}:{self.part}",
             "Content-Type": ARROW_CONTENT_TYPE,
             "Flightdeck-View": self.view,
             "Flightdeck-Version": str(self.version),
             "Flightdeck-Part": f"{self.part}/{self.parts}",
         }
+        if self.kind != "update":  # an update's headers stay as they were before removes
+            headers["Nats-Msg-Id"] = f"{self.view}:{self.version}:{self.kind}:{self.part}"
+            headers[KIND_HEADER] = self.kind
+        return headers
 
     def signed_headers(self, key: bytes) -> dict[str, str]:
         """`headers` and the signature over them and the payload, made with `key`."""
@@ -62,14 +68,24 @@ class Update:
 
 
 def updates_for(store: Store, version: int) -> list[Update]:
-    """The messages that carry every row `version` wrote (none when a later one overwrote all)."""
+    """The messages that carry every row `version` wrote (none when a later one overwrote all),
+    then the keys of rows it deleted (live_removals.py)."""
     updates = []
-    for view in live_keys(store):
+    removing = removal_views(store, version)
+    for view, keys in live_keys(store).items():
         sql = f"SELECT * FROM {view} WHERE version = {int(version)}"
         with store.read_internal(sql) as reader:
             payloads = [_ipc(piece) for batch in reader for piece in _pieces(batch)]
         updates += [
             Update(view, version, i, len(payloads), p) for i, p in enumerate(payloads, start=1)
+        ]
+        if view not in removing:  # the common case: one query per version, not per view
+            continue
+        gone = removed_keys(store, view, keys, version)
+        removed = [_ipc(piece) for batch in gone.to_batches() for piece in _pieces(batch)]
+        updates += [
+            Update(view, version, i, len(removed), p, "remove")
+            for i, p in enumerate(removed, start=1)
         ]
     return updates
 
@@ -158,4 +174,5 @@ class OutboxPublisher:
     def _done(self, version: int) -> None:
         with self._store.write() as conn, conn.cursor() as cursor:
             cursor.execute(f"DELETE FROM tb_aggregate_outbox WHERE version = {int(version)}")
+            cursor.execute(f"DELETE FROM tb_live_removal WHERE version = {int(version)}")
             conn.commit()

@@ -9,8 +9,9 @@ row's new sums are its old ones plus the visits' new contributions minus
 their old ones; so a late event, or a second view that ends a bounce, or a
 later first view that moves a visit to another entry page, changes exactly
 the rows it should. A commit reads its visits' events once for every rollup
-(an index range each, never the whole bucket: rollup_read.py). Percentiles, min and max are not sums: the touched
-rows are recounted from their bucket's raw events.
+(an index range each, never the whole bucket: rollup_read.py). Percentiles,
+min and max are not sums: the touched rows are recounted from their bucket's
+raw events.
 
 Active users (dau, wau, mau) keep one shared state, the users active each day
 (`tb_user_day`), and recount the days whose 1-, 7- or 30-day window a commit's
@@ -27,6 +28,7 @@ from collections.abc import Iterable, Sequence
 from flightdeck.views.rollup_spec import RECOUNTED, Rollup
 
 from . import retention
+from .live_removals import record_removals
 from .rollup_read import EVENTS, READ, SESSION_VALUES, Scope, group_events, read_touched
 from .rollup_sql import (
     bucket,
@@ -256,7 +258,9 @@ def _apply(cursor, rollup: Rollup, version: int) -> None:
             ON CONFLICT ({", ".join(rollup.key)}) DO UPDATE SET {update},
                 version = excluded.version, computed_at = excluded.computed_at"""
     )
-    cursor.execute(f"DELETE FROM {table} WHERE version = {int(version)} AND events = 0")
+    emptied = f"version = {int(version)} AND events = 0"
+    record_removals(cursor, rollup.view, table, rollup.key, emptied, version)
+    cursor.execute(f"DELETE FROM {table} WHERE {emptied}")
 
 
 def _apply_users(cursor, rollup: Rollup, users: str, columns: list[str]) -> None:
@@ -377,6 +381,7 @@ def _rebuild_one(cursor, backend: str, rollup: Rollup, version: int, where: str)
     cursor.execute(
         f"CREATE TEMP TABLE fd_r_before AS SELECT {listed} FROM {rollup.table} WHERE {in_scope}"
     )
+    record_removals(cursor, rollup.view, rollup.table, rollup.key, in_scope, version)
     cursor.execute(f"DELETE FROM {rollup.table} WHERE {in_scope}")
     users = user_table(rollup)
     if users:

@@ -20,12 +20,15 @@ from collections.abc import Mapping
 
 from flightdeck.views import Store
 
-__all__ = ["SIGNATURE_HEADER", "SIGNED_HEADERS", "sign", "signing_key", "verify"]
+__all__ = ["KIND_HEADER", "SIGNATURE_HEADER", "SIGNED_HEADERS", "sign", "signing_key", "verify"]
 
 SIGNATURE_HEADER = "Flightdeck-Signature"
 # What an update is: which view's rows, which version, which part. (Nats-Msg-Id
 # is JetStream's dedupe key, not read by the hub: left out.)
 SIGNED_HEADERS = ("Content-Type", "Flightdeck-View", "Flightdeck-Version", "Flightdeck-Part")
+# Signed only when present (a `remove` message): updates signed before it existed still verify,
+# and stripping it from a remove changes what was signed.
+KIND_HEADER = "Flightdeck-Kind"
 _SCHEME = "v1="  # room for another algorithm or key without ambiguity
 _KEY_TABLE = "tb_live_signing_key"
 
@@ -46,6 +49,8 @@ def _signed_bytes(subject: str, headers: Mapping[str, str], payload: bytes) -> b
     # NATS header values cannot hold a line break, so lines cannot be shifted
     # from one field into the next; the payload goes last, after a blank line.
     lines = [subject, *(f"{name}:{headers.get(name, '')}" for name in SIGNED_HEADERS)]
+    if KIND_HEADER in headers:
+        lines.append(f"{KIND_HEADER}:{headers[KIND_HEADER]}")
     return "\n".join(lines).encode() + b"\n\n" + payload
 
 

@@ -26,12 +26,19 @@ class Group:
         self._subscription = subscription
         # The newest version per key this group was offered: a row older than one already
         # offered (updates published out of order) is stale for every member alike.
-        self._offered = Sent(subscription.keys, ())
+        # Removed keys are kept too: a row older than its removal is as stale.
+        self._offered = Sent(subscription.keys, (), forget_removed=False)
         self.members: set[Pending] = set()
 
     def rows(self, table: pa.Table) -> pa.Table:
-        """From the hub's thread: the members' rows of one update of `view`."""
-        rows = self._subscription.matches(table)
+        """From the hub's thread: the members' rows of one update of `view`, each marked
+        with whether it is in the selection (`LIVE`); a row out of it is offered only
+        while it may still be held (it was not already offered as out)."""
+        rows = self._subscription.marked(table)
         if not rows.num_rows:
             return rows
-        return self._offered.fresh(rows.select(list(self._subscription.carried)))
+        return self._offered.fresh(rows, unheld_removes=True)
+
+    def removed(self, keys: pa.Table) -> pa.Table:
+        """From the hub's thread: keys (and version) of rows deleted from `view`."""
+        return self._offered.fresh(self._subscription.removed(keys), unheld_removes=True)

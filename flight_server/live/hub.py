@@ -21,7 +21,7 @@ import threading
 import pyarrow as pa
 from flightdeck.ingest.ipc_size import OverLimit, read_bounded
 from flightdeck.ingest.streams import AGGREGATE_SUBJECT, AGGREGATES
-from flightdeck.ingest.update_signature import SIGNATURE_HEADER, verify
+from flightdeck.ingest.update_signature import KIND_HEADER, SIGNATURE_HEADER, verify
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
@@ -37,11 +37,18 @@ log = logging.getLogger("flightdeck.live")
 
 
 class LiveHub:
-    def __init__(self, buffer_keys: int, max_update_bytes: int, *, key: bytes) -> None:
+    def __init__(
+        self, buffer_keys: int, max_update_bytes: int, *, key: bytes, held_limit: int = 1_000_000
+    ) -> None:
         """`buffer_keys`: unsent rows a subscriber may lag by (--live-buffer-rows).
         `max_update_bytes`: an update decoding to more is skipped unread (ours are
         pieces of at most 512 KB; anything bigger on the update log is not ours).
-        `key`: what the publisher signs updates with (update_signature.signing_key)."""
+        `key`: what the publisher signs updates with (update_signature.signing_key).
+        `held_limit`: rows a subscriber may hold (--live-held-rows): what it was sent
+        and not since removed, tracked so that a row leaving its filter is sent as
+        `remove`."""
+        self.held_limit = held_limit
+        self.lifetime = ""  # set by follow(): the update log's creation time
         self._buffer_keys = buffer_keys
         self._max_update_bytes = max_update_bytes
         self._key = key
@@ -61,6 +68,9 @@ class LiveHub:
         self._js, self._loop = js, asyncio.get_running_loop()
         info = await js.stream_info(AGGREGATES.name)
         self.position = info.state.last_seq
+        # When the update log was made: a cursor from another lifetime of it (a stream
+        # deleted and made again) names other updates, even where its number still fits.
+        self.lifetime = str(info.created or "")
         self._following = await js.subscribe(
             AGGREGATE_SUBJECT,
             stream=AGGREGATES.name,
@@ -138,7 +148,7 @@ class LiveHub:
                     table is not None
                     and message.headers.get("Flightdeck-View") == subscription.view
                 ):
-                    tables.append(subscription.matches(table))
+                    tables.append(_marked(subscription, message, table))
                 if len(tables) > 256:  # keep memory to one row per key
                     tables = [newest_per_key(pa.concat_tables(tables), subscription.keys)]
                 if message.metadata.sequence.stream >= upto:
@@ -172,12 +182,15 @@ class LiveHub:
             return
         sequence = message.metadata.sequence.stream
         view = (message.headers or {}).get("Flightdeck-View")
+        removal = _is_removal(message)
         table = _decode(message, self._max_update_bytes)
         with self._lock:
             self.position = max(self.position, sequence)
             targets = [(group, list(group.members)) for group in self._groups.values()]
         for group, members in targets:
-            rows = group.rows(table) if table is not None and group.view == view else None
+            rows = None
+            if table is not None and group.view == view:
+                rows = group.removed(table) if removal else group.rows(table)
             for pending in members:
                 pending.offer(rows, sequence)
 
@@ -201,9 +214,26 @@ class LiveHub:
         return False
 
 
+def _is_removal(message: Msg) -> bool:
+    return (message.headers or {}).get(KIND_HEADER) == "remove"
+
+
+def _marked(subscription: Subscription, message: Msg, table: pa.Table) -> pa.Table:
+    """One update log message as the subscription's rows, marked (request.LIVE)."""
+    return subscription.removed(table) if _is_removal(message) else subscription.marked(table)
+
+
+def _aligned(data: bytes) -> pa.Buffer:
+    """`data` copied to memory Arrow allocated: its columns are then aligned as Acero's
+    joins (Sent, top-N) want, not wherever the NATS client's bytes happen to start."""
+    sink = pa.BufferOutputStream()
+    sink.write(data)
+    return sink.getvalue()
+
+
 def _decode(message: Msg, max_bytes: int) -> pa.Table | None:
     try:
-        return read_bounded(message.data, max_bytes)
+        return read_bounded(_aligned(message.data), max_bytes)
     except (pa.ArrowException, OSError, ValueError, OverLimit) as exc:
         log.warning(
             "unreadable update skipped sequence=%d error=%r", message.metadata.sequence.stream, exc

@@ -11,6 +11,8 @@ import threading
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .request import LIVE
+
 __all__ = ["Pending", "Sent"]
 
 
@@ -85,64 +87,89 @@ class Pending:
 
 
 class Sent:
-    """What a subscriber holds: per key, the version (and `changes_on` values) last sent.
+    """What a subscriber holds: per key, the version (and `changes_on` values) last sent,
+    and whether the row is held (`LIVE`) or was last sent as removed.
 
-    Versions only grow, so rows newer than everything held need no join: the common
-    case once a subscriber is past its snapshot costs one `min`. Held rows are kept as
-    parts and merged only when a join needs them, not on every update.
+    Versions only grow, so live rows newer than everything held need no join: the
+    common case once a subscriber is past its snapshot costs one `min`. Held rows are
+    kept as parts and merged only when a join needs them, not on every update.
+    `forget_removed`: drop removed keys when merging (a subscriber: the hub's group
+    already drops rows older than a removal); `limit`: past this many held keys, `over`.
     """
 
-    def __init__(self, keys: tuple[str, ...], changes_on: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        keys: tuple[str, ...],
+        changes_on: tuple[str, ...],
+        *,
+        forget_removed: bool = True,
+        limit: int | None = None,
+    ) -> None:
         self._keys = keys
         self._watched = changes_on
+        self._forget_removed = forget_removed
+        self._limit = limit
         self._parts: list[pa.Table] = []  # held rows; one key may repeat until merged
+        self._part_rows = 0
         self._newest: int | None = None  # the highest version held
+        self.over = False
 
-    def fresh(self, table: pa.Table, hold: bool = True) -> pa.Table:
-        """Rows of `table` newer than what is held and (with changes_on) visibly changed.
-
-        `hold=False` leaves them out of what is held: for a caller that is sure nothing
-        older than them can come again (the hub's group already checked live order)."""
+    def fresh(self, table: pa.Table, *, unheld_removes: bool = False) -> pa.Table:
+        """Rows of `table` (with `LIVE`) to send, all of them then held: live rows newer
+        than what is held (with changes_on: visibly changed); removed rows newer than a
+        held live row, or (`unheld_removes`) than anything held, for a holder unknown here."""
         table = newest_per_key(table, self._keys)
-        if self._parts and table.num_rows and (self._watched or not self._all_newer(table)):
-            table = self._unseen(table)
-        if hold:
-            self._hold(table)
+        if not table.num_rows:
+            return table
+        all_live = pc.all(table.column(LIVE)).as_py() is not False
+        if self._parts and (self._watched or not all_live or not self._all_newer(table)):
+            table = self._unseen(table, unheld_removes)
+        elif not all_live and not unheld_removes:  # nothing held: no removal concerns us
+            table = table.filter(pc.field(LIVE))
+        self._hold(table)
         return table
 
     def _all_newer(self, table: pa.Table) -> bool:
         lowest = pc.min(table.column("version")).as_py()
         return lowest is not None and self._newest is not None and lowest > self._newest
 
-    def _unseen(self, table: pa.Table) -> pa.Table:
+    def _unseen(self, table: pa.Table, unheld_removes: bool) -> pa.Table:
         joined = table.join(self._held(), list(self._keys), join_type="left outer")
         held_version = joined.column("held_version")
         newer = pc.or_kleene(pc.is_null(held_version), pc.greater(joined["version"], held_version))
+        newer = pc.fill_null(newer, True)
+        shown = newer
         if self._watched:
             changed = pc.is_null(held_version)
             for c in self._watched:
                 changed = pc.or_kleene(changed, pc.not_equal(joined[c], joined[f"held_{c}"]))
-            newer = pc.and_kleene(newer, pc.fill_null(changed, True))
-        return joined.filter(pc.fill_null(newer, True)).select(table.column_names)
+            shown = pc.and_kleene(newer, pc.fill_null(changed, True))
+        held_live = pc.fill_null(joined.column("held_live"), unheld_removes)
+        keep = pc.if_else(joined.column(LIVE), shown, pc.and_kleene(newer, held_live))
+        return joined.filter(keep).select(table.column_names)
 
     def _held(self) -> pa.Table:
         if len(self._parts) > 1:
-            merged = pa.concat_tables(self._parts)
-            self._parts = [newest_per_key(merged, self._keys, version="held_version")]
+            merged = newest_per_key(pa.concat_tables(self._parts), self._keys, "held_version")
+            if self._forget_removed:
+                merged = merged.filter(pc.field("held_live"))
+            self._parts, self._part_rows = [merged], merged.num_rows
         return self._parts[0]
 
     def _hold(self, table: pa.Table) -> None:
         if not table.num_rows:
             return
-        kept = table.select([*self._keys, "version", *self._watched]).rename_columns(
-            [*self._keys, "held_version", *(f"held_{c}" for c in self._watched)]
+        kept = table.select([*self._keys, "version", LIVE, *self._watched]).rename_columns(
+            [*self._keys, "held_version", "held_live", *(f"held_{c}" for c in self._watched)]
         )
         self._parts.append(kept)
+        self._part_rows += kept.num_rows
         highest = pc.max(kept.column("held_version")).as_py()
         if highest is not None:
             self._newest = highest if self._newest is None else max(self._newest, highest)
-        if len(self._parts) > _MAX_PARTS:
+        if len(self._parts) > _MAX_PARTS or (self._limit and self._part_rows > self._limit):
             self._held()
+        self.over = self._limit is not None and self._part_rows > self._limit
 
 
 _MAX_PARTS = 64  # held parts merged past this: bounds memory for keys updated many times

@@ -2,28 +2,46 @@
 
 The request is the JSON of a DoExchange command descriptor (docs/live.md):
 `{"subscribe": "va_pageview_aggregate", "where": {"page_url": "/products"},
-"columns": [...], "changes_on": [...], "snapshot": true, "cursor": null}`.
-`where` is the language `Client.view` takes (flightdeck/where.py), on the
-view's key columns only: a row filtered on another column could leave the
-selection without the client being told. Every mistake is refused with the rule
-broken and the user's own words.
+"columns": [...], "changes_on": [...], "snapshot": true, "cursor": null,
+"messages": 2, "min_interval_ms": 1000}`.
+`where` is the language `Client.view` takes (flightdeck/where.py), on any
+column of the view: a row that stops matching is sent as `remove`, so every
+update is marked with whether it matches (`LIVE`) rather than dropped. Every
+mistake is refused with the rule broken and the user's own words.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 from flightdeck.views import InvalidQuery
-from flightdeck.views.live_views import LIVE_KEYS
 from flightdeck.where import Condition, WhereError, parse_where, where_sql
 
-__all__ = ["Subscription", "parse_subscription"]
+__all__ = ["LIVE", "MAX_TOP", "Subscription", "Top", "parse_subscription"]
 
-_FIELDS = {"subscribe", "where", "columns", "changes_on", "snapshot", "cursor"}
+# The column the hub adds to every row it offers: true when the row is (still) in the
+# subscription's selection, false when it left it or was deleted (sent as `remove`).
+LIVE = "flightdeck_live"
+_FIELDS = {
+    "subscribe",
+    "where",
+    "columns",
+    "changes_on",
+    "snapshot",
+    "cursor",
+    "messages",
+    "min_interval_ms",
+    "top",
+    "lifetime",
+}
+_TOP_FIELDS = {"order_by", "desc", "limit"}
+MAX_TOP = 1000  # rows a live top-N keeps; each refresh reads at most this many
+_MAX_INTERVAL_MS = 3_600_000  # an hour: longer than any dashboard refresh
 _COMPARE = {
     "=": pc.equal,
     "!=": pc.not_equal,
@@ -35,6 +53,20 @@ _COMPARE = {
 
 
 @dataclass(frozen=True)
+class Top:
+    """A live top-N: the first `limit` rows by `order_by` (NULLs last), ties by key."""
+
+    order_by: str
+    desc: bool
+    limit: int
+
+    def order_sql(self, keys: tuple[str, ...]) -> str:
+        direction = "DESC" if self.desc else "ASC"
+        tie = ", ".join(f'"{k}" ASC' for k in keys)
+        return f'ORDER BY "{self.order_by}" {direction} NULLS LAST, {tie} LIMIT {self.limit}'
+
+
+@dataclass(frozen=True)
 class Subscription:
     view: str
     keys: tuple[str, ...]
@@ -43,40 +75,81 @@ class Subscription:
     changes_on: tuple[str, ...]  # empty: every change is sent
     snapshot: bool
     cursor: int | None  # resume after this update-log sequence
+    upsert: bool = False  # "messages": 2: changed rows come as `upsert`, not `update`
+    min_interval_ms: int = 0  # send at most this often; updates per key coalesce meanwhile
+    top: Top | None = None
+    lifetime: str | None = None  # the update log's lifetime `cursor` came from
+    schema: pa.Schema | None = field(default=None, compare=False)  # the view's
 
     def matches(self, table: pa.Table) -> pa.Table:
         """The rows of `table` (the view's columns) that the subscription selects."""
         if not self.where:
             return table
-        expressions = [_expression(c, table.schema.field(c.column).type) for c in self.where]
+        return table.filter(self._expression(table.schema))
+
+    def marked(self, table: pa.Table) -> pa.Table:
+        """`table` (the view's columns) as `carried` and `LIVE`: whether each row matches.
+
+        While `where` names key columns only, a row never leaves the selection by
+        changing, so rows that do not match are dropped here as before."""
+        if self.keys_only:
+            table = self.matches(table)
+            live = pa.array([True] * table.num_rows, pa.bool_())
+        else:
+            live = pc.fill_null(self._mask(table), False)
+        return table.select(list(self.carried)).append_column(LIVE, live)
+
+    def removed(self, keys: pa.Table) -> pa.Table:
+        """Keys and `version` of deleted rows as `carried` and `LIVE` (false)."""
+        n = keys.num_rows
+        columns = {
+            c: keys.column(c) if c in keys.column_names else pa.nulls(n, self.schema.field(c).type)
+            for c in self.carried
+        }
+        return pa.table({**columns, LIVE: pa.array([False] * n, pa.bool_())})
+
+    @property
+    def keys_only(self) -> bool:
+        return all(c.column in self.keys for c in self.where)
+
+    def _mask(self, table: pa.Table) -> pa.ChunkedArray | pa.Array:
+        if not self.where:
+            return pa.array([True] * table.num_rows, pa.bool_())
+        projected = ds.dataset(table).to_table(columns={"m": self._expression(table.schema)})
+        return projected.column("m")
+
+    def _expression(self, schema: pa.Schema) -> pc.Expression:
+        expressions = [_expression(c, schema.field(c.column).type) for c in self.where]
         expression = expressions[0]
         for more in expressions[1:]:
             expression = expression & more
-        return table.filter(expression)
+        return expression
 
     @property
     def carried(self) -> tuple[str, ...]:
         """The columns its rows carry until sent: what the client gets, what `changes_on`
         compares, and `version`, so deltas can be matched against what was sent."""
-        return tuple(dict.fromkeys([*self.columns, *self.changes_on, "version"]))
+        ranked = [self.top.order_by] if self.top else []
+        return tuple(dict.fromkeys([*self.columns, *self.changes_on, *ranked, "version"]))
 
     @property
     def selection(self) -> tuple:
         """Equal for subscriptions that select and carry the same rows, whatever their
         snapshot, cursor or `changes_on`: the hub works once for all of them."""
-        return (self.view, self.where, self.carried)
+        return (self.view, self.where, self.carried)  # a top-N ranks per subscriber
 
     def snapshot_sql(self) -> str:
         """The view's selected rows, as `carried` names them."""
         columns = ", ".join(f'"{c}"' for c in self.carried)
         where = where_sql(self.where)
-        return f'SELECT {columns} FROM "{self.view}"' + (f" WHERE {where}" if where else "")
+        sql = f'SELECT {columns} FROM "{self.view}"' + (f" WHERE {where}" if where else "")
+        return sql + (" " + self.top.order_sql(self.keys) if self.top else "")
 
 
 def parse_subscription(
     command: bytes,
     schemas: dict[str, pa.Schema],
-    live_keys: dict[str, tuple[str, ...]] = LIVE_KEYS,
+    live_keys: dict[str, tuple[str, ...]],
 ) -> Subscription:
     """`command` (JSON) checked against `schemas` (the live views' schemas) and
     `live_keys` (each live view's key columns: views.live_views.live_keys)."""
@@ -97,11 +170,16 @@ def parse_subscription(
     return Subscription(
         view=view,
         keys=keys,
-        where=tuple(_conditions(request.get("where"), schema, keys)),
+        where=tuple(_conditions(request.get("where"), schema)),
         columns=tuple(dict.fromkeys([*keys, *columns])),
         changes_on=_names(request.get("changes_on"), schema, "changes_on"),
         snapshot=_flag(request.get("snapshot", True)),
         cursor=_cursor(request.get("cursor")),
+        upsert=_messages(request.get("messages", 1)),
+        min_interval_ms=_interval(request.get("min_interval_ms", 0)),
+        top=_top(request.get("top"), schema),
+        lifetime=_lifetime(request.get("lifetime")),
+        schema=schema,
     )
 
 
@@ -126,16 +204,16 @@ def _names(value: object, schema: pa.Schema, what: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _conditions(where: object, schema: pa.Schema, keys: tuple[str, ...]) -> list[Condition]:
+def _conditions(where: object, schema: pa.Schema) -> list[Condition]:
     try:
         conditions = parse_where(where)
     except WhereError as exc:
         raise InvalidQuery(exc.rule, exc.detail) from None
     for condition in conditions:
-        if condition.column not in keys:
+        if condition.column not in schema.names:
             raise InvalidQuery(
                 "unknown-column",
-                f"where: {condition.column!r} is not a key column; filter on {list(keys)}",
+                f"where: no column {condition.column!r}; have {schema.names}",
             )
     # Typed as the column is, so that the SQL and the Arrow filter compare alike.
     return [
@@ -184,4 +262,42 @@ def _cursor(value: object) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidQuery("cursor", "'cursor' must be null or a cursor a server sent (an integer)")
+    return value
+
+
+def _messages(value: object) -> bool:
+    if isinstance(value, bool) or value not in (1, 2):
+        raise InvalidQuery(
+            "messages", "'messages' must be 1 (changed rows as `update`) or 2 (as `upsert`)"
+        )
+    return value == 2
+
+
+def _interval(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_INTERVAL_MS:
+        raise InvalidQuery(
+            "min_interval_ms", f"'min_interval_ms' must be an integer from 0 to {_MAX_INTERVAL_MS}"
+        )
+    return value
+
+
+def _top(value: object, schema: pa.Schema) -> Top | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) - _TOP_FIELDS or "order_by" not in value:
+        raise InvalidQuery(
+            "top", '\'top\' must look like {"order_by": "visits", "desc": true, "limit": 10}'
+        )
+    (order_by,) = _names([value["order_by"]], schema, "top")
+    desc, limit = value.get("desc", False), value.get("limit", 10)
+    if not isinstance(desc, bool):
+        raise InvalidQuery("top", "top: 'desc' must be true or false")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_TOP:
+        raise InvalidQuery("top", f"top: 'limit' must be an integer from 1 to {MAX_TOP}")
+    return Top(order_by, desc, limit)
+
+
+def _lifetime(value: object) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise InvalidQuery("lifetime", "'lifetime' must be null or a lifetime a server sent")
     return value

@@ -13,9 +13,10 @@ from flightdeck.flight_server import Settings
 from flightdeck.flight_server.live.group import Group
 from flightdeck.flight_server.live.hub import LiveHub
 from flightdeck.flight_server.live.pending import Pending, Sent
-from flightdeck.flight_server.live.request import parse_subscription
+from flightdeck.flight_server.live.request import LIVE, parse_subscription
 from flightdeck.ingest.update_signature import SIGNATURE_HEADER, sign
 from flightdeck.views import InvalidQuery
+from flightdeck.views.live_views import LIVE_KEYS
 from nats.aio.msg import Msg
 
 SCHEMA = pa.schema(
@@ -32,12 +33,18 @@ SCHEMAS = {"va_pageview_aggregate": SCHEMA}
 
 
 def _parse(**request) -> object:
-    return parse_subscription(json.dumps(request).encode(), SCHEMAS)
+    return parse_subscription(json.dumps(request).encode(), SCHEMAS, LIVE_KEYS)
 
 
 def _rows(*rows) -> pa.Table:
     names = ["page_url", "date", "view_count", "unique_visitors", "bounce_rate", "version"]
     return pa.Table.from_pylist([dict(zip(names, r, strict=True)) for r in rows], schema=SCHEMA)
+
+
+def _marked(*rows, live: bool = True) -> pa.Table:
+    """Rows as the hub's group offers them: marked in (or out of) the selection."""
+    table = _rows(*rows)
+    return table.append_column(LIVE, pa.array([live] * table.num_rows))
 
 
 D1, D2 = dt.date(2024, 1, 15), dt.date(2024, 1, 16)
@@ -82,10 +89,12 @@ def test_quotes_in_values_stay_values():
         ({"subscribe": "va_pageview_aggregate", "colums": []}, "subscribe-field", "colums"),
         ({"subscribe": "va_pageview_aggregate", "columns": ["nope"]}, "unknown-column", "nope"),
         (
-            {"subscribe": "va_pageview_aggregate", "where": {"view_count": 3}},
+            {"subscribe": "va_pageview_aggregate", "where": {"views": 3}},
             "unknown-column",
-            "key",
+            "views",
         ),
+        ({"subscribe": "va_pageview_aggregate", "messages": 3}, "messages", "upsert"),
+        ({"subscribe": "va_pageview_aggregate", "min_interval_ms": -1}, "min_interval_ms", "0"),
         (
             {"subscribe": "va_pageview_aggregate", "where": {"page_url": {"~": "x"}}},
             "operator",
@@ -99,7 +108,7 @@ def test_quotes_in_values_stay_values():
 def test_bad_requests_say_which_rule_and_what(request_, rule, words):
     raw = request_ if isinstance(request_, bytes) else json.dumps(request_).encode()
     with pytest.raises(InvalidQuery) as refused:
-        parse_subscription(raw, SCHEMAS)
+        parse_subscription(raw, SCHEMAS, LIVE_KEYS)
     assert refused.value.rule == rule and words in str(refused.value)
 
 
@@ -122,30 +131,47 @@ def test_pending_coalesces_by_key_and_reports_falling_behind():
 
 def test_sent_drops_stale_versions_and_unchanged_watched_columns():
     sent = Sent(("page_url", "date"), changes_on=("view_count",))
-    assert sent.fresh(_rows(("/x", D1, 1, 1, 0.0, 5))).num_rows == 1
-    assert sent.fresh(_rows(("/x", D1, 9, 1, 0.0, 4))).num_rows == 0  # older than held
-    assert sent.fresh(_rows(("/x", D1, 1, 2, 0.0, 6))).num_rows == 0  # view_count unchanged
-    fresh = sent.fresh(_rows(("/x", D1, 2, 2, 0.0, 7), ("/y", D1, 1, 1, 0.0, 7)))
+    assert sent.fresh(_marked(("/x", D1, 1, 1, 0.0, 5))).num_rows == 1
+    assert sent.fresh(_marked(("/x", D1, 9, 1, 0.0, 4))).num_rows == 0  # older than held
+    assert sent.fresh(_marked(("/x", D1, 1, 2, 0.0, 6))).num_rows == 0  # view_count unchanged
+    fresh = sent.fresh(_marked(("/x", D1, 2, 2, 0.0, 7), ("/y", D1, 1, 1, 0.0, 7)))
     assert sorted(fresh.column("page_url").to_pylist()) == ["/x", "/y"]
 
 
-def test_sent_needs_no_join_for_rows_newer_than_all_held_and_can_leave_them_unheld():
+def test_sent_passes_a_removal_only_for_a_row_it_holds_and_only_once():
+    sent = Sent(("page_url", "date"), changes_on=("view_count",))
+    sent.fresh(_marked(("/x", D1, 1, 1, 0.0, 5)))  # a snapshot
+    assert sent.fresh(_marked(("/y", D1, 1, 1, 0.0, 6), live=False)).num_rows == 0  # not held
+    assert sent.fresh(_marked(("/x", D1, 1, 1, 0.0, 4), live=False)).num_rows == 0  # stale
+    gone = sent.fresh(_marked(("/x", D1, 1, 1, 0.0, 6), live=False))
+    assert gone.column("page_url").to_pylist() == ["/x"]  # view_count unchanged: still sent
+    assert sent.fresh(_marked(("/x", D1, 1, 1, 0.0, 7), live=False)).num_rows == 0
+    assert sent.fresh(_marked(("/x", D1, 1, 1, 0.0, 8))).num_rows == 1  # back in
+
+
+def test_sent_on_resume_passes_removals_of_rows_it_cannot_know_about():
     sent = Sent(("page_url", "date"), changes_on=())
-    sent.fresh(_rows(("/x", D1, 1, 1, 0.0, 5), ("/y", D1, 1, 1, 0.0, 3)))  # a snapshot
-    assert sent.fresh(_rows(("/x", D1, 2, 1, 0.0, 4)), hold=False).num_rows == 0
-    newer = sent.fresh(_rows(("/x", D1, 3, 1, 0.0, 6), ("/y", D1, 2, 1, 0.0, 6)), hold=False)
-    assert newer.num_rows == 2
-    # Not held: a later check still compares with the snapshot only (the hub's group
-    # guards live updates against each other).
-    assert sent.fresh(_rows(("/y", D1, 9, 1, 0.0, 4)), hold=False).num_rows == 1
+    gone = sent.fresh(_marked(("/y", D1, 1, 1, 0.0, 6), live=False), unheld_removes=True)
+    assert gone.num_rows == 1
+
+
+def test_sent_over_its_limit_says_so():
+    sent = Sent(("page_url", "date"), changes_on=(), limit=2)
+    sent.fresh(_marked(("/x", D1, 1, 1, 0.0, 5), ("/y", D1, 1, 1, 0.0, 5)))
+    assert not sent.over
+    sent.fresh(_marked(("/x", D1, 1, 1, 0.0, 6), live=False))  # removed: no longer held
+    sent.fresh(_marked(("/z", D1, 1, 1, 0.0, 7)))
+    assert not sent.over
+    sent.fresh(_marked(("/w", D1, 1, 1, 0.0, 8)))
+    assert sent.over
 
 
 def test_sent_merges_its_parts_when_a_key_repeats_many_times():
     sent = Sent(("page_url", "date"), changes_on=())
     for version in range(1, 200):
-        assert sent.fresh(_rows(("/x", D1, version, 1, 0.0, version))).num_rows == 1
-    assert sent.fresh(_rows(("/x", D1, 0, 1, 0.0, 150))).num_rows == 0
-    assert sent.fresh(_rows(("/x", D1, 0, 1, 0.0, 200))).num_rows == 1
+        assert sent.fresh(_marked(("/x", D1, version, 1, 0.0, version))).num_rows == 1
+    assert sent.fresh(_marked(("/x", D1, 0, 1, 0.0, 150))).num_rows == 0
+    assert sent.fresh(_marked(("/x", D1, 0, 1, 0.0, 200))).num_rows == 1
 
 
 def test_pending_hands_over_a_single_offered_table_as_it_is():
@@ -160,10 +186,27 @@ def test_a_group_filters_and_projects_once_and_drops_updates_older_than_offered(
     sub = _parse(subscribe="va_pageview_aggregate", where={"page_url": "/x"}, columns=["version"])
     group = Group(sub)
     rows = group.rows(_rows(("/x", D1, 1, 1, 0.0, 5), ("/y", D1, 1, 1, 0.0, 5)))
-    assert rows.column_names == ["page_url", "date", "version"]
-    assert rows.to_pylist() == [{"page_url": "/x", "date": D1, "version": 5}]
+    assert rows.column_names == ["page_url", "date", "version", LIVE]
+    assert rows.to_pylist() == [{"page_url": "/x", "date": D1, "version": 5, LIVE: True}]
     assert group.rows(_rows(("/x", D1, 1, 1, 0.0, 4))).num_rows == 0  # published late
     assert group.rows(_rows(("/x", D1, 1, 1, 0.0, 6))).num_rows == 1
+
+
+def test_a_group_on_a_non_key_column_marks_rows_leaving_it_once():
+    sub = _parse(subscribe="va_pageview_aggregate", where={"view_count": {">=": 2}})
+    group = Group(sub)
+    rows = group.rows(_rows(("/x", D1, 2, 1, 0.0, 5), ("/y", D1, 1, 1, 0.0, 5)))
+    assert sorted(rows.select(["page_url", LIVE]).to_pylist(), key=str) == [
+        {"page_url": "/x", LIVE: True},
+        {"page_url": "/y", LIVE: False},  # a member may hold it from its snapshot
+    ]
+    assert group.rows(_rows(("/y", D1, 0, 1, 0.0, 6))).num_rows == 0  # already out
+    left = group.rows(_rows(("/x", D1, 1, 1, 0.0, 7)))
+    assert left.select(["page_url", LIVE]).to_pylist() == [{"page_url": "/x", LIVE: False}]
+    removed = group.removed(pa.table({"page_url": ["/z"], "date": [D1], "version": [8]}))
+    assert removed.select(["page_url", "view_count", LIVE]).to_pylist() == [
+        {"page_url": "/z", "view_count": None, LIVE: False}
+    ]
 
 
 def test_subscriptions_share_a_group_only_when_they_select_and_carry_the_same_rows():

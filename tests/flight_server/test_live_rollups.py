@@ -12,6 +12,7 @@ from flightdeck.ingest.rollup_install import install
 from flightdeck.views.rollup_spec import BUILTIN_DIR, load_rollups
 
 from tests.flight_server.test_live import _leave, _messages, _put, _server, _subscribe
+from tests.live.mirror import Mirror
 
 
 @pytest.fixture
@@ -44,3 +45,19 @@ def test_a_subscription_to_an_unknown_view_lists_the_rollups(live):
         reader.read_chunk()
     with contextlib.suppress(pa.ArrowInvalid):  # the call already ended with the refusal
         writer.close()
+
+
+def test_a_rollup_row_a_commit_empties_is_removed(live):
+    """A late first view moves its visit to another entry page: the old page's row is
+    deleted by that commit and reaches subscribers as a remove, so their table stays
+    equal to a fresh query."""
+    entry = next(r for r in load_rollups([BUILTIN_DIR]) if r.name == "entry_pages_daily")
+    _put(live, ["/a"], session="s", minute=5)
+    writer, reader = _subscribe(live, subscribe=entry.view, messages=2)
+    mirror = Mirror(entry.key)
+    mirror.read(reader, lambda m: m.kinds.get("snapshot_end"))
+    assert [row["entry_page"] for row in mirror.rows.values()] == ["/a"]
+    _put(live, ["/b"], session="s", minute=0)  # the same session, five minutes earlier
+    mirror.read(reader, lambda m: m.kinds.get("remove"))
+    assert [row["entry_page"] for row in mirror.rows.values()] == ["/b"]
+    _leave(writer, reader)

@@ -28,6 +28,7 @@ from flightdeck.flight_server.live.request import parse_subscription
 from flightdeck.flight_server.metrics import Metrics
 from flightdeck.flight_server.settings import add_arguments
 from flightdeck.views import describe
+from flightdeck.views.live_views import LIVE_KEYS
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests import nats_client
@@ -269,8 +270,9 @@ def test_pending_rows_of_a_lagging_subscriber_are_reported(store):
         key=b"any key: nothing is published here",
     )
     schemas = {v.name: v.schema for v in describe(store)}
-    slow = hub.register(parse_subscription(b'{"subscribe": "va_pageview_aggregate"}', schemas))
-    hub.register(parse_subscription(b'{"subscribe": "va_pageview_aggregate"}', schemas))
+    request = b'{"subscribe": "va_pageview_aggregate"}'
+    slow = hub.register(parse_subscription(request, schemas, LIVE_KEYS))
+    hub.register(parse_subscription(request, schemas, LIVE_KEYS))
     rows = pa.table(
         {
             "page_url": ["/a", "/b", "/c"],

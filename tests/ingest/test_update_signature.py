@@ -6,6 +6,7 @@ import pytest
 from flightdeck.ingest.publisher import Update
 from flightdeck.ingest.streams import AGGREGATE_SUBJECT
 from flightdeck.ingest.update_signature import (
+    KIND_HEADER,
     SIGNATURE_HEADER,
     SIGNED_HEADERS,
     signing_key,
@@ -51,3 +52,14 @@ def test_the_store_keeps_one_key_for_every_process(store):
     first = signing_key(store)
     assert len(first) == 32
     assert signing_key(store) == first  # asked again (another process): the same key
+
+
+def test_a_remove_says_so_in_what_is_signed():
+    removal = Update("va_pageview_aggregate", 42, 1, 1, b"keys", kind="remove")
+    headers = removal.signed_headers(KEY)
+    assert headers[KIND_HEADER] == "remove" and verify(KEY, AGGREGATE_SUBJECT, headers, b"keys")
+    stripped = {k: v for k, v in headers.items() if k != KIND_HEADER}  # a remove read as rows
+    assert not verify(KEY, AGGREGATE_SUBJECT, stripped, b"keys")
+    added = {**_signed(), KIND_HEADER: "remove"}  # rows read as a remove
+    assert not verify(KEY, AGGREGATE_SUBJECT, added, UPDATE.payload)
+    assert KIND_HEADER not in _signed()  # an update's headers are as before removes
