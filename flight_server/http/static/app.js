@@ -41,8 +41,11 @@ function weighted(rows, column, weight) {
   return total ? rows.reduce((t, r) => t + (r[column] ?? 0) * (r[weight] ?? 0), 0) / total : null;
 }
 
-function subscribe(view, keys, where, columns) {
-  return new LiveTable(view, keys, { where, columns: columns.join(",") }, {
+// `top` keeps only the server's live top-N rows here, exact as they enter and leave.
+function subscribe(view, keys, where, columns, top) {
+  const params = { where, columns: columns.join(","), min_interval_ms: 250 };
+  if (top) params.top = top;
+  return new LiveTable(view, keys, params, {
     token,
     onChange: schedule,
     onStatus: showStatus,
@@ -62,9 +65,9 @@ function startStreams() {
     daily: subscribe("va_site_daily", ["date", "host"], today,
       ["views", "visits", "visitors", "bounce_rate", "avg_visit_duration"]),
     pages: subscribe("va_pages_daily", ["date", "host", "path"], today,
-      ["views", "visits", "visitors", "time_on_page"]),
+      ["views", "visits", "visitors", "time_on_page"], { order_by: "views", desc: true, limit: TOP }),
     sources: subscribe("va_sources_daily", ["date", "source", "medium", "campaign"], today,
-      ["views", "visits", "visitors", "bounce_rate"]),
+      ["views", "visits", "visitors", "bounce_rate"], { order_by: "visits", desc: true, limit: TOP }),
   };
   startPageStream();
   schedule();
@@ -123,7 +126,10 @@ function render() {
   renderSources(sources.values());
   const streams = Object.values(state.streams);
   document.body.dataset.ready = String(streams.every((s) => s.cursor !== null));
-  document.body.dataset.snapshots = String(streams.reduce((n, s) => n + s.snapshots, 0));
+  // A top-N stream takes its N rows afresh on every resume (docs/live.md); the others
+  // resume from their cursors, so their snapshots count only fresh starts.
+  const resumable = streams.filter((s) => !s.params.top);
+  document.body.dataset.snapshots = String(resumable.reduce((n, s) => n + s.snapshots, 0));
 }
 
 function metric(id, label, value, text, note = "") {
