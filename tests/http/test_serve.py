@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pyarrow.flight as flight
 
@@ -17,14 +18,14 @@ from tests.seed import events
 
 CLI = [sys.executable, "-m", "flightdeck.cli"]
 
-# README's snippet, as the README shows it (the test puts its own port in).
-README_SNIPPET = """\
-curl -s http://127.0.0.1:8816/api/query \\
-  -H 'Accept: text/csv' \\
-  -d '{"sql": "SELECT page_url, view_count FROM va_pageview_aggregate ORDER BY 2 DESC, 1 LIMIT 3"}'
-curl -sN --max-time 2 \
-  'http://127.0.0.1:8816/api/live/va_pageview_aggregate?columns=page_url,view_count'
-"""
+README = Path(__file__).parents[2] / "README.md"
+
+
+def _readme_snippet() -> str:
+    """The README's curl block, as the README shows it (the test puts its own port in)."""
+    text = README.read_text()
+    section = text[text.index("\n## HTTP: curl") :]
+    return re.search(r"```bash\n(.*?)```", section, re.DOTALL).group(1)
 
 
 def _free_port() -> int:
@@ -62,7 +63,7 @@ def test_readme_curl_snippet(tmp_path):
         assert said["http"] == f"http://127.0.0.1:{port}"
         with flight.connect(said["flight"]) as client:
             put_events(client, events(40))
-        script = README_SNIPPET.replace(":8816", f":{port}")
+        script = _readme_snippet().replace(":8816", f":{port}")
         out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
         # curl --max-time ends the live stream: exit 28 after the events it printed.
         lines = out.stdout.splitlines()
