@@ -12,10 +12,12 @@ import pytest
 def test_public_names_are_pinned():
     assert sorted(flightdeck.__all__) == sorted(
         [
+            "Change",
             "Client",
             "Error",
             "LiveMessage",
             "LiveSubscription",
+            "LiveTable",
             "LoadError",
             "LoadInterrupted",
             "LoadResult",
