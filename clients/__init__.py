@@ -7,6 +7,7 @@ keeps a view's rows live in a pyarrow Table. The server lives in
 path in `flightdeck.ingest`.
 """
 
+from . import aio
 from .client import Client, LiveMessage, LiveSubscription, ViewInfo, connect
 from .errors import (
     Error,
@@ -47,5 +48,6 @@ __all__ = [
     "Unauthorized",
     "ViewInfo",
     "__version__",
+    "aio",
     "connect",
 ]

@@ -32,6 +32,7 @@ def test_public_names_are_pinned():
             "Unauthorized",
             "ViewInfo",
             "__version__",
+            "aio",
             "connect",
         ]
     )
