@@ -14,10 +14,10 @@ import pyarrow.flight as flight
 from . import load_put
 from .errors import DETAIL_TRAILERS, LoadError, QueryError, converted, from_arrow
 from .far_dates import first_far
+from .live_request import live_request
 from .load import LoadResult, LoadSource, Source, open_source
 from .tracker import Tracker, TrackFailure
-from .view_sql import refused, select_view
-from .where import WhereError, parse_where, where_json
+from .view_sql import select_view
 
 if TYPE_CHECKING:
     import pandas
@@ -64,10 +64,17 @@ class LiveMessage(NamedTuple):
 class LiveSubscription:
     """An iterator of LiveMessage; `close()` (or leaving a `with` block) ends the call."""
 
-    def __init__(self, writer: flight.FlightStreamWriter, reader, location: str = "") -> None:
+    def __init__(
+        self,
+        writer: flight.FlightStreamWriter,
+        reader,
+        location: str = "",
+        connection: flight.FlightClient | None = None,
+    ) -> None:
         self._writer = writer
         self._reader = reader
         self._location = location
+        self._connection = connection  # its own, if it has one: closed with it
         self.cursor: int | None = None
         self.lifetime: str | None = None  # resume with it and `cursor`
 
@@ -86,10 +93,22 @@ class LiveSubscription:
             if meta.get("type") == "error":
                 return
 
+    @property
+    def schema(self) -> pa.Schema:
+        """The columns of every message's rows (waits for the server's first word)."""
+        with converted("query", self._location):
+            return self._reader.schema
+
+    def cancel(self) -> None:
+        """End the call from any thread: the reading thread's iteration stops with an error."""
+        self._reader.cancel()
+
     def close(self) -> None:
         self._reader.cancel()
         with contextlib.suppress(flight.FlightError, pa.ArrowException):
             self._writer.close()
+        if self._connection is not None:
+            self._connection.close()
 
     def __enter__(self) -> LiveSubscription:
         return self
@@ -293,24 +312,41 @@ class Client:
         Resume with the last `cursor` and `lifetime` the subscription saw: a cursor
         from another lifetime of the server's update log gets `resync`.
         """
-        request: dict[str, Any] = {"subscribe": view, "snapshot": snapshot, "cursor": cursor}
-        if messages != 1:
-            request["messages"] = messages
-        if min_interval_ms:
-            request["min_interval_ms"] = min_interval_ms
-        if where is not None:
-            try:
-                request["where"] = where_json(parse_where(where))
-            except WhereError as exc:
-                raise refused(exc) from None
-        named = (("columns", columns), ("changes_on", changes_on), ("top", top))
-        for name, value in (*named, ("lifetime", lifetime)):
-            if value is not None:
-                request[name] = value
+        request = live_request(
+            view,
+            where=where,
+            columns=columns,
+            changes_on=changes_on,
+            snapshot=snapshot,
+            cursor=cursor,
+            messages=messages,
+            min_interval_ms=min_interval_ms,
+            top=top,
+            lifetime=lifetime,
+        )
+        return self.exchange(request)
+
+    def exchange(
+        self, request: dict[str, Any], *, new_connection: bool = False
+    ) -> LiveSubscription:
+        """Open a live subscription from its JSON `request` (see `live_request`).
+
+        `new_connection`: on a connection of its own, closed with the subscription. A
+        resume after a server restart wants one: a used gRPC channel may wait out its
+        own reconnect backoff (up to minutes) before it tries the server again.
+        """
+        connection = (
+            flight.connect(self.location, middleware=[DETAIL_TRAILERS]) if new_connection else None
+        )
         descriptor = flight.FlightDescriptor.for_command(json.dumps(request).encode())
-        with converted("query", self.location):
-            writer, reader = self._flight.do_exchange(descriptor, self._options)
-        return LiveSubscription(writer, reader, self.location)
+        try:
+            with converted("query", self.location):
+                writer, reader = (connection or self._flight).do_exchange(descriptor, self._options)
+        except BaseException:
+            if connection is not None:
+                connection.close()
+            raise
+        return LiveSubscription(writer, reader, self.location, connection)
 
     # -- lifecycle -------------------------------------------------------------
 

@@ -12,10 +12,12 @@ import pytest
 def test_public_names_are_pinned():
     assert sorted(flightdeck.__all__) == sorted(
         [
+            "Change",
             "Client",
             "Error",
             "LiveMessage",
             "LiveSubscription",
+            "LiveTable",
             "LoadError",
             "LoadInterrupted",
             "LoadResult",
@@ -30,6 +32,7 @@ def test_public_names_are_pinned():
             "Unauthorized",
             "ViewInfo",
             "__version__",
+            "aio",
             "connect",
         ]
     )
