@@ -36,6 +36,7 @@ class LiveRows:
     """
 
     def __init__(self, keys: Sequence[str], top: dict[str, Any] | None = None) -> None:
+        self._top = top
         self.keys = tuple(keys)
         self._order = _order(self.keys, top)
         self._lock = threading.Lock()
@@ -45,6 +46,12 @@ class LiveRows:
         self._table: pa.Table | None = None  # built on demand, dropped on change
         self.version = 0  # grows by one per change readers can see
         self.ready = False  # a first snapshot is complete
+
+    def set_keys(self, keys: Sequence[str]) -> None:
+        """The key columns, when they were not known at the start (a stream names them)."""
+        with self._lock:
+            self.keys = tuple(keys)
+            self._order = _order(self.keys, self._top)
 
     def set_schema(self, schema: pa.Schema) -> None:
         with self._lock:

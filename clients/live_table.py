@@ -10,6 +10,7 @@ cursor: it equals `SELECT … WHERE <where> [ORDER BY … LIMIT N]` as of then.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import random
 import threading
@@ -31,8 +32,10 @@ if TYPE_CHECKING:
 
 __all__ = ["BUILT_IN_KEYS", "Change", "LiveTable"]
 
+# flight_server/live/exchange.py names a stream's key columns in its schema metadata.
+_KEYS_METADATA = "flightdeck.keys"
 # The built-in views' key columns (views/live_views.LIVE_KEYS; a test pins them equal).
-# A rollup's are its time column and dimensions: pass them as `keys`.
+# Any other view's (a rollup: its time column and dimensions) come with its stream.
 BUILT_IN_KEYS: dict[str, tuple[str, ...]] = {
     "va_pageview_aggregate": ("page_url", "date"),
     "va_pageview_hourly": ("page_url", "hour"),
@@ -69,14 +72,8 @@ class LiveTable:
         keys: Sequence[str] | None = None,
     ) -> None:
         self.view = view
+        # A rollup's keys (its time column and dimensions) come with the first stream.
         self.keys = tuple(keys or BUILT_IN_KEYS.get(view, ()))
-        if not self.keys:
-            raise QueryError(
-                f"LiveTable({view!r}) needs the view's key columns: pass keys=(...) "
-                "(a rollup's time column and dimensions)",
-                rule="live-keys",
-                view=view,
-            )
         self._client = client
         columns = list(columns) if columns is not None else None
         if columns is not None:  # the keys are needed to place each row
@@ -214,11 +211,27 @@ class LiveTable:
             self._subscription = subscription
             if self._stopping.is_set():
                 return moved
+            self._take_keys(subscription.schema)
             self._rows.set_schema(subscription.schema)
             for message in subscription:
                 self._take(message)
                 moved = True
         return moved
+
+    def _take_keys(self, schema: pa.Schema) -> None:
+        """The view's key columns, from the stream's schema metadata when not given."""
+        if self.keys:
+            return
+        named = (schema.metadata or {}).get(_KEYS_METADATA.encode())
+        if named is None:  # a server from before keys were sent
+            raise QueryError(
+                f"LiveTable({self.view!r}) needs the view's key columns: pass keys=(...) "
+                "(a rollup's time column and dimensions)",
+                rule="live-keys",
+                view=self.view,
+            )
+        self.keys = tuple(json.loads(named))
+        self._rows.set_keys(self.keys)
 
     def _take(self, message: LiveMessage) -> None:
         kind, rows, cursor, _detail = message

@@ -25,7 +25,9 @@ from .pending import Sent
 from .request import LIVE, Subscription
 from .top import TopN
 
-__all__ = ["stream_subscription"]
+__all__ = ["KEYS_METADATA", "stream_subscription"]
+
+KEYS_METADATA = "flightdeck.keys"  # the stream schema's: the view's key columns, JSON
 
 _POLL_S = 0.5  # how often a quiet subscription checks whether its client left
 
@@ -44,7 +46,10 @@ def stream_subscription(
     until the client cancels or falls behind."""
     pending = hub.register(subscription)
     try:
-        out = pa.schema([schema.field(c) for c in subscription.columns])
+        # The key columns ride in the stream's schema metadata: a client keeping a table
+        # learns how to place rows of any view, rollups included (docs/live.md).
+        keys = {KEYS_METADATA: json.dumps(list(subscription.keys))}
+        out = pa.schema([schema.field(c) for c in subscription.columns], metadata=keys)
         writer.begin(out)
         sender = _Sender(writer, batch_rows, hub.lifetime)
         if subscription.top is not None:

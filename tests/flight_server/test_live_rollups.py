@@ -8,6 +8,7 @@ import contextlib
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
+from flightdeck import Client, LiveTable
 from flightdeck.ingest.rollup_install import install
 from flightdeck.views.rollup_spec import BUILTIN_DIR, load_rollups
 
@@ -16,12 +17,17 @@ from tests.live.mirror import Mirror
 
 
 @pytest.fixture
-def live(store, nats_server, tmp_path):
+def location(store, nats_server, tmp_path):
     install(store, load_rollups([BUILTIN_DIR]))
     with _server(store, nats_server.url, tmp_path) as where:
-        client = flight.connect(where)
-        yield client
-        client.close()
+        yield where
+
+
+@pytest.fixture
+def live(location):
+    client = flight.connect(location)
+    yield client
+    client.close()
 
 
 def test_a_rollup_view_streams_its_changed_rows(live):
@@ -61,3 +67,15 @@ def test_a_rollup_row_a_commit_empties_is_removed(live):
     mirror.read(reader, lambda m: m.kinds.get("remove"))
     assert [row["entry_page"] for row in mirror.rows.values()] == ["/b"]
     _leave(writer, reader)
+
+
+def test_a_live_table_of_a_rollup_learns_its_keys_from_the_stream(live, location):
+    """LiveTable needs no `keys` for a rollup: the stream's schema names them."""
+    _put(live, ["/a", "/b", "/a"], session="s")
+    with Client(location) as client, LiveTable(client, "va_pages_daily") as table:
+        table.wait_ready(timeout=20)
+        assert table.keys == ("date", "host", "path")
+        _put(live, ["/c"], session="t", minute=5)
+        expected = client.view("va_pages_daily").sort_by([("path", "ascending")])
+        got = table.wait_for(lambda t: t.num_rows == expected.num_rows, timeout=20)
+        assert got.equals(expected.select(got.column_names)), (got, expected)
