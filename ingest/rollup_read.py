@@ -21,7 +21,14 @@ from flightdeck.views.rollup_spec import Rollup
 
 from .rollup_sql import bucket, listed_types, source_sql
 
-__all__ = ["EVENTS", "SESSION_VALUES", "Scope", "group_events", "read_touched"]
+__all__ = [
+    "EVENTS",
+    "SESSION_VALUES",
+    "Scope",
+    "group_events",
+    "read_touched",
+    "session_fields",
+]
 
 READ, EVENTS = "fd_r_read", "fd_r_event"
 SESSION_VALUES = ("source", "medium", "campaign")  # from a visit's first event
@@ -124,7 +131,10 @@ def _union_types(groups: Sequence[Sequence[Rollup]]) -> tuple[str, ...] | None:
 def _columns_read(groups: Sequence[Sequence[Rollup]]) -> list[str]:
     """The event columns the rollups of `groups` read."""
     columns = ["event_id", "session_id", "recorded_at", "user_id", "is_view", "duration_s"]
-    columns += ["path", *SESSION_VALUES]  # a visit's entry and exit pages, first source
+    session = session_fields([r for g in groups for r in g])
+    if session & {"entry_page", "exit_page"}:
+        columns.append("path")  # a visit's entry and exit pages
+    columns += [c for c in SESSION_VALUES if c in session]  # from a visit's first event
     for rollup in (r for g in groups for r in g):
         for dimension in rollup.dimensions:
             if dimension.kind == "property":
@@ -134,6 +144,11 @@ def _columns_read(groups: Sequence[Sequence[Rollup]]) -> list[str]:
         if any(m.key for m in rollup.measures):
             columns.append("properties")
     return list(dict.fromkeys(columns))
+
+
+def session_fields(rollups: Sequence[Rollup]) -> set[str]:
+    """The visit-level dimensions (entry_page, exit_page, source, …) `rollups` group by."""
+    return {d.field for r in rollups for d in r.dimensions if d.kind == "session"}
 
 
 def _type_filter(types: tuple[str, ...] | None, alias: str = "") -> str:

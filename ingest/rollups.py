@@ -29,7 +29,15 @@ from flightdeck.views.rollup_spec import RECOUNTED, Rollup
 
 from . import retention
 from .live_removals import record_removals
-from .rollup_read import EVENTS, READ, SESSION_VALUES, Scope, group_events, read_touched
+from .rollup_read import (
+    EVENTS,
+    READ,
+    SESSION_VALUES,
+    Scope,
+    group_events,
+    read_touched,
+    session_fields,
+)
 from .rollup_sql import (
     bucket,
     dimension_sql,
@@ -134,23 +142,18 @@ def _visit_rows(cursor, backend: str, group: list[Rollup]) -> None:
     columns, an aggregate only the value it keeps."""
     both_ways = f"""(SELECT *, 1 AS sign FROM {EVENTS}
                      UNION ALL SELECT *, -1 AS sign FROM {EVENTS} WHERE NOT is_new)"""
-    firsts = "".join(f", {first_by(backend, c, 'TRUE')} AS visit_{c}" for c in SESSION_VALUES)
+    values = _visit_values(backend, session_fields(group))
     cursor.execute(
         f"""CREATE TEMP TABLE {_VISIT_ROWS} AS
         SELECT sign, b, session_id, count(*) FILTER (WHERE is_view) AS visit_views,
             {_us("max(recorded_at) - min(recorded_at)")} AS visit_span_us,
-            min(user_id) AS visit_user_id,
-            {first_by(backend, "path", "is_view")} AS visit_entry_page,
-            {first_by(backend, "path", "is_view", last=True)} AS visit_exit_page
-            {firsts}
+            min(user_id) AS visit_user_id{"".join(f", {sql} AS {name}" for name, sql in values)}
         FROM {both_ways} e GROUP BY sign, b, session_id"""
     )
     if backend == "postgresql":  # temp tables lack statistics: the join needs them
         cursor.execute(f"ANALYZE {_VISIT_ROWS}")
-    visit_values = ", ".join(
-        f"v.visit_{c}"
-        for c in ("views", "span_us", "user_id", "entry_page", "exit_page", *SESSION_VALUES)
-    )
+    carried = ["visit_views", "visit_span_us", "visit_user_id", *(name for name, _ in values)]
+    visit_values = ", ".join(f"v.{c}" for c in carried)
     next_view, after = _next_views(group, both_ways)
     cursor.execute(
         f"""CREATE TEMP TABLE {_ROWS} AS
@@ -158,6 +161,18 @@ def _visit_rows(cursor, backend: str, group: list[Rollup]) -> None:
         FROM {both_ways} e JOIN {_VISIT_ROWS} v
           ON v.sign = e.sign AND v.b = e.b AND v.session_id = e.session_id {after}"""
     )
+
+
+def _visit_values(backend: str, fields: set[str]) -> list[tuple[str, str]]:
+    """(column, aggregate) for the visit-level values `fields` need, and no more: each
+    is carried beside every event row."""
+    values = []
+    if "entry_page" in fields:
+        values.append(("visit_entry_page", first_by(backend, "path", "is_view")))
+    if "exit_page" in fields:
+        values.append(("visit_exit_page", first_by(backend, "path", "is_view", last=True)))
+    values += [(f"visit_{c}", first_by(backend, c, "TRUE")) for c in SESSION_VALUES if c in fields]
+    return values
 
 
 def _next_views(group: list[Rollup], both_ways: str) -> tuple[str, str]:
