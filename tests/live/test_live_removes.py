@@ -7,31 +7,16 @@ import itertools
 import random
 import time
 
-import pyarrow.flight as flight
-import pytest
 from flightdeck import Client
 from flightdeck.ingest import pipeline
 
-from tests.flight_server.test_live import _leave, _put, _server, _subscribe
+from tests.flight_server.test_live import _leave, _put, _subscribe
 from tests.live.mirror import Mirror
 from tests.services import wait_for
 
 DAILY = "va_pageview_aggregate"
 KEYS = ("page_url", "date")
 COLUMNS = ["page_url", "date", "view_count"]
-
-
-@pytest.fixture
-def location(store, nats_server, tmp_path):
-    with _server(store, nats_server.url, tmp_path) as where:
-        yield where
-
-
-@pytest.fixture
-def live(location):
-    client = flight.connect(location)
-    yield client
-    client.close()
 
 
 def _query(location: str, where: dict) -> list[tuple]:

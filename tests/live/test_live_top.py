@@ -7,32 +7,18 @@ import json
 import random
 
 import pyarrow as pa
-import pyarrow.flight as flight
 import pytest
 from flightdeck import Client
 from flightdeck.flight_server.live.request import parse_subscription
 from flightdeck.views import InvalidQuery
 from flightdeck.views.live_views import LIVE_KEYS
 
-from tests.flight_server.test_live import _leave, _put, _server, _subscribe
+from tests.flight_server.test_live import _leave, _put, _subscribe
 from tests.live.mirror import Mirror
 
 DAILY = "va_pageview_aggregate"
 KEYS = ("page_url", "date")
 COLUMNS = ["page_url", "date", "view_count"]
-
-
-@pytest.fixture
-def location(store, nats_server, tmp_path):
-    with _server(store, nats_server.url, tmp_path) as where:
-        yield where
-
-
-@pytest.fixture
-def live(location):
-    client = flight.connect(location)
-    yield client
-    client.close()
 
 
 def _top(location: str, limit: int, where: str = "") -> list[tuple]:
