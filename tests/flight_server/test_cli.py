@@ -42,6 +42,7 @@ def _store_flags(backend: str, db_url: str) -> list[str]:
     return ["--data-dir", "data"] if backend == "duckdb" else ["--db", db_url]
 
 
+@pytest.mark.slow  # a long run (processes, waits): make test runs it
 def test_migrate_status_apply_and_dry_run(backend, db_url, tmp_path):
     flags = _store_flags(backend, db_url)
     before = _run(["migrate", "status", *flags], tmp_path)

@@ -77,6 +77,7 @@ def test_an_anonymous_client_can_publish_nothing(serving):
     assert FORGED not in _stored(serving, "events.>")
 
 
+@pytest.mark.slow  # a long run (processes, waits): make test runs it
 def test_a_writer_publishes_events_and_nothing_else(serving):
     url, login = serving.ready_nats_url, _writer_login(serving)
     assert login["user"] != "flightdeck"

@@ -337,6 +337,7 @@ def test_python_client_subscribe_yields_kind_table_cursor(live, location):
         assert update.cursor >= cursor and subscription.cursor == update.cursor
 
 
+@pytest.mark.slow  # a long run (processes, waits): make test runs it
 def test_a_stalled_subscriber_is_closed_alone_with_a_cursor(store, nats_server, tmp_path):
     pages, puts = 20_000, 6  # ~15 MB: more than gRPC buffers, so the stalled write blocks
     with _server(store, nats_server.url, tmp_path, live_buffer_rows=30_000) as where:

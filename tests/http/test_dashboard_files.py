@@ -3,10 +3,14 @@ the data calls it makes need a token when auth is on."""
 
 from __future__ import annotations
 
+import pytest
 from flightdeck.flight_server import FlightdeckServer, Settings
 from flightdeck.flight_server.auth import add_token
 
 from tests.http.conftest import face_on
+
+# A server per test: make test runs them; a bare pytest keeps its 5 minutes (README).
+pytestmark = pytest.mark.slow
 
 ASSETS = {
     "/static/app.js": "javascript",

@@ -11,6 +11,9 @@ from flightdeck.views import describe
 
 from tests.http.conftest import face_on
 
+# A server per test: make test runs them; a bare pytest keeps its 5 minutes (README).
+pytestmark = pytest.mark.slow
+
 
 def test_healthz_answers_while_alive(http):
     response = http.get("/healthz")

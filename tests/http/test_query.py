@@ -14,6 +14,9 @@ import pytest
 from tests.doput import put_events
 from tests.seed import events
 
+# Every format on both backends: make test runs them; a bare pytest keeps its 5 minutes (README).
+pytestmark = pytest.mark.slow
+
 SQL = (
     "SELECT page_url, date, view_count, unique_visitors, bounce_rate, avg_session_duration "
     "FROM va_pageview_aggregate ORDER BY page_url, date"

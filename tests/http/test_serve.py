@@ -12,9 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow.flight as flight
+import pytest
 
 from tests.doput import put_events
 from tests.seed import events
+
+# Real serve processes: make test runs them; a bare pytest keeps its 5 minutes (README).
+pytestmark = pytest.mark.slow
 
 CLI = [sys.executable, "-m", "flightdeck.cli"]
 

@@ -11,6 +11,9 @@ from tests.http.conftest import face_on
 from tests.seed import events
 from tests.services import wait_for
 
+# Multi-million-row results: make test runs them; a bare pytest keeps its 5 minutes (README).
+pytestmark = pytest.mark.slow
+
 # Every event against every event: 2.25 M rows from 1,500 stored ones, never held whole.
 LARGE = (
     "SELECT a.event_id, a.page_url, b.session_id, b.recorded_at "

@@ -11,6 +11,9 @@ import trustme
 from flightdeck.flight_server import FlightdeckServer, Settings
 from flightdeck.flight_server.http import HttpFace
 
+# TLS servers: make test runs them; a bare pytest keeps its 5 minutes (README).
+pytestmark = pytest.mark.slow
+
 _REFUSED = (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)
 
 

@@ -10,6 +10,10 @@ from flightdeck.ingest.live_removals import record_removals, removed_keys
 from flightdeck.ingest.rollup_install import install
 from flightdeck.views.rollup_spec import BUILTIN_DIR, load_rollups
 
+# Every built-in rollup on both backends: make test runs them; a bare pytest keeps
+# its 5 minutes (README).
+pytestmark = pytest.mark.slow
+
 BUILTINS = load_rollups([BUILTIN_DIR])
 # The rollups the page views below fill (api_latency_hourly reads api.request only).
 OF_PAGE_VIEWS = [r for r in BUILTINS if r.events is None or "pageview" in r.events]

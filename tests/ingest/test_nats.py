@@ -648,6 +648,7 @@ def test_a_message_the_store_refuses_is_dead_lettered_and_its_batch_commits(live
     assert sum(r["view_count"] for r in daily) == len(stored)  # each counted once
 
 
+@pytest.mark.slow  # a long run (processes, waits): make test runs it
 def test_a_store_that_fails_every_batch_keeps_them_for_later_and_dead_letters_none(live):
     # Not the messages' fault (a table gone, the store away): redelivered, never dead-lettered.
     with live.store.write() as conn, conn.cursor() as cursor:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pyarrow as pa
+import pytest
 from flightdeck.ingest import ingest, reaggregate, retention
 
 DAY1 = dt.date(2024, 1, 15)
@@ -81,6 +82,7 @@ def test_one_day_repairs_only_that_day_and_keeps_expired_days(store):
     assert _all(store, "va_pageview_aggregate") == kept
 
 
+@pytest.mark.slow  # a long run (processes, waits): make test runs it
 def test_reaggregate_command_exits_1_on_differences_then_0_after_repair(store, db_url, tmp_path):
     ingest(store, [_events(DAY1, ["/a", "/b", "/a"])])
     _damage(store)

@@ -11,6 +11,9 @@ from flightdeck import Client, QueryError, aio
 
 from tests.flight_server.test_live import _put
 
+# A live server per test: make test runs them; a bare pytest keeps its 5 minutes (README).
+pytestmark = pytest.mark.slow
+
 DAILY = "va_pageview_aggregate"
 
 

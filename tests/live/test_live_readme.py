@@ -14,6 +14,9 @@ import pytest
 from tests.flight_server.test_live import _put
 from tests.test_readme import README, matches
 
+# A live server per snippet: make test runs them; a bare pytest keeps its 5 minutes (README).
+pytestmark = pytest.mark.slow
+
 SECTION = "Live: any view, any filter, top-N (DoExchange)"
 
 

@@ -7,12 +7,16 @@ import itertools
 import random
 import time
 
+import pytest
 from flightdeck import Client
 from flightdeck.ingest import pipeline
 
 from tests.flight_server.test_live import _leave, _put, _subscribe
 from tests.live.mirror import Mirror
 from tests.services import wait_for
+
+# Random puts on a live server: make test runs them; a bare pytest keeps its 5 minutes (README).
+pytestmark = pytest.mark.slow
 
 DAILY = "va_pageview_aggregate"
 KEYS = ("page_url", "date")

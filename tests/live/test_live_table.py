@@ -17,6 +17,9 @@ from flightdeck.views.live_views import LIVE_KEYS
 
 from tests.flight_server.test_live import _put
 
+# Random puts and a server restart: make test runs them; a bare pytest keeps its 5 minutes (README).
+pytestmark = pytest.mark.slow
+
 DAILY = "va_pageview_aggregate"
 COLUMNS = ["page_url", "date", "view_count"]
 

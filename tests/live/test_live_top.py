@@ -16,6 +16,9 @@ from flightdeck.views.live_views import LIVE_KEYS
 from tests.flight_server.test_live import _leave, _put, _subscribe
 from tests.live.mirror import Mirror
 
+# Random puts on a live server: make test runs them; a bare pytest keeps its 5 minutes (README).
+pytestmark = pytest.mark.slow
+
 DAILY = "va_pageview_aggregate"
 KEYS = ("page_url", "date")
 COLUMNS = ["page_url", "date", "view_count"]
