@@ -28,6 +28,7 @@ __all__ = [
     "group_events",
     "read_touched",
     "session_fields",
+    "ts_literal",
 ]
 
 READ, EVENTS = "fd_r_read", "fd_r_event"
@@ -76,7 +77,7 @@ def read_touched(cursor, backend: str, groups: Sequence[Sequence[Rollup]], scope
     # PostgreSQL probes its (session_id, recorded_at) index per visit instead: a
     # constant range there is the whole bucket, which it would scan.
     span = (
-        f"s.recorded_at >= {_ts_literal(lo)} AND s.recorded_at < {_ts_literal(hi)}"
+        f"s.recorded_at >= {ts_literal(lo)} AND s.recorded_at < {ts_literal(hi)}"
         if backend == "duckdb"
         else "TRUE"
     )
@@ -157,5 +158,6 @@ def _type_filter(types: tuple[str, ...] | None, alias: str = "") -> str:
     return f"{alias}event_type IN ({listed_types(types)})"
 
 
-def _ts_literal(at: dt.datetime) -> str:
+def ts_literal(at: dt.datetime) -> str:
+    """`at` as a TIMESTAMPTZ literal, in UTC (both backends read it the same)."""
     return f"CAST('{at.astimezone(dt.UTC).isoformat()}' AS TIMESTAMPTZ)"

@@ -37,6 +37,7 @@ from .rollup_read import (
     group_events,
     read_touched,
     session_fields,
+    ts_literal,
 )
 from .rollup_sql import (
     bucket,
@@ -365,7 +366,7 @@ def _bucket_ranges(cursor, rollup: Rollup, days: Sequence[dt.date]) -> list[tupl
                 ranges[at] = at + dt.timedelta(hours=1)
         else:
             ranges[_ts(start)] = _ts(end)
-    return [(_ts_sql(lo), _ts_sql(hi)) for lo, hi in sorted(ranges.items())]
+    return [(ts_literal(lo), ts_literal(hi)) for lo, hi in sorted(ranges.items())]
 
 
 def _bucket_of(grain: str, day: dt.date) -> tuple[dt.date, dt.date]:
@@ -381,10 +382,6 @@ def _bucket_of(grain: str, day: dt.date) -> tuple[dt.date, dt.date]:
 
 def _ts(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), dt.UTC)
-
-
-def _ts_sql(at: dt.datetime) -> str:
-    return f"CAST('{at.isoformat()}' AS TIMESTAMPTZ)"
 
 
 def _rebuild_one(cursor, backend: str, rollup: Rollup, version: int, where: str) -> int:

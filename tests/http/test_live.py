@@ -6,13 +6,10 @@ import json
 import time
 from collections.abc import Iterator
 
-import pyarrow.flight as flight
 import pytest
-from flightdeck.flight_server import FlightdeckServer, Settings
-from flightdeck.flight_server.background import Background
 
 from tests.doput import put_events
-from tests.http.conftest import face_on
+from tests.http.conftest import live_face
 from tests.seed import events
 
 VIEW = "/api/live/va_pageview_aggregate"
@@ -21,18 +18,8 @@ KEYS = ("page_url", "date")
 
 @pytest.fixture
 def live(store, nats_server, tmp_path):
-    """An HTTP client and a Flight client on one server with its hub, worker and
-    publisher, and the server."""
-    settings = Settings(port=0, data_dir=tmp_path, raw_retention_days=0, heartbeat=0.5)
-    background = Background(settings, store, nats_server.url, worker=True).start()
-    assert background.wait_ready(10)
-    server = FlightdeckServer(settings, store, committed=background.committed, hub=background.hub)
-    try:
-        with face_on(server) as http, flight.connect(f"grpc://127.0.0.1:{server.port}") as client:
-            yield http, client, server
-    finally:
-        server.shutdown()
-        background.stop()
+    with live_face(store, nats_server.url, tmp_path) as parts:
+        yield parts
 
 
 def _events(response) -> Iterator[tuple[str, str, dict]]:

@@ -8,12 +8,10 @@ import json
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
-from flightdeck.flight_server import FlightdeckServer, Settings
-from flightdeck.flight_server.background import Background
 from flightdeck.ingest.rollup_install import install
 from flightdeck.views.rollup_spec import BUILTIN_DIR, load_rollups
 
-from tests.http.conftest import face_on
+from tests.http.conftest import live_face
 from tests.http.test_live import _events
 
 # Ten views, twice, on both backends: make test runs the sweep; a bare pytest keeps the
@@ -27,17 +25,9 @@ AT = "2024-01-15T10:{minute:02d}:{second:02d}Z"
 @pytest.fixture
 def live(store, nats_server, tmp_path):
     install(store, BUILTINS)
-    settings = Settings(port=0, data_dir=tmp_path, raw_retention_days=0, heartbeat=0.5)
-    background = Background(settings, store, nats_server.url, worker=True).start()
-    assert background.wait_ready(10)
-    server = FlightdeckServer(settings, store, committed=background.committed, hub=background.hub)
-    try:
-        with face_on(server) as http, flight.connect(f"grpc://127.0.0.1:{server.port}") as client:
-            _put_all(client, 0)
-            yield http, client
-    finally:
-        server.shutdown()
-        background.stop()
+    with live_face(store, nats_server.url, tmp_path) as (http, client, _):
+        _put_all(client, 0)
+        yield http, client
 
 
 def _put(client, event_type: str, rows: list[dict]) -> None:
