@@ -1,0 +1,124 @@
+"""Many live subscriptions on one DoExchange stream (docs/live.md, "Multiplexed").
+
+Open one with `Client.multiplex()`; `subscribe` as often as you like (each gets
+an id of yours), iterate to get every subscription's messages, tagged with it.
+One DoExchange stream has one schema, so each message travels as metadata
+only: its `app_metadata` is a frame (`encode_frame`) holding a JSON header and
+the Arrow IPC stream of its rows, whatever their columns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import struct
+import threading
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+import pyarrow as pa
+import pyarrow.flight as flight
+
+from .view_sql import refused
+from .where import WhereError, parse_where, where_json
+
+__all__ = ["LiveMessage", "Multiplex", "decode_frame", "encode_frame"]
+
+_LENGTH = struct.Struct(">I")  # the JSON header's length, before it
+
+
+def encode_frame(header: dict[str, Any], rows: pa.Table | pa.RecordBatch | None) -> bytes:
+    """One message: a 4-byte big-endian header length, the header as JSON, then (when
+    there are rows) the Arrow IPC stream of `rows`."""
+    head = json.dumps(header).encode()
+    body = b""
+    if rows is not None:
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, rows.schema) as ipc:
+            ipc.write(rows)
+        body = sink.getvalue().to_pybytes()
+    return _LENGTH.pack(len(head)) + head + body
+
+
+def decode_frame(frame: bytes | pa.Buffer) -> tuple[dict[str, Any], pa.Table | None]:
+    """The header and rows (None when the message carries none) of one frame."""
+    data = frame.to_pybytes() if isinstance(frame, pa.Buffer) else bytes(frame)
+    (length,) = _LENGTH.unpack_from(data)
+    header = json.loads(data[_LENGTH.size : _LENGTH.size + length])
+    rest = data[_LENGTH.size + length :]
+    return header, (pa.ipc.open_stream(rest).read_all() if rest else None)
+
+
+class LiveMessage(NamedTuple):
+    id: str
+    kind: str  # snapshot, snapshot_end, update/upsert, remove, heartbeat, resync, error
+    table: pa.Table | None
+    cursor: int | None
+    detail: dict[str, Any]  # the whole header: lifetime, reason, ...
+
+
+def subscription_request(view: str, **options: Any) -> dict[str, Any]:
+    """The JSON of one subscription, as `Client.subscribe` sends it (docs/live.md)."""
+    request: dict[str, Any] = {"subscribe": view}
+    for name, value in options.items():
+        if value is None:
+            continue
+        if name == "where":
+            try:
+                value = where_json(parse_where(value))
+            except WhereError as exc:
+                raise refused(exc) from None
+        request[name] = value
+    return request
+
+
+class Multiplex:
+    """One multiplexed DoExchange: `subscribe`, `unsubscribe`, iterate for messages.
+    `subscribe` and `unsubscribe` may be called from another thread than the one
+    iterating."""
+
+    def __init__(
+        self, writer: flight.FlightStreamWriter, reader: flight.FlightStreamReader
+    ) -> None:
+        self._writer = writer
+        self._reader = reader
+        self._lock = threading.Lock()  # one request written at a time
+        self._ids = (f"s{n}" for n in itertools.count(1))
+
+    def subscribe(self, view: str, *, id: str | None = None, **options: Any) -> str:
+        """Follow `view` (options as `Client.subscribe` takes them); its id."""
+        request = subscription_request(view, **options)
+        request["id"] = id if id is not None else next(self._ids)
+        self._send(request)
+        return request["id"]
+
+    def unsubscribe(self, id: str) -> None:
+        """Stop one subscription; the others go on."""
+        self._send({"unsubscribe": id})
+
+    def __iter__(self) -> Iterator[LiveMessage]:
+        while True:
+            try:
+                chunk = self._reader.read_chunk()
+            except StopIteration:
+                return
+            header, table = decode_frame(chunk.app_metadata)
+            yield LiveMessage(
+                header.get("id"), header.get("type"), table, header.get("cursor"), header
+            )
+
+    def close(self) -> None:
+        self._reader.cancel()
+        with contextlib.suppress(flight.FlightCancelledError):
+            self._writer.close()
+
+    def __enter__(self) -> Multiplex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _send(self, request: dict[str, Any]) -> None:
+        with self._lock:
+            self._writer.write_metadata(pa.py_buffer(json.dumps(request).encode()))
