@@ -78,15 +78,23 @@ async def live_events(server: FlightdeckServer, command: bytes) -> AsyncIterator
         slot.close()
         raise
     slot.callback(session.close)
-    return _produced(session, events, wake, slot)
+    stall_s = server.settings.stream_idle_timeout
+    return _produced(session, events, wake, slot, stall_s)
 
 
 async def _produced(
-    session: LiveSession, events: _Events, wake: asyncio.Event, slot: contextlib.ExitStack
+    session: LiveSession,
+    events: _Events,
+    wake: asyncio.Event,
+    slot: contextlib.ExitStack,
+    stall_s: float,
 ) -> AsyncIterator[bytes]:
     """The session's events, stepped on this event loop when the hub wakes it (and each
     poll, for heartbeats): no thread per subscription. Only a top-N's refresh reads the
-    store; it steps on a worker thread."""
+    store; it steps on a worker thread. A browser that takes nothing for `stall_s`
+    (--stream-idle-timeout) loses its subscription and slot at once, alone; the stream
+    then ends when it reads again, and EventSource resumes from its last id."""
+    loop = asyncio.get_running_loop()
     with slot:
         while True:
             wake.clear()
@@ -95,7 +103,11 @@ async def _produced(
             else:
                 alive = session.step()
             while events.queue:
-                yield events.queue.popleft()
+                retire = loop.call_later(stall_s, slot.close)
+                try:
+                    yield events.queue.popleft()
+                finally:
+                    retire.cancel()
             if not alive:
                 return
             with contextlib.suppress(TimeoutError):

@@ -53,6 +53,7 @@ def _read_until(stream: Multiplex, mirrors: dict[str, Mirror], until, timeout=30
         message = next(messages)
         seen.append(message)
         if message.id in mirrors:
+            assert message.kind != "error", message.detail
             _apply(mirrors, message)
     return seen
 
@@ -121,9 +122,11 @@ def test_a_bad_request_is_refused_for_its_id_alone(location):
 
 
 def test_a_stalled_stream_is_retired_alone_with_cursors(store, nats_server, tmp_path):
-    pages, puts, stalled_subscriptions = 5_000, 4, 20  # ~20 MB owed: more than gRPC buffers
+    # ~30 MB owed to the stalled stream: more than gRPC buffers, so its writer blocks. A
+    # put fits the buffer (a reader one put behind keeps up); two do not.
+    pages, puts, stalled_subscriptions = 10_000, 4, 10
     with (
-        _server(store, nats_server.url, tmp_path, live_buffer_rows=3_000) as where,
+        _server(store, nats_server.url, tmp_path, live_buffer_rows=15_000) as where,
         Client(where) as client,
         client.multiplex() as stalled,
         client.multiplex() as healthy,
