@@ -5,7 +5,9 @@ alone while ingest and other streams go on (both backends)."""
 from __future__ import annotations
 
 import concurrent.futures
+import itertools
 import random
+import threading
 import time
 
 import pyarrow as pa
@@ -151,3 +153,49 @@ def test_a_stalled_stream_is_retired_alone_with_cursors(store, nats_server, tmp_
                 if len(errors) == len(ids):
                     break
         assert all("fell behind" in e.detail["reason"] and e.cursor >= 0 for e in errors.values())
+
+
+def test_identical_snapshots_arriving_together_share_a_few_reads(store):
+    from flightdeck.flight_server.live.snapshots import SnapshotReads
+
+    reads = SnapshotReads(store, max_rows=1000)
+    try:
+        sql = f"SELECT page_url, date, view_count FROM {DAILY}"
+        futures = [reads.rows(sql) for _ in range(200)]
+        tables = [f.result(30) for f in futures]
+        # The four readers' first reads, then one for all the rest (a loaded machine may
+        # let a read finish while the requests still arrive: a few more).
+        assert reads.reads <= 10
+        assert all(t.equals(tables[0]) for t in tables)
+    finally:
+        reads.close()
+
+
+def test_a_storm_of_subscribers_during_puts_each_equals_a_fresh_query(location):
+    """Snapshots shared by many while puts go on: each member's snapshot and deltas
+    still add up to the query (the register-then-read rule holds for every member)."""
+    pages = [f"/p{i}" for i in range(5)]
+    with Client(location) as client, client.multiplex() as stream:
+        _put(client._flight, pages, session="seed")
+        stop = threading.Event()
+
+        def churn() -> None:
+            for n in itertools.count():
+                if stop.is_set():
+                    return
+                _put(client._flight, [pages[n % 5], pages[(n * 3) % 5]], session=f"c{n}-")
+
+        mirrors = {i: Mirror(KEYS) for i in range(60)}
+        with concurrent.futures.ThreadPoolExecutor(1) as putting:
+            churning = putting.submit(churn)
+            for i in mirrors:
+                stream.subscribe(DAILY, id=i, messages=2)
+            _read_until(
+                stream, mirrors, lambda: all(m.kinds.get("snapshot_end") for m in mirrors.values())
+            )
+            stop.set()
+            churning.result()
+        expected = _query(location, None)
+        _read_until(
+            stream, mirrors, lambda: all(m.table(COLUMNS) == expected for m in mirrors.values())
+        )
