@@ -2,9 +2,9 @@
 
 Open one with `Client.multiplex()`; `subscribe` as often as you like (each gets
 an id of yours), iterate to get every subscription's messages, tagged with it.
-One DoExchange stream has one schema, so each message travels as metadata
-only: its `app_metadata` is a frame (`encode_frame`) holding a JSON header and
-the Arrow IPC stream of its rows, whatever their columns.
+One DoExchange stream has one schema, so messages travel as metadata only: a
+Flight message's `app_metadata` holds one or more frames (`encode_frame`), each
+a JSON header and the Arrow IPC stream of its rows, whatever their columns.
 """
 
 from __future__ import annotations
@@ -23,14 +23,15 @@ import pyarrow.flight as flight
 from .view_sql import refused
 from .where import WhereError, parse_where, where_json
 
-__all__ = ["LiveMessage", "Multiplex", "decode_frame", "encode_frame"]
+__all__ = ["LiveMessage", "Multiplex", "decode_frames", "encode_frame"]
 
-_LENGTH = struct.Struct(">I")  # the JSON header's length, before it
+_LENGTHS = struct.Struct(">II")  # a frame's JSON header and Arrow IPC body lengths
 
 
 def encode_frame(header: dict[str, Any], rows: pa.Table | pa.RecordBatch | None) -> bytes:
-    """One message: a 4-byte big-endian header length, the header as JSON, then (when
-    there are rows) the Arrow IPC stream of `rows`."""
+    """One message: the lengths of its header and body (two 4-byte big-endian numbers),
+    the header as JSON, then (when there are rows) the Arrow IPC stream of `rows`.
+    Frames are self-delimiting: one Flight message may carry several back to back."""
     head = json.dumps(header).encode()
     body = b""
     if rows is not None:
@@ -38,16 +39,21 @@ def encode_frame(header: dict[str, Any], rows: pa.Table | pa.RecordBatch | None)
         with pa.ipc.new_stream(sink, rows.schema) as ipc:
             ipc.write(rows)
         body = sink.getvalue().to_pybytes()
-    return _LENGTH.pack(len(head)) + head + body
+    return _LENGTHS.pack(len(head), len(body)) + head + body
 
 
-def decode_frame(frame: bytes | pa.Buffer) -> tuple[dict[str, Any], pa.Table | None]:
-    """The header and rows (None when the message carries none) of one frame."""
-    data = frame.to_pybytes() if isinstance(frame, pa.Buffer) else bytes(frame)
-    (length,) = _LENGTH.unpack_from(data)
-    header = json.loads(data[_LENGTH.size : _LENGTH.size + length])
-    rest = data[_LENGTH.size + length :]
-    return header, (pa.ipc.open_stream(rest).read_all() if rest else None)
+def decode_frames(data: bytes | pa.Buffer) -> Iterator[tuple[dict[str, Any], pa.Table | None]]:
+    """The header and rows (None when a message carries none) of each frame in `data`."""
+    view = memoryview(data.to_pybytes() if isinstance(data, pa.Buffer) else data)
+    at = 0
+    while at < len(view):
+        head, body = _LENGTHS.unpack_from(view, at)
+        at += _LENGTHS.size
+        header = json.loads(bytes(view[at : at + head]))
+        at += head
+        rows = pa.ipc.open_stream(pa.py_buffer(view[at : at + body])).read_all() if body else None
+        at += body
+        yield header, rows
 
 
 class LiveMessage(NamedTuple):
@@ -103,10 +109,12 @@ class Multiplex:
                 chunk = self._reader.read_chunk()
             except StopIteration:
                 return
-            header, table = decode_frame(chunk.app_metadata)
-            yield LiveMessage(
-                header.get("id"), header.get("type"), table, header.get("cursor"), header
-            )
+            if chunk.app_metadata is None:
+                continue
+            for header, table in decode_frames(chunk.app_metadata):
+                yield LiveMessage(
+                    header.get("id"), header.get("type"), table, header.get("cursor"), header
+                )
 
     def close(self) -> None:
         self._reader.cancel()

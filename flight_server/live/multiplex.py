@@ -31,6 +31,9 @@ from .session import LiveSession
 __all__ = ["Opener", "serve_multiplex"]
 
 _POLL_S = 0.5  # how often a quiet stream checks heartbeats and whether its client left
+# Frames joined into one Flight message up to this size (a single bigger frame goes
+# alone: its rows are bounded by --batch-rows); well under gRPC's 4 MB default.
+_MESSAGE_BYTES = 1 << 20
 
 # Makes a session from a request (JSON without `id`), a writer and a wake-up.
 Opener = Callable[[bytes, object, Callable[[], None]], LiveSession]
@@ -88,11 +91,13 @@ class _Stream:
             while not self.stopping and not self._context.is_cancelled():
                 self._woken.clear()
                 self._take_requests()
+                out = _Batch(self._writer)
                 for id, (session, outbox, _) in list(self._sessions.items()):
                     alive = session.step()
-                    self._write(outbox)
+                    out.add(outbox.frames)
                     if not alive:
                         self._end(id)
+                out.flush()
                 self._woken.wait(_POLL_S)
         except (flight.FlightError, pa.ArrowException, OSError):
             pass  # the client left mid-write: the call's thread sees it cancelled
@@ -144,9 +149,29 @@ class _Stream:
         header = {"id": id, "type": "error", "cursor": self._position(), "reason": str(exc)}
         self._writer.write_metadata(pa.py_buffer(encode_frame(header, None)))
 
-    def _write(self, outbox: _Outbox) -> None:
-        while outbox.frames:
-            self._writer.write_metadata(pa.py_buffer(outbox.frames.popleft()))
+
+class _Batch:
+    """Frames of one round over the sessions, sent as few Flight messages: a gRPC write
+    each would cost a round of the transport per subscription (the benchmark saw
+    seconds for a hundred)."""
+
+    def __init__(self, writer) -> None:
+        self._writer = writer
+        self._frames: list[bytes] = []
+        self._bytes = 0
+
+    def add(self, frames: deque[bytes]) -> None:
+        while frames:
+            frame = frames.popleft()
+            if self._bytes + len(frame) > _MESSAGE_BYTES:
+                self.flush()
+            self._frames.append(frame)
+            self._bytes += len(frame)
+
+    def flush(self) -> None:
+        if self._frames:
+            self._writer.write_metadata(pa.py_buffer(b"".join(self._frames)))
+            self._frames, self._bytes = [], 0
 
 
 class _Outbox:

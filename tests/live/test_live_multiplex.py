@@ -13,7 +13,7 @@ import time
 import pyarrow as pa
 import pytest
 from flightdeck import Client
-from flightdeck.live_mux import Multiplex, decode_frame, encode_frame
+from flightdeck.live_mux import Multiplex, decode_frames, encode_frame
 
 from tests.flight_server.test_live import _put, _server
 from tests.live.mirror import Mirror
@@ -62,9 +62,10 @@ def _read_until(stream: Multiplex, mirrors: dict[str, Mirror], until, timeout=30
 
 def test_a_frame_carries_a_header_and_rows_of_any_schema():
     rows = pa.table({"a": [1, 2], "b": ["x", None]})
-    header, table = decode_frame(encode_frame({"id": "s1", "type": "update"}, rows))
+    frames = encode_frame({"id": "s1", "type": "update"}, rows) + encode_frame({"id": 2}, None)
+    (header, table), second = decode_frames(frames)
     assert header == {"id": "s1", "type": "update"} and table.equals(rows)
-    assert decode_frame(encode_frame({"type": "heartbeat"}, None)) == ({"type": "heartbeat"}, None)
+    assert second == ({"id": 2}, None)
 
 
 def test_multiplexed_subscriptions_each_equal_a_fresh_query_after_random_puts(location):
