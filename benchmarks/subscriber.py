@@ -29,6 +29,7 @@ order. --stalled then opens one stream of one subscription that reads nothing.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -153,24 +154,43 @@ class _MuxFollower:
                     _note(arrivals, self.committed, batch, now)
 
 
-def _mux_open(client: flight.FlightClient, count: int, snapshot: bool):
-    """A multiplexed stream with `count` subscriptions (ids 0…), registered on return."""
+def _mux_open(client: flight.FlightClient, count: int, snapshot: bool, give_up_s: float = 30.0):
+    """A multiplexed stream with `count` subscriptions (ids 0…), registered on return.
+    Subscriptions refused while the server is full are asked for again: the previous
+    run's subscribers free their --max-subscribers slots only as the server notices."""
     from flightdeck.live_mux import Multiplex
 
     descriptor = flight.FlightDescriptor.for_command(b'{"multiplex": true}')
     stream = Multiplex(*client.do_exchange(descriptor))
-    for i in range(count):
-        stream.subscribe(SUBSCRIPTION["subscribe"], id=i, **_options(snapshot))
-    if not snapshot:
-        probe = {"page_url": "/-no-such-page-"}
-        stream.subscribe(SUBSCRIPTION["subscribe"], id="probe", where=probe, columns=["page_url"])
-        for message in stream:
-            if message.id == "probe" and message.kind in ("snapshot_end", "error"):
-                assert message.kind == "snapshot_end", message.detail
-                break
-        stream.unsubscribe("probe")
     _HELD.append(stream)
-    return stream
+    wanted, deadline = list(range(count)), time.monotonic() + give_up_s
+    for n in itertools.count():
+        for i in wanted:
+            stream.subscribe(SUBSCRIPTION["subscribe"], id=i, **_options(snapshot))
+        if snapshot:
+            return stream
+        wanted = _refused(stream, f"probe{n}")
+        if not wanted:
+            return stream
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{len(wanted)} subscriptions refused: server full")
+        time.sleep(0.2)
+    raise AssertionError("unreachable")
+
+
+def _refused(stream, probe: str) -> list[int]:
+    """Subscribe a probe after the others: the server takes a stream's requests in order,
+    so by the probe's (empty) snapshot every earlier one was registered or refused."""
+    none = {"page_url": "/-no-such-page-"}
+    stream.subscribe(SUBSCRIPTION["subscribe"], id=probe, where=none, columns=["page_url"])
+    refused = []
+    for message in stream:
+        if message.kind == "error":
+            refused.append(message.id)
+        if message.id == probe and message.kind in ("snapshot_end", "error"):
+            break
+    stream.unsubscribe(probe)
+    return [i for i in refused if isinstance(i, int)]  # a refused probe concerns no one
 
 
 def _options(snapshot: bool) -> dict:
