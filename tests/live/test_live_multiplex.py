@@ -197,6 +197,10 @@ def test_a_storm_of_subscribers_during_puts_each_equals_a_fresh_query(location):
             stop.set()
             churning.result()
         expected = _query(location, None)
-        _read_until(
-            stream, mirrors, lambda: all(m.table(COLUMNS) == expected for m in mirrors.values())
-        )
+        try:
+            _read_until(
+                stream, mirrors, lambda: all(m.table(COLUMNS) == expected for m in mirrors.values())
+            )
+        except AssertionError:  # which subscribers differ, and how: the rows say more
+            odd = {i: m.table(COLUMNS) for i, m in mirrors.items() if m.table(COLUMNS) != expected}
+            raise AssertionError(f"expected {expected}; differing: {odd}") from None
