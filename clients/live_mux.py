@@ -14,6 +14,7 @@ import itertools
 import json
 import struct
 import threading
+from collections import deque
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -91,6 +92,7 @@ class Multiplex:
         self._reader = reader
         self._lock = threading.Lock()  # one request written at a time
         self._ids = (f"s{n}" for n in itertools.count(1))
+        self._unread: deque[tuple[dict[str, Any], pa.Table | None]] = deque()
 
     def subscribe(self, view: str, *, id: str | None = None, **options: Any) -> str:
         """Follow `view` (options as `Client.subscribe` takes them); its id."""
@@ -104,17 +106,22 @@ class Multiplex:
         self._send({"unsubscribe": id})
 
     def __iter__(self) -> Iterator[LiveMessage]:
-        while True:
+        return self
+
+    def __next__(self) -> LiveMessage:
+        # One Flight message carries many frames: those not yet returned stay here, so
+        # a loop left early and a later loop over the stream see every message.
+        while not self._unread:
             try:
                 chunk = self._reader.read_chunk()
             except StopIteration:
-                return
-            if chunk.app_metadata is None:
-                continue
-            for header, table in decode_frames(chunk.app_metadata):
-                yield LiveMessage(
-                    header.get("id"), header.get("type"), table, header.get("cursor"), header
-                )
+                raise StopIteration from None
+            if chunk.app_metadata is not None:
+                self._unread.extend(decode_frames(chunk.app_metadata))
+        header, table = self._unread.popleft()
+        return LiveMessage(
+            header.get("id"), header.get("type"), table, header.get("cursor"), header
+        )
 
     def close(self) -> None:
         self._reader.cancel()

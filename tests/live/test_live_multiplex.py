@@ -172,6 +172,22 @@ def test_identical_snapshots_arriving_together_share_a_few_reads(store):
         reads.close()
 
 
+def test_a_message_read_leaves_the_rest_of_its_flight_message_for_the_next_read(location):
+    """One Flight message carries many subscriptions' frames: a loop that stops after one
+    message and a later loop over the stream must not lose the frames in between."""
+    with Client(location) as client, client.multiplex() as stream:
+        _put(client._flight, ["/a", "/b"], session="s")
+        ids = [stream.subscribe(DAILY, id=i) for i in range(10)]
+        ended: set = set()
+        deadline = time.monotonic() + 20
+        while ended != set(ids):
+            assert time.monotonic() < deadline, f"snapshot_end seen for {sorted(ended)} only"
+            for message in stream:  # a fresh loop each time, left after one message
+                if message.kind == "snapshot_end":
+                    ended.add(message.id)
+                break
+
+
 def test_a_storm_of_subscribers_during_puts_each_equals_a_fresh_query(location):
     """Snapshots shared by many while puts go on: each member's snapshot and deltas
     still add up to the query (the register-then-read rule holds for every member)."""
