@@ -1,8 +1,9 @@
 """Comparison 3: commit-to-subscriber latency of live updates, by subscriber count.
 
-One flightdeck server per backend. Subscribers (benchmarks.subscriber, threads in
-a few processes, many subscriptions multiplexed on each client connection) hold
-DoExchange subscriptions while this process runs DoPuts on an open-loop schedule
+One flightdeck server per backend. Subscribers (benchmarks.subscriber, a few
+processes, `_PER_STREAM` subscriptions multiplexed on each DoExchange stream,
+docs/live.md, and many streams on each client connection) hold subscriptions
+while this process runs DoPuts on an open-loop schedule
 (`live_puts_per_s`, several put threads, so a slow put never delays the next
 one's start), each for a page of its own (`/live/<run>/<i>`). Latency is
 bracketed (live_stats.py): from the PutResult's arrival (after COMMIT: a lower
@@ -39,7 +40,9 @@ __all__ = ["run_live_bench"]
 
 log = logging.getLogger("benchmarks.live")
 _EVENTS = flight.FlightDescriptor.for_path("events", "pageview")
-_PER_PROCESS = 250  # subscriber threads per client process (each process has its own GIL)
+# Subscriptions per client process (each process has its own GIL to decode with).
+_PER_PROCESS = 2_500
+_PER_STREAM = 100  # subscriptions multiplexed on one DoExchange stream (one thread each side)
 _PER_CONNECTION = 100  # DoExchange streams multiplexed on one client connection
 _PUT_THREADS = 4  # open-loop driver: a put may take up to 4 intervals before one starts late
 
@@ -53,6 +56,7 @@ def run_live_bench(plan: Plan, pg: PostgresServer, workdir: Path) -> dict:
         out[backend]["setup"] |= {
             "open_files_limit": open_files,
             "subscribers_per_process": _PER_PROCESS,
+            "subscriptions_per_stream": _PER_STREAM,
             "subscriptions_per_connection": _PER_CONNECTION,
             "put_threads": _PUT_THREADS,
             "settle_s": plan.live_settle_s,
@@ -210,8 +214,9 @@ def _last_json(output: str):
 
 def _spawn(location: str, count: int, *flags: str) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "benchmarks.subscriber", location, str(count)]
+    cmd += ["--per-connection", str(_PER_CONNECTION), "--multiplex", str(_PER_STREAM)]
     return subprocess.Popen(
-        [*cmd, "--per-connection", str(_PER_CONNECTION), *flags],
+        [*cmd, *flags],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

@@ -14,6 +14,7 @@ import pyarrow.flight as flight
 from . import load_put
 from .errors import DETAIL_TRAILERS, LoadError, QueryError, converted, from_arrow
 from .far_dates import first_far
+from .live_mux import Multiplex
 from .live_request import live_request
 from .load import LoadResult, LoadSource, Source, open_source
 from .tracker import Tracker, TrackFailure
@@ -409,6 +410,16 @@ class Client:
                     with contextlib.suppress(pa.ArrowException):
                         stream.cancel()
                 self._open.difference_update(opened)  # other queries' streams stay cancellable
+
+    def multiplex(self) -> Multiplex:
+        """One DoExchange stream carrying many live subscriptions (clients/live_mux.py):
+        `subscribe(view, **options) -> id`, `unsubscribe(id)`, and iterate for
+        `LiveMessage(id, kind, table, cursor, detail)`. Costs the server no thread per
+        subscription; `subscribe()` here opens one stream per subscription."""
+        descriptor = flight.FlightDescriptor.for_command(b'{"multiplex": true}')
+        with converted("query", self.location):
+            writer, reader = self._flight.do_exchange(descriptor, self._options)
+        return Multiplex(writer, reader)
 
 
 def _read(opened: Source) -> Iterator[pa.RecordBatch]:

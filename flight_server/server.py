@@ -35,7 +35,10 @@ from .health import HEALTH_ACTION, Health
 from .limits import Slots
 from .live.exchange import stream_subscription
 from .live.hub import LiveHub
+from .live.multiplex import serve_multiplex
 from .live.schemas import LiveSchemas
+from .live.session import LiveSession
+from .live.snapshots import SnapshotReads
 from .load_status import LOAD_STATUS_ACTION
 from .metrics import Metrics
 from .settings import Settings
@@ -92,6 +95,7 @@ class FlightdeckServer(flight.FlightServerBase):
             settings.max_subscribers, "live subscriptions", "--max-subscribers"
         )
         self._live_schemas = LiveSchemas(store)
+        self._snapshots = SnapshotReads(store, hub.held_limit if hub else 0)
         self._sql = FlightSqlService(
             store,
             version=version("flightdeck"),
@@ -271,6 +275,17 @@ class FlightdeckServer(flight.FlightServerBase):
                 raise BackendError(
                     "nats", "live updates need NATS; none is connected", "unavailable"
                 )
+            if _multiplexed(descriptor.command or b""):
+                with _left_as_cancelled(context):
+                    serve_multiplex(
+                        context,
+                        reader,
+                        writer,
+                        self.live_session,
+                        self._live_slots,
+                        lambda: self._hub.position,
+                    )
+                return
             subscription, schema = self._live_schemas.parse(descriptor.command or b"")
             with self._live_slots.take(), _left_as_cancelled(context):
                 stream_subscription(
@@ -283,6 +298,24 @@ class FlightdeckServer(flight.FlightServerBase):
                     self.settings.heartbeat,
                     self.settings.batch_rows,
                 )
+
+    def live_session(
+        self, command: bytes, writer: object, on_ready: Callable[[], None]
+    ) -> LiveSession:
+        """A live subscription served step by step (live/session.py) for whoever drives
+        many at once: a multiplexed DoExchange, the HTTP face's event loop."""
+        assert self._hub is not None
+        subscription, _ = self._live_schemas.parse(command)
+        return LiveSession(
+            self.store,
+            self._hub,
+            self._snapshots,
+            subscription,
+            writer,
+            heartbeat_s=self.settings.heartbeat,
+            batch_rows=self.settings.batch_rows,
+            on_ready=on_ready,
+        )
 
     def _schema(self, query: queries.Query) -> pa.Schema:
         # DuckDB runs some queries to learn their schema: that takes a slot too.
@@ -327,6 +360,7 @@ class FlightdeckServer(flight.FlightServerBase):
         queries and loads get `grace_s` seconds; then the queries are interrupted."""
         if self._hub is not None:
             self._hub.close()
+        self._snapshots.close()
         busy = self.running_queries()
         if busy:
             log.info(
@@ -386,6 +420,15 @@ def _left_as_cancelled(context: flight.ServerCallContext) -> Iterator[None]:
             raise
     if context.is_cancelled():
         raise flight.FlightCancelledError("the client left the subscription")
+
+
+def _multiplexed(command: bytes) -> bool:
+    """`{"multiplex": true}`: many subscriptions on this stream (live/multiplex.py)."""
+    try:
+        request = json.loads(command)
+    except ValueError:
+        return False  # the subscription parser says what is wrong with it
+    return isinstance(request, dict) and request.get("multiplex") is True
 
 
 @contextlib.contextmanager

@@ -1,8 +1,9 @@
 """`GET /api/live/VIEW` as Server-Sent Events: the DoExchange subscription, message for message.
 
-The subscription runs exactly as on DoExchange (live/exchange.py), on a thread
-of its own, writing to a stand-in for Flight's writer that turns each message
-into one SSE event: `event:` its `type` (any type, so new kinds pass through),
+The subscription runs as a live session (live/session.py: the DoExchange rules,
+stepped without a thread of its own) on the response's event loop, woken by the
+hub, writing to a stand-in for Flight's writer that turns each message into one
+SSE event: `event:` its `type` (any type, so new kinds pass through),
 `data:` its JSON metadata with the rows as `"rows": [{…}, …]`, `id:` its cursor.
 A browser's EventSource resends the last id as `Last-Event-ID` when it
 reconnects, which resumes with no gap and no double. Snapshot rows carry an
@@ -15,23 +16,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import threading
+from collections import deque
 from collections.abc import AsyncIterator
 
+import anyio.to_thread
 import pyarrow as pa
 from flightdeck.views import BackendError
 from starlette.requests import Request
 
-from ..live.exchange import stream_subscription
+from ..live.session import LiveSession
 from ..server import FlightdeckServer
-from .call import HttpCall
 from .errors import HttpError
 from .formats import rows_json
 
 __all__ = ["live_events", "subscription_command"]
 
 _NO_RESUME = frozenset({"snapshot", "resync"})  # kinds after which the cursor is not yet whole
-_QUEUE_EVENTS = 32  # events buffered toward one browser; the hub bounds the rest
+_POLL_S = 0.5  # a quiet subscription's step for heartbeats
 
 
 def subscription_command(view: str, request: Request) -> bytes:
@@ -66,90 +67,70 @@ async def live_events(server: FlightdeckServer, command: bytes) -> AsyncIterator
     returned events then flow until the client leaves or the server stops."""
     if server.hub is None:
         raise BackendError("nats", "live updates need NATS; none is connected", "unavailable")
-    subscription, schema = server.live_schemas.parse(command)
     slot = contextlib.ExitStack()
     slot.enter_context(server.live_slots.take())
-    call = HttpCall()
     loop = asyncio.get_running_loop()
-    events: asyncio.Queue[bytes | None] = asyncio.Queue(_QUEUE_EVENTS)
-    writer = _EventWriter(call, loop, events, server.settings.stream_idle_timeout)
-
-    def run() -> None:
-        try:
-            with slot:
-                stream_subscription(
-                    call,
-                    server.store,
-                    server.hub,
-                    subscription,
-                    schema,
-                    writer,
-                    server.settings.heartbeat,
-                    server.settings.batch_rows,
-                )
-        except Exception as exc:  # the stream is open: an error can only be an event
-            writer.error(exc)
-        finally:
-            writer.end()
-
-    threading.Thread(target=run, name="http-live", daemon=True).start()
-    return _drained(call, events)
-
-
-async def _drained(call: HttpCall, events: asyncio.Queue[bytes | None]) -> AsyncIterator[bytes]:
+    wake = asyncio.Event()
+    events = _Events()
     try:
-        while (event := await events.get()) is not None:
-            yield event
-    finally:
-        call.cancel()  # the subscription sees it within its poll and unregisters
+        session = server.live_session(command, events, lambda: loop.call_soon_threadsafe(wake.set))
+    except BaseException:
+        slot.close()
+        raise
+    slot.callback(session.close)
+    stall_s = server.settings.stream_idle_timeout
+    return _produced(session, events, wake, slot, stall_s)
 
 
-class _EventWriter:
-    """What stream_subscription writes to (a Flight MetadataRecordBatchWriter's
-    methods), putting SSE events on the response's bounded queue."""
+async def _produced(
+    session: LiveSession,
+    events: _Events,
+    wake: asyncio.Event,
+    slot: contextlib.ExitStack,
+    stall_s: float,
+) -> AsyncIterator[bytes]:
+    """The session's events, stepped on this event loop when the hub wakes it (and each
+    poll, for heartbeats): no thread per subscription. Only a top-N's refresh reads the
+    store; it steps on a worker thread. A browser that takes nothing for `stall_s`
+    (--stream-idle-timeout) loses its subscription and slot at once, alone; the stream
+    then ends when it reads again, and EventSource resumes from its last id."""
+    loop = asyncio.get_running_loop()
+    with slot:
+        while True:
+            wake.clear()
+            if session.blocking:
+                alive = await anyio.to_thread.run_sync(session.step)
+            else:
+                alive = session.step()
+            while events.queue:
+                retire = loop.call_later(stall_s, slot.close)
+                try:
+                    yield events.queue.popleft()
+                finally:
+                    retire.cancel()
+            if not alive:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), _POLL_S)
 
-    def __init__(
-        self,
-        call: HttpCall,
-        loop: asyncio.AbstractEventLoop,
-        events: asyncio.Queue[bytes | None],
-        stall_s: float,
-    ) -> None:
-        self._call = call
-        self._loop = loop
-        self._events = events
-        self._stall_s = stall_s
+
+class _Events:
+    """What a live session writes to (a Flight MetadataRecordBatchWriter's methods):
+    each message becomes one SSE event, kept until the response sends it. The session
+    adds only what one step (or its start) makes; the hub's Pending bounds the rest."""
+
+    def __init__(self) -> None:
+        self.queue: deque[bytes] = deque()
 
     def begin(self, schema: pa.Schema) -> None:
         pass  # rows travel as JSON objects: the names are in every row
 
     def write_metadata(self, metadata: pa.Buffer) -> None:
-        self._put(_event(json.loads(metadata.to_pybytes()), None))
+        self.queue.append(_event(json.loads(metadata.to_pybytes()), None))
 
     def write_with_metadata(self, batch: pa.RecordBatch, metadata: pa.Buffer) -> None:
         rows = rows_json(pa.Table.from_batches([batch]))
-        self._put(_event(json.loads(metadata.to_pybytes()), rows))
-
-    def error(self, exc: Exception) -> None:
-        with contextlib.suppress(Exception):
-            self._put(_event({"type": "error", "reason": str(exc)}, None))
-
-    def end(self) -> None:
-        with contextlib.suppress(Exception):
-            self._put(None)
-
-    def _put(self, event: bytes | None) -> None:
-        """Waits while the browser is slow; one that takes nothing for `stall_s`
-        seconds (--stream-idle-timeout) loses its subscription, alone."""
-        if self._call.is_cancelled():
-            raise ConnectionError("the client left the subscription")
-        put = asyncio.run_coroutine_threadsafe(self._events.put(event), self._loop)
-        try:
-            put.result(self._stall_s)
-        except Exception:
-            put.cancel()
-            self._call.cancel()
-            raise ConnectionError("the client read nothing in time; subscription ended") from None
+        self.queue.append(_event(json.loads(metadata.to_pybytes()), rows))
 
 
 def _event(message: dict, rows: list[bytes] | None) -> bytes:

@@ -7,6 +7,7 @@ them. Both sides work on whole Arrow tables, never row by row in Python.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -40,6 +41,10 @@ class Pending:
         self.cursor = 0  # the newest update-log sequence the hub has offered
         self.behind = False
         self.closed = False  # the server is going away
+        # Called (under the buffer's lock: it must not block) when rows arrive or the
+        # server closes: how a thread or event loop serving many subscribers learns
+        # which one to look at without a thread blocked in `take` per subscriber.
+        self.on_ready: Callable[[], None] | None = None
 
     @property
     def rows(self) -> int:
@@ -51,6 +56,7 @@ class Pending:
         with self._ready:
             self.closed = True
             self._ready.notify()
+            self._wake()
 
     def offer(self, table: pa.Table | None, cursor: int) -> None:
         """From the hub: `table` (may be None: the cursor moved) as of update `cursor`.
@@ -68,6 +74,11 @@ class Pending:
                 self._coalesce()
                 self.behind = self._rows > self._limit
             self._ready.notify()
+            self._wake()
+
+    def _wake(self) -> None:
+        if self.on_ready is not None:
+            self.on_ready()
 
     def take(self, timeout: float) -> tuple[pa.Table | None, int]:
         """The coalesced unsent rows (None if none arrived within `timeout`) and the cursor."""
@@ -128,6 +139,12 @@ class Sent:
             table = table.filter(pc.field(LIVE))
         self._hold(table)
         return table
+
+    def hold_unique(self, table: pa.Table) -> None:
+        """Hold `table` (with `LIVE`) as sent, its rows one per key already (a snapshot,
+        read by the view's key): `fresh` without its per-key pass, which thousands of
+        subscribers sharing one snapshot would otherwise each pay."""
+        self._hold(table)
 
     def _all_newer(self, table: pa.Table) -> bool:
         lowest = pc.min(table.column("version")).as_py()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from tests.doput import put_events
@@ -138,3 +141,47 @@ def test_a_stopping_server_ends_the_stream_with_a_cursor_to_resume_from(live):
     assert last[-1][0] == "error"
     assert "shutting down" in last[-1][2]["reason"]
     assert last[-1][1] == table.last_id  # nothing missed: resume from where it was
+
+
+def test_many_sse_subscribers_cost_no_thread_each(live):
+    """Two hundred browsers follow one view: each gets its snapshot and the next put,
+    and the server's thread count stays flat (sessions step on the event loop)."""
+    http, client, _ = live
+    put_events(client, events(3))
+    count = 200
+
+    async def follow(stream_client: httpx.AsyncClient, ready: asyncio.Event, started) -> int:
+        async with stream_client.stream("GET", VIEW) as response:
+            assert response.status_code == 200
+            updates, buffer = 0, ""
+            async for text in response.aiter_text():
+                buffer += text
+                while "\n\n" in buffer:
+                    event, buffer = buffer.split("\n\n", 1)
+                    kind = event.split("\n", 1)[0].removeprefix("event: ")
+                    if kind == "snapshot_end":
+                        started.append(1)
+                        if len(started) == count:
+                            ready.set()
+                    elif kind == "update":
+                        return updates + 1
+                    assert kind != "error", event
+        return updates
+
+    async def main() -> tuple[int, int, list[int]]:
+        limits = httpx.Limits(max_connections=count + 10)
+        async with httpx.AsyncClient(base_url=str(http.base_url), limits=limits, timeout=60) as h:
+            ready, started = asyncio.Event(), []
+            tasks = [asyncio.create_task(follow(h, ready, started)) for _ in range(count)]
+            await asyncio.wait_for(ready.wait(), 60)
+            during = threading.active_count()
+            await asyncio.to_thread(put_events, client, events(2, start=100))
+            got = await asyncio.wait_for(asyncio.gather(*tasks), 60)
+            return during, threading.active_count(), got
+
+    before = threading.active_count()
+    during, after, got = asyncio.run(main())
+    assert got == [1] * count  # every subscriber got the put
+    # Shared, capped pools only: AnyIO's workers (40 at most: the routes' blocking work)
+    # and 4 snapshot readers. One thread per subscriber would add 200.
+    assert during - before < 60 and after - before < 60, (before, during, after)
