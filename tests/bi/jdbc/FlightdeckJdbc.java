@@ -38,7 +38,8 @@ public class FlightdeckJdbc {
         longSql = args[5];
         check("wrong_password", () -> refusedConnect(url(user, "not-" + password, true)));
         check("untrusted_server", () -> refusedConnect(url(user, password, false)));
-        try (Connection conn = DriverManager.getConnection(url(user, password, true))) {
+        Connection conn = DriverManager.getConnection(url(user, password, true));
+        try {
             DatabaseMetaData meta = conn.getMetaData();
             check("product", () -> product(meta));
             check("sql_info", () -> sqlInfo(meta));
@@ -51,7 +52,7 @@ public class FlightdeckJdbc {
             check("tables_type_table", () -> tables(meta, null, "%", new String[] {"TABLE"}));
             check("columns", () -> rows(meta.getColumns(null, null, "va_pageview_event", "%"),
                     "TABLE_NAME", "COLUMN_NAME", "DATA_TYPE", "TYPE_NAME", "NULLABLE", "ORDINAL_POSITION"));
-            check("columns_pattern", () -> rows(meta.getColumns(null, null, "va_pageview%", "page\\_url"),
+            check("columns_pattern", () -> rows(meta.getColumns(null, null, "va_pageview%", "page%"),
                     "TABLE_NAME", "COLUMN_NAME"));
             check("type_info", () -> rows(meta.getTypeInfo(), "TYPE_NAME", "DATA_TYPE"));
             check("primary_keys", () -> rows(meta.getPrimaryKeys(null, null, "va_pageview_event"),
@@ -66,6 +67,11 @@ public class FlightdeckJdbc {
             check("refused_write", () -> refused(conn, "DELETE FROM va_pageview_event"));
             check("refused_prepared", () -> refusedPrepared(conn, "SELECT * FROM pg_catalog.pg_class"));
             check("after_refusals", () -> rows(conn.createStatement().executeQuery("SELECT 1 AS one"), "one"));
+        } finally {
+            check("close", () -> {
+                conn.close();
+                return map();
+            });
         }
     }
 
