@@ -158,7 +158,9 @@ def _answers(backend: str, version: str, statement_timeout_s: float) -> dict[int
         559: name_limit,  # SQL_MAX_TABLE_NAME_LENGTH
         560: 0,  # SQL_MAX_TABLES_IN_SELECT
         561: name_limit,  # SQL_MAX_USERNAME_LENGTH
-        562: _Int32(0),  # SQL_DEFAULT_TRANSACTION_ISOLATION: none
+        # SQL_DEFAULT_TRANSACTION_ISOLATION: none. The specification says int32, but the
+        # JDBC driver reads it as a bigint (ClassCastException on int32; 18.3.0).
+        562: 0,
         563: False,  # SQL_TRANSACTIONS_SUPPORTED
         564: _Int32(0),  # SQL_SUPPORTED_TRANSACTIONS_ISOLATION_LEVELS
         565: False,  # SQL_DATA_DEFINITION_CAUSES_TRANSACTION_COMMIT
