@@ -123,12 +123,23 @@ class OutboxPublisher:
         self._stream = stream
         self._sweep_s = sweep_s
         self._wake = asyncio.Event()
+        self._sent: set[int] = set()  # published, still in the outbox until _retire deletes them
+        self._retiring: asyncio.Task | None = None
 
     def wake(self) -> None:
         """Call on the loop's thread (other threads: `loop.call_soon_threadsafe(wake)`)."""
         self._wake.set()
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            if self._retiring is not None:
+                self._retiring.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._retiring
+
+    async def _run(self) -> None:
         backoff = Backoff()
         while True:
             # Cleared before looking, so a commit that lands while we publish wakes us again.
@@ -151,8 +162,10 @@ class OutboxPublisher:
                 await asyncio.wait_for(self._wake.wait(), self._sweep_s)
 
     async def publish_pending(self) -> int:
-        """Publish every outbox entry, oldest first; returns how many were sent."""
-        versions = await asyncio.to_thread(self._pending)
+        """Publish every outbox entry not yet sent, oldest first; returns how many were sent.
+        Sent entries are deleted from the outbox afterwards, off this path (`_retire`)."""
+        pending = await asyncio.to_thread(self._pending)
+        versions = [version for version in pending if version not in self._sent]
         for version in versions:
             updates = await asyncio.to_thread(updates_for, self._store, version)
             for update in updates:
@@ -162,17 +175,33 @@ class OutboxPublisher:
                     stream=AGGREGATES.name,
                     headers=update.signed_headers(self._key),
                 )
-            await asyncio.to_thread(self._done, version)
+            self._sent.add(version)
             log.debug("published version=%d messages=%d", version, len(updates))
+        if self._sent and (self._retiring is None or self._retiring.done()):
+            self._retiring = asyncio.get_running_loop().create_task(self._retire())
         return len(versions)
+
+    async def _retire(self) -> None:
+        """Delete sent entries from the outbox. Deleting is a write: on DuckDB it waits
+        for the writer turn, which ingest holds for a whole put, and publishing behind
+        it held every update back by a put or two. A crash before the delete sends an
+        entry again, which JetStream drops (Nats-Msg-Id) and hubs ignore (version)."""
+        try:
+            while self._sent:
+                versions = sorted(self._sent)[:1000]  # one bounded statement at a time
+                await asyncio.to_thread(self._done, versions)
+                self._sent.difference_update(versions)
+        except Exception as exc:  # the store away: the next publish_pending retires them
+            log.warning("could not clear published outbox entries, will retry error=%r", exc)
 
     def _pending(self) -> list[int]:
         sql = "SELECT version FROM tb_aggregate_outbox ORDER BY version"
         with self._store.read_internal(sql) as reader:
             return reader.read_all().column("version").to_pylist()
 
-    def _done(self, version: int) -> None:
+    def _done(self, versions: list[int]) -> None:
+        listed = ", ".join(str(int(v)) for v in versions)
         with self._store.write() as conn, conn.cursor() as cursor:
-            cursor.execute(f"DELETE FROM tb_aggregate_outbox WHERE version = {int(version)}")
-            cursor.execute(f"DELETE FROM tb_live_removal WHERE version = {int(version)}")
+            cursor.execute(f"DELETE FROM tb_aggregate_outbox WHERE version IN ({listed})")
+            cursor.execute(f"DELETE FROM tb_live_removal WHERE version IN ({listed})")
             conn.commit()
