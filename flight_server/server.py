@@ -40,6 +40,7 @@ from .live.hub import LiveHub
 from .live.schemas import LiveSchemas
 from .load_status import LOAD_STATUS_ACTION
 from .metrics import Metrics
+from .row_counts import total_records
 from .running_queries import RunningQueries
 from .settings import Settings
 
@@ -386,7 +387,8 @@ class FlightdeckServer(flight.FlightServerBase):
         self, descriptor: flight.FlightDescriptor, query: queries.Query, schema: pa.Schema
     ) -> flight.FlightInfo:
         endpoint = flight.FlightEndpoint(descriptors.encode_ticket(query), self._endpoint_locations)
-        return flight.FlightInfo(schema, descriptor, [endpoint], -1, -1)
+        records = total_records(self.store, query)
+        return flight.FlightInfo(schema, descriptor, [endpoint], records, -1)
 
 
 # Flight's CloseSession, which ADBC sends as it disconnects. flightdeck keeps no
