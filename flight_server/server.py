@@ -18,7 +18,7 @@ from flightdeck.ingest.event_types import PAGEVIEW
 from flightdeck.views import BackendError, Interrupt, Store, describe
 from flightdeck.views import query as queries
 
-from . import descriptors, streaming
+from . import descriptors, parallel_reads, streaming
 from .actions import Action, ActionTable
 from .admin import ADMIN_ACTIONS, run_admin_action
 from .auth import (
@@ -386,9 +386,12 @@ class FlightdeckServer(flight.FlightServerBase):
     def _info(
         self, descriptor: flight.FlightDescriptor, query: queries.Query, schema: pa.Schema
     ) -> flight.FlightInfo:
-        endpoint = flight.FlightEndpoint(descriptors.encode_ticket(query), self._endpoint_locations)
+        endpoints = [
+            flight.FlightEndpoint(descriptors.encode_ticket(part), self._endpoint_locations)
+            for part in parallel_reads.split(self.store, query)
+        ]
         records = total_records(self.store, query)
-        return flight.FlightInfo(schema, descriptor, [endpoint], records, -1)
+        return flight.FlightInfo(schema, descriptor, endpoints, records, -1)
 
 
 # Flight's CloseSession, which ADBC sends as it disconnects. flightdeck keeps no
