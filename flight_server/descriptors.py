@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -67,7 +68,10 @@ def _sql_text(command: bytes) -> str:
 
 
 def encode_ticket(query: Query) -> flight.Ticket:
+    """A ticket of its own for each GetFlightInfo, even of the same query: a cancel
+    names a ticket (CancelFlightInfo), and must not refuse the next run of its query."""
     body: dict = {"view": query.view} if query.view else {"sql": query.sql}
+    body["run"] = secrets.token_hex(8)
     if query.parameters is not None:
         body["params"] = batch_to_text(query.parameters)
     return flight.Ticket(json.dumps({"v": 1, **body}).encode())

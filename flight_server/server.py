@@ -18,7 +18,7 @@ from flightdeck.ingest.event_types import PAGEVIEW
 from flightdeck.views import BackendError, Interrupt, Store, describe
 from flightdeck.views import query as queries
 
-from . import descriptors, streaming
+from . import descriptors, parallel_reads, streaming
 from .actions import Action, ActionTable
 from .admin import ADMIN_ACTIONS, run_admin_action
 from .auth import (
@@ -26,8 +26,10 @@ from .auth import (
     Authenticator,
     AuthMiddlewareFactory,
     HandshakeAuthHandler,
+    Identity,
     require,
 )
+from .cancel_actions import CANCEL_ACTIONS, answer_cancel
 from .errors import flight_errors
 from .flight_sql import FlightSqlService
 from .flight_sql import unpack as flight_sql_command
@@ -41,6 +43,8 @@ from .live.session import LiveSession
 from .live.snapshots import SnapshotReads
 from .load_status import LOAD_STATUS_ACTION
 from .metrics import Metrics
+from .row_counts import total_records
+from .running_queries import RunningQueries
 from .settings import Settings
 
 __all__ = ["FlightdeckServer"]
@@ -121,6 +125,7 @@ class FlightdeckServer(flight.FlightServerBase):
         self._actions = self._action_table()
         # Every running query's interrupt; each leaves as its stream lets it go.
         self._interrupts: weakref.WeakSet[Interrupt] = weakref.WeakSet()
+        self._running = RunningQueries()  # by ticket, for the cancel actions
 
     def list_flights(
         self, context: flight.ServerCallContext, criteria: bytes
@@ -157,20 +162,40 @@ class FlightdeckServer(flight.FlightServerBase):
     def do_get(
         self, context: flight.ServerCallContext, ticket: flight.Ticket
     ) -> flight.FlightDataStream:
-        require(context, "reader", "DoGet")
+        identity = require(context, "reader", "DoGet")
         with flight_errors("DoGet", context):
             query = descriptors.decode_ticket(ticket.ticket, self._max_parameter_bytes)
             if isinstance(query, descriptors.MetadataTicket):
                 return flight.RecordBatchStream(self._sql.metadata(query))
-            return flight.GeneratorStream(*self.open_query(context, query))
+            return flight.GeneratorStream(*self._cancellable(context, ticket, query, identity))
+
+    def _cancellable(
+        self,
+        context: flight.ServerCallContext,
+        ticket: flight.Ticket,
+        query: queries.Query,
+        identity: Identity,
+    ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        """open_query, registered under its ticket for the cancel actions."""
+        interrupt = Interrupt()
+        finish = self._running.start(ticket.ticket, identity, interrupt)
+        if finish is None:
+            raise _cancelled()
+        try:
+            schema, batches = self.open_query(context, query, interrupt)
+        except BaseException:
+            finish()
+            raise
+        cancelled = functools.partial(self._running.cancelled, ticket.ticket, identity)
+        return schema, _until_cancelled(batches, finish, cancelled)
 
     def open_query(
-        self, call: streaming.Call, query: queries.Query
+        self, call: streaming.Call, query: queries.Query, interrupt: Interrupt | None = None
     ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         """Run a checked query for one call (DoGet, or the HTTP face's POST /api/query):
         its schema and bounded batches, holding a query slot until the stream ends and
         interrupted in the store when the call is cancelled or the server stops."""
-        interrupt = Interrupt()
+        interrupt = interrupt or Interrupt()
         self._interrupts.add(interrupt)  # a stop past its grace fires it
         run = queries.run(
             self.store, query, max_bytes=self.settings.max_query_bytes, interrupt=interrupt
@@ -225,11 +250,14 @@ class FlightdeckServer(flight.FlightServerBase):
         self, context: flight.ServerCallContext, action: flight.Action
     ) -> Iterator[bytes]:
         body = action.body.to_pybytes() if action.body is not None else b""
-        require(context, "reader", f"action {action.type!r}")
+        identity = require(context, "reader", f"action {action.type!r}")
         with flight_errors("DoAction", context):
             served = self._actions.get(action.type)
         require(context, served.role, f"action {action.type!r}")
         with flight_errors("DoAction", context):
+            if action.type in CANCEL_ACTIONS:  # they act for the caller: see running_queries
+                limit = self._max_parameter_bytes
+                return iter([answer_cancel(action.type, body, identity, self._running, limit)])
             return iter(list(served.run(body)))
 
     def _action_table(self) -> ActionTable:
@@ -244,7 +272,12 @@ class FlightdeckServer(flight.FlightServerBase):
         # health never raises: a failing store reports "degraded".
         health = Action(*HEALTH_ACTION, "reader", lambda _body: [self._health.body()])
         load_status = Action(*LOAD_STATUS_ACTION, "writer", self._load_status)
-        return ActionTable([*sql, *admin, health, load_status, _CLOSE_SESSION])
+        # Listed here; do_action serves them, as they need the caller.
+        cancels = [
+            Action(name, text, "reader", _served_by_do_action)
+            for name, text in CANCEL_ACTIONS.items()
+        ]
+        return ActionTable([*sql, *admin, health, load_status, _CLOSE_SESSION, *cancels])
 
     def _admin_action(self, kind: str, body: bytes) -> list[bytes]:
         result = run_admin_action(self.store, self.settings, kind, body)
@@ -387,8 +420,12 @@ class FlightdeckServer(flight.FlightServerBase):
     def _info(
         self, descriptor: flight.FlightDescriptor, query: queries.Query, schema: pa.Schema
     ) -> flight.FlightInfo:
-        endpoint = flight.FlightEndpoint(descriptors.encode_ticket(query), self._endpoint_locations)
-        return flight.FlightInfo(schema, descriptor, [endpoint], -1, -1)
+        endpoints = [
+            flight.FlightEndpoint(descriptors.encode_ticket(part), self._endpoint_locations)
+            for part in parallel_reads.split(self.store, query)
+        ]
+        records = total_records(self.store, query)
+        return flight.FlightInfo(schema, descriptor, endpoints, records, -1)
 
 
 # Flight's CloseSession, which ADBC sends as it disconnects. flightdeck keeps no
@@ -400,6 +437,40 @@ _CLOSE_SESSION = Action(
     "reader",
     lambda _body: [b"\x08\x01"],
 )
+
+
+def _served_by_do_action(_body: bytes) -> list[bytes]:
+    raise AssertionError("do_action answers the cancel actions itself")
+
+
+_CANCELLED_TEXT = (
+    "the query was cancelled (CancelFlightInfo or CancelQuery); ask GetFlightInfo "
+    "for a new ticket to run it again"
+)
+
+
+def _cancelled() -> flight.FlightCancelledError:
+    return flight.FlightCancelledError(_CANCELLED_TEXT)
+
+
+def _until_cancelled(
+    batches: Iterator[pa.RecordBatch], finish: Callable[[], None], cancelled: Callable[[], bool]
+) -> Iterator[pa.RecordBatch]:
+    """`batches`, forgotten by the running-queries table as the stream ends; a query
+    stopped by a cancel action ends saying so, not with the store's interrupt error.
+
+    Its status is DEADLINE_EXCEEDED, not CANCELLED: pyarrow (26) turns a CANCELLED
+    raised from a GeneratorStream into a SIGINT of the server's own process."""
+    # A stream abandoned before its first batch never runs the body below.
+    weakref.finalize(batches, finish)
+    try:
+        yield from batches
+    except flight.FlightError:
+        if cancelled():
+            raise flight.FlightTimedOutError(_CANCELLED_TEXT) from None
+        raise
+    finally:
+        finish()
 
 
 def _flight_sql(descriptor: flight.FlightDescriptor):

@@ -36,6 +36,7 @@ _KNOWN = {
         "CommandStatementIngest",
         "ActionCreatePreparedStatementRequest",
         "ActionClosePreparedStatementRequest",
+        "ActionCancelQueryRequest",
     )
 }
 

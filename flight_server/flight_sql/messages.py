@@ -43,6 +43,8 @@ DoPutPreparedStatementResult = _message("DoPutPreparedStatementResult")
 CommandStatementUpdate = _message("CommandStatementUpdate")
 CommandStatementIngest = _message("CommandStatementIngest")
 DoPutUpdateResult = _message("DoPutUpdateResult")
+ActionCancelQueryRequest = _message("ActionCancelQueryRequest")
+ActionCancelQueryResult = _message("ActionCancelQueryResult")
 
 # CommandStatementIngest.TableDefinitionOptions.TableExistsOption values.
 TABLE_EXISTS_OPTION_UNSPECIFIED = 0

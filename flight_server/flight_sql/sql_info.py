@@ -88,7 +88,7 @@ def _answers(backend: str, version: str, statement_timeout_s: float) -> dict[int
         6: None,  # _SUBSTRAIT_MIN_VERSION
         7: None,  # _SUBSTRAIT_MAX_VERSION
         8: _Int32(0),  # _TRANSACTION: none, so drivers never send BeginTransaction
-        9: False,  # _CANCEL (the CancelQuery action)
+        9: True,  # _CANCEL (the CancelQuery action)
         10: True,  # _BULK_INGESTION (into tb_pageview_event)
         11: False,  # _INGEST_TRANSACTIONS_SUPPORTED: each ingest commits by itself
         # _STATEMENT_TIMEOUT (ms): the store cancels every query after --query-timeout.

@@ -177,6 +177,8 @@ def test_unknown_flight_sql_commands_answer_unimplemented_naming_them(client):
 
 def test_list_actions_names_every_action(client):
     assert sorted(a.type for a in client.list_actions()) == [
+        "CancelFlightInfo",
+        "CancelQuery",
         "ClosePreparedStatement",
         "CloseSession",
         "CreatePreparedStatement",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import resource
 import subprocess
 import sys
 import threading
@@ -23,16 +22,8 @@ import pytest
 from flightdeck.flight_server import FlightdeckServer, Settings
 from flightdeck.views import Store, StoreOptions, migrations, open_store
 
-from tests.flight_server.pg_activity import active_queries
+from tests.flight_server import long_query
 from tests.services import wait_for
-
-# Minutes of work on either backend, and nothing to send until the very end.
-SIDE = {"duckdb": 400_000, "postgresql": 25_000}
-AGGREGATE = (
-    "SELECT max(a.g + b.g) AS m "
-    "FROM generate_series(1, {side}) AS a(g), generate_series(1, {side}) AS b(g)"
-)
-STOPPED_WITHIN = 3.0  # seconds: the backend is interrupted at once, this is slack
 
 
 @pytest.fixture
@@ -66,38 +57,13 @@ def _ticket(sql: str) -> flight.Ticket:
     return flight.Ticket(json.dumps({"v": 1, "sql": sql}).encode())
 
 
-def _aggregate(backend: str) -> str:
-    return AGGREGATE.format(side=SIDE[backend])
-
-
-def _cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _cpu_rate(window_s: float = 0.5) -> float:
-    """CPU-seconds per second this process (server and DuckDB included) spends now."""
-    before = _cpu_s()
-    time.sleep(window_s)
-    return (_cpu_s() - before) / window_s
-
-
-def _idle_rate(backend: str) -> float:
-    """What this process spends before the query (DuckDB): in a long test session,
-    threads of earlier tests (live hubs, NATS loops) keep a little of a core busy."""
-    return _cpu_rate() if backend == "duckdb" else 0.0
-
-
 def _running(backend: str, db_url: str, idle: float = 0.0) -> Callable[[], bool]:
-    if backend == "postgresql":
-        return lambda: active_queries(db_url, "generate_series") > 0
-    return lambda: _cpu_rate() > idle + 0.3  # DuckDB's workers are busy
+    return lambda: long_query.busy(backend, db_url, idle)
 
 
-def _stopped(backend: str, db_url: str, idle: float = 0.0) -> Callable[[], bool]:
-    if backend == "postgresql":
-        return lambda: active_queries(db_url, "generate_series") == 0
-    return lambda: _cpu_rate() < idle + 0.15
+def _assert_idle_within_a_second(backend: str, db_url: str, since: float, idle: float) -> None:
+    took = long_query.seconds_until_idle(backend, db_url, since, idle)
+    assert took <= long_query.IDLE_WITHIN_S, f"the store ran the query {took:.2f} s more"
 
 
 def _assert_serves_again(client: flight.FlightClient) -> None:
@@ -120,19 +86,18 @@ def _execute_in_background(cursor: flightsql.Cursor, sql: str) -> threading.Thre
 def test_a_cancelled_query_stops_in_the_store(long_store, tmp_path, backend, db_url):
     with _serving(long_store, tmp_path) as (server, client):
         location = f"grpc://127.0.0.1:{server.port}"
-        idle = _idle_rate(backend)
+        idle = long_query.idle_rate(backend)
         with flightsql.connect(location) as connection, connection.cursor() as cursor:
-            thread = _execute_in_background(cursor, _aggregate(backend))
+            thread = _execute_in_background(cursor, long_query.aggregate(backend))
             assert wait_for(_running(backend, db_url, idle), timeout=10), (
                 "the aggregate never started"
             )
 
+            cancelled_at = time.monotonic()
             cursor.adbc_cancel()  # as the issue's client did
+            _assert_idle_within_a_second(backend, db_url, cancelled_at, idle)
             thread.join(timeout=5)
             assert not thread.is_alive(), "the client's cancel did not end its call"
-        assert wait_for(_stopped(backend, db_url, idle), timeout=STOPPED_WITHIN), (
-            "the store kept running the cancelled query"
-        )
         _assert_serves_again(client)
 
 
@@ -148,9 +113,9 @@ client.do_get(ticket).read_all()
 def test_a_query_whose_client_disconnects_stops_in_the_store(long_store, tmp_path, backend, db_url):
     with _serving(long_store, tmp_path) as (server, client):
         location = f"grpc://127.0.0.1:{server.port}"
-        idle = _idle_rate(backend)
+        idle = long_query.idle_rate(backend)
         process = subprocess.Popen(
-            [sys.executable, "-c", _DISCONNECTING_CLIENT, location, _aggregate(backend)]
+            [sys.executable, "-c", _DISCONNECTING_CLIENT, location, long_query.aggregate(backend)]
         )
         try:
             assert wait_for(_running(backend, db_url, idle), timeout=20), (
@@ -159,9 +124,7 @@ def test_a_query_whose_client_disconnects_stops_in_the_store(long_store, tmp_pat
         finally:
             process.kill()  # gone without a word, as a crashed client is
             process.wait()
-        assert wait_for(_stopped(backend, db_url, idle), timeout=STOPPED_WITHIN), (
-            "the store kept running the query of a client that left"
-        )
+        _assert_idle_within_a_second(backend, db_url, time.monotonic(), idle)
         _assert_serves_again(client)
 
 
@@ -170,13 +133,13 @@ def test_a_query_past_the_query_timeout_stops_in_the_store(tmp_path, backend, db
     store = _open(db_url, tmp_path, statement_timeout_s=timeout_s)
     try:
         with _serving(store, tmp_path) as (_, client):
-            idle = _idle_rate(backend)
-            reader = client.do_get(_ticket(_aggregate(backend)))
+            idle = long_query.idle_rate(backend)
+            reader = client.do_get(_ticket(long_query.aggregate(backend)))
             started = time.monotonic()
             with pytest.raises(flight.FlightError):
                 reader.read_all()
-            assert time.monotonic() - started < timeout_s + STOPPED_WITHIN
-            assert wait_for(_stopped(backend, db_url, idle), timeout=STOPPED_WITHIN)
+            assert time.monotonic() - started < timeout_s + long_query.IDLE_WITHIN_S + 1
+            _assert_idle_within_a_second(backend, db_url, time.monotonic(), idle)
             _assert_serves_again(client)
     finally:
         store.close()
