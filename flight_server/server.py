@@ -38,6 +38,14 @@ from .live.hub import LiveHub
 from .live.schemas import LiveSchemas
 from .load_status import LOAD_STATUS_ACTION
 from .metrics import Metrics
+from .session import (
+    SESSION_ACTIONS,
+    SESSION_MIDDLEWARE,
+    SessionActions,
+    SessionCookieFactory,
+    SessionStore,
+    session_id_of,
+)
 from .settings import Settings
 
 __all__ = ["FlightdeckServer"]
@@ -70,7 +78,10 @@ class FlightdeckServer(flight.FlightServerBase):
         `ingest_status` (the NATS worker's batches) feed the health action."""
         authenticator = _authenticator(settings)
         self.authenticator = authenticator  # the HTTP face checks callers with the same one
-        middleware = {AUTH_MIDDLEWARE: AuthMiddlewareFactory(authenticator)}
+        middleware = {
+            AUTH_MIDDLEWARE: AuthMiddlewareFactory(authenticator),
+            SESSION_MIDDLEWARE: SessionCookieFactory(),
+        }
         if metrics is not None:  # adds "metrics"; counts the calls auth refuses too
             middleware = metrics.instrument(middleware)
         super().__init__(
@@ -113,6 +124,10 @@ class FlightdeckServer(flight.FlightServerBase):
             nats_status,
             query_slots=self._query_slots,
             ingest_status=ingest_status,
+        )
+        self._sessions = SessionActions(
+            SessionStore(settings.max_sessions, settings.session_timeout),
+            self._sql.session_option_values,
         )
         self._actions = self._action_table()
         # Every running query's interrupt; each leaves as its stream lets it go.
@@ -224,8 +239,11 @@ class FlightdeckServer(flight.FlightServerBase):
         require(context, "reader", f"action {action.type!r}")
         with flight_errors("DoAction", context):
             served = self._actions.get(action.type)
-        require(context, served.role, f"action {action.type!r}")
+        identity = require(context, served.role, f"action {action.type!r}")
         with flight_errors("DoAction", context):
+            if action.type in SESSION_ACTIONS:  # they need the call's session cookie
+                key = (identity.name, session_id_of(context) or "")
+                return iter(self._sessions.run(action.type, key, body))
             return iter(list(served.run(body)))
 
     def _action_table(self) -> ActionTable:
@@ -240,7 +258,11 @@ class FlightdeckServer(flight.FlightServerBase):
         # health never raises: a failing store reports "degraded".
         health = Action(*HEALTH_ACTION, "reader", lambda _body: [self._health.body()])
         load_status = Action(*LOAD_STATUS_ACTION, "writer", self._load_status)
-        return ActionTable([*sql, *admin, health, load_status, _CLOSE_SESSION])
+        # Listed here; do_action runs them with the call's session.
+        sessions = [
+            Action(name, text, "reader", _with_session) for name, text in SESSION_ACTIONS.items()
+        ]
+        return ActionTable([*sql, *admin, health, load_status, *sessions])
 
     def _admin_action(self, kind: str, body: bytes) -> list[bytes]:
         result = run_admin_action(self.store, self.settings, kind, body)
@@ -357,15 +379,8 @@ class FlightdeckServer(flight.FlightServerBase):
         return flight.FlightInfo(schema, descriptor, [endpoint], -1, -1)
 
 
-# Flight's CloseSession, which ADBC sends as it disconnects. flightdeck keeps no
-# session state, so there is nothing to close: the answer is CloseSessionResult
-# {status: CLOSED}, written by hand (field 1, varint 1) as pyarrow has no message for it.
-_CLOSE_SESSION = Action(
-    "CloseSession",
-    "End a Flight session (flightdeck keeps no session state: always CLOSED)",
-    "reader",
-    lambda _body: [b"\x08\x01"],
-)
+def _with_session(_body: bytes) -> list[bytes]:
+    raise AssertionError("session actions run in do_action, with the call's session")
 
 
 def _flight_sql(descriptor: flight.FlightDescriptor):
