@@ -10,13 +10,24 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["BI_DIR", "build", "cache_dir", "run_json"]
+__all__ = ["BI_DIR", "build", "cache_dir", "run_json", "tool"]
 
 BI_DIR = Path(__file__).parent
+# Where this machine kind installs the toolchains, for a PATH that lacks them.
+_INSTALLED = [Path("/usr/local/go/bin"), Path.home() / ".cargo" / "bin"]
+
+
+def tool(name: str) -> str:
+    """The path of toolchain command `name` (go, cargo)."""
+    found = shutil.which(name) or shutil.which(name, path=os.pathsep.join(map(str, _INSTALLED)))
+    if found is None:
+        raise RuntimeError(f"{name} is not installed: the BI client tests need Go and Rust")
+    return found
 
 
 def cache_dir(name: str) -> Path:
@@ -33,13 +44,18 @@ def build(command: list[str], cwd: Path, env: dict[str, str], timeout_s: float =
         done = subprocess.run(
             command,
             cwd=cwd,
-            env={**os.environ, **env},
+            # The toolchain's own folder first: cargo runs the rustc beside it.
+            env={**os.environ, **env, "PATH": _path_with(Path(command[0]).parent)},
             capture_output=True,
             text=True,
             timeout=timeout_s,
         )
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
+
+
+def _path_with(folder: Path) -> str:
+    return os.pathsep.join([str(folder), os.environ.get("PATH", "")])
 
 
 def run_json(command: list[str], timeout_s: float = 120) -> dict:

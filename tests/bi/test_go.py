@@ -11,7 +11,7 @@ from pathlib import Path
 import adbc_driver_flightsql.dbapi as flightsql
 import pytest
 
-from tests.bi.programs import BI_DIR, build, cache_dir, run_json
+from tests.bi.programs import BI_DIR, build, cache_dir, run_json, tool
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:Cannot disable autocommit")]
 
@@ -31,7 +31,7 @@ def go_program() -> Path:
         "GOFLAGS": "-mod=mod",
         "GOTOOLCHAIN": "local",  # the machine's Go; never download another
     }
-    build(["go", "build", "-o", str(program), "."], BI_DIR / "go", env)
+    build([tool("go"), "build", "-o", str(program), "."], BI_DIR / "go", env)
     return program
 
 

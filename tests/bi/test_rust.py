@@ -10,7 +10,7 @@ import adbc_driver_flightsql.dbapi as flightsql
 import pyarrow as pa
 import pytest
 
-from tests.bi.programs import BI_DIR, build, cache_dir, run_json
+from tests.bi.programs import BI_DIR, build, cache_dir, run_json, tool
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:Cannot disable autocommit")]
 
@@ -22,7 +22,7 @@ def rust_program() -> Path:
     target = cache_dir("rust-target")
     env = {"CARGO_HOME": str(cache_dir("cargo")), "CARGO_TARGET_DIR": str(target)}
     # --locked: the committed Cargo.lock, so every clone builds the same crates.
-    build(["cargo", "build", "--locked", "--jobs", "2"], BI_DIR / "rust", env)
+    build([tool("cargo"), "build", "--locked", "--jobs", "2"], BI_DIR / "rust", env)
     return target / "debug" / "flightdeck-bi-rust"
 
 
