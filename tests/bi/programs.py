@@ -9,6 +9,7 @@ A file lock keeps two xdist workers from building the same program at once.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import subprocess
@@ -60,8 +61,6 @@ def _path_with(folder: Path) -> str:
 
 def run_json(command: list[str], timeout_s: float = 120) -> dict:
     """Run a built program; what it printed, parsed as one JSON object."""
-    import json
-
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
     assert done.returncode == 0, f"{command[0]} failed:\n{done.stdout}\n{done.stderr}"
     return json.loads(done.stdout)
