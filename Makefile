@@ -54,6 +54,8 @@ lint: setup-dev
 proto: setup-dev
 	cd flight_server/flight_sql && ../../$(BIN)/python -m grpc_tools.protoc -I. \
 	  --descriptor_set_out=FlightSql.binpb FlightSql.proto
+	cd flight_server/session && ../../$(BIN)/python -m grpc_tools.protoc -I. \
+	  --descriptor_set_out=FlightSession.binpb FlightSession.proto
 
 # Benchmarks, side by side in one run (see benchmarks/RESULTS.md); ARGS="--quick" for < 3 min.
 bench: setup-dev

@@ -45,6 +45,14 @@ from .load_status import LOAD_STATUS_ACTION
 from .metrics import Metrics
 from .row_counts import total_records
 from .running_queries import RunningQueries
+from .session import (
+    SESSION_ACTIONS,
+    SESSION_MIDDLEWARE,
+    SessionActions,
+    SessionCookieFactory,
+    SessionStore,
+    session_id_of,
+)
 from .settings import Settings
 
 __all__ = ["FlightdeckServer"]
@@ -77,7 +85,10 @@ class FlightdeckServer(flight.FlightServerBase):
         `ingest_status` (the NATS worker's batches) feed the health action."""
         authenticator = _authenticator(settings)
         self.authenticator = authenticator  # the HTTP face checks callers with the same one
-        middleware = {AUTH_MIDDLEWARE: AuthMiddlewareFactory(authenticator)}
+        middleware = {
+            AUTH_MIDDLEWARE: AuthMiddlewareFactory(authenticator),
+            SESSION_MIDDLEWARE: SessionCookieFactory(),
+        }
         if metrics is not None:  # adds "metrics"; counts the calls auth refuses too
             middleware = metrics.instrument(middleware)
         super().__init__(
@@ -121,6 +132,10 @@ class FlightdeckServer(flight.FlightServerBase):
             nats_status,
             query_slots=self._query_slots,
             ingest_status=ingest_status,
+        )
+        self._sessions = SessionActions(
+            SessionStore(settings.max_sessions, settings.session_timeout),
+            self._sql.session_option_values,
         )
         self._actions = self._action_table()
         # Every running query's interrupt; each leaves as its stream lets it go.
@@ -253,11 +268,14 @@ class FlightdeckServer(flight.FlightServerBase):
         identity = require(context, "reader", f"action {action.type!r}")
         with flight_errors("DoAction", context):
             served = self._actions.get(action.type)
-        require(context, served.role, f"action {action.type!r}")
+        identity = require(context, served.role, f"action {action.type!r}")
         with flight_errors("DoAction", context):
             if action.type in CANCEL_ACTIONS:  # they act for the caller: see running_queries
                 limit = self._max_parameter_bytes
                 return iter([answer_cancel(action.type, body, identity, self._running, limit)])
+            if action.type in SESSION_ACTIONS:  # they need the call's session cookie
+                key = (identity.name, session_id_of(context) or "")
+                return iter(self._sessions.run(action.type, key, body))
             return iter(list(served.run(body)))
 
     def _action_table(self) -> ActionTable:
@@ -272,12 +290,15 @@ class FlightdeckServer(flight.FlightServerBase):
         # health never raises: a failing store reports "degraded".
         health = Action(*HEALTH_ACTION, "reader", lambda _body: [self._health.body()])
         load_status = Action(*LOAD_STATUS_ACTION, "writer", self._load_status)
-        # Listed here; do_action serves them, as they need the caller.
+        # Listed here; do_action serves them, as they need the caller (and its session).
         cancels = [
             Action(name, text, "reader", _served_by_do_action)
             for name, text in CANCEL_ACTIONS.items()
         ]
-        return ActionTable([*sql, *admin, health, load_status, _CLOSE_SESSION, *cancels])
+        sessions = [
+            Action(name, text, "reader", _with_session) for name, text in SESSION_ACTIONS.items()
+        ]
+        return ActionTable([*sql, *admin, health, load_status, *cancels, *sessions])
 
     def _admin_action(self, kind: str, body: bytes) -> list[bytes]:
         result = run_admin_action(self.store, self.settings, kind, body)
@@ -428,15 +449,8 @@ class FlightdeckServer(flight.FlightServerBase):
         return flight.FlightInfo(schema, descriptor, endpoints, records, -1)
 
 
-# Flight's CloseSession, which ADBC sends as it disconnects. flightdeck keeps no
-# session state, so there is nothing to close: the answer is CloseSessionResult
-# {status: CLOSED}, written by hand (field 1, varint 1) as pyarrow has no message for it.
-_CLOSE_SESSION = Action(
-    "CloseSession",
-    "End a Flight session (flightdeck keeps no session state: always CLOSED)",
-    "reader",
-    lambda _body: [b"\x08\x01"],
-)
+def _with_session(_body: bytes) -> list[bytes]:
+    raise AssertionError("session actions run in do_action, with the call's session")
 
 
 def _served_by_do_action(_body: bytes) -> list[bytes]:

@@ -198,6 +198,20 @@ class Settings:
     max_subscribers: int = option(
         1000, "FLIGHTDECK_MAX_SUBSCRIBERS", "concurrent live subscriptions", group="limits"
     )
+    max_sessions: int = option(
+        10_000,
+        "FLIGHTDECK_MAX_SESSIONS",
+        "Flight sessions (a client's catalog and schema) kept per server process; "
+        "the least recently used goes first",
+        group="limits",
+    )
+    session_timeout: float = option(
+        3600.0,
+        "FLIGHTDECK_SESSION_TIMEOUT",
+        "seconds an unused Flight session is kept before it is forgotten",
+        group="limits",
+        unit="s",
+    )
     max_put_batch_mb: float = option(
         64.0,
         "FLIGHTDECK_MAX_PUT_BATCH_MB",

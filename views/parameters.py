@@ -17,7 +17,7 @@ from sqlglot.tokens import TokenType
 
 from .errors import InvalidQuery
 
-__all__ = ["bind_style", "check_bound", "parameter_schema"]
+__all__ = ["bind_style", "check_bound", "parameter_schema", "without_unions"]
 
 _DIALECTS = {"duckdb": "duckdb", "postgresql": "postgres"}
 
@@ -76,3 +76,43 @@ def check_bound(parameters: pa.RecordBatch | None, count: int) -> None:
             "parameters",
             f"bind one row of parameters per execution; got {parameters.num_rows} rows",
         )
+
+
+def without_unions(parameters: pa.RecordBatch | None) -> pa.RecordBatch | None:
+    """`parameters` with each union-typed column replaced by its values' own type.
+
+    Some clients (flightsql-dbapi) send every parameter as a dense union so that a
+    column can carry any Python type; neither DuckDB nor PostgreSQL binds unions.
+    A column whose rows use different union members has no one type to bind as,
+    so it is refused, naming the parameter.
+    """
+    if parameters is None or not any(pa.types.is_union(field.type) for field in parameters.schema):
+        return parameters
+    columns = [
+        _union_values(column, position, field.name) if pa.types.is_union(field.type) else column
+        for position, (field, column) in enumerate(
+            zip(parameters.schema, parameters.columns, strict=True), start=1
+        )
+    ]
+    names = parameters.schema.names
+    return pa.RecordBatch.from_arrays(columns, names=names)
+
+
+def _union_values(column: pa.UnionArray, position: int, name: str) -> pa.Array:
+    """The values of a union column as an array of its one member's type."""
+    codes = set(column.type_codes.to_pylist())
+    if len(codes) > 1:
+        members = sorted(
+            str(column.type.field(column.type.type_codes.index(c)).type) for c in codes
+        )
+        raise InvalidQuery(
+            "parameter-type",
+            f"parameter ${position} ({name!r}) has rows of different types "
+            f"({', '.join(members)}); bind one type per parameter",
+        )
+    if not codes:  # no rows: check_bound reports that
+        return pa.nulls(0)
+    child = column.field(column.type.type_codes.index(codes.pop()))
+    if column.type.mode == "dense":
+        return child.take(column.offsets)
+    return child

@@ -16,7 +16,7 @@ from . import catalog, guard
 from .complexity import MAX_QUERY_BYTES, check_size
 from .errors import NotFound
 from .interrupt import Interrupt
-from .parameters import bind_style, check_bound
+from .parameters import bind_style, check_bound, without_unions
 from .store import Store
 
 __all__ = ["Query", "for_sql", "for_view", "prepare", "run", "schema"]
@@ -65,6 +65,7 @@ def for_sql(
 ) -> Query:
     """A client's SQL text, checked, with exactly the parameters it takes."""
     query = prepare(store, sql, max_bytes=max_bytes)
+    parameters = without_unions(parameters)
     check_bound(parameters, query.parameter_count)
     return replace(query, parameters=parameters)
 

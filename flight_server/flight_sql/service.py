@@ -160,6 +160,13 @@ class FlightSqlService:
             "queries are CommandStatementQuery or CommandPreparedStatementQuery",
         )
 
+    def session_option_values(self) -> dict[str, list[str]]:
+        """The valid values of the session options, the default first: what
+        GetCatalogs and GetDbSchemas answer ("" is the empty catalog, the views' own)."""
+        catalogs = metadata.catalogs().column("catalog_name").to_pylist()
+        schemas = metadata.db_schemas(self._store.schema_name, None, None)
+        return {"catalog": ["", *catalogs], "schema": schemas.column("db_schema_name").to_pylist()}
+
     # ---- DoPut ----
 
     @staticmethod

@@ -276,3 +276,23 @@ def test_sqlalchemy_dialect_reflects_views_and_queries(server, loaded):
     assert [tuple(r) for r in rows] == list(
         zip(expected.page_url, expected.view_count.astype(int), strict=True)
     )
+
+
+def test_flightsql_dbapi_binds_union_typed_parameters(server, loaded):
+    """flightsql-dbapi sends each parameter as a one-row dense union (int, float, str,
+    bytes, bool children): each binds as its child's value on both backends."""
+    from flightsql import FlightSQLClient, connect
+
+    connection = connect(FlightSQLClient(host="127.0.0.1", port=server.port, insecure=True))
+    try:
+        cursor = connection.cursor()
+        cursor.execute(
+            "SELECT page_url, view_count FROM va_pageview_aggregate "
+            "WHERE page_url = ? AND view_count >= ? ORDER BY page_url",
+            ("/a", 1),
+        )
+        rows = cursor.fetchall()
+    finally:
+        connection.close()
+    expected = _expected(loaded).set_index("page_url").view_count
+    assert [tuple(r) for r in rows] == [("/a", int(expected["/a"]))]

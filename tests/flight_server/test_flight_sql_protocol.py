@@ -182,6 +182,8 @@ def test_list_actions_names_every_action(client):
         "ClosePreparedStatement",
         "CloseSession",
         "CreatePreparedStatement",
+        "GetSessionOptions",
+        "SetSessionOptions",
         "health",
         "load-status",
         "reaggregate",
@@ -299,3 +301,18 @@ def test_sql_info_states_the_enforced_timeout_and_ansi_entry_level_only(store, t
         server.shutdown()
     answers = dict(zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True))
     assert answers == {100: 42_500, 526: 0b001}
+
+
+def test_committed_session_descriptor_set_is_compiled_from_the_proto(tmp_path):
+    session_dir = FLIGHT_SQL_DIR.parent / "session"
+    out = tmp_path / "FlightSession.binpb"
+    subprocess.run(
+        [
+            sys.executable, "-m", "grpc_tools.protoc", f"-I{session_dir}",
+            f"--descriptor_set_out={out}", "FlightSession.proto",
+        ],
+        check=True,
+    )  # fmt: skip
+    assert out.read_bytes() == (session_dir / "FlightSession.binpb").read_bytes(), (
+        "FlightSession.proto changed: run `make proto` and commit FlightSession.binpb"
+    )
