@@ -104,7 +104,7 @@ def test_a_cancel_action_stops_the_running_query_within_a_second(
         idle = long_query.idle_rate(backend)
         info = client.get_flight_info(_statement(long_query.aggregate(backend)))
         outcome = _read_in_background(client, info.endpoints[0].ticket)
-        assert wait_for(lambda: long_query.busy(backend, db_url, idle), timeout=10)
+        assert wait_for(lambda: long_query.busy(backend, db_url, idle), timeout=30)
 
         cancelled_at = time.monotonic()
         assert cancel(client, info) == CANCELLED
