@@ -23,7 +23,7 @@ import pyarrow.flight as flight
 
 from .live_request import live_request
 
-__all__ = ["LiveMessage", "Multiplex", "decode_frames", "encode_frame"]
+__all__ = ["LiveMessage", "Multiplex", "decode_frames", "encode_frame", "frame", "ipc_body"]
 
 _LENGTHS = struct.Struct(">II")  # a frame's JSON header and Arrow IPC body lengths
 
@@ -32,13 +32,20 @@ def encode_frame(header: dict[str, Any], rows: pa.Table | pa.RecordBatch | None)
     """One message: the lengths of its header and body (two 4-byte big-endian numbers),
     the header as JSON, then (when there are rows) the Arrow IPC stream of `rows`.
     Frames are self-delimiting: one Flight message may carry several back to back."""
+    return frame(header, b"" if rows is None else ipc_body(rows))
+
+
+def ipc_body(rows: pa.Table | pa.RecordBatch) -> bytes:
+    """A frame's body: `rows` as an Arrow IPC stream."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, rows.schema) as ipc:
+        ipc.write(rows)
+    return sink.getvalue().to_pybytes()
+
+
+def frame(header: dict[str, Any], body: bytes) -> bytes:
+    """A frame of `header` and an already encoded body (`ipc_body`, or empty)."""
     head = json.dumps(header).encode()
-    body = b""
-    if rows is not None:
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, rows.schema) as ipc:
-            ipc.write(rows)
-        body = sink.getvalue().to_pybytes()
     return _LENGTHS.pack(len(head), len(body)) + head + body
 
 

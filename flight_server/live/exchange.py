@@ -21,8 +21,9 @@ import pyarrow.flight as flight
 from flightdeck.views import Store
 
 from .hub import LiveHub
-from .pending import Sent
+from .pending import Sent, all_live_rows
 from .request import LIVE, Subscription
+from .shared import derived
 from .top import TopN
 
 __all__ = ["KEYS_METADATA", "stream_subscription"]
@@ -179,10 +180,13 @@ class _Sender:
 
     def changes(self, subscription: Subscription, cursor: int, rows: pa.Table) -> None:
         """Marked rows as `update` (or `upsert`) and `remove` (keys only) messages."""
+        kind = "upsert" if subscription.upsert else "update"
+        if all_live_rows(rows):  # the common case: the group's table, sent as it is by every member
+            self._send_batches(kind, cursor, self._shared_batches(rows, subscription.columns))
+            return
         live = rows.column(LIVE)
         kept, gone = rows.filter(live), rows.filter(pc.invert(live))
         if kept.num_rows:
-            kind = "upsert" if subscription.upsert else "update"
             self.send(kind, cursor, kept.select(list(subscription.columns)))
         if gone.num_rows:
             # One DoExchange stream has one schema: a remove carries the subscription's
@@ -199,10 +203,24 @@ class _Sender:
             self.send("remove", cursor, removed)
 
     def send(self, kind: str, cursor: int, rows: pa.Table | None = None, **extra) -> None:
+        if rows is None:
+            meta = {"type": kind, "cursor": cursor, "lifetime": self._lifetime, **extra}
+            self._writer.write_metadata(pa.py_buffer(json.dumps(meta).encode()))
+            return
+        self._send_batches(kind, cursor, rows.to_batches(max_chunksize=self._batch_rows), **extra)
+
+    def _send_batches(self, kind: str, cursor: int, batches: list[pa.RecordBatch], **extra) -> None:
         meta = {"type": kind, "cursor": cursor, "lifetime": self._lifetime, **extra}
         metadata = pa.py_buffer(json.dumps(meta).encode())
-        if rows is None:
-            self._writer.write_metadata(metadata)
-            return
-        for batch in rows.to_batches(max_chunksize=self._batch_rows):
+        for batch in batches:
             self._writer.write_with_metadata(batch, metadata)
+
+    def _shared_batches(self, rows: pa.Table, columns: tuple[str, ...]) -> list[pa.RecordBatch]:
+        """`rows`' columns as record batches: the same objects for every member of a group
+        sending the same table, so a multiplexed stream encodes them once (shared.py)."""
+        name = ("batches", tuple(columns), self._batch_rows)
+        return derived(
+            rows,
+            name,
+            lambda: rows.select(list(columns)).to_batches(max_chunksize=self._batch_rows),
+        )

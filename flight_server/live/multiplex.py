@@ -22,11 +22,12 @@ from collections.abc import Callable
 
 import pyarrow as pa
 import pyarrow.flight as flight
-from flightdeck.live_mux import encode_frame
+from flightdeck.live_mux import encode_frame, frame, ipc_body
 from flightdeck.views import InvalidQuery
 
 from ..limits import Slots
 from .session import LiveSession
+from .shared import derived
 
 __all__ = ["Opener", "serve_multiplex"]
 
@@ -189,7 +190,9 @@ class _Outbox:
         self.frames.append(encode_frame(self._header(metadata), None))
 
     def write_with_metadata(self, batch: pa.RecordBatch, metadata: pa.Buffer) -> None:
-        self.frames.append(encode_frame(self._header(metadata), batch))
+        # A group's members send the same batch objects (exchange._Sender): encode once.
+        body = derived(batch, "ipc", lambda: ipc_body(batch))
+        self.frames.append(frame(self._header(metadata), body))
 
     def _header(self, metadata: pa.Buffer) -> dict:
         return {"id": self._id, **json.loads(metadata.to_pybytes())}

@@ -13,8 +13,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .request import LIVE
+from .shared import derived
 
-__all__ = ["Pending", "Sent"]
+__all__ = ["Pending", "Sent", "all_live_rows"]
 
 
 def newest_per_key(table: pa.Table, keys: tuple[str, ...], version: str = "version") -> pa.Table:
@@ -125,18 +126,23 @@ class Sent:
         self._newest: int | None = None  # the highest version held
         self.over = False
 
-    def fresh(self, table: pa.Table, *, unheld_removes: bool = False) -> pa.Table:
+    def fresh(
+        self, table: pa.Table, *, unheld_removes: bool = False, unique: bool = False
+    ) -> pa.Table:
         """Rows of `table` (with `LIVE`) to send, all of them then held: live rows newer
         than what is held (with changes_on: visibly changed); removed rows newer than a
-        held live row, or (`unheld_removes`) than anything held, for a holder unknown here."""
-        table = newest_per_key(table, self._keys)
+        held live row, or (`unheld_removes`) than anything held, for a holder unknown here.
+        `unique`: `table` has one row per key already (what Pending hands out)."""
+        if not unique:
+            table = newest_per_key(table, self._keys)
         if not table.num_rows:
             return table
-        all_live = pc.all(table.column(LIVE)).as_py() is not False
+        all_live = all_live_rows(table)
         if self._parts and (self._watched or not all_live or not self._all_newer(table)):
             table = self._unseen(table, unheld_removes)
         elif not all_live and not unheld_removes:  # nothing held: no removal concerns us
             table = table.filter(pc.field(LIVE))
+        # Otherwise `table` itself goes out: the hub's table, shared with the group.
         self._hold(table)
         return table
 
@@ -147,7 +153,7 @@ class Sent:
         self._hold(table)
 
     def _all_newer(self, table: pa.Table) -> bool:
-        lowest = pc.min(table.column("version")).as_py()
+        lowest = derived(table, "lowest version", lambda: pc.min(table.column("version")).as_py())
         return lowest is not None and self._newest is not None and lowest > self._newest
 
     def _unseen(self, table: pa.Table, unheld_removes: bool) -> pa.Table:
@@ -176,17 +182,29 @@ class Sent:
     def _hold(self, table: pa.Table) -> None:
         if not table.num_rows:
             return
-        kept = table.select([*self._keys, "version", LIVE, *self._watched]).rename_columns(
-            [*self._keys, "held_version", "held_live", *(f"held_{c}" for c in self._watched)]
+        kept, highest = derived(
+            table, ("held", self._keys, self._watched), lambda: self._held_part(table)
         )
         self._parts.append(kept)
         self._part_rows += kept.num_rows
-        highest = pc.max(kept.column("held_version")).as_py()
         if highest is not None:
             self._newest = highest if self._newest is None else max(self._newest, highest)
         if len(self._parts) > _MAX_PARTS or (self._limit and self._part_rows > self._limit):
             self._held()
         self.over = self._limit is not None and self._part_rows > self._limit
+
+    def _held_part(self, table: pa.Table) -> tuple[pa.Table, int | None]:
+        """What holding `table` keeps (renamed, so a join can tell it apart), and its
+        highest version: the same for every member of a group, so computed once."""
+        kept = table.select([*self._keys, "version", LIVE, *self._watched]).rename_columns(
+            [*self._keys, "held_version", "held_live", *(f"held_{c}" for c in self._watched)]
+        )
+        return kept, pc.max(kept.column("held_version")).as_py()
+
+
+def all_live_rows(table: pa.Table) -> bool:
+    """Whether every row of `table` is in the selection (none to remove)."""
+    return derived(table, "all live", lambda: pc.all(table.column(LIVE)).as_py() is not False)
 
 
 _MAX_PARTS = 64  # held parts merged past this: bounds memory for keys updated many times

@@ -165,5 +165,5 @@ class LiveSession:
 
     def _changes(self, table: pa.Table) -> pa.Table | None:
         if self._top is None:
-            return self._sent.fresh(table)
+            return self._sent.fresh(table, unique=True)  # Pending hands out one row per key
         return self._top.refresh(self._store) if self._top.may_change(table) else None
