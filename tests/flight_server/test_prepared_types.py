@@ -5,6 +5,7 @@ values of other types bind when they convert. Through ADBC's Flight SQL driver; 
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import adbc_driver_flightsql.dbapi as flightsql
 import pyarrow as pa
@@ -57,6 +58,18 @@ def test_parameter_schema_has_the_types_the_backend_infers(conn):
     ]
     hourly = "SELECT * FROM va_pageview_hourly WHERE hour >= $1 AND view_count > $2 LIMIT $3"
     assert _parameter_types(conn, hourly) == [pa.timestamp("ms", tz="UTC"), pa.int64(), pa.int64()]
+
+
+def test_typing_parameters_does_not_run_the_query(conn, backend):
+    n = {"duckdb": 400_000, "postgresql": 25_000}[backend]  # minutes if it ran
+    sql = (
+        f"SELECT max(a.g + b.g) AS m FROM generate_series(1, {n}) AS a(g), "
+        f"generate_series(1, {n}) AS b(g) WHERE a.g > ?"
+    )
+    start = time.monotonic()
+    types = _parameter_types(conn, sql)
+    assert time.monotonic() - start < 3
+    assert types == [{"duckdb": pa.int64(), "postgresql": pa.int32()}[backend]]
 
 
 def test_a_parameter_without_context_stays_the_wildcard(conn, loaded):
