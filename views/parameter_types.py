@@ -59,7 +59,6 @@ _DUCKDB_TYPES = {
     "TIMESTAMP_NS": pa.timestamp("ns"),
     "TIMESTAMP WITH TIME ZONE": pa.timestamp("us", tz="UTC"),
     "INTERVAL": pa.month_day_nano_interval(),
-    "UUID": pa.string(),
 }
 
 
@@ -71,8 +70,17 @@ def postgres_parameter_types(cursor: dbapi.Cursor, sql: str, count: int) -> list
         if getattr(exc, "sqlstate", None) == _INDETERMINATE:
             return [pa.null()] * count
         raise
-    types = [_declared(field.type) for field in conform_schema(described)] if described else []
-    return types if len(types) == count else [pa.null()] * count
+    if described is None or len(described) != count:
+        return [pa.null()] * count
+    # An extension type (uuid as fixed_size_binary) would refuse the text clients send.
+    typed = pa.schema([f for f in described if not _opaque(f.type)])
+    declared = iter(_declared(f.type) for f in conform_schema(typed))
+    return [pa.null() if _opaque(f.type) else next(declared) for f in described]
+
+
+def _opaque(t: pa.DataType) -> bool:
+    numeric = isinstance(t, pa.OpaqueType) and t.type_name == "numeric"
+    return isinstance(t, pa.BaseExtensionType) and not numeric
 
 
 def duckdb_parameter_types(cursor: dbapi.Cursor, sql: str, count: int) -> list[pa.DataType]:
@@ -113,5 +121,5 @@ def _duckdb_type(logical: dict) -> pa.DataType:
         if isinstance(width, int) and isinstance(scale, int) and 0 < width <= 38:
             return pa.decimal128(width, scale)
         return pa.null()
-    # HUGEINT and nested types have no one Arrow type our streams agree on: any.
+    # HUGEINT, UUID and nested types have no Arrow type both stores agree on: any.
     return _DUCKDB_TYPES.get(name, pa.null())

@@ -80,6 +80,17 @@ def test_a_parameter_without_context_stays_the_wildcard(conn, loaded):
         assert cursor.fetchone() == (6,)
 
 
+def test_a_type_without_one_arrow_type_on_both_stores_stays_the_wildcard(conn, loaded):
+    sql = (
+        "SELECT count(*) AS n FROM va_pageview_event "
+        "WHERE CAST(? AS UUID) IS NOT NULL AND page_url = ?"
+    )
+    assert _parameter_types(conn, sql) == [pa.null(), pa.string()]
+    with conn.cursor() as cursor:  # text for a uuid binds as sent, as before
+        cursor.execute(sql, parameters=("0b6c4f3e-8a57-4a7e-9d55-2f0a1c3b4d5e", "/a"))
+        assert cursor.fetchone() == (3,)
+
+
 def _run(conn, parameters: tuple) -> list[str]:
     with conn.cursor() as cursor:
         cursor.execute(FILTER_SQL, parameters=parameters)
