@@ -53,13 +53,12 @@ def bind_style(sql: str, backend: str) -> tuple[str, int]:
     return "".join(pieces) + sql[start:], len(marks)
 
 
-def parameter_schema(count: int) -> pa.Schema:
-    """What a client should bind: `count` columns whose types the store infers.
-
-    Flight SQL leaves untyped parameters open and suggests the null type as a
-    wildcard; clients bind whatever Arrow types their values have.
+def parameter_schema(types: list[pa.DataType]) -> pa.Schema:
+    """What a client should bind: one column per parameter, in the types the store
+    infers (parameter_types.py). Where it cannot tell, the null type is Flight SQL's
+    wildcard: clients bind whatever Arrow types their values have.
     """
-    return pa.schema([pa.field(f"${n}", pa.null()) for n in range(1, count + 1)])
+    return pa.schema([pa.field(f"${n}", t) for n, t in enumerate(types, start=1)])
 
 
 def check_bound(parameters: pa.RecordBatch | None, count: int) -> None:

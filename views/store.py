@@ -5,7 +5,8 @@ query's result as a RecordBatchReader on a read-only connection (on PostgreSQL,
 logged in as the least-privilege reader role; on DuckDB, after checking DuckDB's
 own parse and plan of it), `read_internal()` does the same
 for flightdeck's own queries of its tables and catalogs, `write()` lends a
-transactional connection, `schema()` describes a query without running it.
+transactional connection, `schema()` describes a query without running it, and
+`parameter_types()` what its parameters take (parameter_types.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .conform import conform_batch, conform_schema
 from .duckdb_check import EngineCheck
 from .errors import BackendError
 from .interrupt import Interrupt
+from .parameter_types import duckdb_parameter_types, postgres_parameter_types
 
 __all__ = ["Store", "StoreOptions", "backend_errors", "open_store"]
 
@@ -58,6 +60,7 @@ class Store(Protocol):
         interrupt: Interrupt | None = None,
     ) -> contextlib.AbstractContextManager[pa.RecordBatchReader]: ...
     def schema(self, sql: str, parameters: pa.RecordBatch | None = None) -> pa.Schema: ...
+    def parameter_types(self, sql: str, count: int) -> list[pa.DataType]: ...
     def read_internal(
         self, sql: str, parameters: pa.RecordBatch | None = None
     ) -> contextlib.AbstractContextManager[pa.RecordBatchReader]: ...
@@ -360,6 +363,19 @@ class DuckDBStore:
         finally:
             conn.close()
 
+    def parameter_types(self, sql: str, count: int) -> list[pa.DataType]:
+        """What DuckDB's binder expects for each of a client's query's `count`
+        parameters (null where it cannot tell), refused as `read` refuses the query."""
+        conn = self._connect()
+        try:
+            with conn.cursor() as cursor, _deadline(cursor, self._timeout_s):
+                _read_only(conn, cursor)
+                with _backend_errors(self.backend):
+                    self._engine_check.check(cursor, sql, None)
+                    return duckdb_parameter_types(cursor, sql, count)
+        finally:
+            conn.close()
+
     @contextlib.contextmanager
     def write(self, *, staging: bool = False) -> Iterator[dbapi.Connection]:
         """A transaction holding the process's one writer turn.
@@ -624,6 +640,16 @@ class PostgresStore:
     def schema(self, sql: str, parameters: pa.RecordBatch | None = None) -> pa.Schema:
         with self._readers.connection() as conn, conn.cursor() as cursor:
             return _schema(cursor, sql, parameters, self.backend)
+
+    def parameter_types(self, sql: str, count: int) -> list[pa.DataType]:
+        """What PostgreSQL expects for each of the `count` parameters (null where it
+        cannot tell): described as the reader, on a session discarded after."""
+        with (
+            self._readers.connection() as conn,
+            conn.cursor() as cursor,
+            _backend_errors(self.backend),
+        ):
+            return postgres_parameter_types(cursor, sql, count)
 
     @contextlib.contextmanager
     def write(self, *, staging: bool = False) -> Iterator[dbapi.Connection]:

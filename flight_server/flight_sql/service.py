@@ -18,6 +18,7 @@ from flightdeck.ingest import IngestResult
 from flightdeck.ingest.event_types import PAGEVIEW, type_name_problem
 from flightdeck.views import Store, Unsupported, describe
 from flightdeck.views import query as queries
+from flightdeck.views.parameter_cast import cast_parameters
 from flightdeck.views.parameters import check_bound, parameter_schema
 from google.protobuf.message import Message
 
@@ -204,6 +205,8 @@ class FlightSqlService:
             reader, self._max_parameter_bytes, self._max_batch_bytes
         )
         check_bound(parameters, self._prepared(handle.sql).parameter_count)
+        if handle.types is not None:
+            parameters = cast_parameters(parameters, handle.types)
         bound = self._bindings.bind(handle, parameters)
         return pb.DoPutPreparedStatementResult(prepared_statement_handle=bound.encode())
 
@@ -229,14 +232,22 @@ class FlightSqlService:
 
     def _prepare(self, sql: str) -> pb.ActionCreatePreparedStatementResult:
         query = self._prepared(sql)
+        types = parameter_schema(self._parameter_types(query))
         result = pb.ActionCreatePreparedStatementResult(
-            prepared_statement_handle=Handle.new(query.sql).encode(),
-            parameter_schema=parameter_schema(query.parameter_count).serialize().to_pybytes(),
+            prepared_statement_handle=Handle.new(query.sql, types).encode(),
+            parameter_schema=types.serialize().to_pybytes(),
         )
         if query.parameter_count == 0:
             # With parameters the result types may depend on them: it comes with FlightInfo.
             result.dataset_schema = self._schema(query).serialize().to_pybytes()
         return result
+
+    def _parameter_types(self, query: queries.Query) -> list[pa.DataType]:
+        if query.parameter_count == 0:
+            return []
+        # The backend binds and plans the query to type them: that takes a slot too.
+        with self._query_slots.take():
+            return self._store.parameter_types(query.sql, query.parameter_count)
 
 
 def _optional(message: Message, field: str):

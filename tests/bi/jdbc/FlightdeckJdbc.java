@@ -203,19 +203,20 @@ public class FlightdeckJdbc {
     }
 
     // One statement, prepared once, executed with two sets of values: a BI filter changing.
+    // The SQL and values are reported so that the test runs the same through ADBC.
     static Map<String, Object> prepared(Connection conn) throws SQLException {
         String sql = "SELECT event_id FROM va_pageview_event WHERE page_url = ? AND recorded_at >= ?"
                 + " AND CAST(recorded_at AS DATE) <= ? ORDER BY event_id";
         List<Object> runs = new ArrayList<>();
+        String[][] values = {
+            {"/a", "2024-01-15T10:01:00Z", "2024-01-15"},
+            {"/b", "2024-01-14T00:00:00Z", "2024-01-16"},
+        };
         try (PreparedStatement ps = conn.prepareStatement(sql)) {
-            Object[][] values = {
-                {"/a", "2024-01-15T10:01:00Z", "2024-01-15"},
-                {"/b", "2024-01-14T00:00:00Z", "2024-01-16"},
-            };
-            for (Object[] v : values) {
-                ps.setString(1, (String) v[0]);
-                ps.setTimestamp(2, Timestamp.from(java.time.Instant.parse((String) v[1])));
-                ps.setDate(3, Date.valueOf((String) v[2]));
+            for (String[] v : values) {
+                ps.setString(1, v[0]);
+                ps.setTimestamp(2, Timestamp.from(java.time.Instant.parse(v[1])));
+                ps.setDate(3, Date.valueOf(v[2]));
                 List<Object> ids = new ArrayList<>();
                 try (ResultSet rs = ps.executeQuery()) {
                     while (rs.next()) ids.add(rs.getString(1));
@@ -223,7 +224,9 @@ public class FlightdeckJdbc {
                 runs.add(ids);
             }
         }
-        return map("runs", runs);
+        List<Object> sent = new ArrayList<>();
+        for (String[] v : values) sent.add(List.of(v));
+        return map("sql", sql, "values", sent, "runs", runs);
     }
 
     static Map<String, Object> maxRows(Connection conn) throws SQLException {
