@@ -19,7 +19,7 @@ from flightdeck.ingest.event_types import PAGEVIEW, type_name_problem
 from flightdeck.views import Store, Unsupported, describe
 from flightdeck.views import query as queries
 from flightdeck.views.parameter_cast import cast_parameters
-from flightdeck.views.parameters import check_bound, parameter_schema
+from flightdeck.views.parameters import check_bound, parameter_schema, without_unions
 from google.protobuf.message import Message
 
 from .. import descriptors
@@ -205,8 +205,8 @@ class FlightSqlService:
             reader, self._max_parameter_bytes, self._max_batch_bytes
         )
         check_bound(parameters, self._prepared(handle.sql).parameter_count)
-        if handle.types is not None:
-            parameters = cast_parameters(parameters, handle.types)
+        if handle.types is not None:  # a union's values are cast as what they are
+            parameters = cast_parameters(without_unions(parameters), handle.types)
         bound = self._bindings.bind(handle, parameters)
         return pb.DoPutPreparedStatementResult(prepared_statement_handle=bound.encode())
 

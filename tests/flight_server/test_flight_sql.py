@@ -296,3 +296,20 @@ def test_flightsql_dbapi_binds_union_typed_parameters(server, loaded):
         connection.close()
     expected = _expected(loaded).set_index("page_url").view_count
     assert [tuple(r) for r in rows] == [("/a", int(expected["/a"]))]
+
+
+def test_flightsql_dbapi_binds_a_date_sent_as_text_in_a_union(server, loaded):
+    """A union's string for a parameter the store types as a date is cast as a date."""
+    from flightsql import FlightSQLClient, connect
+
+    connection = connect(FlightSQLClient(host="127.0.0.1", port=server.port, insecure=True))
+    try:
+        cursor = connection.cursor()
+        cursor.execute(
+            "SELECT page_url FROM va_pageview_aggregate WHERE page_url = ? AND date >= ?",
+            ("/a", "2000-01-01"),
+        )
+        rows = cursor.fetchall()
+    finally:
+        connection.close()
+    assert [tuple(r) for r in rows] == [("/a",)] * int((_expected(loaded).page_url == "/a").sum())
