@@ -98,6 +98,17 @@ class Cluster:
     def stream_info(self, stream: str):
         return _run(self._stream_info(stream))
 
+    def add_stream(self, config) -> None:
+        """Create a stream as an operator (or an older flightdeck) would have."""
+        assert _run(self._add_stream(config)) is not None, self.logs()
+
+    async def _add_stream(self, config):
+        nc = await nats.connect(self.urls.split(","), connect_timeout=2, error_cb=_quiet)
+        try:
+            return await nc.jetstream(timeout=10).add_stream(config)
+        finally:
+            await nc.close()
+
     async def _account_info(self):
         nc = await nats.connect(
             self.urls.split(","), connect_timeout=2, max_reconnect_attempts=1, error_cb=_quiet

@@ -18,6 +18,8 @@ import threading
 import flightdeck
 import nats
 import pyarrow.flight as flight
+from flightdeck.ingest.streams import EVENTS as STREAM_EVENTS
+from flightdeck.ingest.streams import replicated
 
 from tests.flight_server.test_live import _leave, _messages, _no_doubles, _state, _subscribe
 from tests.services import wait_for
@@ -123,6 +125,7 @@ def test_events_leader_sigkilled_mid_ingest_every_event_once_and_live_without_ga
     live = None
     try:
         cluster.start()
+        cluster.add_stream(replicated(STREAM_EVENTS, 1))  # made before the cluster grew
         serve.start()
         events = cluster.stream_info("EVENTS")
         assert events.config.num_replicas == 3 and len(events.cluster.replicas) == 2
