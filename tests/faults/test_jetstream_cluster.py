@@ -127,8 +127,9 @@ def test_events_leader_sigkilled_mid_ingest_every_event_once_and_live_without_ga
         cluster.start()
         cluster.add_stream(replicated(STREAM_EVENTS, 1))  # made before the cluster grew
         serve.start()
-        events = cluster.stream_info("EVENTS")
-        assert events.config.num_replicas == 3 and len(events.cluster.replicas) == 2
+        assert cluster.stream_info("EVENTS").config.num_replicas == 3
+        # JetStream adds the new peers after the update answers, and copies the stream.
+        assert wait_for(lambda: _caught_up(cluster), timeout=60, interval=0.5), cluster.logs()
         assert cluster.stream_info("AGGREGATES").config.num_replicas == 3
         query = flight_query(serve.location)
         client = flight.connect(serve.location)
