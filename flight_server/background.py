@@ -21,7 +21,7 @@ import threading
 from flightdeck.ingest import IngestResult
 from flightdeck.ingest.nats_worker import IngestWorker
 from flightdeck.ingest.publisher import OutboxPublisher
-from flightdeck.ingest.streams import EVENTS, update_log
+from flightdeck.ingest.streams import EVENTS, replicated, update_log
 from flightdeck.ingest.update_signature import signing_key
 from flightdeck.views import Store
 
@@ -69,7 +69,8 @@ class Background:
             key=self._key,
             held_limit=settings.live_held_rows,
         )
-        self._update_log = update_log(settings.update_log_hours)
+        self._update_log = replicated(update_log(settings.update_log_hours), settings.nats_replicas)
+        self._events = replicated(EVENTS, settings.nats_replicas)
         self._ingest = IngestHealth(metrics.redelivered if metrics is not None else None)
         if metrics is not None:
             metrics.watch_live(self.hub)
@@ -117,7 +118,7 @@ class Background:
         try:
             nc = await self._nats.connect()
             js = nc.jetstream()
-            await set_up_streams(js, [self._update_log, EVENTS])
+            await set_up_streams(js, [self._update_log, self._events])
             await self.hub.follow(js)
             self._ready.set()
             self._publisher = OutboxPublisher(

@@ -281,6 +281,17 @@ class Settings:
         RUNNING,
         "ingest",
     )
+    nats_replicas: int = option(
+        1,
+        "FLIGHTDECK_NATS_REPLICAS",
+        "copies of each of flightdeck's JetStream streams, on as many nodes of a NATS cluster",
+        RUNNING,
+        "ingest",
+        note="EVENTS (with the dead letters), AGGREGATES and the worker's bucket are created "
+        "with this many replicas, and an existing stream with another number is moved to it "
+        "in place; give every `serve` and `ingest` the same value. 3 survives the loss of "
+        "any one node of a 3-node cluster; more than 1 needs a cluster.",
+    )
     update_log_hours: float = option(
         168.0,
         "FLIGHTDECK_UPDATE_LOG_HOURS",
@@ -456,6 +467,7 @@ class Settings:
             batch_bytes=int(self.ingest_batch_mb * _MiB),
             max_deliveries=self.max_deliveries,
             event_types=self.event_type_rules(),
+            replicas=self.nats_replicas,
         )
 
 

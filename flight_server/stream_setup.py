@@ -29,7 +29,8 @@ async def set_up_streams(js: JetStreamContext, streams: Sequence[StreamConfig]) 
             retry = backoff.failed()
             if retry.log:
                 log.error(
-                    "cannot create JetStream streams (is JetStream on?) failures=%d error=%r",
+                    "cannot create or update JetStream streams (is JetStream on? replicas over "
+                    "the cluster's nodes?) failures=%d error=%r",
                     retry.failures,
                     exc,
                 )

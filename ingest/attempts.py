@@ -17,11 +17,11 @@ from __future__ import annotations
 import logging
 
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
+from nats.js.api import KeyValueConfig, StorageType, StreamConfig
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 from nats.js.kv import KeyValue
 
-from .streams import StreamIdentity
+from .streams import StreamIdentity, ensure_stream
 
 __all__ = ["BLAME", "Attempts"]
 
@@ -36,8 +36,10 @@ _WEEK = 7 * 24 * 3600.0  # as long as EVENTS keeps its messages
 
 
 class Attempts:
-    def __init__(self, js: JetStreamContext) -> None:
+    def __init__(self, js: JetStreamContext, replicas: int | None = None) -> None:
+        """`replicas`: the bucket's, as the EVENTS stream's (None: as it is, else 1)."""
         self._js = js
+        self._replicas = replicas
         self._stream: StreamIdentity | None = None
         self._kv: KeyValue | None = None
         self.durable = False  # False: the bucket is out of reach (NATS permissions)
@@ -49,9 +51,17 @@ class Attempts:
         try:
             try:
                 self._kv = await self._js.key_value(BUCKET)
+                # A bucket is a stream: one made before the cluster grew moves as EVENTS does.
+                await ensure_stream(
+                    self._js, StreamConfig(f"KV_{BUCKET}", num_replicas=self._replicas)
+                )
             except BucketNotFoundError:
                 config = KeyValueConfig(
-                    bucket=BUCKET, history=1, ttl=_WEEK, storage=StorageType.FILE
+                    bucket=BUCKET,
+                    history=1,
+                    ttl=_WEEK,
+                    storage=StorageType.FILE,
+                    replicas=self._replicas or 1,
                 )
                 self._kv = await self._js.create_key_value(config)
             self.durable = True

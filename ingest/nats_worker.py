@@ -48,7 +48,14 @@ from .messages import Decoded, Limits, Payload, decode
 from .pipeline import IngestResult, ingest
 from .pull import Puller, ack_all, ack_numbers, delivery_count, stream_sequence
 from .refusals import find_refused
-from .streams import EVENTS, StreamIdentity, ensure_consumer, ensure_stream, stream_identity
+from .streams import (
+    EVENTS,
+    StreamIdentity,
+    ensure_consumer,
+    ensure_stream,
+    replicated,
+    stream_identity,
+)
 from .subjects import CONSUMED, by_type, dead_subject
 
 __all__ = ["DURABLE", "IngestWorker", "WorkerOptions", "refused"]
@@ -72,6 +79,7 @@ class WorkerOptions:
     batch_bytes: int  # decoded messages per commit, at most
     max_deliveries: int  # deliveries of a message the worker died handling alone
     event_types: EventTypes = field(default_factory=EventTypes)  # declared types to check
+    replicas: int | None = None  # of the EVENTS stream and the bucket; None: as they are
 
 
 class IngestWorker:
@@ -98,7 +106,7 @@ class IngestWorker:
         self._on_batch_end = on_batch_end
         self._batch = options.batch  # until the consumer's own limit is known
         self._limits = Limits(options.max_message_bytes, options.batch_bytes)
-        self._attempts = Attempts(self._js)
+        self._attempts = Attempts(self._js, options.replicas)
         self._stream: StreamIdentity | None = None  # read at each (re)subscription
         self._deliveries = Deliveries()
 
@@ -237,7 +245,8 @@ class IngestWorker:
     async def _subscribe(self) -> Puller:
         # Read anew each time: a stream deleted under us ends the pull (its consumer
         # goes with it) and brings us back here, to a new stream with new sequences.
-        stream = stream_identity(await ensure_stream(self._js, EVENTS))
+        events = replicated(EVENTS, self._options.replicas)
+        stream = stream_identity(await ensure_stream(self._js, events))
         if stream != self._stream:  # its sequences are new: what we received is no guide
             self._stream, self._deliveries = stream, Deliveries()
         config = ConsumerConfig(

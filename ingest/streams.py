@@ -1,7 +1,9 @@
 """The JetStream streams flightdeck reads and writes, created when missing.
 
-A stream that already exists is used as it is: an operator may have made it
-with their own limits or replicas, and we must not fight over its settings.
+A stream that already exists keeps its limits: an operator may have set their
+own, and we must not fight over them. Its replicas are the one setting
+flightdeck enforces (--nats-replicas): a stream made before a cluster grew
+is moved to the replicas asked for, which JetStream does in place.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
     "StreamIdentity",
     "ensure_consumer",
     "ensure_stream",
+    "replicated",
     "stream_identity",
     "update_log",
 ]
@@ -66,11 +69,23 @@ def update_log(retention_hours: float) -> StreamConfig:
     return dataclasses.replace(AGGREGATES, max_age=retention_hours * 3600.0)
 
 
+def replicated(config: StreamConfig, replicas: int | None) -> StreamConfig:
+    """`config` kept on `replicas` nodes of a JetStream cluster (None: whatever it has)."""
+    return dataclasses.replace(config, num_replicas=replicas)
+
+
 async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> StreamInfo:
+    """The stream `config` names, created if missing; moved to `config.num_replicas`
+    when it has other replicas (unless that is None: a caller with no say in it)."""
     try:
-        return await js.stream_info(config.name)
+        info = await js.stream_info(config.name)
     except NotFoundError:
         return await js.add_stream(config)
+    wanted = config.num_replicas
+    if wanted is None or (info.config.num_replicas or 1) == wanted:
+        return info
+    # JetStream grows or shrinks the peer group itself, copying the messages over.
+    return await js.update_stream(dataclasses.replace(info.config, num_replicas=wanted))
 
 
 @dataclass(frozen=True)
