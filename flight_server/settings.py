@@ -281,16 +281,18 @@ class Settings:
         RUNNING,
         "ingest",
     )
-    nats_replicas: int = option(
-        1,
+    nats_replicas: int | None = option(
+        None,
         "FLIGHTDECK_NATS_REPLICAS",
         "copies of each of flightdeck's JetStream streams, on as many nodes of a NATS cluster",
         RUNNING,
         "ingest",
+        unset="new streams get 1; existing streams keep theirs",
         note="EVENTS (with the dead letters), AGGREGATES and the worker's bucket are created "
         "with this many replicas, and an existing stream with another number is moved to it "
         "in place; give every `serve` and `ingest` the same value. 3 survives the loss of "
-        "any one node of a 3-node cluster; more than 1 needs a cluster.",
+        "any one node of a 3-node cluster; more than 1 needs a cluster. Unset, a process "
+        "never moves a stream an operator replicated.",
     )
     update_log_hours: float = option(
         168.0,
