@@ -68,6 +68,11 @@ def _versions() -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["soak"]:  # its own command: hours of mixed load on one server (soak.py)
+        from .soak import main as soak_main
+
+        return soak_main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description="flightdeck against what users pick instead, interleaved on one machine.",

@@ -127,6 +127,10 @@ def _serve(args: argparse.Namespace) -> int:
         raise UsageError(problem)
     if settings.auth_file:
         load_auth_file(settings.auth_file)  # refused before the store or NATS start
+    try:
+        settings.oidc_options()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     configure_logging(settings.log_level)
     run(settings)
     return 0

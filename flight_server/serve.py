@@ -20,7 +20,6 @@ from flightdeck.ingest.rollup_install import install
 from flightdeck.views import Store, migrations, open_store, view_names
 from flightdeck.views.rollup_spec import load_rollups
 
-from .auth import Authenticator
 from .background import Background
 from .http.face import HttpFace
 from .metrics import Metrics
@@ -28,7 +27,7 @@ from .nats_address import URL_FILE, saved_port, write_url
 from .nats_auth import CREDENTIALS_FILE, NatsAuth, NatsLogin
 from .nats_process import NatsProcess, NatsStartError
 from .nats_supervisor import NatsSupervisor
-from .server import FlightdeckServer
+from .server import FlightdeckServer, authenticator_for
 from .settings import Settings
 
 __all__ = ["configure_logging", "run", "run_worker"]
@@ -93,9 +92,12 @@ def _http_face(
 
 
 def _log_exposure(settings: Settings) -> None:
-    if settings.auth_file:
+    if settings.authenticated:
         log.info(
-            "authentication on auth_file=%s tls=%s", settings.auth_file, bool(settings.tls_cert)
+            "authentication on auth_file=%s oidc_issuer=%s tls=%s",
+            settings.auth_file,
+            settings.oidc_issuer,
+            bool(settings.tls_cert),
         )
     elif settings.loopback:
         log.warning(
@@ -194,7 +196,7 @@ def _metrics(settings: Settings, stack: contextlib.ExitStack) -> Metrics | None:
         return None
     metrics = Metrics()
     # With auth on, a scrape authenticates like a Flight call, by its own reader of the file.
-    guard = Authenticator(settings.auth_file) if settings.auth_file else None
+    guard = authenticator_for(settings)
     endpoint = metrics.serve(settings.metrics_host, settings.metrics_port, guard)
     if settings.metrics_host != settings.host:
         log.warning(

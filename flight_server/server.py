@@ -83,7 +83,7 @@ class FlightdeckServer(flight.FlightServerBase):
         `hub` serves live subscriptions (none: DoExchange answers UNAVAILABLE);
         `metrics` counts RPCs and ingested rows; `nats_status` and
         `ingest_status` (the NATS worker's batches) feed the health action."""
-        authenticator = _authenticator(settings)
+        authenticator = authenticator_for(settings)
         self.authenticator = authenticator  # the HTTP face checks callers with the same one
         middleware = {
             AUTH_MIDDLEWARE: AuthMiddlewareFactory(authenticator),
@@ -523,5 +523,8 @@ def _limited(slots: Slots, opened: contextlib.AbstractContextManager) -> Iterato
         yield reader
 
 
-def _authenticator(settings: Settings) -> Authenticator | None:
-    return Authenticator(settings.auth_file) if settings.auth_file else None
+def authenticator_for(settings: Settings) -> Authenticator | None:
+    """The auth file's and single sign-on's checks, or None when neither is set."""
+    if not settings.authenticated:
+        return None
+    return Authenticator(settings.auth_file, oidc=settings.oidc_options())

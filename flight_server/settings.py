@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from flightdeck.flight_server.auth.oidc import OidcOptions
 from flightdeck.ingest.event_types import EventTypes
 from flightdeck.ingest.nats_worker import WorkerOptions
 from flightdeck.views import StoreOptions
@@ -158,6 +159,28 @@ class Settings:
         "TOML file of users and tokens (see `flightdeck auth`)",
         group="security",
         unset="no users, loopback only",
+    )
+    oidc_issuer: str | None = option(
+        None,
+        "FLIGHTDECK_OIDC_ISSUER",
+        "single sign-on: accept JWT bearer tokens of this OpenID Connect issuer (https://…), "
+        "keys from its /.well-known/openid-configuration",
+        group="security",
+        unset="off",
+        note="Beside `--auth-file` or instead of it (docs/architecture.md, Single sign-on).",
+    )
+    oidc_audience: str | None = option(
+        None,
+        "FLIGHTDECK_OIDC_AUDIENCE",
+        "the `aud` a token must name (this server's client id at the issuer)",
+        group="security",
+    )
+    oidc_roles_claim: str = option(
+        "roles",
+        "FLIGHTDECK_OIDC_ROLES_CLAIM",
+        "token claim (dotted path for a nested one) listing reader, writer or admin; "
+        "the highest counts",
+        group="security",
     )
     insecure: bool = option(
         False,
@@ -410,7 +433,7 @@ class Settings:
 
     def exposure_problem(self) -> str | None:
         """Why serving with these settings would be unsafe, or None."""
-        if self.auth_file or self.loopback or self.insecure:
+        if self.authenticated or self.loopback or self.insecure:
             return None
         return (
             f"refusing to serve on {self.host} without authentication: pass --auth-file "
@@ -418,11 +441,22 @@ class Settings:
         )
 
     @property
+    def authenticated(self) -> bool:
+        """Whether callers must prove who they are (an auth file, single sign-on or both)."""
+        return bool(self.auth_file or self.oidc_issuer)
+
+    def oidc_options(self) -> OidcOptions | None:
+        """Single sign-on's settings; ValueError if the issuer or audience is unusable."""
+        if not self.oidc_issuer:
+            return None
+        return OidcOptions(self.oidc_issuer, self.oidc_audience or "", self.oidc_roles_claim)
+
+    @property
     def metrics_host(self) -> str:
         """Where /metrics listens: beside Flight where Flight may listen (loopback, or
         with auth, which then guards the scrape too, or --insecure); else loopback,
         as for `flightdeck ingest`, which has no Flight listener to refuse."""
-        if self.auth_file or self.loopback or self.insecure:
+        if self.authenticated or self.loopback or self.insecure:
             return self.host
         return "127.0.0.1"
 

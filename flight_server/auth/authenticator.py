@@ -6,6 +6,10 @@ they send on every later call. That session token is signed with the auth
 file's key and bound to the user's credential as it stood (sessions.py), so
 any server sharing the file accepts it until the user's password or role
 changes or the user is removed.
+
+With single sign-on (oidc.py) a bearer token that is a JWT is checked against
+the identity provider instead; the auth file, if there is one, still serves
+its own users and tokens beside it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pathlib import Path
 import pyarrow.flight as flight
 
 from .file import ROLES, AuthFile, AuthFileError, load_auth_file, token_hash
+from .oidc import OidcOptions, OidcRefused, OidcUnavailable, OidcVerifier, looks_like_jwt
 from .passwords import verify_password
 from .sessions import SESSION_PREFIX, SessionRefused, check_session, issue_session
 from .throttle import LoginsBusy, LoginThrottle, TooManyFailures
@@ -45,18 +50,24 @@ ANONYMOUS = Identity("anonymous", "admin")
 
 
 class Authenticator:
-    """Verifies an `authorization` header against the auth file (re-read when it changes)."""
+    """Verifies an `authorization` header against the auth file (re-read when it changes)
+    and, with `oidc`, an identity provider's tokens."""
 
     def __init__(
-        self, path: Path, session_hours: float = 12.0, throttle: LoginThrottle | None = None
+        self,
+        path: Path | None,
+        session_hours: float = 12.0,
+        throttle: LoginThrottle | None = None,
+        oidc: OidcOptions | None = None,
     ) -> None:
         self._path = path
         self._session_s = session_hours * 3600
         self._throttle = throttle or LoginThrottle()
         self._lock = threading.Lock()
+        self._oidc = OidcVerifier(oidc) if oidc else None
         # A missing, malformed or too open file fails here, at start, in one line.
-        self._file: AuthFile | None = load_auth_file(path)
-        self._stamp = _stamp(path)
+        self._file: AuthFile | None = load_auth_file(path) if path else None
+        self._stamp = _stamp(path) if path else None
 
     def authenticate(self, authorization: str | None) -> tuple[Identity, str | None]:
         """The caller's identity, and a session token to send back after basic auth."""
@@ -75,6 +86,11 @@ class Authenticator:
         )
 
     def _current(self) -> AuthFile:
+        if self._path is None:
+            raise flight.FlightUnauthenticatedError(
+                "this server has no auth file: send an identity provider's token as "
+                "`authorization: Bearer <jwt>`"
+            )
         # Re-read when the file changes, so `flightdeck auth add-token` needs no restart.
         # A file that became unusable fails closed (a removed user must not live on
         # through the last good copy); the reason, with the path, goes to the log only.
@@ -98,6 +114,8 @@ class Authenticator:
             return self._file
 
     def _bearer(self, token: str) -> Identity:
+        if self._oidc is not None and looks_like_jwt(token):
+            return self._single_sign_on(token)
         auth = self._current()
         if token.startswith(SESSION_PREFIX):
             try:
@@ -109,6 +127,16 @@ class Authenticator:
         if entry is None:
             raise flight.FlightUnauthenticatedError("unknown or revoked bearer token")
         return Identity(entry["name"], entry["role"])
+
+    def _single_sign_on(self, token: str) -> Identity:
+        assert self._oidc is not None
+        try:
+            subject, role = self._oidc.verify(token)
+        except OidcRefused as refused:
+            raise flight.FlightUnauthenticatedError(str(refused)) from None
+        except OidcUnavailable as down:
+            raise flight.FlightUnavailableError(f"single sign-on unavailable: {down}") from None
+        return Identity(subject, role)
 
     def _basic(self, credentials: str) -> tuple[Identity, str]:
         try:
