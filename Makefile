@@ -42,9 +42,13 @@ chromium:
 serve: setup
 	$(BIN)/flightdeck serve $(ARGS)
 
+# Everything but the fault tests on two workers; the fault tests (process kills,
+# restarts, clusters) alone in one process, so their timeouts never compete with
+# other tests for the CPU.
 test: setup-dev
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -m "slow or not slow" -n 0 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "slow or not slow" -n 2 --ignore=tests/faults $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "slow or not slow" -n 0 tests/faults $(PYTEST_ARGS)
 
 lint: setup-dev
 	$(BIN)/ruff check .
