@@ -1,27 +1,11 @@
-"""The Flight SQL message classes, built from the committed descriptor set.
-
-The classes live in a private descriptor pool rather than protobuf's default one:
-other Flight SQL modules (flightsql-dbapi, a vendor SDK) register the same
-message names in the default pool, and two registrations of one name in one
-process is an error. The type URLs still read arrow.flight.protocol.sql.<Message>.
-"""
+"""The Flight SQL message classes, built from the committed descriptor set (see
+../proto_messages.py for why they live in a private pool)."""
 
 from __future__ import annotations
 
-from importlib import resources
+from ..proto_messages import message_classes
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
-_PACKAGE = "arrow.flight.protocol.sql"
-_POOL = descriptor_pool.DescriptorPool()
-for _file in descriptor_pb2.FileDescriptorSet.FromString(
-    resources.files(__package__).joinpath("FlightSql.binpb").read_bytes()
-).file:
-    _POOL.Add(_file)
-
-
-def _message(name: str) -> type:
-    return message_factory.GetMessageClass(_POOL.FindMessageTypeByName(f"{_PACKAGE}.{name}"))
+_message = message_classes(__package__, "FlightSql.binpb", "arrow.flight.protocol.sql")
 
 
 CommandGetSqlInfo = _message("CommandGetSqlInfo")

@@ -1,25 +1,11 @@
-"""The Flight session message classes, built from the committed descriptor set.
-
-A private descriptor pool, as for the Flight SQL messages: another module in the
-process (a client library) may register the same names in protobuf's default pool.
-"""
+"""The Flight session message classes, built from the committed descriptor set (see
+../proto_messages.py for why they live in a private pool)."""
 
 from __future__ import annotations
 
-from importlib import resources
+from ..proto_messages import message_classes
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
-_PACKAGE = "arrow.flight.protocol"
-_POOL = descriptor_pool.DescriptorPool()
-for _file in descriptor_pb2.FileDescriptorSet.FromString(
-    resources.files(__package__).joinpath("FlightSession.binpb").read_bytes()
-).file:
-    _POOL.Add(_file)
-
-
-def _message(name: str) -> type:
-    return message_factory.GetMessageClass(_POOL.FindMessageTypeByName(f"{_PACKAGE}.{name}"))
+_message = message_classes(__package__, "FlightSession.binpb", "arrow.flight.protocol")
 
 
 SessionOptionValue = _message("SessionOptionValue")
