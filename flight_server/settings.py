@@ -91,6 +91,26 @@ class Settings:
         note="On PostgreSQL, client queries log in as the reader role "
         "(see [Security](#security-and-operations)).",
     )
+    read_replica: tuple[str, ...] = option(
+        (),
+        "FLIGHTDECK_READ_REPLICAS",
+        "postgresql://host:port/db of a streaming standby that answers client queries "
+        "(repeatable; the variable takes a comma-separated list)",
+        SERVE,
+        "store",
+        unset="queries read the primary",
+        note="DoGet and Flight SQL queries go round robin to the replicas that are up and "
+        "within --replica-max-lag; ingest, live snapshots and flightdeck's own reads stay "
+        "on the primary. Queries log in as the reader role (docs/architecture.md).",
+    )
+    replica_max_lag: float = option(
+        StoreOptions.replica_max_lag_s,
+        "FLIGHTDECK_REPLICA_MAX_LAG",
+        "a read replica further behind the primary than this is skipped",
+        SERVE,
+        "store",
+        unit="s",
+    )
     data_dir: Path = option(
         StoreOptions.data_dir, "FLIGHTDECK_DATA_DIR", "embedded data folder", COMMANDS, "store"
     )
@@ -483,6 +503,8 @@ class Settings:
             pool_timeout_s=self.pool_timeout,
             duckdb_memory_limit=self.duckdb_memory_limit,
             read_db=self.db_read_url,
+            read_replicas=self.read_replica,
+            replica_max_lag_s=self.replica_max_lag,
         )
 
     def rollup_folders(self) -> list[Path]:
@@ -567,11 +589,19 @@ def _kind(name: str) -> type:
     return typing.get_origin(hint) or hint
 
 
+def _items(name: str) -> type:
+    """A tuple option's item type: tuple[str, ...] is str."""
+    return typing.get_args(typing.get_type_hints(Settings)[name])[0]
+
+
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 def _convert(name: str, source: str, raw: object) -> object:
     kind = _kind(name)
+    if kind is tuple and _items(name) is str:  # URLs hold colons: a comma-separated list
+        items = raw if isinstance(raw, list) else str(raw).split(",")
+        return tuple(item.strip() for item in items if item.strip())
     if kind is tuple:
         items = raw if isinstance(raw, list) else str(raw).split(os.pathsep)
         return tuple(Path(p) for p in items)

@@ -71,7 +71,7 @@ def for_sql(
 
 
 def schema(store: Store, query: Query) -> pa.Schema:
-    return store.schema(query.sql, query.parameters)
+    return store.schema(query.sql, query.parameters, replica=True)
 
 
 @contextlib.contextmanager
@@ -88,5 +88,6 @@ def run(
         checked = for_view(store, query.view)
     else:
         checked = for_sql(store, query.sql, query.parameters, max_bytes=max_bytes)
-    with store.read(checked.sql, checked.parameters, interrupt=interrupt) as reader:
+    # A client's query may read a replica: it sees a commit once the replica has it.
+    with store.read(checked.sql, checked.parameters, interrupt=interrupt, replica=True) as reader:
         yield reader

@@ -195,9 +195,15 @@ def with_session(url: str, timeout_ms: int) -> str:
 
     Login options are the session's defaults, so RESET and DISCARD ALL (which the
     pool runs after every query) return to them; a SET cannot outlive its query.
+    A failover URL's `target_session_attrs=read-write` becomes `primary`: libpq's
+    read-write test reads default_transaction_read_only, which these sessions set,
+    and would refuse every host.
     """
     parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
+    query = [
+        (k, "primary" if k == "target_session_attrs" and v == "read-write" else v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+    ]
     options = " ".join(value for key, value in query if key == "options")
     options += f" -c default_transaction_read_only=on -c statement_timeout={timeout_ms}"
     query = [(k, v) for k, v in query if k != "options"] + [("options", options.strip())]

@@ -31,6 +31,7 @@ from .duckdb_check import EngineCheck
 from .errors import BackendError
 from .interrupt import Interrupt
 from .parameter_types import duckdb_parameter_types, postgres_parameter_types
+from .replicas import PRIMARY_SQL, REPLAYED_SQL, Replica, Replicas, parse_lsn, replica_login
 
 __all__ = ["Store", "StoreOptions", "backend_errors", "open_store"]
 
@@ -46,9 +47,14 @@ class StoreOptions:
     pool_timeout_s: float = 10.0  # a request waits this long for a free connection
     duckdb_memory_limit: str | None = None  # None: DuckDB's default, 80 % of RAM
     read_db: str | None = None  # postgresql://… of an operator-made reader role; None: ours
+    read_replicas: tuple[str, ...] = ()  # postgresql://… of standbys that answer queries
+    replica_max_lag_s: float = 5.0  # a replica further behind is skipped
 
 
 class Store(Protocol):
+    """`replica=True` lets a read replica answer (a client's query, which may see a
+    commit a little late); left False, the read sees every acknowledged commit."""
+
     backend: str  # "duckdb" | "postgresql": also the SQL dialect
     schema_name: str  # where flightdeck's tables and views live
 
@@ -58,8 +64,11 @@ class Store(Protocol):
         parameters: pa.RecordBatch | None = None,
         *,
         interrupt: Interrupt | None = None,
+        replica: bool = False,
     ) -> contextlib.AbstractContextManager[pa.RecordBatchReader]: ...
-    def schema(self, sql: str, parameters: pa.RecordBatch | None = None) -> pa.Schema: ...
+    def schema(
+        self, sql: str, parameters: pa.RecordBatch | None = None, *, replica: bool = False
+    ) -> pa.Schema: ...
     def parameter_types(self, sql: str, count: int) -> list[pa.DataType]: ...
     def read_internal(
         self, sql: str, parameters: pa.RecordBatch | None = None
@@ -319,6 +328,7 @@ class DuckDBStore:
         parameters: pa.RecordBatch | None = None,
         *,
         interrupt: Interrupt | None = None,
+        replica: bool = False,  # one embedded database: no replicas
     ) -> Iterator[pa.RecordBatchReader]:
         """A client's query, refused (InvalidQuery) unless it reads only va_ views."""
         yield from self._read(sql, parameters, checked=True, interrupt=interrupt)
@@ -351,7 +361,9 @@ class DuckDBStore:
         finally:
             conn.close()
 
-    def schema(self, sql: str, parameters: pa.RecordBatch | None = None) -> pa.Schema:
+    def schema(
+        self, sql: str, parameters: pa.RecordBatch | None = None, *, replica: bool = False
+    ) -> pa.Schema:
         """A client's query's result schema, refused as `read` refuses it."""
         conn = self._connect()
         try:
@@ -561,8 +573,56 @@ class PostgresStore:
         self._writers = _Pool(
             self._write_connection, max(2, options.pool_size // 2), "write", wait_s
         )
+        self._replicas = self._open_replicas(options) if options.read_replicas else None
         with self._writers.connection():  # fail fast with the backend's reason
             pass
+
+    def _open_replicas(self, options: StoreOptions) -> Replicas:
+        replicas = [
+            Replica(
+                url,
+                _Pool(
+                    lambda url=url: self._replica_connection(url),
+                    options.pool_size,
+                    "replica read",
+                    options.pool_timeout_s,
+                    _discard_session,
+                ),
+            )
+            for url in options.read_replicas
+        ]
+        return Replicas(replicas, self._primary_lsn, self._replica_lsn, options.replica_max_lag_s)
+
+    def _replica_connection(self, url: str) -> dbapi.Connection:
+        with _backend_errors(self.backend):
+            return self._pg.connect(replica_login(self._reader_uri(), url), autocommit=True)
+
+    def _primary_lsn(self) -> int:
+        with self.read_internal(PRIMARY_SQL) as reader:
+            return parse_lsn(reader.read_all().column("lsn")[0].as_py())
+
+    def _replica_lsn(self, replica: Replica) -> int:
+        pool = replica.pool
+        with pool.connection() as conn, conn.cursor() as cursor, _backend_errors(self.backend):
+            cursor.execute(REPLAYED_SQL)
+            return parse_lsn(cursor.fetchone()[0])
+
+    @contextlib.contextmanager
+    def _reader(self, replica: bool) -> Iterator[dbapi.Connection]:
+        """A read connection: a serving replica's when `replica` allows one, else the
+        primary's. A replica that cannot lend one is skipped and the primary answers."""
+        chosen = self._replicas.pick() if replica and self._replicas else None
+        if chosen is not None:
+            with contextlib.ExitStack() as stack:
+                try:
+                    conn = stack.enter_context(chosen.pool.connection())
+                except BackendError as exc:
+                    self._replicas.failed(chosen, str(exc))
+                else:
+                    yield conn
+                    return
+        with self._readers.connection() as conn:
+            yield conn
 
     def _reader_uri(self) -> str:
         # The reader role and its grants come from migrations, which run after the
@@ -619,8 +679,9 @@ class PostgresStore:
         parameters: pa.RecordBatch | None = None,
         *,
         interrupt: Interrupt | None = None,
+        replica: bool = False,
     ) -> Iterator[pa.RecordBatchReader]:
-        with self._readers.connection() as conn, conn.cursor() as cursor:
+        with self._reader(replica) as conn, conn.cursor() as cursor:
             yield from _stream(cursor, sql, parameters, self.backend, interrupt)
 
     @contextlib.contextmanager
@@ -637,8 +698,10 @@ class PostgresStore:
                 with contextlib.suppress(Exception):
                     conn.rollback()
 
-    def schema(self, sql: str, parameters: pa.RecordBatch | None = None) -> pa.Schema:
-        with self._readers.connection() as conn, conn.cursor() as cursor:
+    def schema(
+        self, sql: str, parameters: pa.RecordBatch | None = None, *, replica: bool = False
+    ) -> pa.Schema:
+        with self._reader(replica) as conn, conn.cursor() as cursor:
             return _schema(cursor, sql, parameters, self.backend)
 
     def parameter_types(self, sql: str, count: int) -> list[pa.DataType]:
@@ -661,5 +724,7 @@ class PostgresStore:
         """Nothing to do: every statement reads what was committed before it began."""
 
     def close(self) -> None:
+        if self._replicas is not None:
+            self._replicas.close()
         self._readers.close()
         self._writers.close()

@@ -93,3 +93,15 @@ def test_decoded_payload_limits():
         32.0,
         3,
     )
+
+
+def test_read_replicas_are_repeatable_flags_or_a_comma_separated_variable():
+    a, b = "postgresql://10.0.0.2:5432/app", "postgresql://10.0.0.3:5432/app?sslmode=require"
+    env = {"FLIGHTDECK_READ_REPLICAS": f"{a}, {b}", "FLIGHTDECK_REPLICA_MAX_LAG": "2.5"}
+    s = build_settings(_parse([]), env)
+    assert s.read_replica == (a, b)
+    assert s.store_options().read_replicas == (a, b)
+    assert s.store_options().replica_max_lag_s == 2.5
+    s = build_settings(_parse(["--read-replica", b, "--read-replica", a]), env)
+    assert s.store_options().read_replicas == (b, a)
+    assert build_settings(_parse([]), {}).store_options().read_replicas == ()

@@ -379,3 +379,18 @@ def test_login_and_session_options_keep_the_rest_of_the_url() -> None:
         "options=-c%20work_mem%3D8MB%20-c%20default_transaction_read_only%3Don"
         "%20-c%20statement_timeout%3D1500" in session
     )
+
+
+def test_the_reader_login_keeps_a_multi_host_url_and_asks_for_the_primary():
+    """A failover URL (several hosts, target_session_attrs=read-write) keeps its hosts for
+    the reader; but its sessions are read-only by default, which libpq's read-write test
+    takes for a standby, so the reader asks for the primary instead (libpq 14+)."""
+    from flightdeck.views import reader_role
+
+    owner = "postgresql://app:pw@h1:5432,h2:5433/app?target_session_attrs=read-write"
+    login = reader_role._with_login(owner, "flightdeck_reader_app", "secret")
+    session = reader_role.with_session(login, 1500)
+    assert session.startswith("postgresql://flightdeck_reader_app:secret@h1:5432,h2:5433/app?")
+    assert "target_session_attrs=primary" in session
+    assert "read-write" not in session
+    assert reader_role.url_user(session) == "flightdeck_reader_app"
