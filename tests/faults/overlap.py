@@ -43,13 +43,14 @@ def commit_overlap(logs: dict[str, list[str]]) -> str:
 
 class WriterSampler:
     """Samples PostgreSQL's sessions on the test's database every `every_s`: how many
-    append (COPY) at the same moment, and how many wait for a lock (the fold turn)."""
+    write at that moment (not waiting on a lock, not a query of a view), and how many
+    wait for the fold turn (`tb_ingest_turn`) or the append gate (`tb_ingest_gate`)."""
 
     def __init__(self, db_url: str, every_s: float = 0.1) -> None:
         self._db_url = db_url
         self._every_s = every_s
         self._stop = threading.Event()
-        self.samples: list[tuple[int, int]] = []  # (copying, waiting on a lock)
+        self.samples: list[tuple[int, int, int]] = []  # (writing, waiting turn, waiting gate)
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def start(self) -> WriterSampler:
@@ -60,25 +61,35 @@ class WriterSampler:
         with pg.connect(self._db_url, autocommit=True) as conn, conn.cursor() as cursor:
             while not self._stop.wait(self._every_s):
                 cursor.execute(_SESSIONS)
-                copying, waiting = cursor.fetchone()
-                self.samples.append((copying, waiting))
+                self.samples.append(tuple(cursor.fetchone()))
 
     def stop(self) -> str:
         """Stop sampling (again is harmless); what the samples say."""
         self._stop.set()
         self._thread.join(10)
-        busy = [s for s in self.samples if s[0] or s[1]]
-        two = sum(1 for copying, _ in busy if copying >= 2)
-        waits = sum(1 for _, waiting in busy if waiting)
+        busy = [s for s in self.samples if any(s)]
+        two = sum(1 for writing, _, _ in busy if writing >= 2)
+        turn = sum(1 for _, waiting, _ in busy if waiting)
+        gate = sum(1 for _, _, waiting in busy if waiting)
+        mean = sum(w for _, w, _ in busy) / max(1, len(busy))
         return (
-            f"writer samples with work: {len(busy)}; 2+ sessions appending at once: {two}; "
-            f"a session waiting on a lock: {waits}"
+            f"samples with a writer: {len(busy)}; 2+ writing at once: {two}; "
+            f"1+ waiting for the fold turn: {turn} (mean {mean:.1f} waiting); "
+            f"1+ waiting for the append gate: {gate}"
         )
 
 
 _SESSIONS = """
-SELECT count(*) FILTER (WHERE wait_event_type IS DISTINCT FROM 'Lock' AND query ILIKE 'COPY%'),
-       count(*) FILTER (WHERE wait_event_type = 'Lock')
-FROM pg_stat_activity
-WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active'
+WITH waits AS (
+  SELECT DISTINCT l.pid, l.relation::regclass::text AS rel
+  FROM pg_locks l WHERE NOT l.granted AND l.relation IS NOT NULL
+)
+SELECT
+  count(*) FILTER (WHERE a.wait_event_type IS DISTINCT FROM 'Lock'
+                   AND a.backend_type = 'client backend'
+                   AND a.query !~* '^\\s*(SELECT|WITH)'),
+  count(*) FILTER (WHERE w.rel = 'tb_ingest_turn'),
+  count(*) FILTER (WHERE w.rel = 'tb_ingest_gate')
+FROM pg_stat_activity a LEFT JOIN waits w ON w.pid = a.pid
+WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() AND a.state = 'active'
 """

@@ -25,7 +25,7 @@ import pytest
 from tests import nats_client
 from tests.services import wait_for
 
-from .overlap import WriterSampler, commit_overlap
+from .overlap import WriterSampler, commit_overlap, commit_times
 from .processes import CLI, Flightdeck
 from .workload import (
     as_json,
@@ -72,12 +72,13 @@ def test_two_ingest_and_two_serve_processes_commit_together(db_url, nats_server,
             sender.start()
         publish_fast(nats_server.url, as_json(nats_events))
 
-        # An ingest process dies holding fetched batches: the backlog is far from done.
-        assert wait_for(lambda: count(query) > PUT_ROWS, timeout=60), ingest[0].log()
+        # Each dies just after a commit of its own, holding the batches it fetched
+        # ahead (and the server a put half sent); the backlog is far from done.
+        assert wait_for(lambda: commit_times(ingest[0].lines), timeout=60), ingest[0].log()
         assert nats_client.consumer(nats_server.url).num_ack_pending > 0
         ingest[0].kill()
-        # A server dies with a put half sent, and its own worker's batches in hand.
         cut = pageviews(PUT_ROWS, seed=71, prefix="cut")
+        assert wait_for(lambda: commit_times(serve[1].lines), timeout=60), serve[1].log()
         _half_put_then_kill(serve[1], cut)
         assert count(query) < NATS_EVENTS + len(puts) * PUTS_EACH * PUT_ROWS  # mid-ingest
         ingest[0].start()
