@@ -16,6 +16,7 @@ import logging
 import re
 
 import nats
+import pytest
 from flightdeck.flight_server import Settings
 from flightdeck.ingest.attempts import Attempts
 from flightdeck.ingest.nats_worker import DURABLE, IngestWorker
@@ -24,6 +25,7 @@ from flightdeck.ingest.streams import EVENTS, ensure_stream, stream_identity
 
 from tests import nats_client
 
+pytestmark = pytest.mark.slow  # each starts a nats-server and waits out an ack wait
 HELD = 300
 
 
@@ -110,6 +112,7 @@ def test_messages_a_worker_died_handling_together_are_then_handled_alone(
     assert _decoded(caplog.text, "one at a time") == HELD
 
 
+@pytest.mark.parametrize("backend", ["duckdb"])  # the worker's own doing: one store is enough
 def test_a_worker_that_can_finish_no_batch_says_why(store, nats_server, caplog):
     """Every message unacked in a dead worker's hands at max_ack_pending, for a
     long ack wait: the live worker can fetch nothing, and warns naming the limit."""
