@@ -293,7 +293,6 @@ class IngestWorker:
 
     async def _collect(self, puller: Puller) -> list[Msg]:
         """Up to `batch` messages: wait for the first, then at most `wait_ms` for the rest."""
-        self._stall.doing = "fetching"
         return await puller.fetch(self._batch, 1.0, self._options.wait_ms / 1000)
 
     async def handle(self, messages: list[Msg]) -> None:
@@ -318,6 +317,7 @@ class IngestWorker:
         """Commit what `decoded` holds; a message whose rows the store refuses is set
         aside: a rule's refusal names its row, the store's is found by bisecting."""
         searched = False
+        self._stall.doing = f"committing {decoded.taken} messages"
         while decoded.batches:
             try:
                 result = await asyncio.to_thread(
@@ -371,6 +371,7 @@ class IngestWorker:
                 self._on_commit(result)
         await self._acknowledge(messages)
         self._stall.progressed()
+        self._stall.doing = "fetching"
         if self._on_batch_end is not None:
             self._on_batch_end(0, None)
 
