@@ -48,6 +48,7 @@ from .messages import Decoded, Limits, Payload, decode
 from .pipeline import IngestResult, ingest
 from .pull import Puller, ack_all, ack_numbers, delivery_count, stream_sequence
 from .refusals import find_refused
+from .stall_watch import StallWatch
 from .streams import (
     EVENTS,
     StreamIdentity,
@@ -80,6 +81,7 @@ class WorkerOptions:
     max_deliveries: int  # deliveries of a message the worker died handling alone
     event_types: EventTypes = field(default_factory=EventTypes)  # declared types to check
     replicas: int | None = None  # of the EVENTS stream and the bucket; None: as they are
+    stall_warn_s: float = 30.0  # no batch finished this long while messages wait: warn
 
 
 class IngestWorker:
@@ -109,9 +111,17 @@ class IngestWorker:
         self._attempts = Attempts(self._js, options.replicas)
         self._stream: StreamIdentity | None = None  # read at each (re)subscription
         self._deliveries = Deliveries()
+        self._stall = StallWatch(options.stall_warn_s)
 
     async def run(self) -> None:
         """Consume until cancelled; a failure (NATS restarting, store away) backs off, resumes."""
+        watch = asyncio.create_task(self._stall.run(self._js, EVENTS.name, DURABLE))
+        try:
+            await self._run()
+        finally:
+            watch.cancel()
+
+    async def _run(self) -> None:
         backoff = Backoff()
         while True:
             puller = None
@@ -123,6 +133,7 @@ class IngestWorker:
                 raise
             except Exception as exc:
                 retry = backoff.failed()
+                self._stall.doing = f"pausing after error={exc!r}"
                 if retry.log:
                     log.warning(
                         "worker paused, will resume failures=%d error=%r", retry.failures, exc
@@ -204,11 +215,31 @@ class IngestWorker:
         return await asyncio.to_thread(decode, payloads, self._limits, _type_of(messages[0]))
 
     async def _decode_held(self, messages: list[Msg]) -> Decoded:
-        """The leading messages a worker died holding, each decoded on its own under a
-        marker; together they stay within --ingest-batch-mb, about."""
+        """The leading messages a worker died holding: together under group markers,
+        or (those a worker also died holding together) each alone (attempts.py)."""
         limit = self._options.max_deliveries
-        held = itertools.takewhile(lambda m: 0 < self._deaths(m) < limit, _one_type(messages))
-        out, used = Decoded(event_type=_type_of(messages[0])), 0
+        held = list(itertools.takewhile(lambda m: 0 < self._deaths(m) < limit, _one_type(messages)))
+        # Together only while BLAME deaths alone still fit before --max-deliveries:
+        # a message that kills every worker is then dead-lettered when it was before.
+        if self._deaths(held[0]) + BLAME >= limit:
+            return await self._decode_alone(held)
+        held = held[: _run_length([self._deaths(m) + BLAME < limit for m in held])]
+        sequences = [stream_sequence(m) for m in held]
+        marked = await self._attempts.marked(sequences)
+        if marked[0]:
+            return await self._decode_alone(held[: _run_length(marked)])
+        group = sequences[: _run_length([not m for m in marked])]
+        await self._attempts.begin_group(group)
+        decoded = await self._decode(held[: len(group)])
+        await self._attempts.end_group(group)
+        log.info("decoded %d messages together: a worker went away holding them", decoded.taken)
+        return decoded
+
+    async def _decode_alone(self, held: list[Msg]) -> Decoded:
+        """Each message decoded on its own under a marker; together they stay within
+        --ingest-batch-mb, about."""
+        self._stall.doing = f"decoding {len(held)} messages one at a time"
+        out, used = Decoded(event_type=_type_of(held[0])), 0
         for index, message in enumerate(held):
             sequence = stream_sequence(message)
             await self._attempts.begin(sequence)
@@ -278,6 +309,7 @@ class IngestWorker:
         in parts, each within --ingest-batch-mb decoded, and one type at a time."""
         messages = await self._by_type(messages)
         while messages:
+            self._stall.doing = "handling a message alone"
             decoded = await self._decode(messages)
             group, messages = messages[: decoded.taken], messages[decoded.taken :]
             await self._finish(group, await self._commit(decoded))
@@ -294,6 +326,7 @@ class IngestWorker:
         """Commit what `decoded` holds; a message whose rows the store refuses is set
         aside: a rule's refusal names its row, the store's is found by bisecting."""
         searched = False
+        self._stall.doing = f"committing {decoded.taken} messages"
         while decoded.batches:
             try:
                 result = await asyncio.to_thread(
@@ -322,6 +355,7 @@ class IngestWorker:
         return _Outcome(decoded, None)
 
     async def _set_refused_aside(self, decoded: Decoded) -> Decoded:
+        self._stall.doing = "finding the message the store refuses"
         refusals = await asyncio.to_thread(find_refused, self._store, decoded)
         for refusal in refusals:
             error = refusal.error
@@ -345,6 +379,8 @@ class IngestWorker:
             if self._on_commit is not None:
                 self._on_commit(result)
         await self._acknowledge(messages)
+        self._stall.progressed()
+        self._stall.doing = "fetching"
         if self._on_batch_end is not None:
             self._on_batch_end(0, None)
 
@@ -352,6 +388,7 @@ class IngestWorker:
         first = stream_sequence(messages[0]) if messages else 0
         reason = f"batch of {len(messages)} from sequence {first}: {exc}"
         log.warning("ingest failed, messages will be redelivered %s", reason)
+        self._stall.doing = f"retrying a batch that failed: {reason}"
         await asyncio.gather(*(m.nak(delay=2.0) for m in messages))
         if self._on_batch_end is not None:
             self._on_batch_end(len(messages), reason)
@@ -400,6 +437,11 @@ def _reason(exc: InvalidBatch) -> str:
 def _type_of(message: Msg) -> str:
     """The event type of a message `by_type` let through: its subject after `events.`."""
     return message.subject[len("events.") :]
+
+
+def _run_length(flags: list[bool]) -> int:
+    """How many leading flags are true."""
+    return next((i for i, flag in enumerate(flags) if not flag), len(flags))
 
 
 def _one_type(messages: list[Msg]) -> list[Msg]:
