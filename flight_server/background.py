@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 
 from flightdeck.ingest import IngestResult
+from flightdeck.ingest.backoff import Backoff
 from flightdeck.ingest.nats_worker import IngestWorker
 from flightdeck.ingest.publisher import OutboxPublisher
 from flightdeck.ingest.streams import EVENTS, replicated, update_log
@@ -36,6 +38,8 @@ from .settings import Settings
 from .stream_setup import set_up_streams
 
 __all__ = ["Background"]
+
+log = logging.getLogger("flightdeck.background")
 
 
 class Background:
@@ -119,7 +123,7 @@ class Background:
             nc = await self._nats.connect()
             js = nc.jetstream()
             await set_up_streams(js, [self._update_log, self._events])
-            await self.hub.follow(js)
+            await self._follow_updates(js)
             self._ready.set()
             self._publisher = OutboxPublisher(
                 self._store, js, key=self._key, stream=self._update_log
@@ -135,6 +139,25 @@ class Background:
             await self.hub.unfollow()
             with contextlib.suppress(Exception):
                 await self._nats.close()
+
+    async def _follow_updates(self, js) -> None:
+        """Follow the update log, retried: right after a restart a JetStream request may
+        time out, and a hub that never follows would leave ingest unstarted, unsaid."""
+        backoff = Backoff()
+        while True:
+            try:
+                await self.hub.follow(js)
+                return
+            except Exception as exc:
+                retry = backoff.failed()
+                if retry.log:
+                    log.warning(
+                        "cannot follow the update log yet; ingest and live updates wait "
+                        "failures=%d error=%r",
+                        retry.failures,
+                        exc,
+                    )
+                await asyncio.sleep(retry.delay)
 
     def _ingest_worker(self, nc) -> IngestWorker:
         return IngestWorker(

@@ -662,3 +662,27 @@ def test_a_store_that_fails_every_batch_keeps_them_for_later_and_dead_letters_no
     assert wait_for(lambda: nats_client.settled(live.nats.url), timeout=20)
     assert _count(live.client) == 5
     assert nats_client.messages(live.nats.url, "events.dead.pageview") == []
+
+
+def test_a_failed_first_follow_of_the_update_log_is_retried(store, nats_server, tmp_path, caplog):
+    """Right after a restart a JetStream request may time out; the hub's follow is tried
+    again (and said), rather than leaving ingest and live updates silently unstarted."""
+    settings = Settings(data_dir=tmp_path, raw_retention_days=0)
+    background = Background(settings, store, nats_server.url, worker=True)
+    follow, tries = background.hub.follow, []
+
+    async def flaky_follow(js):
+        tries.append(1)
+        if len(tries) == 1:
+            raise TimeoutError("nats: timeout")
+        await follow(js)
+
+    background.hub.follow = flaky_follow
+    with caplog.at_level("WARNING", logger="flightdeck.background"):
+        background.start()
+        try:
+            assert background.wait_ready(20), "the update log was never followed"
+        finally:
+            background.stop()
+    assert len(tries) == 2
+    assert "cannot follow the update log yet" in caplog.text
