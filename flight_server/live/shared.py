@@ -19,19 +19,25 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import TypeVar
 
+import pyarrow as pa
+
 __all__ = ["derived"]
 
 T = TypeVar("T")
 
-# Entries kept: a few values for each of the last updates, across every group.
+# Entries kept: a few values for each of the last updates, across every group; and a
+# bound on the bytes they keep alive (a snapshot's batches pass through here too).
 _ENTRIES = 1024
+_BYTES = 64 << 20
 
 
 class _Memo:
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, max_bytes: int) -> None:
         self._size = size
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._lock = threading.Lock()
-        self._entries: OrderedDict[tuple, tuple[object, object]] = OrderedDict()
+        self._entries: OrderedDict[tuple, tuple[object, object, int]] = OrderedDict()
 
     def get(self, anchor: object, name: Hashable, compute: Callable[[], T]) -> T:
         key = (id(anchor), name)
@@ -41,15 +47,25 @@ class _Memo:
                 self._entries.move_to_end(key)
                 return entry[1]  # type: ignore[return-value]
         value = compute()  # outside the lock: two threads may both compute, both right
+        cost = _nbytes(anchor) + _nbytes(value)
+        if cost > self._max_bytes:
+            return value  # too big to keep: whoever asks again computes it again
         with self._lock:
-            self._entries[key] = (anchor, value)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
+            old = self._entries.pop(key, None)
+            self._bytes += cost - (old[2] if old is not None else 0)
+            self._entries[key] = (anchor, value, cost)
+            while len(self._entries) > self._size or self._bytes > self._max_bytes:
+                self._bytes -= self._entries.popitem(last=False)[1][2]
         return value
 
 
-_MEMO = _Memo(_ENTRIES)
+def _nbytes(value: object) -> int:
+    if isinstance(value, (bytes, bytearray)):
+        return len(value)
+    return getattr(value, "nbytes", 0) if isinstance(value, (pa.Table, pa.RecordBatch)) else 0
+
+
+_MEMO = _Memo(_ENTRIES, _BYTES)
 
 
 def derived(anchor: object, name: Hashable, compute: Callable[[], T]) -> T:
