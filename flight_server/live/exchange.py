@@ -213,7 +213,8 @@ class _Sender:
         meta = {"type": kind, "cursor": cursor, "lifetime": self._lifetime, **extra}
         metadata = pa.py_buffer(json.dumps(meta).encode())
         for batch in batches:
-            self._writer.write_with_metadata(batch, metadata)
+            if batch.num_rows:  # a table's empty chunks (a join's, a filter's) say nothing
+                self._writer.write_with_metadata(batch, metadata)
 
     def _shared_batches(self, rows: pa.Table, columns: tuple[str, ...]) -> list[pa.RecordBatch]:
         """`rows`' columns as record batches: the same objects for every member of a group
