@@ -42,13 +42,14 @@ chromium:
 serve: setup
 	$(BIN)/flightdeck serve $(ARGS)
 
-# Everything but the fault tests on two workers; the fault tests (process kills,
-# restarts, clusters) alone in one process, so their timeouts never compete with
-# other tests for the CPU. Both parts run whatever the first finds.
+# Everything but the fault tests on three workers (most tests wait on servers, not
+# the CPU); then the fault tests (process kills, restarts, clusters) alone in one
+# process, so their timeouts never compete with other tests for the CPU. Both parts
+# run whatever the first finds.
 test: setup-dev
 	$(BIN)/ruff check .
 	status=0; \
-	$(BIN)/python -m pytest -m "slow or not slow" -n 2 --ignore=tests/faults $(PYTEST_ARGS) || status=1; \
+	$(BIN)/python -m pytest -m "slow or not slow" -n 3 --ignore=tests/faults $(PYTEST_ARGS) || status=1; \
 	$(BIN)/python -m pytest -m "slow or not slow" -n 0 tests/faults $(PYTEST_ARGS) || status=1; \
 	exit $$status
 
