@@ -27,6 +27,8 @@ from google.protobuf import any_pb2
 from tests.flight_server import long_query
 from tests.services import wait_for
 
+pytestmark = pytest.mark.slow  # servers and long queries per test: make test runs them
+
 CANCELLED, NOT_CANCELLABLE = 1, 3  # CancelStatus / CancelResult
 
 

@@ -25,6 +25,8 @@ from flightdeck.flight_server.auth import Authenticator
 from flightdeck.flight_server.auth.oidc import OidcOptions
 from flightdeck.flight_server.http import HttpFace
 
+pytestmark = pytest.mark.slow  # servers and long queries per test: make test runs them
+
 AUDIENCE = "flightdeck"
 SQL = b"SELECT 1 AS one"
 EVENTS = flight.FlightDescriptor.for_path("events", "pageview")

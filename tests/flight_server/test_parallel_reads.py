@@ -12,6 +12,8 @@ from flightdeck.flight_server import parallel_reads
 
 from tests.clients.conftest import pageviews
 
+pytestmark = pytest.mark.slow  # servers and long queries per test: make test runs them
+
 VIEW = flight.FlightDescriptor.for_path("va_pageview_event")
 
 

@@ -13,12 +13,15 @@ import threading
 
 import nats
 import pyarrow as pa
+import pytest
 from flightdeck.ingest import ingest
 from flightdeck.ingest.publisher import OutboxPublisher, updates_for
 from flightdeck.ingest.streams import AGGREGATE_SUBJECT, AGGREGATES, ensure_stream
 
 from tests import nats_client
 from tests.services import wait_for
+
+pytestmark = pytest.mark.slow  # servers and long queries per test: make test runs them
 
 
 def _outbox(store) -> list[int]:
