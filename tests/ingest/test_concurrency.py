@@ -13,6 +13,7 @@ import threading
 
 import pandas as pd
 import pyarrow as pa
+import pytest
 from flightdeck.ingest import ingest
 
 from tests import reference
@@ -37,6 +38,7 @@ def _batches(seed: int, n: int = 400, per_put: int = 20) -> list[pa.RecordBatch]
     return table.to_batches(max_chunksize=per_put)
 
 
+@pytest.mark.slow  # a long exactness run: make test runs it
 def test_concurrent_puts_leave_exact_aggregates(store):
     writers = [_batches(seed) for seed in range(4)]
     errors: list[BaseException] = []

@@ -349,6 +349,7 @@ def _bad_times() -> list:
     return cases
 
 
+@pytest.mark.slow  # a long exactness run: make test runs it
 def test_a_timestamp_outside_the_range_is_refused_naming_it(client):
     # One server for every case: a fresh store per case cost a minute of the suite.
     for case, type_, good, bad in _bad_times():

@@ -34,6 +34,7 @@ from typing import NamedTuple
 import pandas as pd
 import pyarrow as pa
 import pyarrow.flight as flight
+import pytest
 from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import strategies as st
 
@@ -435,6 +436,7 @@ _PLAIN = Shape("string", "string", "iso_z", "timestamp", "user_pk_int", False, (
 _NOON = DAY0 + dt.timedelta(hours=12)
 
 
+@pytest.mark.slow  # a long exactness run: make test runs it
 def test_random_puts_are_exact_or_refused_cleanly(store, client) -> None:
     @settings(**SETTINGS)
     @given(example_puts=puts())

@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import pandas as pd
 import pyarrow as pa
+import pytest
 from flightdeck.ingest import ingest, reaggregate
 from hypothesis import HealthCheck, Phase, example, given, note, settings
 from hypothesis import strategies as st
@@ -179,6 +180,7 @@ _CONFLICT_IN_ONE_PUT = [
 ]
 
 
+@pytest.mark.slow  # a long exactness run: make test runs it
 @settings(
     # In full about 25 s on DuckDB and 12 s on PostgreSQL on a 2-core machine.
     max_examples=examples(100),

@@ -130,6 +130,7 @@ def test_every_builtin_equals_a_recomputation_after_every_put(store, seed):
     assert reaggregate(store, None, apply=False).differences == 0
 
 
+@pytest.mark.slow  # a long exactness run: make test runs it
 def test_typed_events_count_in_the_rollups_that_read_their_type(store):
     install(store, BUILTINS)
     pages, typed = _stream(6, puts=3, per_put=30), _typed(6, puts=3, per_put=30)

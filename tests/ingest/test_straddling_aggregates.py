@@ -15,6 +15,7 @@ import datetime as dt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 from flightdeck.ingest import ingest, reaggregate
 
 from benchmarks.stream import EventStream, StreamShape
@@ -84,6 +85,7 @@ def _versioned(after: pd.DataFrame, keys: list[str], version: int) -> set:
     return set(map(tuple, rows[keys].itertuples(index=False)))
 
 
+@pytest.mark.slow  # a long exactness run: make test runs it
 def test_straddling_puts_keep_aggregates_and_versions_exact(store):
     puts = _puts()
     daily, hourly = _read(store, _DAILY), _read(store, _HOURLY)
