@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 
 from flightdeck.views.rollup_spec import RECOUNTED, Rollup
 
-from . import retention
+from . import rebuilt_rows, retention
 from .live_removals import record_removals
 from .rollup_read import (
     EVENTS,
@@ -49,7 +49,6 @@ from .rollup_sql import (
     state_columns,
 )
 from .rollup_tables import user_table
-from .scalar import scalar
 
 __all__ = ["NEW_EVENTS", "fold", "rebuild"]
 
@@ -59,6 +58,7 @@ NEW_EVENTS = "flightdeck_new_events"
 _PARTS, _DELTA = "fd_r_part", "fd_r_delta"
 _USER_DELTA, _USER_COUNT = "fd_r_user_delta", "fd_r_user_count"
 _ROWS, _VISIT_ROWS = "fd_r_row", "fd_r_visit_row"
+_BEFORE = "fd_r_before"
 _WORK_MEM = "128MB"
 
 
@@ -385,32 +385,28 @@ def _ts(day: dt.date) -> dt.datetime:
 
 
 def _rebuild_one(cursor, backend: str, rollup: Rollup, version: int, where: str) -> int:
-    """Replace the rows of `where`'s buckets with a recount; rows that differed."""
-    columns = [rollup.bucket, *(d.column for d in rollup.dimensions), *state_columns(rollup)]
+    """Replace the rows of `where`'s buckets with a recount; rows that differed.
+
+    A recounted row equal to the one it replaces is put back as it was, version
+    included: a repair that finds nothing wrong changes nothing a live subscriber
+    or a later check can see, and removes only the rows no event supports."""
+    key = [rollup.bucket, *(d.column for d in rollup.dimensions)]
     recounted = [f"r_{m.column}" for m in rollup.measures if m.kind in RECOUNTED]
-    listed = ", ".join(columns + recounted)
+    kept = [*state_columns(rollup), *recounted]
+    floats = frozenset(c for c in kept if c.startswith("p_sum_")) | frozenset(recounted)
     in_scope = _rows_in(rollup, where)
     cursor.execute(
-        f"CREATE TEMP TABLE fd_r_before AS SELECT {listed} FROM {rollup.table} WHERE {in_scope}"
+        f"CREATE TEMP TABLE {_BEFORE} AS SELECT {', '.join([*key, *kept])}, version, computed_at "
+        f"FROM {rollup.table} WHERE {in_scope}"
     )
-    record_removals(cursor, rollup.view, rollup.table, rollup.key, in_scope, version)
     cursor.execute(f"DELETE FROM {rollup.table} WHERE {in_scope}")
     users = user_table(rollup)
     if users:
         cursor.execute(f"DELETE FROM {users} WHERE {in_scope}")
     _fold_groups(cursor, backend, [[rollup]], version, Scope(None, where))
-    cursor.execute(
-        f"CREATE TEMP TABLE fd_r_after AS SELECT {listed} FROM {rollup.table} WHERE {in_scope}"
-    )
-    differed = scalar(
-        cursor,
-        """SELECT (SELECT count(*) FROM (SELECT * FROM fd_r_before
-                                          EXCEPT SELECT * FROM fd_r_after) a)
-                + (SELECT count(*) FROM (SELECT * FROM fd_r_after
-                                         EXCEPT SELECT * FROM fd_r_before) b)""",
-    )
-    _drop(cursor, "fd_r_before", "fd_r_after")
-    return int(differed or 0)
+    differed = rebuilt_rows.settle(cursor, rollup, kept, floats, _BEFORE, version)
+    _drop(cursor, _BEFORE)
+    return differed
 
 
 def _rows_in(rollup: Rollup, where: str) -> str:
@@ -469,8 +465,11 @@ def _rebuild_active_users(
     cursor, rollup: Rollup, version: int, where: str, days: Sequence[dt.date]
 ) -> int:
     listed = ", ".join(f"DATE '{d.isoformat()}'" for d in days)
-    columns = ", ".join(["date", *(m.column for m in rollup.measures)])
-    cursor.execute(f"CREATE TEMP TABLE fd_r_before AS SELECT {columns} FROM {rollup.table}")
+    kept = [m.column for m in rollup.measures]
+    cursor.execute(
+        f"CREATE TEMP TABLE {_BEFORE} AS SELECT date, {', '.join(kept)}, version, computed_at "
+        f"FROM {rollup.table}"
+    )
     cursor.execute(f"DELETE FROM tb_user_day WHERE day IN ({listed})")
     cursor.execute(
         f"""INSERT INTO tb_user_day (day, user_id)
@@ -482,15 +481,9 @@ def _rebuild_active_users(
         f"SELECT day FROM tb_user_day WHERE day IN ({listed})"
     )
     _recount_active_users(cursor, rollup, version, "fd_r_new_user_days")
-    differed = scalar(
-        cursor,
-        f"""SELECT (SELECT count(*) FROM (SELECT * FROM fd_r_before EXCEPT
-                    SELECT {columns} FROM {rollup.table}) a)
-                 + (SELECT count(*) FROM (SELECT {columns} FROM {rollup.table} EXCEPT
-                    SELECT * FROM fd_r_before) b)""",
-    )
-    _drop(cursor, "fd_r_before", "fd_r_new_user_days")
-    return int(differed or 0)
+    differed = rebuilt_rows.settle(cursor, rollup, kept, frozenset(), _BEFORE, version)
+    _drop(cursor, _BEFORE, "fd_r_new_user_days")
+    return differed
 
 
 # ---- small helpers ----------------------------------------------------------------------
