@@ -215,13 +215,7 @@ def rebuild(cursor, days: list[str], version: int, backend: str) -> None:
     listed = ", ".join(days)
     raw_day = day_of("recorded_at")
     in_scope = " OR ".join(in_day("recorded_at", d) for d in days)
-    cursor.execute(f"DELETE FROM tb_session_day WHERE day IN ({listed})")
-    cursor.execute(
-        f"""INSERT INTO tb_session_day (session_id, day, views, first_at, last_at, pages)
-            SELECT session_id, {raw_day}, count(*), min(recorded_at), max(recorded_at),
-                   array_agg(DISTINCT {_PAGE_HOUR} ORDER BY {_PAGE_HOUR})
-            FROM tb_pageview_event WHERE {in_scope} GROUP BY session_id, {raw_day}"""
-    )
+    _rebuild_sessions(cursor, listed, in_scope)
     cursor.execute(
         f"""INSERT INTO tb_pageview_aggregate (page_url, date, view_count, unique_visitors,
                 bounced, span_us_sum, bounce_rate, avg_session_duration, computed_at, version)
@@ -257,6 +251,35 @@ def rebuild(cursor, days: list[str], version: int, backend: str) -> None:
     )
     cursor.execute(_HOURLY_FROM_EVENTS.replace("{version}", str(int(version))))
     cursor.execute("DROP TABLE flightdeck_new")
+
+
+def _rebuild_sessions(cursor, listed: str, in_scope: str) -> None:
+    """Set the session-days of days `listed` from raw events, writing only those that
+    differ: a repair that finds nothing wrong rewrites nothing (on DuckDB a rewrite of
+    every session-day made the commit of each `reaggregate --all` grow with the store)."""
+    raw_day = day_of("recorded_at")
+    cursor.execute(
+        f"""CREATE TEMP TABLE fd_session_fresh AS
+            SELECT session_id, {raw_day} AS day, count(*) AS views, min(recorded_at) AS first_at,
+                   max(recorded_at) AS last_at,
+                   array_agg(DISTINCT {_PAGE_HOUR} ORDER BY {_PAGE_HOUR}) AS pages
+            FROM tb_pageview_event WHERE {in_scope} GROUP BY session_id, {raw_day}"""
+    )
+    same = " AND ".join(
+        f"f.{c} = tb_session_day.{c}"
+        for c in ("session_id", "day", "views", "first_at", "last_at", "pages")
+    )
+    cursor.execute(
+        f"DELETE FROM tb_session_day WHERE day IN ({listed}) "
+        f"AND NOT EXISTS (SELECT 1 FROM fd_session_fresh f WHERE {same})"
+    )
+    cursor.execute(
+        """INSERT INTO tb_session_day (session_id, day, views, first_at, last_at, pages)
+           SELECT session_id, day, views, first_at, last_at, pages FROM fd_session_fresh f
+           WHERE NOT EXISTS (SELECT 1 FROM tb_session_day s
+                             WHERE s.session_id = f.session_id AND s.day = f.day)"""
+    )
+    cursor.execute("DROP TABLE fd_session_fresh")
 
 
 def remove_orphans(cursor, days: list[str], version: int) -> int:

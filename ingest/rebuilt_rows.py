@@ -1,68 +1,109 @@
-"""After a rollup's rows were recounted from raw events: what really changed.
+"""A rollup's buckets recounted from raw events, written where they differ and only there.
 
-A repair deletes the rows of its buckets and folds every event again, so every
-row comes back stamped with the repair's version. Compared with the rows as they
-were, a row that came back the same is put back as it was (values, version,
-computed_at): live subscribers are not sent what they already hold, and the
-count of differences is what a check reports. Float sums compare within a
-relative 1e-9: a sum kept put by put adds in another order than a recount
-((0.1) + (0.2 + 0.3) against (0.1 + 0.2) + 0.3) and is the same sum.
+A repair folds every raw event of its buckets again into shadow tables of the
+rollup's shape (temporary: they cost no log), then merges them into the rollup:
+rows that differ or are new are written with the repair's version, rows no event
+supports any more are deleted and noted as removed, equal rows are not touched.
+A repair that finds nothing wrong writes nothing: no live update, and on DuckDB
+no rewrite of store-sized tables at commit. Float sums and recounted percentiles
+compare within a relative 1e-9 (docs/rollups.md "Reaggregate").
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from flightdeck.views.rollup_spec import Rollup
 
 from .live_removals import record_removals
+from .rollup_tables import create_statements, user_table
 from .scalar import scalar
 
-__all__ = ["settle"]
+__all__ = ["Shadow", "merge", "merge_users"]
 
 _TOLERANCE = "1e-9"
 
 
-def settle(
+@dataclasses.dataclass(frozen=True)
+class Shadow:
+    """Temporary tables shaped as `rollup`'s, which a fold of `shadow` fills."""
+
+    rollup: Rollup
+    shadow: Rollup
+
+    @classmethod
+    def create(cls, cursor, rollup: Rollup) -> Shadow:
+        shadow = dataclasses.replace(rollup, name=f"fd_shadow_{rollup.name}")
+        for statement in create_statements(shadow):
+            if statement.startswith("CREATE TABLE "):  # the key's index comes with it
+                cursor.execute(statement.replace("CREATE TABLE ", "CREATE TEMP TABLE ", 1))
+        return cls(rollup, shadow)
+
+    def drop(self, cursor) -> None:
+        for table in (user_table(self.shadow), self.shadow.table):
+            if table:
+                cursor.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def merge(
     cursor,
-    rollup: Rollup,
+    shadow: Shadow,
     kept: Sequence[str],
     floats: frozenset[str],
-    before: str,
+    in_scope: str,
     version: int,
 ) -> int:
-    """Compare `rollup`'s rows of `version` with `before` (the rows the repair deleted,
-    with their version and computed_at): put back those that came back equal, note the
-    keys that did not come back as removed; how many rows differed."""
-    table, key = rollup.table, rollup.key
-    same_key = " AND ".join(f"t.{c} = b.{c}" for c in key)
+    """Write the shadow's rows into the rollup where they differ; delete (noting them
+    removed) the rollup's rows `in_scope` the shadow lacks; how many rows differed."""
+    rollup, table, fresh = shadow.rollup, shadow.rollup.table, shadow.shadow.table
+    same_key = " AND ".join(f"s.{c} = r.{c}" for c in rollup.key)
     differs = " OR ".join(_differs(c, c in floats) for c in kept) or "FALSE"
-    rebuilt = f"t.version = {int(version)}"
+    gone = f"({in_scope}) AND NOT EXISTS (SELECT 1 FROM {fresh} s WHERE {same_key})"
+    changed = f"FROM {fresh} s LEFT JOIN {table} r ON {same_key} WHERE r.{rollup.key[0]} IS NULL"
+    changed += f" OR {differs}"
     differed = scalar(
         cursor,
-        f"""SELECT (SELECT count(*) FROM {before} b
-                    WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {same_key}))
-                 + (SELECT count(*) FROM {table} t
-                    WHERE {rebuilt} AND NOT EXISTS (SELECT 1 FROM {before} b WHERE {same_key}))
-                 + (SELECT count(*) FROM {table} t JOIN {before} b ON {same_key}
-                    WHERE {rebuilt} AND ({differs}))""",
+        f"SELECT (SELECT count(*) FROM {table} r WHERE {gone}) + (SELECT count(*) {changed})",
     )
-    restored = ", ".join(f"{c} = b.{c}" for c in [*kept, "version", "computed_at"])
+    if not differed:
+        return 0
+    record_removals(cursor, rollup.view, f"{table} r", rollup.key, gone, version)
+    cursor.execute(f"DELETE FROM {table} r WHERE {gone}")
+    columns = [*rollup.key, *kept]
+    update = ", ".join(f"{c} = excluded.{c}" for c in kept)
     cursor.execute(
-        f"UPDATE {table} AS t SET {restored} FROM {before} b "
-        f"WHERE {same_key} AND {rebuilt} AND NOT ({differs})"
+        f"""INSERT INTO {table} ({", ".join(columns)}, version, computed_at)
+            SELECT {", ".join(f"s.{c}" for c in columns)}, {int(version)}, CURRENT_TIMESTAMP
+            {changed}
+            ON CONFLICT ({", ".join(rollup.key)}) DO UPDATE SET {update},
+                version = excluded.version, computed_at = excluded.computed_at"""
     )
-    gone = f"NOT EXISTS (SELECT 1 FROM {table} t WHERE {same_key})"
-    record_removals(cursor, rollup.view, f"{before} b", key, gone, version)
-    return int(differed or 0)
+    return int(differed)
+
+
+def merge_users(cursor, shadow: Shadow, in_scope: str) -> None:
+    """The users' visits per row (kept to count visitors) as the shadow has them."""
+    users, fresh = user_table(shadow.rollup), user_table(shadow.shadow)
+    if not users or not fresh:
+        return
+    same = " AND ".join(f"s.{c} = r.{c}" for c in [*shadow.rollup.key, "user_id"])
+    cursor.execute(
+        f"DELETE FROM {users} r WHERE ({in_scope}) AND NOT EXISTS "
+        f"(SELECT 1 FROM {fresh} s WHERE {same} AND s.visits = r.visits)"
+    )
+    cursor.execute(
+        f"INSERT INTO {users} SELECT * FROM {fresh} s "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {users} r WHERE {same})"
+    )
 
 
 def _differs(column: str, is_float: bool) -> str:
-    """SQL true when the recounted `t.column` is not the old `b.column` (never NULL)."""
-    t, b = f"t.{column}", f"b.{column}"
+    """SQL true when the shadow's `s.column` is not the rollup's `r.column` (never NULL)."""
+    new, old = f"s.{column}", f"r.{column}"
     if not is_float:
-        return f"{t} IS DISTINCT FROM {b}"
+        return f"{new} IS DISTINCT FROM {old}"
     return (
-        f"(CASE WHEN {t} IS NULL OR {b} IS NULL THEN {t} IS DISTINCT FROM {b} "
-        f"ELSE abs({t} - {b}) > {_TOLERANCE} * greatest(abs({t}), abs({b})) END)"
+        f"(CASE WHEN {new} IS NULL OR {old} IS NULL THEN {new} IS DISTINCT FROM {old} "
+        f"ELSE abs({new} - {old}) > {_TOLERANCE} * greatest(abs({new}), abs({old})) END)"
     )

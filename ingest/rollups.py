@@ -58,7 +58,6 @@ NEW_EVENTS = "flightdeck_new_events"
 _PARTS, _DELTA = "fd_r_part", "fd_r_delta"
 _USER_DELTA, _USER_COUNT = "fd_r_user_delta", "fd_r_user_count"
 _ROWS, _VISIT_ROWS = "fd_r_row", "fd_r_visit_row"
-_BEFORE = "fd_r_before"
 _WORK_MEM = "128MB"
 
 
@@ -385,27 +384,17 @@ def _ts(day: dt.date) -> dt.datetime:
 
 
 def _rebuild_one(cursor, backend: str, rollup: Rollup, version: int, where: str) -> int:
-    """Replace the rows of `where`'s buckets with a recount; rows that differed.
-
-    A recounted row equal to the one it replaces is put back as it was, version
-    included: a repair that finds nothing wrong changes nothing a live subscriber
-    or a later check can see, and removes only the rows no event supports."""
-    key = [rollup.bucket, *(d.column for d in rollup.dimensions)]
+    """Recount the rows of `where`'s buckets into a shadow, write those that differ
+    (rebuilt_rows.py); how many differed."""
     recounted = [f"r_{m.column}" for m in rollup.measures if m.kind in RECOUNTED]
     kept = [*state_columns(rollup), *recounted]
     floats = frozenset(c for c in kept if c.startswith("p_sum_")) | frozenset(recounted)
+    shadow = rebuilt_rows.Shadow.create(cursor, rollup)
+    _fold_groups(cursor, backend, [[shadow.shadow]], version, Scope(None, where))
     in_scope = _rows_in(rollup, where)
-    cursor.execute(
-        f"CREATE TEMP TABLE {_BEFORE} AS SELECT {', '.join([*key, *kept])}, version, computed_at "
-        f"FROM {rollup.table} WHERE {in_scope}"
-    )
-    cursor.execute(f"DELETE FROM {rollup.table} WHERE {in_scope}")
-    users = user_table(rollup)
-    if users:
-        cursor.execute(f"DELETE FROM {users} WHERE {in_scope}")
-    _fold_groups(cursor, backend, [[rollup]], version, Scope(None, where))
-    differed = rebuilt_rows.settle(cursor, rollup, kept, floats, _BEFORE, version)
-    _drop(cursor, _BEFORE)
+    differed = rebuilt_rows.merge(cursor, shadow, kept, floats, in_scope, version)
+    rebuilt_rows.merge_users(cursor, shadow, in_scope)
+    shadow.drop(cursor)
     return differed
 
 
@@ -465,24 +454,34 @@ def _rebuild_active_users(
     cursor, rollup: Rollup, version: int, where: str, days: Sequence[dt.date]
 ) -> int:
     listed = ", ".join(f"DATE '{d.isoformat()}'" for d in days)
-    kept = [m.column for m in rollup.measures]
     cursor.execute(
-        f"CREATE TEMP TABLE {_BEFORE} AS SELECT date, {', '.join(kept)}, version, computed_at "
-        f"FROM {rollup.table}"
-    )
-    cursor.execute(f"DELETE FROM tb_user_day WHERE day IN ({listed})")
-    cursor.execute(
-        f"""INSERT INTO tb_user_day (day, user_id)
-            SELECT DISTINCT CAST(timezone('UTC', recorded_at) AS DATE), user_id
+        f"""CREATE TEMP TABLE fd_r_user_days AS
+            SELECT DISTINCT CAST(timezone('UTC', recorded_at) AS DATE) AS day, user_id
             FROM ({source_sql(rollup.events)}) s WHERE user_id IS NOT NULL AND ({where})"""
+    )
+    # Only the user-days that differ are written: a repair that finds nothing wrong
+    # rewrites nothing.
+    cursor.execute(
+        f"""DELETE FROM tb_user_day WHERE day IN ({listed}) AND NOT EXISTS (
+                SELECT 1 FROM fd_r_user_days n
+                WHERE n.day = tb_user_day.day AND n.user_id = tb_user_day.user_id)"""
+    )
+    cursor.execute(
+        """INSERT INTO tb_user_day (day, user_id) SELECT day, user_id FROM fd_r_user_days n
+           WHERE NOT EXISTS (SELECT 1 FROM tb_user_day u
+                             WHERE u.day = n.day AND u.user_id = n.user_id)"""
     )
     cursor.execute(
         "CREATE TEMP TABLE fd_r_new_user_days AS "
         f"SELECT day FROM tb_user_day WHERE day IN ({listed})"
     )
-    _recount_active_users(cursor, rollup, version, "fd_r_new_user_days")
-    differed = rebuilt_rows.settle(cursor, rollup, kept, frozenset(), _BEFORE, version)
-    _drop(cursor, _BEFORE, "fd_r_new_user_days")
+    shadow = rebuilt_rows.Shadow.create(cursor, rollup)
+    _recount_active_users(cursor, shadow.shadow, version, "fd_r_new_user_days")
+    kept = [m.column for m in rollup.measures]
+    in_scope = f"date IN (SELECT date FROM {shadow.shadow.table})"
+    differed = rebuilt_rows.merge(cursor, shadow, kept, frozenset(), in_scope, version)
+    shadow.drop(cursor)
+    _drop(cursor, "fd_r_user_days", "fd_r_new_user_days")
     return differed
 
 

@@ -110,3 +110,39 @@ def test_reaggregate_command_exits_1_on_differences_then_0_after_repair(store, d
         timeout=60,
     )
     assert usage.returncode == 2 and "--date" in usage.stderr
+
+
+def test_a_repair_that_finds_nothing_wrong_rewrites_no_stored_row(store):
+    """Nothing is deleted and written again when it came back equal: every stored row
+    keeps its physical place (PostgreSQL's ctid, DuckDB's rowid). A repair that
+    rewrote every session-day and rollup row made each `reaggregate --all` commit
+    grow with the store on DuckDB."""
+    from flightdeck.ingest.rollup_install import install
+    from flightdeck.views.rollup_spec import BUILTIN_DIR, load_rollups
+
+    install(store, load_rollups([BUILTIN_DIR]))
+    events = _events(DAY1, ["/a", "/b", "/a", "/c"])
+    users = pa.array([f"u{i % 3}" for i in range(events.num_rows)])
+    ingest(store, [events.append_column("user_id", users), _events(DAY2, ["/a", "/b"])])
+    before = _places(store)
+    assert reaggregate(store, None).differences == 0
+    assert _places(store) == before
+
+
+def _places(store) -> dict[str, list]:
+    """Each aggregate and state table's rows with their physical place."""
+    place = "ctid" if store.backend == "postgresql" else "rowid"
+    with store.write() as conn, conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'tb_rollup_%' "
+            "AND table_name <> 'tb_rollup' AND table_type = 'BASE TABLE'"
+        )
+        tables = [r[0] for r in cursor.fetchall()]
+        tables += ["tb_session_day", "tb_user_day", "tb_pageview_aggregate", "tb_pageview_hourly"]
+        places = {}
+        for table in tables:
+            cursor.execute(f"SELECT CAST({place} AS TEXT), * FROM {table}")
+            places[table] = sorted(map(str, cursor.fetchall()))
+        conn.rollback()
+    assert len(places["tb_session_day"]) > 0 and len(places["tb_user_day"]) > 0
+    return places

@@ -317,3 +317,36 @@ def _stamped(store, rollup) -> list[tuple]:
         rows = cursor.fetchall()
         conn.rollback()
     return rows
+
+
+def test_a_repair_writes_what_differs_and_removes_what_no_event_supports(store):
+    """A page whose raw events are gone leaves every rollup (rows, users, noted as
+    removed for live subscribers); rows whose values the loss does not change keep
+    their version (a time on page or a bounce of another page may change)."""
+    install(store, BUILTINS)
+    for put in _stream(9, puts=2, per_put=30):
+        _put(store, put)
+    lonely = {"session_id": "lonely", "page_url": "/lonely", "timestamp": _START.isoformat()}
+    _put(store, [dict(lonely, event_id="lonely-1")])
+    with store.write() as conn, conn.cursor() as cursor:
+        cursor.execute("DELETE FROM tb_pageview_event WHERE page_url = '/lonely'")
+        conn.commit()
+    pages = {r.view: r for r in BUILTINS}["va_pages_daily"]
+    before = {row[1:3]: row for row in _stamped(store, pages)}  # (host, path)
+    repair = reaggregate(store, None)
+    _check(store, BUILTINS)
+    after = {row[1:3]: row for row in _stamped(store, pages)}
+    gone = {k for k in before if k[1] == "/lonely"}
+    assert gone and set(after) == set(before) - gone
+    same = [k for k in after if after[k][:-2] == before[k][:-2]]  # without version, computed_at
+    assert same and all(after[k] == before[k] for k in same)
+    assert all(after[k][-2] == repair.version for k in set(after) - set(same))
+    with store.write() as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM tb_rollup_pages_daily_user WHERE path = '/lonely'")
+        assert cursor.fetchone()[0] == 0
+        cursor.execute(
+            "SELECT count(*) FROM tb_live_removal "
+            f"WHERE view = 'va_pages_daily' AND version = {repair.version}"
+        )
+        assert cursor.fetchone()[0] == len(gone)
+    assert reaggregate(store, None, apply=False).differences == 0
