@@ -12,6 +12,7 @@ from collections.abc import Callable
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .key_join import join_on_keys
 from .request import LIVE
 from .shared import derived
 
@@ -157,7 +158,7 @@ class Sent:
         return lowest is not None and self._newest is not None and lowest > self._newest
 
     def _unseen(self, table: pa.Table, unheld_removes: bool) -> pa.Table:
-        joined = table.join(self._held(), list(self._keys), join_type="left outer")
+        joined = join_on_keys(table, self._held(), self._keys, "left outer")
         held_version = joined.column("held_version")
         newer = pc.or_kleene(pc.is_null(held_version), pc.greater(joined["version"], held_version))
         newer = pc.fill_null(newer, True)

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from flightdeck.views import Store
 
+from .key_join import join_on_keys
 from .request import LIVE, Subscription
 
 __all__ = ["TopN"]
@@ -41,7 +42,7 @@ class TopN:
     def may_change(self, update: pa.Table) -> bool:
         """Could `update` (marked rows of the view) change the top-N?"""
         rows = self._rows
-        if update.join(rows.select(self._keys), self._keys, join_type="left semi").num_rows:
+        if join_on_keys(update, rows.select(self._keys), self._keys, "left semi").num_rows:
             return True  # a member changed, left the filter or was deleted
         live = update.column(LIVE)
         last = rows.column(self._top.order_by)[rows.num_rows - 1] if rows.num_rows else None
@@ -55,9 +56,9 @@ class TopN:
         """Read the top-N again; the difference as marked rows (LIVE false: left it)."""
         before = self._rows
         after = self.read(store)
-        left = before.join(after.select(self._keys), self._keys, join_type="left anti")
+        left = join_on_keys(before, after.select(self._keys), self._keys, "left anti")
         held = before.select([*self._keys, "version"]).rename_columns([*self._keys, "held_version"])
-        joined = after.join(held, self._keys, join_type="left outer")
+        joined = join_on_keys(after, held, self._keys, "left outer")
         new = pc.or_kleene(
             pc.is_null(joined.column("held_version")),
             pc.not_equal(joined.column("version"), joined.column("held_version")),
