@@ -25,7 +25,9 @@ from flightdeck.views import Store, StoreOptions, migrations, open_store
 from tests.bi.jdbc_driver import driver_jar, java_command
 from tests.conftest import insert
 
-pytestmark = pytest.mark.slow
+# A cold build (or Maven fetch) in a fixture runs under the test's timeout: on 2 busy
+# cores it outlasted the suite's 300 s while the build's own bound is 900 s.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 USER, PASSWORD = "bi-reader", "bi-pw"
 STATEMENT_SQL = (
