@@ -99,8 +99,12 @@ def test_messages_a_crashed_worker_held_are_handled_together(store, nats_server,
     _run(nats_server.url, store, _options())
     assert _count(store) == HELD
     assert "one at a time" not in caplog.text
-    assert _decoded(caplog.text, "together") == HELD
-    assert nats_client.consumer(nats_server.url).delivered.consumer_seq == 2 * HELD
+    assert _decoded(caplog.text, "together") >= HELD
+    # At least the dead worker's delivery and one more. Not exactly: with this 1 s ack
+    # wait a commit slower than 1 s (a loaded machine, PostgreSQL) has its messages
+    # delivered again meanwhile, deduplicated by event id; the worker sends no
+    # in-progress acks yet.
+    assert nats_client.consumer(nats_server.url).delivered.consumer_seq >= 2 * HELD
 
 
 def test_messages_a_worker_died_handling_together_are_then_handled_alone(
