@@ -20,7 +20,7 @@ import logging
 import threading
 
 from flightdeck.ingest import IngestResult
-from flightdeck.ingest.backoff import Backoff
+from flightdeck.ingest.backoff import Retry, until_done
 from flightdeck.ingest.nats_worker import IngestWorker
 from flightdeck.ingest.publisher import OutboxPublisher
 from flightdeck.ingest.streams import EVENTS, replicated, update_log
@@ -143,21 +143,16 @@ class Background:
     async def _follow_updates(self, js) -> None:
         """Follow the update log, retried: right after a restart a JetStream request may
         time out, and a hub that never follows would leave ingest unstarted, unsaid."""
-        backoff = Backoff()
-        while True:
-            try:
-                await self.hub.follow(js)
-                return
-            except Exception as exc:
-                retry = backoff.failed()
-                if retry.log:
-                    log.warning(
-                        "cannot follow the update log yet; ingest and live updates wait "
-                        "failures=%d error=%r",
-                        retry.failures,
-                        exc,
-                    )
-                await asyncio.sleep(retry.delay)
+
+        def say(retry: Retry, exc: Exception) -> None:
+            log.warning(
+                "cannot follow the update log yet; ingest and live updates wait "
+                "failures=%d error=%r",
+                retry.failures,
+                exc,
+            )
+
+        await until_done(lambda: self.hub.follow(js), say)
 
     def _ingest_worker(self, nc) -> IngestWorker:
         return IngestWorker(

@@ -9,12 +9,11 @@ while it lasts (LogLimit), and when it ends, not at every attempt.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 
 import nats
-from flightdeck.ingest.backoff import Backoff
+from flightdeck.ingest.backoff import Retry, until_done
 
 from .log_limit import LogLimit
 from .nats_auth import INTERNAL_INBOX, NatsLogin
@@ -45,31 +44,30 @@ class NatsConnection:
 
     async def connect(self) -> nats.NATS:
         """Connect, however long NATS takes to be there; afterwards nats-py reconnects."""
-        backoff = Backoff()
-        while True:
-            try:
-                self._nc = await nats.connect(
-                    self._url.split(","),  # a cluster: nats://a:4222,nats://b:4222
-                    name="flightdeck",
-                    max_reconnect_attempts=-1,
-                    reconnect_time_wait=0.5,
-                    error_cb=self._error,
-                    disconnected_cb=self._disconnected,
-                    reconnected_cb=self._reconnected,
-                    **self._credentials(),
-                )
-                log.info("nats connected url=%s", self._url)
-                return self._nc
-            except (OSError, nats.errors.Error, TimeoutError) as exc:
-                retry = backoff.failed()
-                if retry.log:
-                    log.warning(
-                        "nats unreachable, retrying url=%s failures=%d error=%r",
-                        self._url,
-                        retry.failures,
-                        exc,
-                    )
-                await asyncio.sleep(retry.delay)
+
+        async def attempt() -> nats.NATS:
+            self._nc = await nats.connect(
+                self._url.split(","),  # a cluster: nats://a:4222,nats://b:4222
+                name="flightdeck",
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+                error_cb=self._error,
+                disconnected_cb=self._disconnected,
+                reconnected_cb=self._reconnected,
+                **self._credentials(),
+            )
+            log.info("nats connected url=%s", self._url)
+            return self._nc
+
+        def say(retry: Retry, exc: Exception) -> None:
+            log.warning(
+                "nats unreachable, retrying url=%s failures=%d error=%r",
+                self._url,
+                retry.failures,
+                exc,
+            )
+
+        return await until_done(attempt, say, (OSError, nats.errors.Error, TimeoutError))
 
     def closing(self) -> None:
         """We are about to close it: what NATS reports from now on is no news."""

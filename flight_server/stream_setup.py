@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 
-from flightdeck.ingest.backoff import Backoff
+from flightdeck.ingest.backoff import Retry, until_done
 from flightdeck.ingest.streams import ensure_stream
 from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
@@ -19,19 +18,17 @@ log = logging.getLogger("flightdeck.streams")
 async def set_up_streams(js: JetStreamContext, streams: Sequence[StreamConfig]) -> None:
     """Every stream exists when this returns; a NATS without JetStream is retried, loudly
     (an error line: nothing is ingested or published until someone turns JetStream on)."""
-    backoff = Backoff()
-    while True:
-        try:
-            for stream in streams:
-                await ensure_stream(js, stream)
-            return
-        except Exception as exc:
-            retry = backoff.failed()
-            if retry.log:
-                log.error(
-                    "cannot create or update JetStream streams (is JetStream on? replicas over "
-                    "the cluster's nodes?) failures=%d error=%r",
-                    retry.failures,
-                    exc,
-                )
-            await asyncio.sleep(retry.delay)
+
+    async def attempt() -> None:
+        for stream in streams:
+            await ensure_stream(js, stream)
+
+    def say(retry: Retry, exc: Exception) -> None:
+        log.error(
+            "cannot create or update JetStream streams (is JetStream on? replicas over "
+            "the cluster's nodes?) failures=%d error=%r",
+            retry.failures,
+            exc,
+        )
+
+    await until_done(attempt, say)

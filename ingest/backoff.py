@@ -9,9 +9,14 @@ failure and then every `log_every`-th one is worth a log line.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
-__all__ = ["Backoff", "Retry"]
+__all__ = ["Backoff", "Retry", "until_done"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -46,3 +51,21 @@ class Backoff:
 
     def succeeded(self) -> None:
         self._failures = 0
+
+
+async def until_done(
+    attempt: Callable[[], Awaitable[T]],
+    say: Callable[[Retry, Exception], None],
+    errors: tuple[type[Exception], ...] = (Exception,),
+) -> T:
+    """What `attempt()` returns once it succeeds, retried on `errors` as Backoff says;
+    `say(retry, error)` for the failures worth a log line. Cancellation passes through."""
+    backoff = Backoff()
+    while True:
+        try:
+            return await attempt()
+        except errors as exc:
+            retry = backoff.failed()
+            if retry.log:
+                say(retry, exc)
+            await asyncio.sleep(retry.delay)

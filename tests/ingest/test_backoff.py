@@ -52,3 +52,34 @@ def test_the_defaults_are_the_runtime_policy():
 def test_a_policy_that_cannot_work_is_refused(bad):
     with pytest.raises(ValueError):
         Backoff(**bad)
+
+
+def test_until_done_retries_the_listed_errors_and_returns_the_result(monkeypatch):
+    import asyncio
+
+    from flightdeck.ingest import backoff
+
+    async def no_wait(_seconds: float) -> None:
+        return None
+
+    monkeypatch.setattr(backoff.asyncio, "sleep", no_wait)
+    calls, said = [], []
+
+    async def attempt() -> str:
+        calls.append(1)
+        if len(calls) < 12:
+            raise OSError(f"away {len(calls)}")
+        return "up"
+
+    def say(retry, error) -> None:
+        said.append((retry.failures, str(error)))
+
+    result = asyncio.run(backoff.until_done(attempt, say))
+    assert result == "up" and len(calls) == 12
+    assert said == [(1, "away 1"), (10, "away 10")]  # the first, then every tenth
+
+    async def wrong() -> None:
+        raise ValueError("not retried")
+
+    with pytest.raises(ValueError, match="not retried"):
+        asyncio.run(backoff.until_done(wrong, lambda r, e: None, (OSError,)))
