@@ -24,6 +24,7 @@ from __future__ import annotations
 from flightdeck.views.live_views import LIVE_KEYS
 
 from .live_removals import record_removals
+from .rebuilt_rows import sync_rows
 from .scalar import scalar
 
 __all__ = ["changed", "day_of", "in_day", "rebuild", "recompute", "remove_orphans"]
@@ -265,20 +266,8 @@ def _rebuild_sessions(cursor, listed: str, in_scope: str) -> None:
                    array_agg(DISTINCT {_PAGE_HOUR} ORDER BY {_PAGE_HOUR}) AS pages
             FROM tb_pageview_event WHERE {in_scope} GROUP BY session_id, {raw_day}"""
     )
-    same = " AND ".join(
-        f"f.{c} = tb_session_day.{c}"
-        for c in ("session_id", "day", "views", "first_at", "last_at", "pages")
-    )
-    cursor.execute(
-        f"DELETE FROM tb_session_day WHERE day IN ({listed}) "
-        f"AND NOT EXISTS (SELECT 1 FROM fd_session_fresh f WHERE {same})"
-    )
-    cursor.execute(
-        """INSERT INTO tb_session_day (session_id, day, views, first_at, last_at, pages)
-           SELECT session_id, day, views, first_at, last_at, pages FROM fd_session_fresh f
-           WHERE NOT EXISTS (SELECT 1 FROM tb_session_day s
-                             WHERE s.session_id = f.session_id AND s.day = f.day)"""
-    )
+    key, values = ["session_id", "day"], ["views", "first_at", "last_at", "pages"]
+    sync_rows(cursor, "tb_session_day", "fd_session_fresh", f"day IN ({listed})", key, values)
     cursor.execute("DROP TABLE fd_session_fresh")
 
 

@@ -20,7 +20,7 @@ from .live_removals import record_removals
 from .rollup_tables import create_statements, user_table
 from .scalar import scalar
 
-__all__ = ["Shadow", "merge", "merge_users"]
+__all__ = ["Shadow", "merge", "merge_users", "sync_rows"]
 
 _TOLERANCE = "1e-9"
 
@@ -85,16 +85,31 @@ def merge(
 def merge_users(cursor, shadow: Shadow, in_scope: str) -> None:
     """The users' visits per row (kept to count visitors) as the shadow has them."""
     users, fresh = user_table(shadow.rollup), user_table(shadow.shadow)
-    if not users or not fresh:
-        return
-    same = " AND ".join(f"s.{c} = r.{c}" for c in [*shadow.rollup.key, "user_id"])
+    if users and fresh:
+        sync_rows(cursor, users, fresh, in_scope, [*shadow.rollup.key, "user_id"], ["visits"])
+
+
+def sync_rows(
+    cursor,
+    table: str,
+    fresh: str,
+    in_scope: str,
+    key: Sequence[str],
+    values: Sequence[str] = (),
+) -> None:
+    """Make `table`'s rows `in_scope` those of `fresh` (same columns), writing only
+    what differs: rows not in `fresh` as they are go, rows whose key `table` lacks then
+    come in. For state without versions or live subscribers (users, session-days)."""
+    same_key = " AND ".join(f"s.{c} = r.{c}" for c in key)
+    same = " AND ".join([same_key, *(f"s.{c} = r.{c}" for c in values)])
+    columns = ", ".join([*key, *values])
     cursor.execute(
-        f"DELETE FROM {users} r WHERE ({in_scope}) AND NOT EXISTS "
-        f"(SELECT 1 FROM {fresh} s WHERE {same} AND s.visits = r.visits)"
+        f"DELETE FROM {table} r WHERE ({in_scope}) "
+        f"AND NOT EXISTS (SELECT 1 FROM {fresh} s WHERE {same})"
     )
     cursor.execute(
-        f"INSERT INTO {users} SELECT * FROM {fresh} s "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {users} r WHERE {same})"
+        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {fresh} s "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {table} r WHERE {same_key})"
     )
 
 

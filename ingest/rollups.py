@@ -461,15 +461,8 @@ def _rebuild_active_users(
     )
     # Only the user-days that differ are written: a repair that finds nothing wrong
     # rewrites nothing.
-    cursor.execute(
-        f"""DELETE FROM tb_user_day WHERE day IN ({listed}) AND NOT EXISTS (
-                SELECT 1 FROM fd_r_user_days n
-                WHERE n.day = tb_user_day.day AND n.user_id = tb_user_day.user_id)"""
-    )
-    cursor.execute(
-        """INSERT INTO tb_user_day (day, user_id) SELECT day, user_id FROM fd_r_user_days n
-           WHERE NOT EXISTS (SELECT 1 FROM tb_user_day u
-                             WHERE u.day = n.day AND u.user_id = n.user_id)"""
+    rebuilt_rows.sync_rows(
+        cursor, "tb_user_day", "fd_r_user_days", f"day IN ({listed})", ["day", "user_id"]
     )
     cursor.execute(
         "CREATE TEMP TABLE fd_r_new_user_days AS "
