@@ -68,6 +68,11 @@ class NatsProcess:
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        """The running nats-server's process id (for fault tests that signal it)."""
+        return None if self._proc is None else self._proc.pid
+
     def start(self, timeout: float = 20.0) -> NatsProcess:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         cmd = [str(nats_binary()), "-js", "-sd", str(self.store_dir), "-a", "127.0.0.1"]

@@ -14,11 +14,14 @@ anything else on the subject, live or replayed, is dropped, counted and logged.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import threading
 
+import nats.errors
 import pyarrow as pa
+from flightdeck.ingest.backoff import Backoff
 from flightdeck.ingest.ipc_size import OverLimit, read_bounded
 from flightdeck.ingest.streams import AGGREGATE_SUBJECT, AGGREGATES
 from flightdeck.ingest.update_signature import KIND_HEADER, SIGNATURE_HEADER, verify
@@ -34,6 +37,9 @@ from .request import Subscription
 __all__ = ["LiveHub"]
 
 log = logging.getLogger("flightdeck.live")
+
+# How long a resume waits for an unanswering update log before it resyncs instead.
+REPLAY_BUDGET_S = 20.0
 
 
 class LiveHub:
@@ -109,16 +115,51 @@ class LiveHub:
                     del self._groups[group.selection]
 
     def replay(
-        self, subscription: Subscription, after: int, upto: int, timeout: float = 30.0
+        self, subscription: Subscription, after: int, upto: int, budget_s: float = REPLAY_BUDGET_S
     ) -> pa.Table | None:
         """From a DoExchange thread: the newest row per key of `subscription`'s updates
-        in (after, upto]; None when the log no longer holds them all, or when `after`
-        is past `upto` (a cursor from another log or a wiped one): both mean resync."""
+        in (after, upto]; None when the log no longer holds them all, when `after` is
+        past `upto` (a cursor from another log or a wiped one), or when the log did not
+        answer within `budget_s`: each means resync."""
         assert self._loop is not None, "follow() first"
         future = asyncio.run_coroutine_threadsafe(
-            self._replay(subscription, after, upto), self._loop
+            self._replay_within(subscription, after, upto, budget_s), self._loop
         )
-        return future.result(timeout)
+        try:
+            return future.result(budget_s + 5)
+        except concurrent.futures.TimeoutError:  # the NATS loop itself is stuck
+            future.cancel()
+            return None
+
+    async def _replay_within(
+        self, subscription: Subscription, after: int, upto: int, budget_s: float
+    ) -> pa.Table | None:
+        """_replay, tried again while NATS does not answer: a JetStream leader election
+        or a reconnect leaves the update log silent for seconds. Past `budget_s`, resync:
+        a fresh snapshot from the store is as exact as a replay, only bigger."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget_s
+        backoff = Backoff(first_s=0.2, cap_s=2.0)
+        while True:
+            left = deadline - loop.time()
+            try:
+                return await asyncio.wait_for(self._replay(subscription, after, upto), left)
+            except nats.errors.ConnectionClosedError:
+                return None  # shutting down: nothing to wait for
+            except (TimeoutError, nats.errors.Error) as exc:
+                retry = backoff.failed()
+                if loop.time() + retry.delay >= deadline:
+                    log.warning(
+                        "a resume from cursor %d could not read the update log within %.0f s "
+                        "(%s): resync",
+                        after,
+                        budget_s,
+                        exc or type(exc).__name__,
+                    )
+                    return None
+                if retry.log:
+                    log.info("a resume from cursor %d waits for the update log: %s", after, exc)
+                await asyncio.sleep(retry.delay)
 
     async def _replay(self, subscription: Subscription, after: int, upto: int):
         if after > upto:
@@ -138,7 +179,7 @@ class LiveHub:
         )
         try:
             while True:
-                message = await sub.next_msg(timeout=10)
+                message = await sub.next_msg(timeout=5)
                 table = (
                     _decode(message, self._max_update_bytes)
                     if self._signed(message, "replay")

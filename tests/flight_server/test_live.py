@@ -5,6 +5,8 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -270,6 +272,35 @@ def test_resume_from_a_cursor_gets_exactly_what_was_missed(live, store):
         (r["page_url"], r["date"]): r["view_count"]
         for r in live.do_get(flight.Ticket(b"va_pageview_aggregate")).read_all().to_pylist()
     }
+    _leave(writer, reader)
+
+
+def test_a_resume_while_nats_does_not_answer_waits_for_it_and_gets_exactly_what_was_missed(
+    live, store, nats_server
+):
+    # A JetStream leader election (a cluster node killed) leaves the update log
+    # unanswered for seconds; a resume meanwhile must wait for it, not fail the call.
+    _put(live, ["/x"])
+    writer, reader = _subscribe(live, subscribe="va_pageview_aggregate")
+    first = _messages(reader, lambda meta, _: meta["type"] == "heartbeat" and meta["cursor"] >= 1)
+    cursor = first[-1][0]["cursor"]
+    _leave(writer, reader)
+    _put(live, ["/x", "/z"], session="later")
+    assert wait_for(lambda: _published(store))
+    os.kill(nats_server.pid, signal.SIGSTOP)  # alive, connected, silent: requests time out
+    try:
+        writer, reader = _subscribe(
+            live, subscribe="va_pageview_aggregate", snapshot=False, cursor=cursor
+        )
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            got = pool.submit(_messages, reader, lambda meta, _: meta["type"] == "update", 40)
+            time.sleep(7)  # longer than one JetStream request's timeout
+            os.kill(nats_server.pid, signal.SIGCONT)
+            got = got.result()
+    finally:
+        os.kill(nats_server.pid, signal.SIGCONT)
+    assert [meta["type"] for meta, _ in got] == ["update"]  # no resync: the log was read
+    assert sorted((r["page_url"], r["view_count"]) for r in got[-1][1]) == [("/x", 2), ("/z", 1)]
     _leave(writer, reader)
 
 
