@@ -4,8 +4,11 @@ Messages are fetched in batches (up to `batch` messages, or what arrived within
 `wait_ms` of the first), because one message at a time tops out near 28 k/s in
 nats-py and one commit per event would be slower still. Acks go out only after
 the commit: a crash in between redelivers, and the event ids derived from the
-stream sequence make the redelivery a duplicate. A message that can never be
-ingested is published to the dead-letter subject with its reason, then acked.
+stream sequence make the redelivery a duplicate. Until then every message in
+hand is marked in progress at a third of the ack wait (`in_progress.py`), so a
+commit slower than the ack wait is not redelivered meanwhile. A message that
+can never be ingested is published to the dead-letter subject with its reason,
+then acked.
 
 Memory is bounded by decoded sizes (`messages.py`): a message over
 --max-message-mb is dead-lettered unread, and a fetched batch is committed in
@@ -44,6 +47,7 @@ from .backoff import Backoff
 from .deliveries import Deliveries
 from .errors import InvalidBatch, RetentionRace
 from .event_types import EventTypes
+from .in_progress import InProgress
 from .messages import Decoded, Limits, Payload, decode
 from .pipeline import IngestResult, ingest
 from .pull import Puller, ack_all, ack_numbers, delivery_count, stream_sequence
@@ -112,14 +116,19 @@ class IngestWorker:
         self._stream: StreamIdentity | None = None  # read at each (re)subscription
         self._deliveries = Deliveries()
         self._stall = StallWatch(options.stall_warn_s)
+        # A commit may outlast the ack wait; a hung one may not hold messages for ever.
+        vouch_s = max(10 * options.ack_wait_s, 300.0)
+        self._in_progress = InProgress(nc, options.ack_wait_s, vouch_s)
 
     async def run(self) -> None:
         """Consume until cancelled; a failure (NATS restarting, store away) backs off, resumes."""
         watch = asyncio.create_task(self._stall.run(self._js, EVENTS.name, DURABLE))
+        vouch = asyncio.create_task(self._in_progress.run())
         try:
             await self._run()
         finally:
             watch.cancel()
+            vouch.cancel()
 
     async def _run(self) -> None:
         backoff = Backoff()
@@ -140,6 +149,7 @@ class IngestWorker:
                     )
                 await asyncio.sleep(retry.delay)
             finally:
+                self._in_progress.clear()  # not acked: JetStream hands them out again
                 if puller is not None:
                     await puller.close()
 
@@ -302,7 +312,9 @@ class IngestWorker:
 
     async def _collect(self, puller: Puller) -> list[Msg]:
         """Up to `batch` messages: wait for the first, then at most `wait_ms` for the rest."""
-        return await puller.fetch(self._batch, 1.0, self._options.wait_ms / 1000)
+        messages = await puller.fetch(self._batch, 1.0, self._options.wait_ms / 1000)
+        self._in_progress.hold(messages)
+        return messages
 
     async def handle(self, messages: list[Msg]) -> None:
         """Ingest one fetched batch: dead-letter the unusable, commit the rest, ack all;
@@ -389,11 +401,13 @@ class IngestWorker:
         reason = f"batch of {len(messages)} from sequence {first}: {exc}"
         log.warning("ingest failed, messages will be redelivered %s", reason)
         self._stall.doing = f"retrying a batch that failed: {reason}"
+        self._in_progress.release(messages)
         await asyncio.gather(*(m.nak(delay=2.0) for m in messages))
         if self._on_batch_end is not None:
             self._on_batch_end(len(messages), reason)
 
     async def _acknowledge(self, messages: list[Msg]) -> None:
+        self._in_progress.release(messages)
         await ack_all(self._nc, messages)
 
     async def _dead_letter(self, message: Msg, reason: str) -> None:

@@ -24,7 +24,15 @@ from nats.aio.msg import Msg
 if TYPE_CHECKING:
     from .deliveries import Deliveries
 
-__all__ = ["PullError", "Puller", "ack_all", "ack_numbers", "delivery_count", "stream_sequence"]
+__all__ = [
+    "PullError",
+    "Puller",
+    "ack_all",
+    "ack_numbers",
+    "delivery_count",
+    "progress_all",
+    "stream_sequence",
+]
 
 # The server answers a pull request that expired with 408, a no_wait one with 404;
 # 100 is an idle heartbeat. Anything else (a deleted consumer, a leadership change,
@@ -33,6 +41,7 @@ _REQUEST_OVER = frozenset({"404", "408"})
 _HEARTBEAT = "100"
 _REQUEST_S = 5.0  # how long a pull request waits on the server for messages
 _GRACE_S = 1.0  # then a lost 408 (NATS reconnected meanwhile) is assumed
+_IN_PROGRESS = b"+WPI"  # JetStream's "working on it": the ack wait starts again
 _ACKS_PER_WRITE = 4096  # acks joined into one command: well under nats-py's 2 MB buffer
 
 
@@ -183,15 +192,26 @@ async def ack_all(nc: Client, messages: list[Msg]) -> None:
     commands are built here and queued with nats-py's `_send_command` (private,
     the one it uses itself). Not connected: one by one, which buffers or raises
     as nats-py decides; so too with a nats-py that no longer has those private methods."""
+    await _reply_all(nc, messages, b"")
+
+
+async def progress_all(nc: Client, messages: list[Msg]) -> None:
+    """Tell JetStream `messages` are still being worked on (`+WPI`): each one's ack
+    wait starts again. Joined into few writes, as `ack_all`."""
+    await _reply_all(nc, messages, _IN_PROGRESS)
+
+
+async def _reply_all(nc: Client, messages: list[Msg], body: bytes) -> None:
     send = getattr(nc, "_send_command", None)
     flush = getattr(nc, "_flush_pending", None)
     if not nc.is_connected or send is None or flush is None:
         for message in messages:
-            await message.ack()
+            await (message.in_progress() if body == _IN_PROGRESS else message.ack())
         return
+    command = b"PUB %s " + b"%d\r\n%s\r\n" % (len(body), body)
     for start in range(0, len(messages), _ACKS_PER_WRITE):
         chunk = messages[start : start + _ACKS_PER_WRITE]
-        await send(b"".join(b"PUB %s 0\r\n\r\n" % _reply(m) for m in chunk))
+        await send(b"".join(command % _reply(m) for m in chunk))
     await flush()
 
 
