@@ -386,7 +386,8 @@ class Settings:
     ingest_ack_wait: float = option(
         60.0,
         "FLIGHTDECK_INGEST_ACK_WAIT",
-        "seconds before a batch a crashed worker took is redelivered",
+        "seconds before a batch a crashed worker took is redelivered (a live worker marks "
+        "what it holds in progress, so a slow commit is not)",
         RUNNING,
         "ingest",
         unit="s",

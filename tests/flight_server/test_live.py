@@ -275,6 +275,7 @@ def test_resume_from_a_cursor_gets_exactly_what_was_missed(live, store):
     _leave(writer, reader)
 
 
+@pytest.mark.slow  # waits out a JetStream request timeout with the nats-server stopped
 def test_a_resume_while_nats_does_not_answer_waits_for_it_and_gets_exactly_what_was_missed(
     live, store, nats_server
 ):
