@@ -152,6 +152,7 @@ def workdir(server, tmp_path, monkeypatch) -> Path:
 
 @pytest.mark.filterwarnings("ignore:Cannot disable autocommit")
 @pytest.mark.parametrize(("title", "code", "expected"), _snippets())
+@pytest.mark.slow  # seconds each: left to `make test`, out of the quick loop
 def test_readme_snippet_prints_what_the_readme_shows(
     server, workdir, title, code, expected, capsys
 ):

@@ -72,6 +72,7 @@ def test_query_prints_an_aligned_table(loaded):
     assert len({len(line) for line in (header, rule)}) == 1  # columns line up
 
 
+@pytest.mark.slow  # seconds each: left to `make test`, out of the quick loop
 def test_query_writes_json_lines_csv_and_parquet(loaded, tmp_path):
     sql = "SELECT page_url, date, view_count FROM va_pageview_aggregate ORDER BY page_url, date"
     as_json = _run("query", sql, "--format", "json", location=loaded)
@@ -138,6 +139,7 @@ _FAR = (
 )
 
 
+@pytest.mark.slow  # seconds each: left to `make test`, out of the quick loop
 def test_query_prints_times_past_9999_in_iso_form(store, location, tmp_path):
     # Issue 14, item 10: OverflowError in every format but parquet, and csv printed
     # the year 33658 as -31900.

@@ -45,6 +45,7 @@ def _source(kind: str, table: pa.Table, tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["table", "reader", "dataframe", "parquet", "csv"])
+@pytest.mark.slow  # seconds each: left to `make test`, out of the quick loop
 def test_load_each_source_twice_gives_exact_aggregates(fd, tmp_path, kind):
     table = pageviews(N)
     first = fd.load(_source(kind, table, tmp_path), progress=False, batch_rows=128)

@@ -80,6 +80,7 @@ def test_serve_refuses_a_reader_url_that_can_do_more_than_read_views(db_url, tmp
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.slow  # seconds each: left to `make test`, out of the quick loop
 def test_serve_answers_queries_and_stops_cleanly(backend, db_url, tmp_path, stop):
     with _running(["serve", "--port", "0", *_store_flags(backend, db_url)], tmp_path) as proc:
         serving = _serving_line(proc)
@@ -132,6 +133,7 @@ def _nats_url(line: str) -> str:
     return re.search(r"nats=(nats://\S+)", line).group(1)
 
 
+@pytest.mark.slow  # seconds each: left to `make test`, out of the quick loop
 def test_serve_embeds_nats_and_ingests_what_is_published(backend, db_url, tmp_path):
     with _running(["serve", "--port", "0", *_store_flags(backend, db_url)], tmp_path) as proc:
         serving = _serving_line(proc)

@@ -92,6 +92,7 @@ def test_a_writer_publishes_events_and_nothing_else(serving):
     assert FORGED not in _stored(serving, "events.dead.pageview")
 
 
+@pytest.mark.slow  # seconds each: left to `make test`, out of the quick loop
 def test_the_generated_nats_secrets_are_private_to_their_owner(serving):
     data = Path(serving.cwd) / "data"
     secrets = [

@@ -98,6 +98,7 @@ def _serves(client: flight.FlightClient) -> bool:
     return table.column("answer").to_pylist() == [42]
 
 
+@pytest.mark.slow  # seconds each: left to `make test`, out of the quick loop
 def test_idle_streams_are_cancelled_and_give_back_slots_and_connections(
     small_store, tmp_path, backend, db_url
 ):
@@ -129,6 +130,7 @@ def test_idle_streams_are_cancelled_and_give_back_slots_and_connections(
                 reader.read_all()
 
 
+@pytest.mark.slow  # seconds each: left to `make test`, out of the quick loop
 def test_a_slow_but_steady_reader_is_not_cancelled(small_store, tmp_path):
     # About 3 MB/s: gRPC lets the server write on only after the client has taken a
     # flow-control window (a few MB), so the server waits over a second at a time.

@@ -100,6 +100,7 @@ def test_examples(pattern, value, expected):
         "a%" * 3000 + "b",
     ],
 )
+@pytest.mark.slow  # seconds each: left to `make test`, out of the quick loop
 def test_pathological_patterns_finish_at_once(pattern):
     # In a child process: a backtracking matcher holds the GIL, so no thread of
     # this process could notice the hang (minutes to years for these patterns).

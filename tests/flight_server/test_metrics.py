@@ -442,6 +442,7 @@ def test_serve_with_auth_on_a_public_host_guards_its_metrics(tmp_path):
             proc.wait()
 
 
+@pytest.mark.slow  # seconds each: left to `make test`, out of the quick loop
 def test_health_is_degraded_and_redeliveries_counted_while_a_batch_keeps_failing(
     store, nats_server, tmp_path
 ):

@@ -137,6 +137,7 @@ def test_event_view_exports_raw_events(client, seeded):
     _same_types(table.schema, EXPECTED_SCHEMAS["va_pageview_event"])
 
 
+@pytest.mark.slow  # seconds each: left to `make test`, out of the quick loop
 def test_large_result_streams_batch_by_batch_intact(client, store):
     n = 1_200_000
     insert(store, "tb_pageview_event", events(n))
@@ -225,6 +226,7 @@ def test_runtime_error_mid_stream_is_reported(client, seeded):
     assert client.do_get(flight.Ticket(b"va_pageview_hourly")).read_all().num_rows == 2
 
 
+@pytest.mark.slow  # seconds each: left to `make test`, out of the quick loop
 def test_abandoned_streams_release_their_connections(client, store):
     insert(store, "tb_pageview_event", events(300_000))
     for _ in range(12):  # more than the pool holds: a leak would hang here

@@ -55,6 +55,7 @@ def test_same_put_twice_counts_once(client):
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.slow  # seconds each: left to `make test`, out of the quick loop
 def test_aggregates_equal_full_recomputation_in_any_split_and_order(client, seed):
     rng = random.Random(seed)
     base = dt.datetime(2024, 1, 14, 20, tzinfo=dt.UTC)
