@@ -265,7 +265,7 @@ def test_resume_from_a_cursor_gets_exactly_what_was_missed(live, store):
     writer, reader = _subscribe(
         live, subscribe="va_pageview_aggregate", snapshot=False, cursor=cursor
     )
-    (meta, rows), *_ = _messages(reader, lambda meta, _: meta["type"] == "update")
+    *_, (meta, rows) = _messages(reader, lambda meta, _: meta["type"] == "update")
     assert meta["cursor"] > cursor
     assert sorted((r["page_url"], r["view_count"]) for r in rows) == [("/x", 3), ("/z", 1)]
     assert _state([*first, (meta, rows)]) == {
@@ -410,7 +410,7 @@ def test_an_update_put_into_one_server_reaches_a_subscriber_of_another(
         writer, reader = _subscribe(reader_client, subscribe="va_pageview_aggregate")
         _messages(reader, lambda meta, _: meta["type"] == "snapshot_end")
         _put(writer_client, ["/shared"])
-        (_meta, rows), *_ = _messages(reader, lambda meta, _: meta["type"] == "update")
+        *_, (_meta, rows) = _messages(reader, lambda meta, _: meta["type"] == "update")
         assert [(r["page_url"], r["view_count"]) for r in rows] == [("/shared", 1)]
         _leave(writer, reader)
         writer_client.close()
@@ -460,7 +460,7 @@ def test_changes_on_sends_only_rows_whose_watched_columns_changed(live):
     _messages(reader, lambda meta, _: meta["type"] == "heartbeat")
     _put(live, ["/x"], session="a", minute=5)  # same session again: views change, visitors do not
     _put(live, ["/x"], session="b")  # a new visitor
-    (_meta, rows), *_ = _messages(reader, lambda meta, _: meta["type"] == "update")
+    *_, (_meta, rows) = _messages(reader, lambda meta, _: meta["type"] == "update")
     assert [(r["page_url"], r["unique_visitors"]) for r in rows] == [("/x", 2)]
     _leave(writer, reader)
 
