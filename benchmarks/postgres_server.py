@@ -26,6 +26,9 @@ _CAPTURED = dict(check=True, capture_output=True, text=True)
 
 # Tests: a crash loses nothing worth keeping, and commits are the suite's main cost.
 FAST: Mapping[str, str] = {
+    # A suite's server holds hundreds of short-lived databases: the launcher would
+    # start an autovacuum worker every naptime / databases seconds, on every one.
+    "autovacuum": "off",
     "fsync": "off",
     "synchronous_commit": "off",
     "full_page_writes": "off",

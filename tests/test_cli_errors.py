@@ -42,6 +42,7 @@ def location(store, nats_server, tmp_path):
         yield where
 
 
+@pytest.mark.slow  # seconds each: left to `make test`, out of the quick loop
 def test_client_commands_refuse_bad_arguments_in_one_line(location, tmp_path):
     cases = [
         (["query", "SELECT * FROM va_bogus"], "va_bogus"),
@@ -68,6 +69,7 @@ def test_client_commands_without_a_server_say_so_in_one_line(tmp_path):
         assert nowhere.removeprefix("grpc://") in _fails_in_one_line(*args, "--location", nowhere)
 
 
+@pytest.mark.slow  # seconds each: left to `make test`, out of the quick loop
 def test_server_commands_without_their_services_say_so_in_one_line(tmp_path):
     nowhere = f"postgresql://nobody@127.0.0.1:{_free_port()}/analytics"
     for args in (

@@ -117,6 +117,7 @@ READER_CALLS = {
 
 
 @pytest.mark.parametrize("rpc", [*READER_CALLS, "DoPut", "Handshake"])
+@pytest.mark.slow  # seconds each: left to `make test`, out of the quick loop
 def test_every_rpc_without_credentials_is_unauthenticated(secured, rpc):
     calls = {
         **READER_CALLS,
@@ -225,6 +226,7 @@ def test_adbc_with_user_and_password_or_a_token(secured, tokens):
             conn.cursor().execute("SELECT 1")
 
 
+@pytest.mark.slow  # seconds each: left to `make test`, out of the quick loop
 def test_the_auth_file_holds_no_secret_and_is_private(tmp_path):
     path = tmp_path / "auth.toml"
     env = {"PATH": str(Path(sys.executable).parent)}

@@ -53,6 +53,7 @@ def _fetch(client, message) -> tuple[pa.Schema, pa.Table]:
         (pb.CommandGetSqlInfo(), sql_info.SQL_INFO_SCHEMA),
     ],
 )
+@pytest.mark.slow  # seconds each: left to `make test`, out of the quick loop
 def test_metadata_schemas_are_exact_in_info_get_schema_and_stream(client, message, schema):
     info_schema, table = _fetch(client, message)
     assert info_schema.equals(schema)

@@ -417,6 +417,7 @@ def test_an_update_put_into_one_server_reaches_a_subscriber_of_another(
         reader_client.close()
 
 
+@pytest.mark.slow  # seconds each: left to `make test`, out of the quick loop
 def test_tail_prints_live_rows(live, location, tmp_path):
     _put(live, ["/products"])
     tail = subprocess.Popen(

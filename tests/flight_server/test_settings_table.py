@@ -95,6 +95,7 @@ def test_booleans_read_from_the_environment():
         (["retention"], {"FLIGHTDECK_RAW_RETENTION_DAYS": "a month"}, "RAW_RETENTION_DAYS"),
     ],
 )
+@pytest.mark.slow  # seconds each: left to `make test`, out of the quick loop
 def test_the_cli_answers_a_bad_value_in_one_line(tmp_path, argv, env, named):
     run = subprocess.run(
         [sys.executable, "-m", "flightdeck.cli", *argv, "--data-dir", str(tmp_path)],

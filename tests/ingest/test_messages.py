@@ -84,6 +84,7 @@ _TRICKY = [
 
 
 @pytest.mark.parametrize("spacing", [1, 7, 40])
+@pytest.mark.slow  # seconds each: left to `make test`, out of the quick loop
 def test_a_batch_decodes_exactly_as_its_messages_do_alone(spacing: int):
     # Tricky messages among good ones, densely or sparsely, so that bulk reads meet
     # them mid-batch as well as alone in a small chunk.

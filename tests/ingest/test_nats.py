@@ -418,6 +418,7 @@ def _fast_publish(url: str, payloads: list[bytes]) -> None:
     asyncio.run(go())
 
 
+@pytest.mark.slow  # seconds each: left to `make test`, out of the quick loop
 def test_a_backlog_in_many_batches_counts_each_event_once_and_dead_letters_one(
     store, nats_server, tmp_path
 ):
@@ -452,6 +453,7 @@ def test_a_backlog_in_many_batches_counts_each_event_once_and_dead_letters_one(
         background.stop()
 
 
+@pytest.mark.slow  # seconds each: left to `make test`, out of the quick loop
 def test_an_existing_consumer_is_used_as_it_is(store, nats_server, tmp_path):
     # Made earlier (by an older flightdeck, or an operator) with a small ack-pending
     # limit: the worker keeps it, fits its batches under it, and loses nothing.

@@ -84,6 +84,7 @@ def test_a_json_message_over_the_limit_is_dead_lettered(small_messages, nats_ser
     assert json.loads(dead.data)["page_url"] == "/big"  # kept whole, for inspection
 
 
+@pytest.mark.slow  # seconds each: left to `make test`, out of the quick loop
 def test_an_arrow_bomb_is_dead_lettered_unread(default_limits, nats_server):
     bomb = compressed_stream([event_bomb(GiB)])  # ~33 KB on the wire
     assert len(bomb) < 64 * 1024

@@ -97,6 +97,7 @@ def test_serve_background_expires_old_raw_events_at_start(store, nats_server, tm
         background.stop()
 
 
+@pytest.mark.slow  # seconds each: left to `make test`, out of the quick loop
 def test_retention_command(store, backend, db_url, tmp_path):
     ingest(store, [_events(dt.date(2024, 1, 15), 4), _events(dt.date.today(), 2)])
     store.close()  # a DuckDB file has one owner at a time: the command is it now
