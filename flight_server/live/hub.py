@@ -154,7 +154,7 @@ class LiveHub:
                         "(%s): resync",
                         after,
                         budget_s,
-                        exc or type(exc).__name__,
+                        str(exc) or type(exc).__name__,
                     )
                     return None
                 if retry.log:
