@@ -202,6 +202,22 @@ class Settings:
         "the highest counts",
         group="security",
     )
+    oidc_client_id: str | None = option(
+        None,
+        "FLIGHTDECK_OIDC_CLIENT_ID",
+        "the dashboard's client id at the issuer (a public client, authorization code with "
+        "PKCE, redirect URI http(s)://this-host:http-port/): the dashboard offers to sign in "
+        "there",
+        group="security",
+        unset="the dashboard asks for a password or token",
+    )
+    oidc_scope: str = option(
+        "openid",
+        "FLIGHTDECK_OIDC_SCOPE",
+        "scopes the dashboard asks the issuer for (space-separated): those that give an "
+        "access token naming --oidc-audience",
+        group="security",
+    )
     insecure: bool = option(
         False,
         "FLIGHTDECK_INSECURE",
@@ -469,6 +485,8 @@ class Settings:
     def oidc_options(self) -> OidcOptions | None:
         """Single sign-on's settings; ValueError if the issuer or audience is unusable."""
         if not self.oidc_issuer:
+            if self.oidc_client_id:
+                raise ValueError("--oidc-client-id needs --oidc-issuer: where to sign in")
             return None
         return OidcOptions(self.oidc_issuer, self.oidc_audience or "", self.oidc_roles_claim)
 

@@ -52,6 +52,7 @@ def create_app(server: FlightdeckServer) -> Starlette:
         routes=[
             Route("/healthz", _healthz),
             Route("/readyz", functools.partial(_readyz, server)),
+            Route("/api/auth", functools.partial(_auth, server)),
             Route("/api/views", guarded("GET /api/views", _views)),
             Route("/api/query", guarded("POST /api/query", _query), methods=["POST"]),
             Route("/api/live/{view}", guarded("GET /api/live", _live)),
@@ -74,6 +75,21 @@ async def _readyz(server: FlightdeckServer, request: Request) -> Response:
     }
     body = {"status": "not ready" if waiting else "ready", **parts, "not_ready": sorted(waiting)}
     return JSONResponse(body, status_code=503 if waiting else 200)
+
+
+async def _auth(server: FlightdeckServer, request: Request) -> Response:
+    """How to sign in, before signing in: whether it is needed, and the identity
+    provider the dashboard may send the browser to (all public: a browser client's
+    id is no secret; PKCE, not a client secret, protects its code)."""
+    settings = server.settings
+    sso = None
+    if settings.oidc_issuer and settings.oidc_client_id:
+        sso = {
+            "issuer": settings.oidc_issuer,
+            "client_id": settings.oidc_client_id,
+            "scope": settings.oidc_scope,
+        }
+    return JSONResponse({"required": settings.authenticated, "oidc": sso})
 
 
 async def _views(server: FlightdeckServer, request: Request, who: Caller) -> Response:

@@ -2,7 +2,8 @@
 
 The page and its assets are public, like a login page: they hold no data. Every
 number on it comes from `/api/live/...`, which checks the caller as Flight does;
-with --auth-file the page asks for a login and sends the token it earns.
+with --auth-file the page asks for a login and sends the token it earns; with
+--oidc-client-id it can sign in at the identity provider instead (static/sso.js).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import re
 import socket
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from flightdeck.flight_server.auth import add_user
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.doput import put_events
+from tests.oidc_provider import AUDIENCE, DASHBOARD_CLIENT, new_provider, serving
 
 pytestmark = pytest.mark.slow  # kills a server; starts a browser
 
@@ -267,3 +269,34 @@ def test_with_auth_the_page_asks_for_a_login_and_goes_live(tmp_path, browser):
         assert not page.is_visible("#login")
         page.wait_for_function("document.getElementById('status').dataset.state === 'live'")
         assert page.get_attribute('[data-metric="views-today"]', "data-value") == "0"
+
+
+def test_with_single_sign_on_the_page_signs_in_at_the_provider_and_goes_live(tmp_path, browser):
+    port, http_port = _free_port(), _free_port()
+    dashboard = f"http://127.0.0.1:{http_port}/"
+    with serving(new_provider()) as idp:
+        sso = ["--oidc-issuer", idp.url, "--oidc-audience", AUDIENCE,
+               "--oidc-client-id", DASHBOARD_CLIENT]  # fmt: skip
+        with _serve(tmp_path, port, http_port, *sso):
+            page = browser.new_page(viewport={"width": 1280, "height": 860})
+            page.goto(dashboard + "?page=/pricing")
+            page.wait_for_selector("#login[open]")
+            page.click("#sso")  # to the provider, which signs in at once, and back
+            page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+            page.wait_for_function("document.getElementById('status').dataset.state === 'live'")
+            assert not page.is_visible("#login")
+            # The code left the address bar; the page's own query came back.
+            back = urllib.parse.urlsplit(page.url)
+            assert urllib.parse.parse_qs(back.query) == {"page": ["/pricing"]}
+            (asked,) = idp.token_requests
+            assert asked["client_id"] == DASHBOARD_CLIENT and asked["redirect_uri"] == dashboard
+            page.wait_for_selector('[data-metric="page-views-today"][data-value="0"]')
+
+            # A sign-in the provider refuses says why, and the page asks again.
+            page.evaluate(
+                "sessionStorage.clear(); sessionStorage.setItem('flightdeck-sso', "
+                "JSON.stringify({verifier: 'v', state: 'made-up', search: ''}))"
+            )
+            page.goto(dashboard + "?code=made-up&state=made-up")
+            page.wait_for_selector("#login-error:not([hidden])")
+            assert "gave no token: invalid_grant" in page.inner_text("#login-error")

@@ -7,11 +7,8 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import jwt
@@ -19,82 +16,24 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from flightdeck.flight_server import FlightdeckServer, Settings
 from flightdeck.flight_server.auth import Authenticator
 from flightdeck.flight_server.auth.oidc import OidcOptions
 from flightdeck.flight_server.http import HttpFace
 
+from tests.oidc_provider import AUDIENCE, Provider, new_provider, serving
+
 pytestmark = pytest.mark.slow  # servers and long queries per test: make test runs them
 
-AUDIENCE = "flightdeck"
 SQL = b"SELECT 1 AS one"
 EVENTS = flight.FlightDescriptor.for_path("events", "pageview")
 
 
-@dataclass
-class Provider:
-    """An identity provider on loopback: a discovery document, a key set and signing keys."""
-
-    url: str = ""
-    private: dict = field(default_factory=dict)  # kid -> private key
-    published: list = field(default_factory=list)  # the JWKS keys
-    fetches: int = 0  # requests for the key set
-
-    def add_key(self, kid: str, key, algorithm: str) -> None:
-        self.private[kid] = key
-        codec = (
-            jwt.algorithms.RSAAlgorithm
-            if algorithm.startswith("RS")
-            else jwt.algorithms.ECAlgorithm
-        )
-        jwk = codec.to_jwk(key.public_key(), as_dict=True)
-        self.published.append({**jwk, "kid": kid, "alg": algorithm, "use": "sig"})
-
-    def token(self, kid: str = "rsa", algorithm: str = "RS256", key=None, **claims) -> str:
-        now = int(time.time())
-        body = {"iss": self.url, "aud": AUDIENCE, "sub": "sso-user", "exp": now + 600}
-        body.update({"roles": ["reader"], **claims})
-        signer = key if key is not None else self.private[kid]
-        return jwt.encode(body, signer, algorithm=algorithm, headers={"kid": kid})
-
-
 @pytest.fixture
 def idp() -> Iterator[Provider]:
-    provider = Provider()
-    provider.add_key("rsa", rsa.generate_private_key(public_exponent=65537, key_size=2048), "RS256")
-    provider.add_key("ec", ec.generate_private_key(ec.SECP256R1()), "ES256")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path == "/.well-known/openid-configuration":
-                body = {"issuer": provider.url, "jwks_uri": provider.url + "/jwks"}
-            elif self.path == "/jwks":
-                provider.fetches += 1
-                body = {"keys": list(provider.published)}
-            else:
-                self.send_error(404)
-                return
-            raw = json.dumps(body).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
-
-        def log_message(self, *args) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    provider.url = f"http://127.0.0.1:{httpd.server_port}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(new_provider()) as provider:
         yield provider
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(10)
 
 
 @pytest.fixture

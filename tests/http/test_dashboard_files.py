@@ -15,6 +15,7 @@ pytestmark = pytest.mark.slow
 ASSETS = {
     "/static/app.js": "javascript",
     "/static/live.js": "javascript",
+    "/static/sso.js": "javascript",
     "/static/chart.js": "javascript",
     "/static/format.js": "javascript",
     "/static/style.css": "text/css",

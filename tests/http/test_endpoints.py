@@ -84,6 +84,36 @@ def test_every_api_refuses_a_caller_without_a_token(secured):
     assert http.get("/healthz").status_code == 200  # load balancers carry no token
 
 
+def test_how_to_sign_in_is_public(secured, store, tmp_path):
+    http, _ = secured
+    assert http.get("/api/auth").json() == {"required": True, "oidc": None}
+    sso = Settings(
+        port=0,
+        data_dir=tmp_path,
+        oidc_issuer="https://login.example.com/realms/acme",
+        oidc_audience="flightdeck",
+        oidc_client_id="flightdeck-dashboard",
+    )
+    server = FlightdeckServer(sso, store)
+    try:
+        with face_on(server) as sso_http:
+            assert sso_http.get("/api/auth").json() == {
+                "required": True,
+                "oidc": {
+                    "issuer": "https://login.example.com/realms/acme",
+                    "client_id": "flightdeck-dashboard",
+                    "scope": "openid",
+                },
+            }
+    finally:
+        server.shutdown()
+
+
+def test_a_client_id_without_an_issuer_is_refused_by_name(tmp_path):
+    with pytest.raises(ValueError, match="--oidc-client-id needs --oidc-issuer"):
+        Settings(port=0, data_dir=tmp_path, oidc_client_id="dashboard").oidc_options()
+
+
 def test_a_bearer_token_is_accepted(secured):
     http, token = secured
     response = http.post("/api/query", json=QUERY, headers={"Authorization": f"Bearer {token}"})

@@ -3,11 +3,18 @@
 import { drawChart } from "./chart.js";
 import { count, dayLabel, duration, percent } from "./format.js";
 import { LiveTable } from "./live.js";
+import { finishSignIn, signIn, ssoConfig } from "./sso.js";
 
 const HOURS = 48;
 const TOP = 10;
 const HOUR_MS = 3600 * 1000;
 const TOKEN_KEY = "flightdeck-token";
+// Before the page reads its own query: a return from the identity provider puts it back.
+const sso = await ssoConfig();
+const ssoFailure = await finishSignIn(sso).then(
+  (earned) => (earned && sessionStorage.setItem(TOKEN_KEY, earned), null),
+  (error) => error.message,
+);
 const params = new URLSearchParams(location.search);
 // ?now=2024-01-15T12:00:00Z pins the clock: history, and a deterministic page for tests.
 const pinned = params.get("now") ? new Date(params.get("now")) : null;
@@ -261,6 +268,12 @@ function askLogin() {
   if (!dialog.open) dialog.showModal();
 }
 
+function showLoginError(text) {
+  $("login-error").textContent = text;
+  $("login-error").hidden = false;
+  askLogin();
+}
+
 async function login(event) {
   event.preventDefault();
   const form = new FormData(event.target);
@@ -300,6 +313,11 @@ function init() {
     if (row) setPage(row.dataset.path === state.page ? "" : row.dataset.path);
   });
   $("login-form").addEventListener("submit", login);
+  if (sso) {
+    $("sso").hidden = false;
+    $("sso").addEventListener("click", () => signIn(sso).catch((e) => showLoginError(e.message)));
+  }
+  if (ssoFailure) showLoginError(ssoFailure);
   setPage(state.page);
   startStreams();
   addEventListener("resize", schedule);
