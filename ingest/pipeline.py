@@ -12,6 +12,7 @@ The commit also writes an outbox entry naming its version; the publisher
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import itertools
@@ -66,6 +67,7 @@ class Repair:
     version: int
     applied: bool  # False for a check: nothing was written
     rollup_rows: int = 0  # rows of declared rollups that were wrong, missing or extra
+    versions: tuple[int, ...] = ()  # every part's (`version` is the last)
 
     @property
     def differences(self) -> int:
@@ -284,24 +286,43 @@ def _check_wanted(control: loads.PutControl | None) -> None:
 def reaggregate(store: Store, days: Sequence[dt.date] | None, *, apply: bool = True) -> Repair:
     """Recompute the aggregates of `days` (None: every day with raw events) from raw events.
 
-    Days whose raw events retention removed are left as they are. With
-    `apply=False` the work is rolled back: a check that reports differences.
+    In parts, each in its own transaction and writer's turn: the page-view
+    aggregates, then each installed rollup. A put that arrives meanwhile waits
+    for the part under way, not for the whole repair, and folds its events into
+    every part as it does between puts; so each part, recomputed from the raw
+    events of its own moment, stays exact after it. Days whose raw events
+    retention removed (looked at again in each part) are left as they are. With
+    `apply=False` every part is rolled back: a check that reports differences.
     """
-    with store.write() as conn, conn.cursor() as cursor:
-        take_turn(cursor, store.backend)
+    with _repair_part(store, apply) as cursor:
         checked = retention.days_with_events(cursor, days)
         listed = [_date(d) for d in checked]
-        version = _next_version(cursor)
+        versions = [version := _next_version(cursor)]
         aggregates.rebuild(cursor, listed, version, store.backend)
         removed = aggregates.remove_orphans(cursor, listed, version)
         daily, hourly = aggregates.changed(cursor, version)
-        kept = rollup_install.installed(cursor)
-        rollup_rows = rollups.rebuild(cursor, store.backend, kept, checked, version)
+        names = [rollup.name for rollup in rollup_install.installed(cursor)] if checked else []
+    rollup_rows = 0
+    for name in names:
+        with _repair_part(store, apply) as cursor:
+            rollup = next((r for r in rollup_install.installed(cursor) if r.name == name), None)
+            still = retention.days_with_events(cursor, checked)
+            if rollup is not None and still:  # not dropped, nor every day retired, meanwhile
+                versions.append(version := _next_version(cursor))
+                rollup_rows += rollups.rebuild(cursor, store.backend, [rollup], still, version)
+    return Repair(checked, daily, hourly, removed, version, apply, rollup_rows, tuple(versions))
+
+
+@contextlib.contextmanager
+def _repair_part(store: Store, apply: bool) -> Iterator:
+    """A cursor in the writer's turn; committed after the block, or rolled back for a check."""
+    with store.write() as conn, conn.cursor() as cursor:
+        take_turn(cursor, store.backend)
+        yield cursor
         if apply:
             conn.commit()
         else:
             conn.rollback()
-    return Repair(checked, daily, hourly, removed, version, apply, rollup_rows)
 
 
 class _Validated:
