@@ -47,7 +47,8 @@ export async function signIn(config) {
   const state = randomText(16);
   sessionStorage.setItem(PENDING_KEY, JSON.stringify({ verifier, state, search: location.search }));
   const url = new URL(provider.authorization_endpoint);
-  url.search = new URLSearchParams({
+  // Added to, not replacing, its own query: some providers name a policy or tenant there.
+  const asked = {
     response_type: "code",
     client_id: config.client_id,
     redirect_uri: returnUrl(),
@@ -55,7 +56,8 @@ export async function signIn(config) {
     state,
     code_challenge: await challenge(verifier),
     code_challenge_method: "S256",
-  });
+  };
+  for (const [name, value] of Object.entries(asked)) url.searchParams.set(name, value);
   location.assign(url);
 }
 
