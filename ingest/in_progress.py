@@ -49,9 +49,6 @@ class InProgress:
         """Everything in hand is given back (the subscription ended): JetStream redelivers."""
         self._held.clear()
 
-    def __len__(self) -> int:
-        return len(self._held)
-
     async def run(self) -> None:
         """Until cancelled: every third of the ack wait, `+WPI` for each message in hand."""
         while True:

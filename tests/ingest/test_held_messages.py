@@ -58,19 +58,31 @@ async def _die_holding(url: str, *, mark_group: bool = False) -> None:
     await nc.close()  # gone: no ack, no nak; back after the ack wait
 
 
-def _run(url: str, store, options, *, mark_group: bool = False) -> None:
+def _run(
+    url: str,
+    store,
+    options,
+    *,
+    mark_group: bool = False,
+    die_first: bool = True,
+    worker: type[IngestWorker] = IngestWorker,
+) -> None:
+    """Publish HELD events, have a worker die holding them (unless not `die_first`),
+    then run `worker` until every message is acked."""
+
     async def go() -> None:
         nc = await nats.connect(url)
-        worker = IngestWorker(store, nc, options)
-        await (await worker._subscribe()).close()  # the stream and the durable consumer
+        await (await worker(store, nc, options)._subscribe()).close()  # stream and consumer
         for payload in _events(HELD):
             await nc.jetstream().publish("events.pageview", payload)
-        await _die_holding(url, mark_group=mark_group)
-        task = asyncio.create_task(IngestWorker(store, nc, options).run())
+        if die_first:
+            await _die_holding(url, mark_group=mark_group)
+        task = asyncio.create_task(worker(store, nc, options).run())
+        deliveries = (2 if die_first else 1) * HELD
         for _ in range(600):
             info = await nc.jetstream().consumer_info(EVENTS.name, DURABLE)
-            redelivered = info.delivered.consumer_seq >= 2 * HELD
-            if info.num_ack_pending == 0 and info.num_pending == 0 and redelivered:
+            delivered = info.delivered.consumer_seq >= deliveries
+            if info.num_ack_pending == 0 and info.num_pending == 0 and delivered:
                 break
             await asyncio.sleep(0.1)
         task.cancel()
@@ -153,22 +165,8 @@ class _SlowCommit(IngestWorker):
 
 
 def test_a_commit_slower_than_the_ack_wait_is_not_redelivered_meanwhile(store, nats_server):
-    async def go() -> None:
-        nc = await nats.connect(nats_server.url)
-        worker = _SlowCommit(store, nc, _options(ack_wait_s=2.0))
-        await (await worker._subscribe()).close()
-        for payload in _events(HELD):
-            await nc.jetstream().publish("events.pageview", payload)
-        task = asyncio.create_task(worker.run())
-        for _ in range(300):
-            info = await nc.jetstream().consumer_info(EVENTS.name, DURABLE)
-            if info.num_ack_pending == 0 and info.num_pending == 0:
-                break
-            await asyncio.sleep(0.1)
-        task.cancel()
-        await nc.close()
-
-    asyncio.run(go())
+    options = _options(ack_wait_s=2.0)
+    _run(nats_server.url, store, options, die_first=False, worker=_SlowCommit)
     assert _count(store) == HELD
     consumer = nats_client.consumer(nats_server.url)
     assert (consumer.delivered.consumer_seq, consumer.num_redelivered) == (HELD, 0)
