@@ -5,8 +5,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import json
-import os
-import signal
 import subprocess
 import sys
 import threading
@@ -20,6 +18,7 @@ from flightdeck.flight_server import FlightdeckServer, Settings
 from flightdeck.flight_server.background import Background
 
 from tests import nats_client
+from tests.frozen import frozen
 from tests.services import wait_for
 
 EVENTS = flight.FlightDescriptor.for_path("events", "pageview")
@@ -288,18 +287,14 @@ def test_a_resume_while_nats_does_not_answer_waits_for_it_and_gets_exactly_what_
     _leave(writer, reader)
     _put(live, ["/x", "/z"], session="later")
     assert wait_for(lambda: _published(store))
-    os.kill(nats_server.pid, signal.SIGSTOP)  # alive, connected, silent: requests time out
-    try:
-        writer, reader = _subscribe(
-            live, subscribe="va_pageview_aggregate", snapshot=False, cursor=cursor
-        )
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        with frozen(nats_server.pid):  # alive, connected, silent: requests time out
+            writer, reader = _subscribe(
+                live, subscribe="va_pageview_aggregate", snapshot=False, cursor=cursor
+            )
             got = pool.submit(_messages, reader, lambda meta, _: meta["type"] == "update", 40)
             time.sleep(7)  # longer than one JetStream request's timeout
-            os.kill(nats_server.pid, signal.SIGCONT)
-            got = got.result()
-    finally:
-        os.kill(nats_server.pid, signal.SIGCONT)
+        got = got.result()
     assert [meta["type"] for meta, _ in got] == ["update"]  # no resync: the log was read
     assert sorted((r["page_url"], r["view_count"]) for r in got[-1][1]) == [("/x", 2), ("/z", 1)]
     _leave(writer, reader)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 import threading
 import time
 
@@ -19,6 +17,7 @@ from flightdeck.ingest.streams import AGGREGATE_SUBJECT, ensure_stream, update_l
 from flightdeck.views.live_views import LIVE_KEYS
 
 from tests.flight_server.test_live_parts import SCHEMAS
+from tests.frozen import frozen
 
 
 @pytest.fixture
@@ -38,7 +37,6 @@ def hub(nats_server):
     hub = LiveHub(buffer_keys=10, max_update_bytes=Settings().max_message_bytes, key=b"k" * 32)
     connection = asyncio.run_coroutine_threadsafe(follow(), loop).result(20)
     yield hub
-    os.kill(nats_server.pid, signal.SIGCONT)
     asyncio.run_coroutine_threadsafe(connection.close(), loop).result(20)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(10)
@@ -54,7 +52,7 @@ def test_a_replay_reads_the_log_when_it_answers(hub):
 
 
 def test_a_log_silent_past_the_budget_is_a_resync_not_an_error(hub, nats_server):
-    os.kill(nats_server.pid, signal.SIGSTOP)
-    started = time.monotonic()
-    assert hub.replay(_subscription(), 0, 1, budget_s=3) is None
-    assert time.monotonic() - started < 8  # the budget, plus at most one backoff step
+    with frozen(nats_server.pid):
+        started = time.monotonic()
+        assert hub.replay(_subscription(), 0, 1, budget_s=3) is None
+        assert time.monotonic() - started < 8  # the budget, plus at most one backoff step
