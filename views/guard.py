@@ -8,6 +8,7 @@ dialect, and whatever the guard cannot see through is refused rather than guesse
 from __future__ import annotations
 
 import itertools
+import unicodedata
 from collections.abc import Collection, Iterator
 
 from sqlglot import exp
@@ -110,6 +111,7 @@ def _check(sql: str, dialect: str, known_views: Collection[str]) -> None:
     read = _sqlglot_dialect(dialect)
     tokens, statement = _parse_single(sql, read)
     _check_read_only(statement, tokens)
+    _check_spacing(sql, tokens)
     _check_unicode_names(tokens)
     _check_functions(statement, tokens)
     if read == "postgres":
@@ -219,6 +221,43 @@ def _describe(node: exp.Expression) -> str:
     if isinstance(node, exp.Command):
         return f"{str(node.this).upper()} command"
     return node.key.upper()
+
+
+# Between tokens, the spacing every reader agrees on. sqlglot takes any character
+# str.isspace() accepts as a space; DuckDB and PostgreSQL read U+00A0, U+2028, the
+# ASCII separators and (PostgreSQL 15) \v as part of the name beside them, so the
+# guard and the database would see different names. Comments sit in the same gaps
+# and are held to the same rule: where a comment ends is a reading too.
+_PLAIN_SPACING = frozenset(" \t\n\r\f")
+
+
+def _check_spacing(sql: str, tokens: list[Token]) -> None:
+    """Refuse, outside strings and quoted names, a space or control character that
+    not every reader takes as a space."""
+    covered = 0
+    for token in [*tokens, None]:
+        start = len(sql) if token is None else token.start
+        for position in range(covered, start):
+            char = sql[position]
+            if char not in _PLAIN_SPACING and (
+                char.isspace() or unicodedata.category(char) == "Cc"
+            ):
+                _refuse_spacing(sql, position)
+        if token is not None:
+            covered = max(covered, token.end + 1)
+
+
+def _refuse_spacing(sql: str, position: int) -> None:
+    char = sql[position]
+    line = sql.count("\n", 0, position) + 1
+    column = position - (sql.rfind("\n", 0, position) + 1) + 1
+    name = unicodedata.name(char, "a control character")
+    raise InvalidQuery(
+        "unverifiable",
+        f"the character U+{ord(char):04X} ({name}) at line {line}, column {column} is "
+        "read as a space by some SQL readers and as part of a name by others; write "
+        "a plain space, tab or newline there",
+    )
 
 
 def _check_unicode_names(tokens: list[Token]) -> None:

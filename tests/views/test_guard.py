@@ -25,6 +25,12 @@ SEED_QUERY = (
 # (sql, dialects)
 ALLOWED = [
     (SEED_QUERY, BOTH),
+    # Any character inside strings and quoted names; letters and symbols in comments.
+    (
+        "SELECT 'a\u00a0b\u2028\x0b' AS \"x\u3000y\" -- caf\u00e9 \U0001f469\u200d\U0001f4bb\n"
+        "FROM va_pageview_event /* \u00e9t\u00e9 */",
+        BOTH,
+    ),
     (
         "SELECT a.page_url, a.view_count, h.hour FROM va_pageview_aggregate AS a "
         "JOIN va_pageview_hourly AS h ON h.page_url = a.page_url",
@@ -569,6 +575,13 @@ REFUSED = [
     ("SELECT E'\\'', getenv('HOME') --'", "forbidden-function", "getenv", DUCKDB),
     # PostgreSQL decodes this name to pg_read_file; sqlglot does not.
     ("SELECT U&\"\\0070g_read_file\"('/etc/passwd')", "unverifiable", "U&", POSTGRES),
+    # sqlglot reads every Unicode space as a space; DuckDB and PostgreSQL read these
+    # as part of the name before them (found by the guard fuzzer).
+    ("SELECT count(*) FROM va_pageview_hourly\u2028", "unverifiable", "U+2028", BOTH),
+    ("SELECT\u00a0* FROM va_pageview_event", "unverifiable", "U+00A0", BOTH),
+    ("SELECT * FROM\x1cva_pageview_event", "unverifiable", "U+001C", BOTH),
+    ("SELECT * FROM va_pageview_event\x0bWHERE true", "unverifiable", "line 1, column 32", BOTH),
+    ("SELECT 1 -- a\u2028b\nFROM va_pageview_event", "unverifiable", "U+2028", BOTH),
 ]
 
 
