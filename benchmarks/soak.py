@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,10 +35,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.flight as flight
 from flightdeck.flight_server.nats_process import NatsProcess
+from prometheus_client.parser import text_string_to_metric_families
 
 from . import data
 from .live_stats import percentiles
-from .postgres_server import DURABLE, PostgresServer
+from .postgres_server import DURABLE, PostgresServer, free_port
 from .services import FlightdeckProcess, rss_mb
 from .stream import json_messages
 from .subscriber import raise_open_files_limit
@@ -98,16 +100,19 @@ def _soak(args: argparse.Namespace, workdir: Path) -> dict:
     with PostgresServer(DURABLE, prefix="flightdeck-soak-pg-") if postgres else nullcontext() as pg:
         db = pg.create_database("soak") if pg else str(workdir / "soak.duckdb")
         limit = str(args.subscribers + 16)
+        metrics_port = free_port()
+        options = ("--max-subscribers", limit, "--http-port", "0")
+        options += ("--metrics-port", str(metrics_port))
         with (
             NatsProcess(workdir / "nats") as nats,
-            FlightdeckProcess(
-                db, nats.url, workdir / "server", "--max-subscribers", limit, "--http-port", "0"
-            ) as server,
+            FlightdeckProcess(db, nats.url, workdir / "server", *options) as server,
         ):
-            return _run(args, server, nats.url)
+            return _run(args, server, nats.url, f"http://127.0.0.1:{metrics_port}/metrics")
 
 
-def _run(args: argparse.Namespace, server: FlightdeckProcess, nats_url: str) -> dict:
+def _run(
+    args: argparse.Namespace, server: FlightdeckProcess, nats_url: str, metrics_url: str
+) -> dict:
     subscribers = _spawn(server.location, args.subscribers, "--multiplex", "100")
     stalled = _spawn(server.location, 1, "--stalled")
     load = _Load()
@@ -118,7 +123,7 @@ def _run(args: argparse.Namespace, server: FlightdeckProcess, nats_url: str) -> 
                 raise RuntimeError(f"subscriber process said {line!r}, not 'ready'")
         threads = _start_load(args, server.location, nats_url, load)
         started = time.time()
-        samples = _sample(args, server.pid, load, started)
+        samples = _sample(args, server.pid, metrics_url, load, started)
         load.stop.set()
         for t in threads:
             t.join(120)
@@ -281,7 +286,7 @@ def _reaggregate(client: flight.FlightClient, check: bool) -> dict:
     return {"at": time.time(), "seconds": time.perf_counter() - began} | summary
 
 
-def _sample(args, pid: int, load: _Load, started: float) -> list[dict]:
+def _sample(args, pid: int, metrics_url: str, load: _Load, started: float) -> list[dict]:
     """One sample per interval until the soak's minutes are up."""
     samples: list[dict] = []
     end = started + args.minutes * 60
@@ -294,6 +299,7 @@ def _sample(args, pid: int, load: _Load, started: float) -> list[dict]:
             {
                 "t_s": time.time() - started,
                 "rss_mb": rss_mb(pid),
+                "store_mb": _store_mb(metrics_url),
                 "fds": _open_fds(pid),
                 "put_p99_ms": _p99_ms([p[2] for p in puts]),
                 "query_p99_ms": _p99_ms([q[1] for q in queries]),
@@ -303,6 +309,20 @@ def _sample(args, pid: int, load: _Load, started: float) -> list[dict]:
         )
         log.info("soak %s", samples[-1])
     return samples
+
+
+def _store_mb(metrics_url: str) -> float | None:
+    """DuckDB's own account of its buffer pool in the server (None on PostgreSQL),
+    so the RSS curve can be split into the store's cache and the rest."""
+    try:
+        with urllib.request.urlopen(metrics_url, timeout=10) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    for family in text_string_to_metric_families(text):
+        if family.name == "flightdeck_store_memory_bytes" and family.samples:
+            return family.samples[0].value / 1e6
+    return None
 
 
 def _open_fds(pid: int) -> int | None:
@@ -381,7 +401,10 @@ def _summary(samples: list[dict], load: _Load, arrivals: list[dict]) -> dict:
         "events_published": load.published,
         "reaggregates": len(load.reaggregates),
         "live_missing": missing,
-        **{k: spread(k) for k in ("rss_mb", "fds", "put_p99_ms", "query_p99_ms", "live_p99_ms")},
+        **{
+            k: spread(k)
+            for k in ("rss_mb", "store_mb", "fds", "put_p99_ms", "query_p99_ms", "live_p99_ms")
+        },
     }
 
 
@@ -398,8 +421,16 @@ def _plot(result: dict, path: Path) -> str | None:
     samples = result["samples"]
     minutes = [s["t_s"] / 60 for s in samples]
     fig, axes = plt.subplots(3, 1, figsize=(9, 9), sharex=True)
-    axes[0].plot(minutes, [s["rss_mb"] for s in samples], marker=".")
-    axes[0].set_ylabel("server RSS (MB)")
+    axes[0].plot(minutes, [s["rss_mb"] for s in samples], marker=".", label="server RSS")
+    store = [s.get("store_mb") for s in samples]
+    if any(v is not None for v in store):
+        axes[0].plot(
+            minutes,
+            [v if v is not None else float("nan") for v in store],
+            label="of it, DuckDB's buffer pool",
+        )
+        axes[0].legend()
+    axes[0].set_ylabel("MB")
     axes[1].plot(minutes, [s["fds"] for s in samples], marker=".", color="tab:orange")
     axes[1].set_ylabel("open fds")
     for key, label in (("put_p99_ms", "put"), ("query_p99_ms", "query"), ("live_p99_ms", "live")):

@@ -78,6 +78,7 @@ class Background:
         self._ingest = IngestHealth(metrics.redelivered if metrics is not None else None)
         if metrics is not None:
             metrics.watch_live(self.hub)
+            metrics.watch_store(store)
 
     def start(self) -> Background:
         self._loop.start()

@@ -10,7 +10,9 @@ What is counted, and where it is fed in:
 - dead-lettered NATS messages, by the worker's dead-letter callback;
 - NATS messages handed back for redelivery, by the worker's batch-end callback;
 - live subscribers, their unsent rows and the updates dropped for a bad
-  signature, read from the hub at scrape time.
+  signature, read from the hub at scrape time;
+- the embedded store's cache (DuckDB's buffer manager), read at scrape time, so
+  a rising RSS can be told apart from it.
 
 With auth on, a scrape must authenticate like a Flight call (a bearer token of
 any role, e.g. Prometheus' `authorization` setting): the endpoint then listens
@@ -27,6 +29,7 @@ from typing import Protocol
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pyarrow.flight as flight
+from flightdeck.views import BackendError
 from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import ThreadingWSGIServer
@@ -46,6 +49,10 @@ class _Ingested(Protocol):
 
 class _Authenticates(Protocol):
     def authenticate(self, authorization: str | None) -> object: ...
+
+
+class _Memory(Protocol):
+    def memory_bytes(self) -> int | None: ...
 
 
 class _Live(Protocol):
@@ -96,6 +103,8 @@ class Metrics:
                 self._rows.labels(source, outcome)
         self._live = _LiveCollector()
         self.registry.register(self._live)
+        self._store = _StoreCollector()
+        self.registry.register(self._store)
 
     def instrument(
         self, middleware: dict[str, flight.ServerMiddlewareFactory]
@@ -123,6 +132,11 @@ class Metrics:
     def watch_live(self, hub: _Live | None) -> None:
         """Report `hub`'s subscribers at each scrape (None: report none)."""
         self._live.hub = hub
+
+    def watch_store(self, store: _Memory | None) -> None:
+        """Report `store`'s in-process memory at each scrape (None, or a store that
+        keeps none in this process: no sample)."""
+        self._store.store = store
 
     def serve(
         self, host: str, port: int, authenticator: _Authenticates | None = None
@@ -236,6 +250,34 @@ class _LiveCollector:
             "flightdeck_live_updates_rejected",
             "Updates on the live subject dropped because they lacked flightdeck's signature",
             rejected,
+        )
+
+
+class _StoreCollector:
+    """The store's own account of its memory in this process, asked at each scrape."""
+
+    def __init__(self) -> None:
+        self.store: _Memory | None = None
+
+    def describe(self) -> list[Metric]:
+        return [self._family()]
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            used = self.store.memory_bytes() if self.store is not None else None
+        except BackendError:  # a store going away must not fail the whole scrape
+            used = None
+        family = self._family()
+        if used is not None:
+            family.add_metric([], used)
+        yield family
+
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "flightdeck_store_memory_bytes",
+            "Memory the embedded store's buffer manager holds in this process "
+            "(DuckDB's duckdb_memory(); no sample on PostgreSQL)",
         )
 
 

@@ -77,6 +77,7 @@ class Store(Protocol):
         self, *, staging: bool = False
     ) -> contextlib.AbstractContextManager[dbapi.Connection]: ...
     def end_staging(self, conn: dbapi.Connection) -> None: ...
+    def memory_bytes(self) -> int | None: ...
     def close(self) -> None: ...
 
 
@@ -339,6 +340,15 @@ class DuckDBStore:
     ) -> Iterator[pa.RecordBatchReader]:
         """flightdeck's own query over its tables and the catalog; never a client's text."""
         yield from self._read(sql, parameters, checked=False)
+
+    def memory_bytes(self) -> int | None:
+        """What DuckDB's buffer manager holds in this process, by its own account: the
+        part of the server's RSS that is the store's cache (bounded by its memory limit)."""
+        with self.read_internal(
+            "SELECT CAST(coalesce(sum(memory_usage_bytes), 0) AS BIGINT) AS used "
+            "FROM duckdb_memory()"
+        ) as reader:
+            return reader.read_all().column("used")[0].as_py()
 
     def _read(
         self,
@@ -683,6 +693,10 @@ class PostgresStore:
     ) -> Iterator[pa.RecordBatchReader]:
         with self._reader(replica) as conn, conn.cursor() as cursor:
             yield from _stream(cursor, sql, parameters, self.backend, interrupt)
+
+    def memory_bytes(self) -> int | None:
+        """None: PostgreSQL's memory is its own processes', not this one's."""
+        return None
 
     @contextlib.contextmanager
     def read_internal(

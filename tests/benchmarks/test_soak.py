@@ -21,6 +21,8 @@ def test_a_short_soak_samples_the_server_and_ends_exact(tmp_path):
     samples = result["samples"]
     assert len(samples) >= 2
     assert all(s["rss_mb"] > 0 and s["fds"] > 0 for s in samples)
+    # DuckDB's buffer pool, from the server's metrics: a part of its RSS.
+    assert all(0 < s["store_mb"] < s["rss_mb"] for s in samples)
     summary = result["summary"]
     assert summary["puts"] > 0 and summary["queries"] > 0 and summary["events_published"] > 0
     assert summary["reaggregates"] >= 1

@@ -253,6 +253,21 @@ def test_metrics_follow_rpcs_ingest_dead_letters_and_subscribers(store, nats_ser
         client.close()
 
 
+def test_the_store_cache_is_reported_where_it_lives_in_the_process(store, nats_server, tmp_path):
+    # DuckDB's buffer pool is part of the server's RSS; PostgreSQL's is not.
+    with _monitored(store, nats_server.url, tmp_path) as (location, url):
+        client = flight.connect(location)
+        _put(client, _events([f"m{i}" for i in range(50)]))
+        samples = _scrape(url)
+        memory = samples.get(("flightdeck_store_memory_bytes", ()))
+        if store.backend == "duckdb":
+            assert memory is not None and memory > 0
+            assert memory == pytest.approx(store.memory_bytes(), rel=0.5)
+        else:
+            assert memory is None
+        client.close()
+
+
 def _exchanges(samples: dict[tuple, float]) -> dict[str, float]:
     return {
         dict(labels)["status"]: value
