@@ -61,26 +61,42 @@ def _store(db: str, data_dir: Path, upto: str | None):
     return store
 
 
+class _Steps:
+    """The pipeline's two fold steps (`prepare`, `apply`) over `module`, each statement
+    timed; an older module with one `recompute` runs it whole as the second step."""
+
+    def __init__(self, module, backend: str, spent: dict[str, float]) -> None:
+        self._module, self._backend, self._spent = module, backend, spent
+        self.seconds = 0.0
+
+    def prepare(self, cursor) -> None:
+        if hasattr(self._module, "prepare"):
+            self._timed(self._module.prepare, _Timed(cursor, self._spent))
+
+    def apply(self, cursor, version: int) -> None:
+        timed = _Timed(cursor, self._spent)
+        if hasattr(self._module, "apply"):
+            self._timed(self._module.apply, timed, version)
+        else:
+            self._timed(self._module.recompute, timed, version, self._backend)
+
+    def _timed(self, step, *args) -> None:
+        start = time.perf_counter()
+        step(*args)
+        self.seconds += time.perf_counter() - start
+
+
 def _put(store, module, table, spent: dict[str, float]) -> float:
     real = pipeline.aggregates
-    original = module.recompute
-    totals = collections.defaultdict(float)
-
-    def timed(cursor, version, backend):
-        start = time.perf_counter()
-        original(_Timed(cursor, spent), version, backend)
-        totals["recompute"] += time.perf_counter() - start
-
-    pipeline.aggregates = module
-    module.recompute = timed
+    steps = _Steps(module, store.backend, spent)
+    pipeline.aggregates = steps
     try:
         start = time.perf_counter()
         pipeline.ingest(store, table.to_batches(max_chunksize=10_000))
         elapsed = time.perf_counter() - start
     finally:
-        module.recompute = original
         pipeline.aggregates = real
-    spent["(whole recompute)"] += totals["recompute"]
+    spent["(whole recompute)"] += steps.seconds
     return elapsed
 
 

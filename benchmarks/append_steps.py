@@ -34,6 +34,9 @@ _NEW_STEPS = {
     "_stage": "_stage",
     "append_new": "_append_new",
     "_recompute": "_recompute",
+    # The fold in two steps since the session locks (ingest/session_locks.py).
+    "_prepare": "_recompute",
+    "_apply": "_recompute",
     # A put held in Arrow (ingest/held_put.py): reading and validating it is its stage.
     "hold": "_stage",
     "append_held": "_append_new",

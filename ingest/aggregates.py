@@ -5,13 +5,15 @@ touches, not the size of the day. Per UTC day we hold each session's views,
 first/last view and the page-hours it viewed (`tb_session_day`, one row per
 session-day; `pages` lists 'HH page_url'); each daily row keeps exact integer
 sums (`bounced`, `span_us_sum`) next to the published metrics. A commit reads
-its session-days' old rows once, by key, and then:
+its session-days' old rows once, by key, and then (`prepare`, under the
+fold's session locks, beside other folds):
+- writes the session-days back with their merged page-hour lists;
+then (`apply`, in the writer's turn):
 - adds its views to the page-days and page-hours they fall on;
 - per page-day, adds each session now on the page with its new bounce and
   duration and takes back each session that was on it with its old ones (so a
   second view on page B ends a bounce on page A);
-- per page-hour, counts the sessions new to it as visitors;
-- writes the session-days back with their merged page-hour lists.
+- per page-hour, counts the sessions new to it as visitors.
 Only a repair (`rebuild`) recounts hours from raw events.
 
 A row is rewritten only when a metric changes, so `version` marks real changes.
@@ -27,7 +29,7 @@ from .live_removals import record_removals
 from .rebuilt_rows import sync_rows
 from .scalar import scalar
 
-__all__ = ["changed", "day_of", "in_day", "rebuild", "recompute", "remove_orphans"]
+__all__ = ["apply", "changed", "day_of", "in_day", "prepare", "rebuild", "remove_orphans"]
 
 _DAY_START = "timezone('UTC', CAST({day} AS TIMESTAMP))"
 _DAY_END = "timezone('UTC', CAST({day} AS TIMESTAMP) + INTERVAL '1 day')"
@@ -94,7 +96,8 @@ _HOUR = (  # the UTC hour of page-hour `ph` of day `day`
     " + CAST(substr(ph, 1, 2) AS INTEGER) * INTERVAL '1 hour')"
 )
 
-_INCREMENT = [
+_SESSIONS = [
+    # Under the fold's session locks (session_locks.py): only its sessions' rows.
     # Each session-day the commit touches, before (old_*, NULL if new) and after.
     f"""CREATE TEMP TABLE fd_session AS
        SELECT session_id, day, old_pages, bounced_old, span_old,
@@ -121,6 +124,19 @@ _INCREMENT = [
              SELECT session_id, {_NEW_DAY}, {_PAGE_HOUR}, FALSE, count(*)
              FROM flightdeck_new GROUP BY session_id, {_NEW_DAY}, {_PAGE_HOUR}) k
        GROUP BY session_id, day, ph""",
+    # The session-days after this commit, with all their page-hours.
+    """INSERT INTO tb_session_day (session_id, day, views, first_at, last_at, pages)
+       SELECT s.session_id, s.day, s.views, s.first_at, s.last_at, k.pages
+       FROM fd_session s
+       JOIN (SELECT session_id, day, array_agg(ph ORDER BY ph) AS pages FROM fd_keys
+             GROUP BY session_id, day) k ON k.session_id = s.session_id AND k.day = s.day
+       ON CONFLICT (session_id, day) DO UPDATE SET
+           views = excluded.views, first_at = excluded.first_at, last_at = excluded.last_at,
+           pages = excluded.pages""",
+]
+
+_SHARED = [
+    # In the writer's turn: rows that many sessions add to.
     # Per page-day: the new views; each session counted on the page after this
     # commit adds its new stats, each counted before takes back its old ones
     # (a second view on page B ends a bounce on page A).
@@ -160,15 +176,6 @@ _INCREMENT = [
            view_count = tb_pageview_hourly.view_count + excluded.view_count,
            unique_visitors = tb_pageview_hourly.unique_visitors + excluded.unique_visitors,
            computed_at = excluded.computed_at, version = excluded.version""",
-    # The session-days after this commit, with all their page-hours.
-    """INSERT INTO tb_session_day (session_id, day, views, first_at, last_at, pages)
-       SELECT s.session_id, s.day, s.views, s.first_at, s.last_at, k.pages
-       FROM fd_session s
-       JOIN (SELECT session_id, day, array_agg(ph ORDER BY ph) AS pages FROM fd_keys
-             GROUP BY session_id, day) k ON k.session_id = s.session_id AND k.day = s.day
-       ON CONFLICT (session_id, day) DO UPDATE SET
-           views = excluded.views, first_at = excluded.first_at, last_at = excluded.last_at,
-           pages = excluded.pages""",
 ]
 
 # A repair recounts page-hours from raw events.
@@ -191,15 +198,22 @@ _HOURLY_FROM_EVENTS = """INSERT INTO tb_pageview_hourly (page_url, hour, view_co
 _TEMP = ("fd_session", "fd_keys")
 
 
-def recompute(cursor, version: int, backend: str) -> None:
-    """Fold the events in temp table `flightdeck_new` (already appended) into the aggregates.
+def prepare(cursor) -> None:
+    """Fold the sessions of the events in temp table `flightdeck_new` (appended, and
+    their sessions locked): their session-days, and the page-hours each adds.
 
     Only its session_id, page_url and recorded_at are read. Only the first
     statement joins a stored table (tb_session_day, by its key); the rest read
     the two small temp tables, so they need no statistics (no ANALYZE).
     """
-    del backend  # both dialects run the same statements
-    for statement in _INCREMENT:
+    for statement in _SESSIONS:
+        cursor.execute(statement)
+
+
+def apply(cursor, version: int) -> None:
+    """After `prepare`, in the writer's turn: add what the sessions changed to the
+    daily and hourly rows, stamped with `version`."""
+    for statement in _SHARED:
         cursor.execute(statement.replace("{version}", str(int(version))))
     for table in _TEMP:
         cursor.execute(f"DROP TABLE {table}")

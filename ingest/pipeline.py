@@ -31,6 +31,7 @@ from .event_types import PAGEVIEW, EventTypes, check_type_name
 from .events import check_not_expired, normalise
 from .held_put import HELD_BYTES, SEQ, Held, HoldBudget, append_held, hold
 from .scalar import scalar
+from .session_locks import lock_sessions
 from .store_refusal import StoreRefusals
 from .turns import join_appends, take_fold_turn, take_turn
 from .typed_append import NEW_EVENT, append_typed
@@ -45,6 +46,7 @@ _HELD_BYTES = {"duckdb": -1, "postgresql": HELD_BYTES}
 # The event type of each table of a commit's new events (append.py, typed_append.py).
 _EVENT_TYPE = {NEW: f"'{PAGEVIEW}'", NEW_EVENT: "event_type"}
 _UNIQUE_VIOLATION = "23505"
+_DEADLOCK = "40P01"
 _EVENT_KEY = "tb_pageview_event_pkey"  # PostgreSQL's name for the events' primary key
 _COLLISION_TRIES = 3
 # What all puts of this process may hold at once: a process-wide resource, as a lock is.
@@ -203,13 +205,18 @@ def _fold_rollups(
     cursor, backend: str, kept: Sequence[Rollup], version: int, new_table: str
 ) -> None:
     """Fold the commit's new events (`new_table`) into the rollups `kept`."""
+    _new_events(cursor, new_table)
+    rollups.fold(cursor, backend, kept, version)
+    cursor.execute(f"DROP TABLE {rollups.NEW_EVENTS}")
+
+
+def _new_events(cursor, new_table: str) -> None:
+    """rollups.NEW_EVENTS: the commit's new events of `new_table`, as the rollups read them."""
     cursor.execute(
         f"CREATE TEMP TABLE {rollups.NEW_EVENTS} AS SELECT event_id, "
         f"{_EVENT_TYPE[new_table]} AS event_type, session_id, recorded_at, user_id "
         f"FROM {new_table}"
     )
-    rollups.fold(cursor, backend, kept, version)
-    cursor.execute(f"DROP TABLE {rollups.NEW_EVENTS}")
 
 
 def _finish(
@@ -238,28 +245,28 @@ def _write_held(
     expired: frozenset[dt.date],
     control: loads.PutControl | None,
 ) -> tuple[int, int | None] | None:
-    """Append the held put's new events beside other held puts, then fold them in our
-    turn (see turns.py); None if the store refused them as data (rolled back: the
+    """Append the held put's new events beside other held puts, work out what they
+    change with their sessions locked, then write that in our turn (turns.py,
+    session_locks.py); None if the store refused them as data (rolled back: the
     staged path then names the row).
 
     A key collision is no fault of the data: another put sent one of our ids and
     committed while we appended. The try is rolled back and made again, and its
-    probe now finds that id stored; after `_COLLISION_TRIES` the put is staged."""
+    probe now finds that id stored; after `_COLLISION_TRIES` the put is staged. So
+    is a deadlock: two puts whose appends each wait for an id the other wrote."""
     for _ in range(_COLLISION_TRIES):
         try:
             with backend_errors(backend):
                 join_appends(cursor, backend)
                 accepted = append_held(cursor, held.table(), expired)
-                if accepted:
-                    take_fold_turn(cursor, backend)
-                return _folded(cursor, backend, control, accepted)
+                return _folded(cursor, backend, control, accepted, take_fold_turn)
         except BackendError as exc:
-            if not exc.data_refused:
+            if not (exc.data_refused or exc.sqlstate == _DEADLOCK):
                 raise
             with backend_errors(backend):
                 conn.rollback()
                 cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")  # as at the start
-            if not _collided(exc):
+            if exc.data_refused and not _collided(exc):
                 return None
     return None
 
@@ -399,22 +406,48 @@ def _in_turn(
 
 
 def _folded(
-    cursor, backend: str, control: loads.PutControl | None, accepted: int
+    cursor,
+    backend: str,
+    control: loads.PutControl | None,
+    accepted: int,
+    take_turn_then: Callable[[object, str], None] | None = None,
 ) -> tuple[int, int | None]:
-    """In the turn, fold the `accepted` new events into the aggregates."""
+    """Fold the `accepted` new events into the aggregates: how many, and the version.
+
+    What a fold reads and works out belongs to its sessions, locked first; only the
+    writes to shared rows need the writer's turn. A caller already in its turn
+    passes no `take_turn_then`; a held put passes take_fold_turn, taken in between,
+    so folds of other sessions prepare beside it (session_locks.py)."""
     _check_wanted(control)  # recomputing is the long part: skip it for nothing
-    return accepted, _recompute(cursor, backend) if accepted else None
+    if not accepted:
+        return accepted, None
+    prepared = _prepare(cursor, backend)
+    if take_turn_then is not None:
+        take_turn_then(cursor, backend)
+    return accepted, _apply(cursor, backend, prepared)
 
 
-def _recompute(cursor, backend: str) -> int:
-    """Take the next version, fold `flightdeck_new` into the aggregates."""
-    version = _next_version(cursor)
+def _prepare(cursor, backend: str) -> rollups.Prepared | None:
+    """Lock the sessions of `flightdeck_new`, fold them into their session state and
+    work out what they add to each rollup that reads page views."""
+    lock_sessions(cursor, backend, NEW)
     if backend == "postgresql":
-        cursor.execute(f"ANALYZE {NEW}")  # see aggregates.recompute: temp tables lack statistics
-    aggregates.recompute(cursor, version, backend)
+        cursor.execute(f"ANALYZE {NEW}")  # temp tables lack statistics (aggregates.prepare)
+    aggregates.prepare(cursor)
     kept = [r for r in rollup_install.installed(cursor) if r.reads(PAGEVIEW)]
-    if kept:
-        _fold_rollups(cursor, backend, kept, version, NEW)
+    if not kept:
+        return None
+    _new_events(cursor, NEW)
+    return rollups.prepare(cursor, backend, kept)
+
+
+def _apply(cursor, backend: str, prepared: rollups.Prepared | None) -> int:
+    """In the writer's turn: take the next version, write what `_prepare` worked out."""
+    version = _next_version(cursor)
+    aggregates.apply(cursor, version)
+    if prepared is not None:
+        rollups.apply(cursor, backend, prepared, version)
+        cursor.execute(f"DROP TABLE {rollups.NEW_EVENTS}")
     return version
 
 

@@ -17,6 +17,11 @@ Active users (dau, wau, mau) keep one shared state, the users active each day
 (`tb_user_day`), and recount the days whose 1-, 7- or 30-day window a commit's
 new user-days fall in.
 
+A commit's fold is in two steps: `prepare` reads the visits and works out each
+rollup's deltas into temp tables, under the commit's session locks, beside other
+commits (session_locks.py); `apply` writes them, and counts active users, in the
+writer's turn.
+
 `rebuild` recomputes buckets from raw events alone (a repair, a backfill).
 """
 
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from flightdeck.views.rollup_spec import RECOUNTED, Rollup
 
@@ -50,31 +56,70 @@ from .rollup_sql import (
 )
 from .rollup_tables import user_table
 
-__all__ = ["NEW_EVENTS", "fold", "rebuild"]
+__all__ = ["NEW_EVENTS", "Prepared", "apply", "fold", "prepare", "rebuild"]
 
 # The commit's new events of every type: event_id, event_type, session_id,
 # recorded_at, user_id (filled by the pipeline before the fold).
 NEW_EVENTS = "flightdeck_new_events"
-_PARTS, _DELTA = "fd_r_part", "fd_r_delta"
-_USER_DELTA, _USER_COUNT = "fd_r_user_delta", "fd_r_user_count"
+_PARTS = "fd_r_part"
 _ROWS, _VISIT_ROWS = "fd_r_row", "fd_r_visit_row"
 _WORK_MEM = "128MB"
 
 
+@dataclass(frozen=True)
+class _Deltas:
+    """What a commit adds to one rollup, in temp tables named for its place in the fold."""
+
+    rollup: Rollup
+    place: int
+
+    @property
+    def delta(self) -> str:
+        return f"fd_r_delta_{self.place}"
+
+    @property
+    def user_delta(self) -> str:
+        return f"fd_r_user_delta_{self.place}"
+
+    @property
+    def user_count(self) -> str:
+        return f"fd_r_user_count_{self.place}"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A fold read and worked out (`prepare`), to be written (`apply`)."""
+
+    rollups: tuple[Rollup, ...]
+    deltas: tuple[_Deltas, ...]
+
+
 def fold(cursor, backend: str, rollups: Sequence[Rollup], version: int) -> None:
     """Fold NEW_EVENTS (already appended) into every rollup."""
+    apply(cursor, backend, prepare(cursor, backend, rollups), version)
+
+
+def prepare(cursor, backend: str, rollups: Sequence[Rollup]) -> Prepared:
+    """Read the visits of NEW_EVENTS (appended, their sessions locked) and work out what
+    they add to each rollup; nothing shared is written (session_locks.py)."""
     if backend == "postgresql":
         # The visits' window pass and group-bys sort and hash a few hundred thousand
         # rows: within memory, not spilled past the default 4 MB (this transaction only).
         cursor.execute(f"SET LOCAL work_mem = '{_WORK_MEM}'")
-    if any(r.active_users for r in rollups):
+    groups = _sharing(r for r in rollups if not r.active_users)
+    return Prepared(tuple(rollups), _prepare_groups(cursor, backend, groups, Scope(NEW_EVENTS)))
+
+
+def apply(cursor, backend: str, prepared: Prepared, version: int) -> None:
+    """In the writer's turn: add what `prepare` worked out to the rollups' rows, stamped
+    with `version`; count the active users of NEW_EVENTS' days."""
+    if any(r.active_users for r in prepared.rollups):
         _add_user_days(cursor, f"SELECT recorded_at, user_id FROM {NEW_EVENTS}")
-    for rollup in rollups:
+    for rollup in prepared.rollups:
         if rollup.active_users:
             _recount_active_users(cursor, rollup, version, "fd_r_new_user_days")
     _drop(cursor, "fd_r_new_user_days")
-    groups = _sharing(r for r in rollups if not r.active_users)
-    _fold_groups(cursor, backend, groups, version, Scope(NEW_EVENTS))
+    _apply_groups(cursor, backend, prepared.deltas, version)
 
 
 def _sharing(rollups: Iterable[Rollup]) -> list[list[Rollup]]:
@@ -114,23 +159,32 @@ def _fold_groups(
 ) -> None:
     """Fold the visits in scope into each rollup of `groups` (each of one grain and
     one set of event types), from one read of their events."""
+    _apply_groups(cursor, backend, _prepare_groups(cursor, backend, groups, scope), version)
+
+
+def _prepare_groups(
+    cursor, backend: str, groups: list[list[Rollup]], scope: Scope
+) -> tuple[_Deltas, ...]:
+    """Each rollup's deltas from the visits in scope, read once for all groups."""
+    deltas: list[_Deltas] = []
     if groups and read_touched(cursor, backend, groups, scope):
         for group in groups:
             group_events(cursor, groups, group)
-            _fold_group(cursor, backend, group, version)
-            _drop(cursor, EVENTS)
+            _visit_rows(cursor, backend, group)
+            for rollup in group:
+                deltas.append(_Deltas(rollup, len(deltas)))
+                _parts(cursor, backend, deltas[-1])
+            _drop(cursor, _ROWS, _VISIT_ROWS, EVENTS)
         _drop(cursor, READ)
+    return tuple(deltas)
 
 
-def _fold_group(cursor, backend: str, group: list[Rollup], version: int) -> None:
-    _visit_rows(cursor, backend, group)
-    for rollup in group:
-        _parts(cursor, backend, rollup)
-        _apply(cursor, rollup, version)
-        if any(m.kind in RECOUNTED for m in rollup.measures):
-            _recount(cursor, backend, rollup, version)
-        _drop(cursor, _PARTS, _DELTA, _USER_DELTA, _USER_COUNT)
-    _drop(cursor, _ROWS, _VISIT_ROWS)
+def _apply_groups(cursor, backend: str, deltas: Sequence[_Deltas], version: int) -> None:
+    for names in deltas:
+        _apply(cursor, names, version)
+        if any(m.kind in RECOUNTED for m in names.rollup.measures):
+            _recount(cursor, backend, names, version)
+        _drop(cursor, names.delta, names.user_delta, names.user_count)
 
 
 def _visit_rows(cursor, backend: str, group: list[Rollup]) -> None:
@@ -192,9 +246,10 @@ def _next_views(group: list[Rollup], both_ways: str) -> tuple[str, str]:
     )
 
 
-def _parts(cursor, backend: str, rollup: Rollup) -> None:
+def _parts(cursor, backend: str, names: _Deltas) -> None:
     """fd_r_part: per visit, before (sign -1) and now (+1), what it adds to each row of
-    `rollup`; then the rows' deltas (_deltas)."""
+    the rollup; then the rows' deltas (_deltas)."""
+    rollup = names.rollup
     dims = [dimension_sql(d, backend, "o", "o") for d in rollup.dimensions]
     named = ", ".join(
         f"{sql} AS {d.column}" for sql, d in zip(dims, rollup.dimensions, strict=True)
@@ -220,10 +275,12 @@ def _parts(cursor, backend: str, rollup: Rollup) -> None:
         FROM {_ROWS} o
         GROUP BY {group}"""
     )
-    _deltas(cursor, rollup, props)
+    _deltas(cursor, names, props)
+    _drop(cursor, _PARTS)
 
 
-def _deltas(cursor, rollup: Rollup, props: list[str]) -> None:
+def _deltas(cursor, names: _Deltas, props: list[str]) -> None:
+    rollup = names.rollup
     columns = [d.column for d in rollup.dimensions]
     key = ", ".join(["b", *columns])
     sums = {
@@ -242,34 +299,35 @@ def _deltas(cursor, rollup: Rollup, props: list[str]) -> None:
         sums[f"p_n_{k}"] = f"sum(sign * p_n_{k})"
     select = ", ".join(f"{sums[c]} AS {c}" for c in state_columns(rollup))
     cursor.execute(
-        f"CREATE TEMP TABLE {_DELTA} AS SELECT {key}, {select} FROM {_PARTS} GROUP BY {key}"
+        f"CREATE TEMP TABLE {names.delta} AS SELECT {key}, {select} FROM {_PARTS} GROUP BY {key}"
     )
     if user_table(rollup):
         cursor.execute(
-            f"""CREATE TEMP TABLE {_USER_DELTA} AS
+            f"""CREATE TEMP TABLE {names.user_delta} AS
                 SELECT {key}, user_id, sum(sign) AS visits FROM {_PARTS}
                 WHERE user_id IS NOT NULL GROUP BY {key}, user_id HAVING sum(sign) <> 0"""
         )
 
 
-def _apply(cursor, rollup: Rollup, version: int) -> None:
+def _apply(cursor, names: _Deltas, version: int) -> None:
     """Add the deltas to the rows (and users), stamp changed rows, drop emptied ones."""
+    rollup = names.rollup
     table, bucket_col = rollup.table, rollup.bucket
     columns = [d.column for d in rollup.dimensions]
     on = " AND ".join(f"d.{c} = c.{c}" for c in ["b", *columns])
     users = user_table(rollup)
     if users:
-        _apply_users(cursor, rollup, users, columns)
+        _apply_users(cursor, names, users, columns)
     sums = state_columns(rollup)
     values = [f"d.{c}" if c != "users" else "COALESCE(c.users, 0)" for c in sums]
     changed = " OR ".join(f"{v} <> 0" for v in values)
-    join = f"LEFT JOIN {_USER_COUNT} c ON {on}" if users else ""
+    join = f"LEFT JOIN {names.user_count} c ON {on}" if users else ""
     update = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in sums)
     cursor.execute(
         f"""INSERT INTO {table} ({", ".join([bucket_col, *columns, *sums])}, version, computed_at)
             SELECT {", ".join(["d.b", *(f"d.{c}" for c in columns), *values])},
                    {int(version)}, CURRENT_TIMESTAMP
-            FROM {_DELTA} d {join} WHERE {changed}
+            FROM {names.delta} d {join} WHERE {changed}
             ON CONFLICT ({", ".join(rollup.key)}) DO UPDATE SET {update},
                 version = excluded.version, computed_at = excluded.computed_at"""
     )
@@ -278,37 +336,39 @@ def _apply(cursor, rollup: Rollup, version: int) -> None:
     cursor.execute(f"DELETE FROM {table} WHERE {emptied}")
 
 
-def _apply_users(cursor, rollup: Rollup, users: str, columns: list[str]) -> None:
+def _apply_users(cursor, names: _Deltas, users: str, columns: list[str]) -> None:
+    rollup = names.rollup
     key = ", ".join(["b", *columns])
     on = " AND ".join(
         [f"u.{rollup.bucket} = d.b", *(f"u.{c} = d.{c}" for c in columns), "u.user_id = d.user_id"]
     )
     # A user is counted in a row while any of its visits is: count the 0 <-> >0 changes.
     cursor.execute(
-        f"""CREATE TEMP TABLE {_USER_COUNT} AS
+        f"""CREATE TEMP TABLE {names.user_count} AS
             SELECT {", ".join(f"d.{c}" for c in ["b", *columns])},
                    sum(CASE WHEN COALESCE(u.visits, 0) = 0 AND d.visits > 0 THEN 1
                             WHEN u.visits > 0 AND u.visits + d.visits = 0 THEN -1
                             ELSE 0 END) AS users
-            FROM {_USER_DELTA} d LEFT JOIN {users} u ON {on}
+            FROM {names.user_delta} d LEFT JOIN {users} u ON {on}
             GROUP BY {", ".join(f"d.{c}" for c in ["b", *columns])}"""
     )
     cursor.execute(
         f"""INSERT INTO {users} ({", ".join([rollup.bucket, *columns])}, user_id, visits)
-            SELECT {key}, user_id, visits FROM {_USER_DELTA}
+            SELECT {key}, user_id, visits FROM {names.user_delta}
             ON CONFLICT ({", ".join(rollup.key)}, user_id)
             DO UPDATE SET visits = {users}.visits + excluded.visits"""
     )
     cursor.execute(
         f"DELETE FROM {users} WHERE visits = 0 "
-        f"AND {rollup.bucket} IN (SELECT DISTINCT b FROM {_USER_DELTA})"
+        f"AND {rollup.bucket} IN (SELECT DISTINCT b FROM {names.user_delta})"
     )
 
 
-def _recount(cursor, backend: str, rollup: Rollup, version: int) -> None:
+def _recount(cursor, backend: str, names: _Deltas, version: int) -> None:
     """Percentiles, min and max of the rows this pass changed, from their raw events."""
+    rollup = names.rollup
     recounted = [m for m in rollup.measures if m.kind in RECOUNTED]
-    lo, hi = _rows(cursor, f"SELECT min(b), max(b) FROM {_DELTA}")[0]
+    lo, hi = _rows(cursor, f"SELECT min(b), max(b) FROM {names.delta}")[0]
     if lo is None:
         return
     b = bucket(rollup.grain, "s.recorded_at")

@@ -6,14 +6,15 @@ events, so every fold into the aggregates takes turns on an exclusive lock of
 
 Appending a put's events is most of a PostgreSQL put (COPY and index upkeep) and
 needs no turn of its own: a put held in memory appends under a shared lock of
-`tb_ingest_gate` (`join_appends`), and takes the turn only to fold what it
-appended (`take_fold_turn`). Two such puts sending one event_id collide on the
+`tb_ingest_gate` (`join_appends`), locks its sessions and works out its fold
+(session_locks.py), and takes the turn only to write the rows sessions share
+(`take_fold_turn`). Two such puts sending one event_id collide on the
 primary key: the later one's COPY waits for the earlier to end, is refused, and
 that put goes the staged way. Every other writer (a staged put, retention,
 reaggregate, a load-status question) takes the gate exclusively first, then the
 turn (`take_turn`): no append runs beside it, so its `ON CONFLICT` never waits on
 a put that waits on its turn, and retention never races an append into the day
-it expires. One order (gate, then turn) for everyone: no deadlock.
+it expires. One order (gate, sessions, turn) for everyone: no deadlock.
 
 Tables, not advisory locks: any role may take an advisory lock, so a query that
 slipped past the guard could hold the key and stop every ingest; only the owner

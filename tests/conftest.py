@@ -141,7 +141,7 @@ def _pause(monkeypatch, owner, name: str, after: bool) -> threading.Event:
 def slow_commit(monkeypatch) -> threading.Event:
     """The in-process server pauses where it recomputes the aggregates, inside a put's
     transaction just before its commit, until the test sets the returned event."""
-    return _pause(monkeypatch, pipeline, "_recompute", after=False)
+    return _pause(monkeypatch, pipeline, "_apply", after=False)
 
 
 @pytest.fixture

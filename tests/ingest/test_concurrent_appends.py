@@ -16,6 +16,8 @@ import adbc_driver_postgresql.dbapi as pg
 import pyarrow as pa
 import pytest
 from flightdeck.ingest import IngestResult, ingest, pipeline, reaggregate
+from flightdeck.ingest.rollup_install import install
+from flightdeck.views.rollup_spec import BUILTIN_DIR, load_rollups, parse_rollup
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"])
 
@@ -140,3 +142,110 @@ def test_a_staged_put_waits_for_held_appends_and_sees_them(store, turn, watch, m
     assert held.outcome() == (2, 0)
     assert staged.outcome() == (28, 2)
     assert reaggregate(store, None, apply=False).differences == 0
+
+
+# ---- folds of different sessions side by side (ingest/session_locks.py) ----
+
+
+def _views(events: list[tuple[str, str, str, str]]) -> pa.RecordBatch:
+    """(event_id, session_id, page_url, timestamp) rows."""
+    names = ("event_id", "session_id", "page_url", "timestamp")
+    return pa.RecordBatch.from_pylist([dict(zip(names, e, strict=True)) for e in events])
+
+
+def _turn_waiters(watch) -> int:
+    with watch.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted "
+            "AND relation = 'tb_ingest_turn'::regclass"
+        )
+        return cursor.fetchone()[0]
+
+
+def test_a_held_put_works_out_its_fold_before_its_turn(store, turn, watch):
+    put = _Put(store, _batch(0, 10))
+    put.start()
+    _until(lambda: _waiting_for_turn(watch))
+    # Its session-days are written already: only the shared rows wait for the turn.
+    held = _locks(watch, waiting=False)
+    assert ("tb_session_day", "RowExclusiveLock") in held
+    assert ("tb_session_lock", "RowExclusiveLock") in held
+    turn.release()
+    assert put.outcome() == (10, 0)
+    assert reaggregate(store, None, apply=False).differences == 0
+
+
+def test_puts_of_other_sessions_prepare_side_by_side(store, turn, watch):
+    first = _Put(
+        store, _views([(f"a{i}", "s-a", "/x", f"2024-03-01T10:0{i}:00Z") for i in range(3)])
+    )
+    second = _Put(
+        store, _views([(f"b{i}", "s-b", "/x", f"2024-03-01T10:0{i}:00Z") for i in range(3)])
+    )
+    first.start()
+    second.start()
+    _until(lambda: _turn_waiters(watch) == 2)  # both prepared, each waiting to write
+    turn.release()
+    assert first.outcome() == second.outcome() == (3, 0)
+    assert reaggregate(store, None, apply=False).differences == 0
+
+
+def test_a_put_of_a_session_another_put_is_folding_waits_for_it(store, turn, watch):
+    # One view each on /a and /b of session s: together they end the bounce on /a.
+    # Read while the first put's fold is still open, the second would count the
+    # session twice and keep the bounce.
+    first = _Put(store, _views([("v1", "s", "/a", "2024-03-01T10:00:00Z")]))
+    first.start()
+    _until(lambda: _waiting_for_turn(watch))
+    second = _Put(store, _views([("v2", "s", "/b", "2024-03-01T10:05:00Z")]))
+    second.start()
+    _until(lambda: any(what == "transactionid" for what, _ in _locks(watch, waiting=True)))
+    assert _turn_waiters(watch) == 1  # the second waits for the session, not the turn
+    turn.release()
+    assert first.outcome() == second.outcome() == (1, 0)
+    assert reaggregate(store, None, apply=False).differences == 0
+    with watch.cursor() as cursor:
+        cursor.execute(
+            "SELECT page_url, unique_visitors, bounce_rate FROM va_pageview_aggregate "
+            "ORDER BY page_url"
+        )
+        assert cursor.fetchall() == [("/a", 1, 0.0), ("/b", 1, 0.0)]
+
+
+# Weekly and monthly visits span several session-days: a fold must lock the session,
+# not the session-day, or two puts of one visit on two days would each count it.
+_LONG_GRAINS = [
+    parse_rollup(
+        f'name = "entries_{grain}"\ngrain = "{grain}"\ndimensions = ["entry_page"]\n'
+        'measures = ["visits", "visitors", "bounce_rate", "avg_visit_duration"]',
+        f"entries_{grain}.toml",
+    )
+    for grain in ("week", "month")
+]
+
+
+def test_many_puts_of_shared_sessions_at_once_leave_every_aggregate_exact(store):
+    # Sessions spread over hours, days and a month boundary, so session-days, page-days,
+    # page-hours, users and weekly and monthly visits are shared by puts running at once.
+    install(store, [*load_rollups([BUILTIN_DIR]), *_LONG_GRAINS])
+    days = ("2024-02-27", "2024-02-29", "2024-03-01")
+    stamps = [f"{d}T{h:02d}:{m:02d}:00Z" for d in days for h in (9, 23) for m in (0, 30)]
+
+    def event(put: int, i: int) -> dict:
+        session = (put * 7 + i) % 9
+        return {
+            "event_id": f"p{put}e{i}",
+            "session_id": f"s{session}",
+            "page_url": f"/p{i % 4}",
+            "timestamp": stamps[(put + i) % len(stamps)],
+            "user_id": f"u{session % 4}" if session % 3 else None,
+        }
+
+    puts = [
+        _Put(store, pa.RecordBatch.from_pylist([event(p, i) for i in range(40)])) for p in range(12)
+    ]
+    for put in puts:
+        put.start()
+    assert [put.outcome() for put in puts] == [(40, 0)] * 12
+    check = reaggregate(store, None, apply=False)
+    assert (check.differences, check.rollup_rows) == (0, 0)

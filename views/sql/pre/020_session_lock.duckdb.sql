@@ -1,0 +1,2 @@
+-- DuckDB: one process writes, one commit at a time (DuckDBStore.write); folds never
+-- run side by side, so sessions need no locks of their own.
