@@ -144,6 +144,28 @@ def test_a_staged_put_waits_for_held_appends_and_sees_them(store, turn, watch, m
     assert reaggregate(store, None, apply=False).differences == 0
 
 
+def test_a_put_postgresql_ends_for_a_deadlock_is_tried_again(store, monkeypatch):
+    # Two appends that each wait for an id the other wrote deadlock; PostgreSQL ends
+    # one of them. Raised here by PostgreSQL itself, as it would be, in the first try.
+    tries = []
+    real = pipeline.append_held
+
+    def deadlocked_once(cursor, *args):
+        tries.append(len(tries))
+        if len(tries) == 1:
+            cursor.execute(
+                "DO $$ BEGIN RAISE EXCEPTION 'deadlock detected' USING ERRCODE = '40P01'; END $$"
+            )
+        return real(cursor, *args)
+
+    monkeypatch.setattr(pipeline, "append_held", deadlocked_once)
+    put = _Put(store, _batch(0, 10))
+    put.start()
+    assert put.outcome() == (10, 0)
+    assert tries == [0, 1]
+    assert reaggregate(store, None, apply=False).differences == 0
+
+
 # ---- folds of different sessions side by side (ingest/session_locks.py) ----
 
 
