@@ -44,13 +44,15 @@ def commit_overlap(logs: dict[str, list[str]]) -> str:
 class WriterSampler:
     """Samples PostgreSQL's sessions on the test's database every `every_s`: how many
     write at that moment (not waiting on a lock, not a query of a view), and how many
-    wait for the fold turn (`tb_ingest_turn`) or the append gate (`tb_ingest_gate`)."""
+    wait for the fold turn (`tb_ingest_turn`), the append gate (`tb_ingest_gate`), or
+    a row another transaction holds (a session lock, or an event id it appended)."""
 
     def __init__(self, db_url: str, every_s: float = 0.1) -> None:
         self._db_url = db_url
         self._every_s = every_s
         self._stop = threading.Event()
-        self.samples: list[tuple[int, int, int]] = []  # (writing, waiting turn, waiting gate)
+        # (writing, waiting for the turn, for the gate, for a row)
+        self.samples: list[tuple[int, int, int, int]] = []
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def start(self) -> WriterSampler:
@@ -68,28 +70,33 @@ class WriterSampler:
         self._stop.set()
         self._thread.join(10)
         busy = [s for s in self.samples if any(s)]
-        two = sum(1 for writing, _, _ in busy if writing >= 2)
-        turn = sum(1 for _, waiting, _ in busy if waiting)
-        gate = sum(1 for _, _, waiting in busy if waiting)
-        mean = sum(w for _, w, _ in busy) / max(1, len(busy))
+        two = sum(1 for writing, *_ in busy if writing >= 2)
+        turn = sum(1 for _, waiting, _, _ in busy if waiting)
+        gate = sum(1 for _, _, waiting, _ in busy if waiting)
+        row = sum(1 for *_, waiting in busy if waiting)
+        mean = sum(w for _, w, _, _ in busy) / max(1, len(busy))
         return (
             f"samples with a writer: {len(busy)}; 2+ writing at once: {two}; "
             f"1+ waiting for the fold turn: {turn} (mean {mean:.1f} waiting); "
-            f"1+ waiting for the append gate: {gate}"
+            f"1+ waiting for the append gate: {gate}; 1+ waiting for a row: {row}"
         )
 
 
 _SESSIONS = """
 WITH waits AS (
-  SELECT DISTINCT l.pid, l.relation::regclass::text AS rel
-  FROM pg_locks l WHERE NOT l.granted AND l.relation IS NOT NULL
+  SELECT DISTINCT l.pid,
+         CASE WHEN l.locktype IN ('transactionid', 'tuple') THEN 'row'
+              ELSE l.relation::regclass::text END AS rel
+  FROM pg_locks l
+  WHERE NOT l.granted AND (l.relation IS NOT NULL OR l.locktype = 'transactionid')
 )
 SELECT
   count(*) FILTER (WHERE a.wait_event_type IS DISTINCT FROM 'Lock'
                    AND a.backend_type = 'client backend'
                    AND a.query !~* '^\\s*(SELECT|WITH)'),
   count(*) FILTER (WHERE w.rel = 'tb_ingest_turn'),
-  count(*) FILTER (WHERE w.rel = 'tb_ingest_gate')
+  count(*) FILTER (WHERE w.rel = 'tb_ingest_gate'),
+  count(*) FILTER (WHERE w.rel = 'row')
 FROM pg_stat_activity a LEFT JOIN waits w ON w.pid = a.pid
 WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() AND a.state = 'active'
 """
