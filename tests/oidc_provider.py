@@ -38,6 +38,7 @@ class Provider:
     fetches: int = 0  # requests for the key set
     codes: dict = field(default_factory=dict)  # code -> the authorization request
     token_requests: list = field(default_factory=list)  # each /token form, as sent
+    refresh_tokens: set = field(default_factory=set)  # those not yet used
 
     def add_key(self, kid: str, key, algorithm: str) -> None:
         self.private[kid] = key
@@ -82,6 +83,13 @@ class Provider:
     def exchange(self, form: dict[str, str]) -> tuple[int, dict]:
         """The /token answer: (status, body)."""
         self.token_requests.append(form)
+        if form.get("client_id") != DASHBOARD_CLIENT:
+            return 400, {"error": "invalid_client"}
+        if form.get("grant_type") == "refresh_token":
+            if form.get("refresh_token") not in self.refresh_tokens:
+                return 400, {"error": "invalid_grant", "error_description": "refresh token"}
+            self.refresh_tokens.discard(form["refresh_token"])
+            return 200, self._tokens()
         asked = self.codes.pop(form.get("code", ""), None)
         if asked is None or form.get("grant_type") != "authorization_code":
             return 400, {"error": "invalid_grant"}
@@ -91,7 +99,17 @@ class Provider:
             return 400, {"error": "invalid_grant", "error_description": "PKCE verifier"}
         if form.get("redirect_uri") != asked["redirect_uri"]:
             return 400, {"error": "invalid_grant", "error_description": "redirect_uri"}
-        return 200, {"access_token": self.token(), "token_type": "Bearer", "expires_in": 600}
+        return 200, self._tokens()
+
+    def _tokens(self) -> dict:
+        refresh = secrets.token_urlsafe(16)
+        self.refresh_tokens.add(refresh)
+        return {
+            "access_token": self.token(),
+            "token_type": "Bearer",
+            "expires_in": 600,
+            "refresh_token": refresh,
+        }
 
 
 def new_provider() -> Provider:

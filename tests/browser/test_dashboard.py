@@ -292,6 +292,31 @@ def test_with_single_sign_on_the_page_signs_in_at_the_provider_and_goes_live(tmp
             assert asked["client_id"] == DASHBOARD_CLIENT and asked["redirect_uri"] == dashboard
             page.wait_for_selector('[data-metric="page-views-today"][data-value="0"]')
 
+            # The access token expires (here: one the server no longer takes): the next
+            # stream is refused, and the page renews the token with its refresh token
+            # instead of asking again.
+            page.evaluate("sessionStorage.setItem('flightdeck-token', 'expired')")
+            page.fill("#page", "/docs")
+            page.press("#page", "Enter")
+            page.wait_for_function(
+                "document.getElementById('status').dataset.state === 'live' && "
+                "sessionStorage.getItem('flightdeck-token') !== 'expired'",
+                timeout=30_000,
+            )
+            assert not page.is_visible("#login")
+            renewed = [f for f in idp.token_requests if f["grant_type"] == "refresh_token"]
+            assert len(renewed) == 1 and renewed[0]["client_id"] == DASHBOARD_CLIENT
+            page.wait_for_selector('[data-metric="page-views-today"][data-value="0"]')
+
+            # A refresh token the provider no longer takes: the page asks for a sign-in.
+            page.evaluate(
+                "sessionStorage.setItem('flightdeck-token', 'expired'); "
+                "sessionStorage.setItem('flightdeck-sso-refresh', 'revoked')"
+            )
+            page.fill("#page", "/pricing")
+            page.press("#page", "Enter")
+            page.wait_for_selector("#login[open]")
+
             # A sign-in the provider refuses says why, and the page asks again.
             page.evaluate(
                 "sessionStorage.clear(); sessionStorage.setItem('flightdeck-sso', "

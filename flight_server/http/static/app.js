@@ -3,18 +3,20 @@
 import { drawChart } from "./chart.js";
 import { count, dayLabel, duration, percent } from "./format.js";
 import { LiveTable } from "./live.js";
-import { finishSignIn, signIn, ssoConfig } from "./sso.js";
+import { finishSignIn, refreshSignIn, signIn, ssoConfig } from "./sso.js";
 
 const HOURS = 48;
 const TOP = 10;
 const HOUR_MS = 3600 * 1000;
 const TOKEN_KEY = "flightdeck-token";
+const REFRESH_KEY = "flightdeck-sso-refresh"; // the provider's refresh token, if it gave one
 // Before the page reads its own query: a return from the identity provider puts it back.
 const sso = await ssoConfig();
 const ssoFailure = await finishSignIn(sso).then(
-  (earned) => (earned && sessionStorage.setItem(TOKEN_KEY, earned), null),
+  (earned) => (earned && keepTokens(earned), null),
   (error) => error.message,
 );
+let refreshing = null; // one refresh at a time: every stream meets the expiry at once
 const params = new URLSearchParams(location.search);
 // ?now=2024-01-15T12:00:00Z pins the clock: history, and a deterministic page for tests.
 const pinned = params.get("now") ? new Date(params.get("now")) : null;
@@ -36,6 +38,12 @@ function hourStart(date) {
 
 function token() {
   return sessionStorage.getItem(TOKEN_KEY);
+}
+
+function keepTokens({ access, refresh }) {
+  sessionStorage.setItem(TOKEN_KEY, access);
+  if (refresh) sessionStorage.setItem(REFRESH_KEY, refresh);
+  else sessionStorage.removeItem(REFRESH_KEY);
 }
 
 function sum(rows, column) {
@@ -292,13 +300,23 @@ async function login(event) {
     }
   }
   sessionStorage.setItem(TOKEN_KEY, earned);
+  sessionStorage.removeItem(REFRESH_KEY); // a password's token: nothing to renew it with
   $("login").close();
   startStreams();
 }
 
+// A stale token: renewed at the provider when it gave a refresh token, else ask again.
 function onAuthFailure() {
-  sessionStorage.removeItem(TOKEN_KEY); // a stale token: ask again
-  askLogin();
+  const refresh = sessionStorage.getItem(REFRESH_KEY);
+  sessionStorage.removeItem(TOKEN_KEY);
+  if (!sso || !refresh) {
+    askLogin();
+    return;
+  }
+  refreshing ??= refreshSignIn(sso, refresh)
+    .then((earned) => (keepTokens(earned), startStreams()))
+    .catch(() => (sessionStorage.removeItem(REFRESH_KEY), askLogin()))
+    .finally(() => (refreshing = null));
 }
 
 function init() {

@@ -61,7 +61,28 @@ export async function signIn(config) {
   location.assign(url);
 }
 
-// Back from the provider (?code=…&state=… or ?error=…): the access token. Null when
+// The provider's /token answer as {access, refresh}; an Error saying why it gave none.
+async function tokens(config, form) {
+  const provider = await discover(config.issuer);
+  const response = await fetch(provider.token_endpoint, {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ client_id: config.client_id, ...form }),
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok || !body.access_token) {
+    throw new Error(`The identity provider gave no token: ${body.error_description || body.error || response.status}.`);
+  }
+  return { access: body.access_token, refresh: body.refresh_token ?? null };
+}
+
+// A new access token for an expired one, with the refresh token the provider gave
+// (providers that rotate them send a new one each time): no trip to the provider's page.
+export async function refreshSignIn(config, refresh) {
+  return tokens(config, { grant_type: "refresh_token", refresh_token: refresh });
+}
+
+// Back from the provider (?code=…&state=… or ?error=…): {access, refresh}. Null when
 // this load is no return from a sign-in; an Error saying why when the sign-in failed.
 export async function finishSignIn(config) {
   const pending = JSON.parse(sessionStorage.getItem(PENDING_KEY) || "null");
@@ -73,21 +94,10 @@ export async function finishSignIn(config) {
     throw new Error(`The identity provider refused: ${answer.get("error_description") || answer.get("error")}.`);
   }
   if (answer.get("state") !== pending.state) throw new Error("That sign-in answer was not for this page.");
-  const provider = await discover(config.issuer);
-  const response = await fetch(provider.token_endpoint, {
-    method: "POST",
-    headers: { "Content-Type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({
-      grant_type: "authorization_code",
-      code: answer.get("code"),
-      redirect_uri: returnUrl(),
-      client_id: config.client_id,
-      code_verifier: pending.verifier,
-    }),
+  return tokens(config, {
+    grant_type: "authorization_code",
+    code: answer.get("code"),
+    redirect_uri: returnUrl(),
+    code_verifier: pending.verifier,
   });
-  const body = await response.json().catch(() => ({}));
-  if (!response.ok || !body.access_token) {
-    throw new Error(`The identity provider gave no token: ${body.error_description || body.error || response.status}.`);
-  }
-  return body.access_token;
 }
