@@ -83,12 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--puts", type=int, default=8)
     parser.add_argument("--rows", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--workload", choices=WORKLOADS, action="append")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    runs: dict[str, dict[int, list[dict]]] = {w: {1: [], 2: []} for w in WORKLOADS}
+    workloads = args.workload or list(WORKLOADS)
+    runs: dict[str, dict[int, list[dict]]] = {w: {1: [], 2: []} for w in workloads}
     with tempfile.TemporaryDirectory() as tmp, PostgresServer(DURABLE) as pg:
         for round_ in range(args.rounds):
-            for workload in WORKLOADS:
+            for workload in workloads:
                 order = (1, 2) if round_ % 2 == 0 else (2, 1)
                 for writers in order:
                     lists = _puts(workload, writers, args.puts, args.rows)
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                         flush=True,
                     )
     summary = {}
-    for workload in WORKLOADS:
+    for workload in workloads:
         one = statistics.median(r["per_s"] for r in runs[workload][1])
         two = statistics.median(r["per_s"] for r in runs[workload][2])
         summary[workload] = {"one_writer_per_s": one, "two_writers_per_s": two, "ratio": two / one}
