@@ -139,8 +139,8 @@ def _pause(monkeypatch, owner, name: str, after: bool) -> threading.Event:
 
 @pytest.fixture
 def slow_commit(monkeypatch) -> threading.Event:
-    """The in-process server pauses where it recomputes the aggregates, inside a put's
-    transaction just before its commit, until the test sets the returned event."""
+    """The in-process server pauses where it writes a put's fold in the writer's turn,
+    inside its transaction just before its commit, until the test sets the returned event."""
     return _pause(monkeypatch, pipeline, "_apply", after=False)
 
 
