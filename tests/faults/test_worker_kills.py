@@ -58,7 +58,7 @@ def test_ingest_process_sigkilled_at_random_moments(db_url, nats_server, tmp_pat
     short_ack_wait(nats_server.url, seconds=3)
     publish_fast(nats_server.url, as_json(events))
     flags = ["--db", db_url, "--nats", nats_server.url, "--raw-retention-days", "0"]
-    flags += ["--ingest-batch", "500", "--ingest-wait-ms", "20"]
+    flags += ["--ingest-batch", "200", "--ingest-wait-ms", "20"]
     worker = Flightdeck(["ingest", *flags], tmp_path, ready="ingesting")
     rng = random.Random()
     store = None
@@ -68,11 +68,17 @@ def test_ingest_process_sigkilled_at_random_moments(db_url, nats_server, tmp_pat
             if store is None:  # the worker applied the migrations
                 store, query = _store_query(db_url)
             before = count(query)
-            # Kill once this life has committed something, at a random moment after.
-            assert wait_for(lambda q=query, b=before: count(q) > b, timeout=30), worker.log()
-            time.sleep(rng.uniform(0, 0.4))
+            # Kill once this life has committed a random share of the stream, then at a
+            # random moment of the commit cycle. A wall-clock delay alone let a fast
+            # worker drain the whole stream before the last kills, which then tested
+            # nothing (and the next life waited for a commit that never came).
+            share = rng.randint(1, 600)
+            assert wait_for(lambda q=query, b=before + share: count(q) >= b, timeout=30), (
+                worker.log()
+            )
+            time.sleep(rng.uniform(0, 0.15))
             worker.kill()
-        assert count(query) < len(events)  # every kill landed mid-ingest
+            assert count(query) < len(events), "a kill landed after the stream was drained"
         worker.start()
         assert wait_for(lambda: nats_client.settled(nats_server.url), timeout=90), worker.log()
         # Killed from outside, no message is to blame: none may be dead-lettered.
