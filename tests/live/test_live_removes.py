@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import threading
 import time
 
 import pytest
@@ -82,8 +83,12 @@ def test_min_interval_coalesces_updates_per_key(live):
     mirror = Mirror(KEYS)
     mirror.read(reader, _snapshot_done)
     arrivals: list[float] = []
-    for i in range(6):
-        _put(live, ["/x"], session=f"c{i}-")
+    # The puts run beside the reading: read only after them, upserts that arrived
+    # an interval apart would sit in the stream and be timed together.
+    putter = threading.Thread(
+        target=lambda: [_put(live, ["/x"], session=f"c{i}-") for i in range(6)]
+    )
+    putter.start()
 
     def done(m: Mirror) -> bool:
         if m.kinds.get("upsert", 0) > len(arrivals):
@@ -91,6 +96,7 @@ def test_min_interval_coalesces_updates_per_key(live):
         return any(r["view_count"] == 7 for r in m.rows.values())
 
     mirror.read(reader, done)
+    putter.join()
     assert len(arrivals) < 6  # six commits, fewer messages: coalesced by key
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     assert all(g >= 1.3 for g in gaps), gaps  # at most once per interval (some slack)
