@@ -126,6 +126,13 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="subscribers in the live snapshot storm, 0 for none (default: the plan's)",
     )
+    parser.add_argument(
+        "--live-settle",
+        type=float,
+        default=None,
+        help="seconds an update may take after the last put before it counts as missing "
+        "(default: the plan's); a long settle tells late updates from lost ones",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
@@ -152,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         plan = dataclasses.replace(plan, query_sizes=sizes)
     if args.live_storm is not None:
         plan = dataclasses.replace(plan, live_storm=args.live_storm)
+    if args.live_settle is not None:
+        plan = dataclasses.replace(plan, live_settle_s=args.live_settle)
     parts = [p for p in args.only.split(",") if p]
     unknown = set(parts) - set(PARTS)
     if unknown:
