@@ -83,11 +83,14 @@ def test_min_interval_coalesces_updates_per_key(live):
     mirror = Mirror(KEYS)
     mirror.read(reader, _snapshot_done)
     arrivals: list[float] = []
+
     # The puts run beside the reading: read only after them, upserts that arrived
     # an interval apart would sit in the stream and be timed together.
-    putter = threading.Thread(
-        target=lambda: [_put(live, ["/x"], session=f"c{i}-") for i in range(6)]
-    )
+    def put_six() -> None:
+        for i in range(6):
+            _put(live, ["/x"], session=f"c{i}-")
+
+    putter = threading.Thread(target=put_six)
     putter.start()
 
     def done(m: Mirror) -> bool:
